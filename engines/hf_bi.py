@@ -1,0 +1,51 @@
+"""`hf-bi`: raw transformers AutoModel, pooling from the model's sentence-transformers config."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engines.base import BatchedEngine, local_model_dir, torch_dtype
+from engines.heads import cosine, st_max_seq_length, st_pooling
+
+DEFAULT_MAX_LENGTH = 512
+
+
+class HfBiEngine(BatchedEngine):
+    kind = "hf-bi"
+    activation = "cosine"
+
+    def _load(self) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_ref)
+        self.model = AutoModel.from_pretrained(self.model_ref)
+        self.model.to(device=self.config.device, dtype=torch_dtype(self.config.precision)).eval()
+        model_dir = local_model_dir(self.model_ref)
+        configured = st_pooling(model_dir) if model_dir else None
+        auto = configured or "cls"
+        self.pooling = auto if self.config.pooling == "auto" else self.config.pooling
+        self.max_length = self.config.max_length or (
+            (st_max_seq_length(model_dir) if model_dir else None)
+            or min(self.tokenizer.model_max_length, DEFAULT_MAX_LENGTH)
+        )
+        if self.pooling not in ("mean", "cls"):
+            raise ValueError(f"hf-bi supports mean or cls pooling, the model asks for {self.pooling}")
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        features = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.config.device)
+        with torch.inference_mode():
+            hidden = self.model(**features).last_hidden_state
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return pooled.float().cpu().numpy()
+
+    def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        scores = cosine(self._embed(queries), self._embed(docs))
+        return scores, scores.copy()

@@ -1,0 +1,37 @@
+"""`hf-seqcls`: raw transformers AutoModelForSequenceClassification over (query, doc) pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engines.base import BatchedEngine, to_numpy, torch_dtype
+from engines.heads import head_to_scores
+
+DEFAULT_MAX_LENGTH = 512
+
+
+class HfSeqClsEngine(BatchedEngine):
+    kind = "hf-seqcls"
+    activation = "sigmoid"
+
+    def _load(self) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_ref)
+        self.model = AutoModelForSequenceClassification.from_pretrained(self.model_ref)
+        self.model.to(device=self.config.device, dtype=torch_dtype(self.config.precision)).eval()
+        positions = getattr(self.model.config, "max_position_embeddings", DEFAULT_MAX_LENGTH)
+        self.max_length = self.config.max_length or min(
+            self.tokenizer.model_max_length, positions, DEFAULT_MAX_LENGTH
+        )
+
+    def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        features = self.tokenizer(
+            queries, docs, padding=True, truncation=True,
+            max_length=self.max_length, return_tensors="pt",
+        ).to(self.config.device)
+        with torch.inference_mode():
+            logits = self.model(**features).logits
+        return head_to_scores(to_numpy(logits), self.activation)

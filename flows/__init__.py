@@ -1,0 +1,5 @@
+"""Prefect flows: thin sequences of tasks."""
+
+from rerankwatch import prefect_env
+
+prefect_env.apply()

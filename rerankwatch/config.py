@@ -1,0 +1,116 @@
+"""Run configuration (TOML) as pydantic models; typos fail loudly."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rerankwatch.errors import ConfigError
+
+PRECISIONS = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
+              "bfloat16": "bfloat16", "bf16": "bfloat16"}
+DEFAULT_CONFIG = "pkg:rerankwatch/default.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SampleSetConfig(_Strict):
+    """One sample-set file; ``path`` is relative to the config file or ``pkg:<package>/<file>``."""
+
+    name: str
+    path: str
+
+
+class EngineConfig(_Strict):
+    """One engine × model × precision to score with."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    kind: str
+    model: str
+    precision: str = "float32"
+    device: str = "cpu"
+    batch_size: int = Field(default=32, ge=1)
+    max_length: int | None = Field(default=None, ge=8)
+    pooling: Literal["auto", "mean", "cls"] = "auto"
+    sets: list[str] | None = None  # None: every configured set
+
+    @field_validator("precision")
+    @classmethod
+    def _known_precision(cls, value: str) -> str:
+        if value not in PRECISIONS:
+            raise ValueError(f"unknown precision {value!r}; use one of {sorted(set(PRECISIONS))}")
+        return PRECISIONS[value]
+
+
+class RunConfig(_Strict):
+    """A whole run: sample sets, engines and the reference engine."""
+
+    db: str = "rerankwatch.duckdb"
+    reference: str
+    sample_sets: list[SampleSetConfig] = Field(min_length=1)
+    engines: list[EngineConfig] = Field(min_length=1)
+    base_dir: str = "."  # set by load_config: where relative paths resolve
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> RunConfig:
+        engine_names = [e.name for e in self.engines]
+        set_names = [s.name for s in self.sample_sets]
+        for label, names in (("engine", engine_names), ("sample set", set_names)):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {label} name(s): {', '.join(dupes)}")
+        if self.reference not in engine_names:
+            raise ValueError(
+                f"reference engine {self.reference!r} is not among the engines: {engine_names}"
+            )
+        for engine in self.engines:
+            unknown = sorted(set(engine.sets or []) - set(set_names))
+            if unknown:
+                raise ValueError(f"engine {engine.name!r} names unknown sample set(s) {unknown}")
+        return self
+
+    @property
+    def db_path(self) -> Path:
+        """The DuckDB file; a relative path is relative to the working directory."""
+        return Path(self.db).expanduser()
+
+    def engine(self, name: str) -> EngineConfig:
+        return next(e for e in self.engines if e.name == name)
+
+    def sets_for(self, engine: EngineConfig) -> list[str]:
+        return engine.sets or [s.name for s in self.sample_sets]
+
+    def resolve_path(self, path: str) -> Path:
+        """Resolve a config-relative or ``pkg:`` path."""
+        if path.startswith("pkg:"):
+            package, _, rel = path[4:].partition("/")
+            return Path(str(resources.files(package).joinpath(rel)))
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+
+def load_config(path: str | Path | None = None) -> RunConfig:
+    """Read and validate a TOML run config (the packaged default when ``path`` is None)."""
+    source = DEFAULT_CONFIG if path is None else str(path)
+    resolved = RunConfig.model_construct(base_dir=".").resolve_path(source)
+    try:
+        data = tomllib.loads(resolved.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {resolved}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{resolved}: invalid TOML: {exc}") from None
+    data.setdefault("base_dir", str(resolved.parent))
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{resolved}: {problems}") from None

@@ -1,0 +1,41 @@
+"""The few named exceptions rerankwatch raises."""
+
+from __future__ import annotations
+
+
+class RerankwatchError(Exception):
+    """Base class: every error the CLI reports without a traceback."""
+
+
+class SampleSetError(RerankwatchError):
+    """A sample set failed validation; names the file, line and field."""
+
+    def __init__(self, file: str, line: int | None, field: str | None, message: str):
+        self.file, self.line, self.field, self.message = file, line, field, message
+        where = file if line is None else f"{file}:{line}"
+        if field:
+            where += f" [{field}]"
+        super().__init__(f"{where}: {message}")
+
+
+class ConfigError(RerankwatchError):
+    """The run configuration is invalid."""
+
+
+class UnknownNameError(RerankwatchError, KeyError):
+    """A registry lookup failed; the message lists the available names."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class PrecisionUnsupportedError(RerankwatchError):
+    """The requested dtype cannot run on this device."""
+
+
+class EngineFailed(RerankwatchError):
+    """One or more engine configs failed during a run."""
+
+
+class GateBlocked(RerankwatchError):
+    """A blocking check failed: the engine upgrade must not proceed."""

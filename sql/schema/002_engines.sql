@@ -1,0 +1,14 @@
+create table if not exists engines (
+    engine_id varchar primary key,
+    kind varchar not null,
+    model varchar not null,
+    weights_sha256 varchar not null,
+    dtype varchar not null,
+    device varchar not null,
+    pooling varchar not null,
+    max_length integer not null,
+    activation varchar not null,
+    versions json not null,
+    fingerprint json not null,
+    first_seen_at timestamptz not null default current_timestamp
+)

@@ -1,0 +1,40 @@
+"""Tasks for the scoring half of a flow: config, samples, engines, store."""
+
+from __future__ import annotations
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from rerankwatch import scoring, views
+from rerankwatch.config import RunConfig, load_config
+
+
+@task(cache_policy=NO_CACHE)
+def read_config(config_path: str | None, db: str | None) -> RunConfig:
+    config = load_config(config_path)
+    return config.model_copy(update={"db": db}) if db else config
+
+
+@task(cache_policy=NO_CACHE)
+def load_samples(config: RunConfig) -> pl.DataFrame:
+    return scoring.load_pairs(config)
+
+
+@task(cache_policy=NO_CACHE)
+def start_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str) -> str:
+    from prefect.runtime import flow_run
+
+    return scoring.begin_run(config, pairs, flow_name, flow_run.get_id())
+
+
+@task(cache_policy=NO_CACHE, task_run_name="score-{engine_name}")
+def score_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame):
+    return scoring.score_and_store(config, engine_name, run_id, pairs)
+
+
+@task(cache_policy=NO_CACHE)
+def finish_run(config: RunConfig, run_id: str, failures: dict[str, str]) -> pl.DataFrame:
+    summary = scoring.end_run(config, run_id, failures)
+    views.print_run_summary(run_id, config.reference, summary)
+    return summary
