@@ -29,7 +29,7 @@ class HfBiEngine(BatchedEngine):
             or min(self.tokenizer.model_max_length, DEFAULT_MAX_LENGTH)
         )
         if self.pooling not in ("mean", "cls"):
-            raise ValueError(f"hf-bi supports mean or cls pooling, the model asks for {self.pooling}")
+            raise ValueError(f"hf-bi supports mean or cls pooling, not {self.pooling!r}")
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         import torch

@@ -35,7 +35,9 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise SampleSetError(str(path), number, None, f"invalid UTF-8 at byte {exc.start}")
+            raise SampleSetError(
+                str(path), number, None, f"invalid UTF-8 at byte {exc.start}"
+            ) from None
         if not text.strip():
             continue
         try:

@@ -1,0 +1,37 @@
+# Quick start: `make demo` (nightly flow on the embedded default), `make test` (what CI runs).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+export HF_HUB_OFFLINE ?= 1
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
+
+.PHONY: venv demo test lint bench clean
+
+venv: $(VENV)/.installed
+
+# torch first, from the pin in constraints.txt (a local CPU wheel here, the CUDA build on GPU hosts).
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt torch
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: venv
+	$(BIN)/rerankwatch score
+
+test: venv
+	$(BIN)/python -m pytest -m "not gpu"
+
+lint: venv
+	$(BIN)/ruff check .
+
+bench: venv
+	$(BIN)/python bench/score_overhead.py
+
+clean:
+	rm -rf $(VENV) .prefect .prefect-test rerankwatch.duckdb
