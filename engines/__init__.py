@@ -10,6 +10,14 @@ ENGINES = build_registry("engine kind", [
     ("st-bi", "engines.st_bi:StBiEngine"),
     ("hf-seqcls", "engines.hf_seqcls:HfSeqClsEngine"),
     ("hf-bi", "engines.hf_bi:HfBiEngine"),
+    # incident replays (fault injectors), see engines/faults.py
+    ("replay-swap-args", "engines.faults:SwapArgsEngine"),
+    ("replay-cls-pooling", "engines.faults:ClsPoolingEngine"),
+    ("replay-random-head", "engines.faults:RandomHeadEngine"),
+    ("replay-low-precision-activation", "engines.faults:LowPrecisionActivationEngine"),
+    ("replay-softmax-single-logit", "engines.faults:SoftmaxSingleLogitEngine"),
+    ("replay-raw-logits", "engines.faults:RawLogitsEngine"),
+    ("replay-truncate-128", "engines.faults:Truncate128Engine"),
 ])
 
 

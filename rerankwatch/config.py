@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -39,6 +40,7 @@ class EngineConfig(_Strict):
     max_length: int | None = Field(default=None, ge=8)
     pooling: Literal["auto", "mean", "cls"] = "auto"
     sets: list[str] | None = None  # None: every configured set
+    wraps: str | None = None  # incident replays: the engine kind the fault wraps
 
     @field_validator("precision")
     @classmethod
@@ -55,6 +57,7 @@ class RunConfig(_Strict):
     reference: str
     sample_sets: list[SampleSetConfig] = Field(min_length=1)
     engines: list[EngineConfig] = Field(min_length=1)
+    checks: dict[str, dict] = Field(default_factory=dict)  # per-check threshold overrides
     base_dir: str = "."  # set by load_config: where relative paths resolve
 
     @model_validator(mode="after")
@@ -73,6 +76,15 @@ class RunConfig(_Strict):
             unknown = sorted(set(engine.sets or []) - set(set_names))
             if unknown:
                 raise ValueError(f"engine {engine.name!r} names unknown sample set(s) {unknown}")
+        from engines import ENGINES
+
+        for engine in self.engines:
+            for kind in filter(None, (engine.kind, engine.wraps)):
+                if kind not in ENGINES:
+                    close = difflib.get_close_matches(kind, ENGINES, n=1)
+                    raise ValueError(f"engine {engine.name!r}: unknown kind {kind!r}; available: "
+                                     f"{', '.join(ENGINES)}" + (f" (did you mean {close[0]!r}?)"
+                                                                if close else ""))
         return self
 
     @property
@@ -107,7 +119,11 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise ConfigError(f"{resolved}: invalid TOML: {exc}") from None
     data.setdefault("base_dir", str(resolved.parent))
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
+        from checks.suites import check_params
+
+        check_params(config.checks)  # unknown checks or thresholds fail here, before any run
+        return config
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"

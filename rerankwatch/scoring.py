@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import polars as pl
 
 from engines import build_engine
-from rerankwatch.config import RunConfig
+from rerankwatch.config import EngineConfig, RunConfig
 from rerankwatch.progress import progress_bar
 from rerankwatch.samples import load_sample_sets
 from rerankwatch.store import Store
 
 LOG = logging.getLogger("rerankwatch.scoring")
+RELOAD_PROBE_LIMIT = 16  # determinism needs few pairs; short ones keep it cheap
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +22,7 @@ class EngineOutcome:
     engine_name: str
     status: str  # succeeded | failed
     pairs: int = 0
-    error: str | None = None
+    reused_from: str | None = None
 
 
 def load_pairs(config: RunConfig) -> pl.DataFrame:
@@ -37,30 +38,77 @@ def begin_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str,
         return store.start_run(flow_name, config.model_dump(mode="json"), flow_run_id)
 
 
-def score_and_store(config: RunConfig, engine_name: str, run_id: str,
-                    pairs: pl.DataFrame) -> EngineOutcome:
+def probe_pairs(pairs: pl.DataFrame, limit: int | None = None) -> pl.DataFrame:
+    """Pairs re-scored to judge an engine: ladders and known-irrelevant (else all), shortest
+    first, at most ``limit``."""
+    tagged = pairs.filter(pl.col("ladder").is_not_null() | pl.col("known_irrelevant"))
+    chosen = (tagged if tagged.height else pairs).with_columns(
+        (pl.col("query").str.len_chars() + pl.col("doc").str.len_chars()).alias("_length"))
+    return chosen.sort("_length", "pair_id").head(limit or chosen.height).drop("_length")
+
+
+def _texts(frame: pl.DataFrame, swap: bool = False) -> list[tuple[str, str]]:
+    first, second = ("doc", "query") if swap else ("query", "doc")
+    return list(zip(frame[first], frame[second], strict=True))
+
+
+def score_with_probes(engine_config: EngineConfig, pairs: pl.DataFrame, probes: bool = True):
+    """Score ``pairs``, then the probes: swapped arguments (cross-encoders) and a fresh reload.
+
+    Returns (fingerprint, [(variant, pair_ids, ScoreBatch)], load warnings of both loads).
+    """
+    engine = build_engine(engine_config)
+    fingerprint = engine.fingerprint()
+    with progress_bar(engine_config.name, pairs.height) as advance:
+        scored = [("main", pairs["pair_id"], engine.score(_texts(pairs), on_batch=advance))]
+    warnings = list(engine.load_warnings)
+    if probes:
+        if engine.activation != "cosine":  # cross-encoders: score(doc, query) too
+            probe = probe_pairs(pairs)
+            scored.append(("swapped", probe["pair_id"], engine.score(_texts(probe, swap=True))))
+        del engine  # free it before the fresh load
+        reloaded = build_engine(engine_config)
+        probe = probe_pairs(pairs, RELOAD_PROBE_LIMIT)
+        scored.append(("reload", probe["pair_id"], reloaded.score(_texts(probe))))
+        warnings += [w for w in reloaded.load_warnings if w not in warnings]
+    return fingerprint, scored, warnings
+
+
+def score_and_store(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame,
+                    probes: bool = True, reuse: bool = False) -> EngineOutcome:
     """Score one engine config on its sample sets and commit the scores.
 
+    With ``reuse``, scores stored earlier by an identical fingerprint are copied, not re-scored.
     A failure is recorded against the run (engine name and error) and re-raised.
     """
     engine_config = config.engine(engine_name)
     subset = pairs.filter(pl.col("set_id").is_in(config.sets_for(engine_config)))
-    texts = list(zip(subset["query"], subset["doc"], strict=True))
     db = config.db_path
     try:
-        engine = build_engine(engine_config)
-        with progress_bar(f"{engine_name}", len(texts)) as advance:
-            batch = engine.score(texts, on_batch=advance)
+        if reuse and (source := _reuse(db, engine_config, run_id, subset)):
+            return EngineOutcome(engine_name, "succeeded", subset.height, reused_from=source)
+        fingerprint, scored, warnings = score_with_probes(engine_config, subset, probes)
         with Store(db) as store:
-            store.write_scores(run_id, engine_name, engine.fingerprint(), subset["pair_id"],
-                               batch, engine.load_warnings)
+            store.write_scores(run_id, engine_name, fingerprint, scored, warnings)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         LOG.error("engine %s failed: %s", engine_name, error)
         with Store(db) as store:
             store.record_engine_failure(run_id, engine_name, error)
         raise
-    return EngineOutcome(engine_name, "succeeded", len(texts))
+    return EngineOutcome(engine_name, "succeeded", subset.height)
+
+
+def _reuse(db, engine_config: EngineConfig, run_id: str, subset: pl.DataFrame) -> str | None:
+    """Copy an identical fingerprint's stored scores into this run; returns the source run."""
+    fingerprint = build_engine(engine_config).fingerprint()
+    with Store(db) as store:
+        source = store.reusable_run(fingerprint.engine_id, subset["pair_id"])
+        if source:
+            LOG.info("%s: reusing scores of run %s (same fingerprint)", engine_config.name, source)
+            store.reuse_scores(source, run_id, engine_config.name, fingerprint.engine_id,
+                               subset["pair_id"])
+    return source
 
 
 def end_run(config: RunConfig, run_id: str, failures: dict[str, str]) -> pl.DataFrame:

@@ -131,23 +131,89 @@ class Store:
         )
 
     def write_scores(self, run_id: str, engine_name: str, fingerprint: Fingerprint,
-                     pair_ids: Sequence[str], batch: ScoreBatch,
+                     scored: Sequence[tuple[str, Sequence[str], ScoreBatch]],
                      load_warnings: Sequence[str] = ()) -> None:
-        """Commit one engine config's scores, its fingerprint and its status together."""
-        sizes = np.bincount(batch.batch_index, minlength=len(batch.batch_seconds))
-        per_pair_ms = np.asarray(batch.batch_seconds)[batch.batch_index] * 1000.0
-        frame = pl.DataFrame({
-            "run_id": run_id, "engine_name": engine_name, "engine_id": fingerprint.engine_id,
-            "pair_id": list(pair_ids), "logit": batch.logits, "score": batch.scores,
-            "activation": batch.activation, "batch_index": batch.batch_index,
-            "latency_ms": per_pair_ms / sizes[batch.batch_index],
-        })
+        """Commit one engine config's scores (main + probes), fingerprint and status together.
+
+        ``scored`` holds (variant, pair_ids, batch) with variant main, reload or swapped.
+        """
+        frames = []
+        for variant, pair_ids, batch in scored:
+            sizes = np.bincount(batch.batch_index, minlength=len(batch.batch_seconds))
+            per_pair_ms = np.asarray(batch.batch_seconds)[batch.batch_index] * 1000.0
+            frames.append(pl.DataFrame({
+                "run_id": run_id, "engine_name": engine_name,
+                "engine_id": fingerprint.engine_id, "pair_id": list(pair_ids),
+                "variant": variant, "logit": batch.logits, "score": batch.scores,
+                "activation": batch.activation, "batch_index": batch.batch_index,
+                "latency_ms": per_pair_ms / sizes[batch.batch_index],
+            }))
+        main = next(b for v, _, b in scored if v == "main")
         with self.transaction():
             self._register_engine(fingerprint)
-            self._insert("scores", frame)
+            self._insert("scores", pl.concat(frames))
             self._record_engine(run_id, engine_name, fingerprint.engine_id, "succeeded",
-                                pairs=len(pair_ids), seconds=batch.seconds,
+                                pairs=len(main.scores), seconds=main.seconds,
                                 load_warnings=load_warnings)
+
+    def reusable_run(self, engine_id: str, pair_ids: Sequence[str]) -> str | None:
+        """The latest run whose main scores by this exact fingerprint cover every pair."""
+        found = self.sql(sql_text("queries", "q_reusable_run"), engine_id=engine_id,
+                         pair_ids=list(pair_ids), n=len(set(pair_ids)))
+        return found["run_id"][0] if found.height else None
+
+    def reuse_scores(self, source_run: str, run_id: str, engine_name: str, engine_id: str,
+                     pair_ids: Sequence[str]) -> None:
+        """Copy stored scores (main + probes) of an identical fingerprint into this run."""
+        with self.transaction():
+            self.con.execute(
+                "insert into scores by name select $run_id as run_id, $name as engine_name, "
+                "engine_id, pair_id, variant, logit, score, activation, batch_index, latency_ms, "
+                "scored_at from scores where run_id = $source and engine_id = $engine_id "
+                "and list_contains($pair_ids, pair_id)",
+                {"run_id": run_id, "name": engine_name, "source": source_run,
+                 "engine_id": engine_id, "pair_ids": list(pair_ids)})
+            previous = self.sql("select load_warnings, score_seconds from run_engines "
+                                "where run_id = $r and engine_id = $e and status = 'succeeded' "
+                                "limit 1", r=source_run, e=engine_id)
+            self._record_engine(run_id, engine_name, engine_id, "succeeded",
+                                pairs=len(set(pair_ids)), seconds=previous["score_seconds"][0],
+                                load_warnings=previous["load_warnings"].to_list()[0] or [])
+            self.con.execute("update run_engines set reused_from_run = $source where "
+                             "run_id = $r and engine_name = $n",
+                             {"source": source_run, "r": run_id, "n": engine_name})
+
+    def suite_frames(self, run_id: str) -> dict[str, pl.DataFrame]:
+        """What a suite reads for one run: main scores, probe scores, engine statuses."""
+        return {
+            "scores": self.sql("select * from v_run_scores where run_id = $r", r=run_id),
+            "probes": self.sql("select * from v_probe_scores where run_id = $r", r=run_id),
+            "engines": self.sql("select * from v_run_engine_status where run_id = $r "
+                                "order by engine_name", r=run_id),
+        }
+
+    def write_check_results(self, report) -> None:
+        """Store a SuiteReport: one row per result plus the verdict, in one transaction."""
+        frame = pl.DataFrame(
+            [{"run_id": report.run_id, "check_name": r.check, "engine_name": r.engine,
+              "other_engine_name": r.other_engine, "subject": r.subject, "status": r.status,
+              "blocking": r.blocking, "observed": r.observed, "threshold": r.threshold,
+              "detail": r.detail_json()} for r in report.results],
+            schema={"run_id": pl.String, "check_name": pl.String, "engine_name": pl.String,
+                    "other_engine_name": pl.String, "subject": pl.String, "status": pl.String,
+                    "blocking": pl.Boolean, "observed": pl.Float64, "threshold": pl.Float64,
+                    "detail": pl.String})
+        candidates = sorted({r.engine for r in report.results
+                             if r.engine and r.engine != report.reference})
+        with self.transaction():
+            self._insert("check_results", frame)
+            self.con.execute(
+                "insert into verdicts (run_id, suite, verdict, reference, candidates, "
+                "failing_checks) values ($run_id, $suite, $verdict, $reference, $candidates, "
+                "$failing)",
+                {"run_id": report.run_id, "suite": report.suite, "verdict": report.verdict,
+                 "reference": report.reference, "candidates": candidates,
+                 "failing": report.failing_checks})
 
     def record_engine_failure(self, run_id: str, engine_name: str, error: str) -> None:
         with self.transaction():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-CONSOLE = Console()
+CONSOLE = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -33,3 +35,69 @@ def print_run_summary(run_id: str, reference: str, summary: pl.DataFrame) -> Non
     if shown["error"].is_null().all():
         shown = shown.drop("error")
     CONSOLE.print(frame_table(shown, title=f"run {run_id}"))
+
+
+def _reason(result) -> str:
+    detail = result.detail
+    for key in ("message", "hint", "reason"):
+        if detail.get(key):
+            return str(detail[key])
+    for key in ("inverted", "worst_pairs", "worst_queries", "examples", "load_report"):
+        if detail.get(key):
+            return f"{key}: {detail[key][0]}"
+    return ""
+
+
+def suite_frames(report) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(per-check status counts, blocking failures) of a SuiteReport."""
+    rows = [{"check": r.check, "status": r.status} for r in report.results]
+    counts = (pl.DataFrame(rows).pivot(on="status", index="check", values="status",
+                                      aggregate_function="len")
+              .fill_null(0) if rows else pl.DataFrame({"check": []}))
+    for status in ("passed", "failed", "error", "skipped"):
+        if status not in counts.columns:
+            counts = counts.with_columns(pl.lit(0).alias(status))
+    counts = counts.select("check", "passed", "failed", "error", "skipped")
+    failing = pl.DataFrame(
+        [{"check": r.check, "engine": r.engine, "vs": r.other_engine, "subject": r.subject,
+          "status": r.status, "observed": r.observed, "threshold": r.threshold,
+          "why": _reason(r)[:160]} for r in report.failing],
+        schema={"check": pl.String, "engine": pl.String, "vs": pl.String, "subject": pl.String,
+                "status": pl.String, "observed": pl.Float64, "threshold": pl.Float64,
+                "why": pl.String})
+    return counts, failing
+
+
+def print_suite_report(report) -> None:
+    """The verdict, a per-check table and every blocking failure."""
+    counts, failing = suite_frames(report)
+    CONSOLE.print(frame_table(counts, title=f"{report.suite} suite, run {report.run_id}"))
+    if failing.height:
+        CONSOLE.print(frame_table(failing, title="blocking failures"))
+    style = "bold red" if report.blocked else "bold green"
+    suffix = f": {', '.join(report.failing_checks)}" if report.blocked else ""
+    CONSOLE.print(f"[{style}]verdict {report.verdict}{suffix}[/]")
+
+
+def suite_markdown(report) -> str:
+    """The same report as markdown, for a Prefect artifact."""
+    counts, failing = suite_frames(report)
+
+    def table(frame: pl.DataFrame) -> str:
+        head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
+        return head + "".join("| " + " | ".join(_fmt(v) for v in r) + " |\n"
+                              for r in frame.iter_rows())
+
+    text = f"# {report.suite}: **{report.verdict}**\n\nrun `{report.run_id}`, reference " \
+           f"`{report.reference}`\n\n{table(counts)}"
+    return text + (f"\n## Blocking failures\n\n{table(failing)}" if failing.height else "")
+
+
+def print_replays(outcomes) -> None:
+    """incident → caught by which check(s); controls must block nothing."""
+    frame = pl.DataFrame([{
+        "replay": o.replay.name, "incident": o.replay.incident,
+        "caught by": ", ".join(o.caught_by) or ("—" if o.replay.clean else "NOT CAUGHT"),
+        "result": ("ok" if o.ok else "FAIL") + (" (clean control)" if o.replay.clean else ""),
+    } for o in outcomes])
+    CONSOLE.print(frame_table(frame, title="incident replays"))

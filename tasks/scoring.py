@@ -29,8 +29,17 @@ def start_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str) -> str:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="score-{engine_name}")
-def score_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame):
-    return scoring.score_and_store(config, engine_name, run_id, pairs)
+def score_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame,
+                 reuse: bool = False):
+    return scoring.score_and_store(config, engine_name, run_id, pairs, reuse=reuse)
+
+
+def score_all(config: RunConfig, run_id: str, pairs: pl.DataFrame,
+              reuse: tuple[str, ...] = ()) -> dict[str, str]:
+    """One score_engine task per engine config; returns {engine: error} for the failed ones."""
+    states = {e.name: score_engine(config, e.name, run_id, pairs, reuse=e.name in reuse,
+                                   return_state=True) for e in config.engines}
+    return {name: str(state.message) for name, state in states.items() if state.is_failed()}
 
 
 @task(cache_policy=NO_CACHE)

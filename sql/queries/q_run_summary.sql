@@ -2,7 +2,7 @@
 with run_scores as (
     select engine_name, pair_id, score, latency_ms
     from scores
-    where run_id = $run_id
+    where run_id = $run_id and variant = 'main'
 ),
 reference as (
     select pair_id, score as reference_score

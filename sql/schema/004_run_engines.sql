@@ -7,5 +7,6 @@ create table if not exists run_engines (
     pairs integer,
     score_seconds double,
     load_warnings varchar[],
+    reused_from_run varchar,
     recorded_at timestamptz not null default current_timestamp
 )

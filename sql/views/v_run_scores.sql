@@ -4,6 +4,7 @@ with scored as (
     select s.run_id, s.engine_name, s.engine_id, s.pair_id, s.logit, s.score, s.activation,
            s.batch_index, s.latency_ms
     from scores as s
+    where s.variant = 'main'
 )
 select scored.*, p.set_id, p.query_id, p.query, p.doc_id, p.doc, p.label, p.tags, p.lang,
        p.ladder, p.ladder_rank, p.known_irrelevant,

@@ -1,0 +1,81 @@
+"""Cross-encoders are order sensitive; scores equal to the reference's swapped ones mean reversed args."""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import polars as pl
+
+from checks.base import SKIPPED, CheckParams, CheckResult, Judge, SuiteInput, judged, row, worst
+
+REVERSED = ("scores match the reference's swapped score(doc, query): this engine passes its "
+            "arguments reversed (score(documents, query) instead of score(query, documents))")
+
+
+class ExpectNotReferenceSwapped(gx.expectations.ExpectColumnMeanToBeBetween):
+    """Share of pairs closer to the reference's swapped score than to its real score."""
+
+    column: str = "closer_to_swapped"
+    max_value: float = 0.5
+
+
+class Params(CheckParams):
+    min_mean_asymmetry: float = 1e-4  # mean |score(q, d) - score(d, q)|
+    max_swapped_share: float = 0.5
+
+
+class ArgumentOrder:
+    name = "argument_order"
+    Params = Params
+    needs_reference = False
+
+    def _swapped(self, data: SuiteInput, engine: str) -> pl.DataFrame:
+        return data.probes.filter((pl.col("engine_name") == engine)
+                                  & (pl.col("variant") == "swapped"))
+
+    def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
+        results = []
+        reference_swapped = (self._swapped(data, data.reference)
+                             if data.reference in data.ok_engines() else pl.DataFrame())
+        for engine in data.ok_engines():
+            if not data.is_cross_encoder(engine):
+                results.append(row(self, params, engine, "*", SKIPPED,
+                                   reason="bi-encoder: cosine is symmetric by design"))
+                continue
+            swapped = self._swapped(data, engine)
+            if swapped.is_empty():
+                results.append(row(self, params, engine, "asymmetry", SKIPPED,
+                                   reason="no swapped probe was scored for this engine"))
+                continue
+            own = data.engine_scores(engine).join(
+                swapped.select("pair_id", pl.col("score").alias("score_swapped")), on="pair_id"
+            ).with_columns((pl.col("score") - pl.col("score_swapped")).abs().alias("asym"))
+            success, _ = judge.validate(own, gx.expectations.ExpectColumnMeanToBeBetween(
+                column="asym", min_value=params.min_mean_asymmetry))
+            results.append(judged(self, params, engine, "asymmetry", success, own["asym"].mean(),
+                                  params.min_mean_asymmetry, pairs=own.height,
+                                  hint=None if success else "score(q, d) == score(d, q): the "
+                                  "engine ignores argument order"))
+            if engine == data.reference:
+                continue
+            if reference_swapped.is_empty():
+                results.append(row(self, params, engine, "matches_reference_swapped", SKIPPED,
+                                   other=data.reference,
+                                   reason="the reference has no swapped probe (not a "
+                                          "cross-encoder, or it failed)"))
+                continue
+            pairs = data.paired(engine, data.reference).join(
+                reference_swapped.select("pair_id", pl.col("score").alias("ref_swapped")),
+                on="pair_id",
+            ).with_columns(
+                ((pl.col("score") - pl.col("ref_swapped")).abs()
+                 < (pl.col("score") - pl.col("score_other")).abs())
+                .cast(pl.Float64).alias("closer_to_swapped"))
+            success, _ = judge.validate(pairs, ExpectNotReferenceSwapped(
+                max_value=params.max_swapped_share))
+            results.append(judged(
+                self, params, engine, "matches_reference_swapped", success,
+                pairs["closer_to_swapped"].mean(), params.max_swapped_share,
+                other=data.reference, message=None if success else REVERSED,
+                examples=worst(pairs, "closer_to_swapped",
+                               ["doc_id", "score", "score_other", "ref_swapped"])))
+        return results

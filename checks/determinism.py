@@ -1,0 +1,56 @@
+"""The same engine config loaded twice, fresh, scores identically; no freshly initialized weights."""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import polars as pl
+
+from checks.base import SKIPPED, CheckParams, CheckResult, Judge, SuiteInput, judged, row, worst
+from engines.base import RANDOM_INIT_MARKERS
+
+
+class ExpectReloadIdentical(gx.expectations.ExpectColumnMaxToBeBetween):
+    """|score after a fresh reload - score| is within tolerance on every probed pair."""
+
+    column: str = "abs_delta"
+    max_value: float = 1e-6
+
+
+class Params(CheckParams):
+    tolerance: float = 1e-6
+
+
+class Determinism:
+    name = "determinism"
+    Params = Params
+    needs_reference = False
+
+    def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
+        results = []
+        for engine in data.ok_engines():
+            reloaded = data.probes.filter((pl.col("engine_name") == engine)
+                                          & (pl.col("variant") == "reload"))
+            if reloaded.is_empty():
+                results.append(row(self, params, engine, "reload", SKIPPED,
+                                   reason="no reload probe was scored for this engine"))
+            else:
+                pairs = data.engine_scores(engine).join(
+                    reloaded.select("pair_id", pl.col("score").alias("score_reload")),
+                    on="pair_id",
+                ).with_columns((pl.col("score") - pl.col("score_reload")).abs().alias("abs_delta"))
+                success, _ = judge.validate(pairs, ExpectReloadIdentical(
+                    max_value=params.tolerance))
+                results.append(judged(
+                    self, params, engine, "reload", success, pairs["abs_delta"].max(),
+                    params.tolerance, pairs=pairs.height,
+                    worst_pairs=worst(pairs, "abs_delta", ["doc_id", "score", "score_reload"])))
+            warnings = data.engine_info[engine]["load_warnings"] or []
+            report = pl.DataFrame({"message": warnings}, schema={"message": pl.String})
+            success, result = judge.validate(report, gx.expectations.ExpectColumnValuesToNotMatchRegexList(
+                column="message", regex_list=list(RANDOM_INIT_MARKERS)))
+            results.append(judged(
+                self, params, engine, "load_report", success, result.get("unexpected_count", 0),
+                0, load_report=[w for w in warnings if any(m in w for m in RANDOM_INIT_MARKERS)],
+                hint=None if success else "weights were newly (randomly) initialized at load: "
+                     "is the model path an embedding model rather than a reranker?"))
+        return results

@@ -1,0 +1,49 @@
+"""Each float16/bfloat16 config stays within tolerance of the same engine in float32."""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import polars as pl
+
+from checks.base import SKIPPED, CheckParams, CheckResult, Judge, SuiteInput, judged, row, worst
+
+SAME_ENGINE = ("kind", "model", "pooling", "max_length", "device")
+
+
+class ExpectWithinPrecisionTolerance(gx.expectations.ExpectColumnMaxToBeBetween):
+    column: str = "abs_delta"
+    max_value: float = 0.02
+
+
+class Params(CheckParams):
+    tolerance: float = 0.02
+
+
+class PrecisionDrift:
+    name = "precision_drift"
+    Params = Params
+    needs_reference = False
+
+    def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
+        results = []
+        info = data.engine_info
+        for engine in data.ok_engines():
+            if info[engine]["dtype"] == "float32":
+                results.append(row(self, params, engine, "*", SKIPPED,
+                                   reason="float32 is the precision others are compared with"))
+                continue
+            twins = [n for n in data.ok_engines() if info[n]["dtype"] == "float32"
+                     and all(info[n][f] == info[engine][f] for f in SAME_ENGINE)]
+            if not twins:
+                results.append(row(self, params, engine, "*", SKIPPED,
+                                   reason="no float32 config of the same engine in this run"))
+                continue
+            pairs = data.paired(engine, twins[0]).with_columns(
+                (pl.col("score") - pl.col("score_other")).abs().alias("abs_delta"))
+            success, _ = judge.validate(pairs, ExpectWithinPrecisionTolerance(
+                max_value=params.tolerance))
+            results.append(judged(self, params, engine, info[engine]["dtype"], success,
+                                  pairs["abs_delta"].max(), params.tolerance, other=twins[0],
+                                  worst_pairs=worst(pairs, "abs_delta",
+                                                    ["doc_id", "score", "score_other"])))
+        return results

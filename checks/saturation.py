@@ -1,0 +1,60 @@
+"""Saturation and ties: exact 0/1 scores, tied scores within a query, scores on an fp16/bf16 grid."""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import numpy as np
+import polars as pl
+
+from checks.base import CheckParams, CheckResult, Judge, SuiteInput, judged
+
+
+class ExpectShareAtMost(gx.expectations.ExpectColumnMeanToBeBetween):
+    """The share of flagged pairs (mean of a 0/1 column) stays at or below a ceiling."""
+
+    max_value: float = 0.0
+
+
+class Params(CheckParams):
+    max_saturated_share: float = 0.01  # exactly 0.0 or 1.0
+    max_tied_share: float = 0.05  # pairs whose score equals another's in the same query
+    max_low_precision_share: float = 0.5  # scores exactly representable in float16/bfloat16
+
+
+def on_low_precision_grid(scores: np.ndarray) -> np.ndarray:
+    """True where a float64 score is exactly a float16 or bfloat16 value (activation in low
+    precision); float64 activations over real logits essentially never land there."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        fp16 = np.float16(scores).astype(np.float64) == scores
+        as32 = scores.astype(np.float32)
+        bf16 = (as32.astype(np.float64) == scores) & ((as32.view(np.uint32) & 0xFFFF) == 0)
+    return fp16 | bf16
+
+
+class Saturation:
+    name = "saturation"
+    Params = Params
+    needs_reference = False
+
+    def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
+        results = []
+        for engine in data.ok_engines():
+            scores = data.engine_scores(engine).with_columns(
+                pl.col("score").is_in([0.0, 1.0]).cast(pl.Float64).alias("saturated"),
+                (pl.col("score").is_duplicated().over("set_id", "query_id")
+                 & (pl.len().over("set_id", "query_id") > 1)).cast(pl.Float64).alias("tied"),
+                pl.Series("grid", on_low_precision_grid(
+                    data.engine_scores(engine)["score"].to_numpy())).cast(pl.Float64),
+            )
+            for subject, column, ceiling in (
+                ("saturated_share", "saturated", params.max_saturated_share),
+                ("tied_share", "tied", params.max_tied_share),
+                ("low_precision_share", "grid", params.max_low_precision_share),
+            ):
+                success, _ = judge.validate(scores, ExpectShareAtMost(column=column,
+                                                                      max_value=ceiling))
+                flagged = scores.filter(pl.col(column) > 0)
+                results.append(judged(
+                    self, params, engine, subject, success, scores[column].mean(), ceiling,
+                    examples=flagged.head(5).select("query_id", "doc_id", "score").to_dicts()))
+        return results

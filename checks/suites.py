@@ -1,0 +1,81 @@
+"""Which checks each suite runs, and the runner that turns a SuiteInput into a SuiteReport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from checks import CHECKS, check_class
+from checks.base import ERROR, CheckResult, Judge, SuiteInput
+from rerankwatch.errors import ConfigError
+
+SUITES: dict[str, list[str]] = {
+    "nightly": list(CHECKS),
+    "gate": list(CHECKS),
+}
+
+
+@dataclass(frozen=True)
+class SuiteReport:
+    """The verdict of one suite run; printing, HTML and artifacts are views of it."""
+
+    run_id: str
+    suite: str
+    reference: str
+    results: tuple[CheckResult, ...]
+
+    @property
+    def blocked(self) -> bool:
+        return any(r.blocks for r in self.results)
+
+    @property
+    def verdict(self) -> str:
+        return "BLOCKED" if self.blocked else "PASS"
+
+    @property
+    def failing(self) -> list[CheckResult]:
+        return [r for r in self.results if r.blocks]
+
+    @property
+    def failing_checks(self) -> list[str]:
+        return sorted({r.check for r in self.failing})
+
+
+def check_params(overrides: dict[str, dict]) -> dict[str, object]:
+    """Validated thresholds for every check (config overrides on documented defaults)."""
+    for name in overrides:
+        check_class(name)  # unknown names fail with the list of checks
+    params = {}
+    for name in CHECKS:
+        try:
+            params[name] = check_class(name).Params(**overrides.get(name, {}))
+        except ValidationError as exc:
+            raise ConfigError(f"[checks.{name}]: {exc.errors()[0]['loc']}: "
+                              f"{exc.errors()[0]['msg']}") from None
+    return params
+
+
+def run_suite(data: SuiteInput, overrides: dict[str, dict] | None = None,
+              suite: str = "nightly") -> SuiteReport:
+    """Run every check of ``suite``; a failed engine or a crashing check records "error"."""
+    params = check_params(overrides or {})
+    judge = Judge()
+    failed = {n: r["error"] for n, r in data.engine_info.items() if r["status"] != "succeeded"}
+    results: list[CheckResult] = []
+    for name in SUITES[suite]:
+        check, p = check_class(name)(), params[name]
+        results += [CheckResult(name, engine, "*", ERROR, p.blocking,
+                                detail={"reason": f"engine failed: {error}"})
+                    for engine, error in failed.items()]
+        if check.needs_reference and data.reference in failed:
+            results += [CheckResult(name, engine, "*", ERROR, p.blocking, other_engine=data.reference,
+                                    detail={"reason": "the reference engine failed"})
+                        for engine in data.ok_engines() if engine != data.reference]
+            continue
+        try:
+            results += check.run(data, p, judge)
+        except Exception as exc:  # a crashing check must never read as passed
+            results.append(CheckResult(name, None, "*", ERROR, p.blocking,
+                                       detail={"reason": f"{type(exc).__name__}: {exc}"}))
+    return SuiteReport(data.run_id, suite, data.reference, tuple(results))

@@ -1,0 +1,110 @@
+"""Incident replays: engines that wrap a real engine and reproduce a known production bug.
+
+Put one in a config to prove that your suite catches it (`rerankwatch replay` runs them all).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from engines.base import BatchedEngine, Fingerprint
+from engines.st_cross import StCrossEngine
+
+
+class FaultEngine(BatchedEngine):
+    """Wraps the engine of kind ``config.wraps`` (or ``default_wraps``) and injects one fault."""
+
+    fault = ""
+    default_wraps = "st-cross"
+    config_overrides: dict = {}  # noqa: RUF012 - class-level constant
+
+    def _load(self) -> None:
+        from engines import build_engine
+
+        inner = self.config.model_copy(update={
+            "kind": self.config.wraps or self.default_wraps, "wraps": None,
+            **self.config_overrides})
+        self.inner = build_engine(inner)
+        self.load_warnings.extend(self.inner.load_warnings)
+        self.kind = self.inner.kind
+        self.activation, self.pooling = self.inner.activation, self.inner.pooling
+        self.max_length = self.inner.max_length
+
+    def _score_batch(self, queries, docs):
+        return self.inner._score_batch(queries, docs)
+
+    def fingerprint(self) -> Fingerprint:
+        return dataclasses.replace(self.inner.fingerprint(), extra={"fault": self.fault})
+
+
+class SwapArgsEngine(FaultEngine):
+    """Calls score(documents, query): the Xinference vLLM-backend bug."""
+
+    fault = "swap_args"
+
+    def _score_batch(self, queries, docs):
+        return self.inner._score_batch(docs, queries)
+
+
+class ClsPoolingEngine(FaultEngine):
+    """CLS pooling on a mean-pooled model: the TEI ModernBERT bug."""
+
+    fault = "cls_pooling"
+    default_wraps = "hf-bi"
+    config_overrides = {"pooling": "cls"}  # noqa: RUF012
+
+
+class RandomHeadEngine(StCrossEngine):
+    """An embedding model loaded as a cross-encoder: its head is freshly random at each load.
+
+    Nothing is faked: point ``model`` at an embedding model (FlagReranker on bge-m3, say).
+    """
+
+    fault = "random_head"
+
+    def fingerprint(self) -> Fingerprint:
+        return dataclasses.replace(super().fingerprint(), extra={"fault": self.fault})
+
+
+class LowPrecisionActivationEngine(FaultEngine):
+    """Sigmoid computed in float16 over the logits: scores snap to a coarse grid and to 1.0."""
+
+    fault = "low_precision_activation"
+
+    def _score_batch(self, queries, docs):
+        import torch
+
+        logits, _ = self.inner._score_batch(queries, docs)
+        scores = torch.sigmoid(torch.from_numpy(logits).to(torch.float16))
+        return logits, scores.double().numpy()
+
+
+class SoftmaxSingleLogitEngine(FaultEngine):
+    """Softmax over a one-logit head: every score is exactly 1.0."""
+
+    fault = "softmax_single_logit"
+
+    def _score_batch(self, queries, docs):
+        logits, _ = self.inner._score_batch(queries, docs)
+        column = logits.reshape(-1, 1)
+        exp = np.exp(column - column.max(axis=1, keepdims=True))
+        return logits, (exp / exp.sum(axis=1, keepdims=True))[:, 0]
+
+
+class RawLogitsEngine(FaultEngine):
+    """Returns raw logits where probabilities are expected (the activation is skipped)."""
+
+    fault = "raw_logits"
+
+    def _score_batch(self, queries, docs):
+        logits, _ = self.inner._score_batch(queries, docs)
+        return logits, logits.copy()
+
+
+class Truncate128Engine(FaultEngine):
+    """A max_length of 128 where the reference uses the model's full length."""
+
+    fault = "truncate_128"
+    config_overrides = {"max_length": 128}  # noqa: RUF012

@@ -1,0 +1,23 @@
+"""nightly: score every engine × precision on every sample set, then run the suite."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from rerankwatch.errors import GateBlocked
+from tasks.checking import run_checks
+from tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
+
+
+@flow(name="nightly")
+def nightly(config_path: str | None = None, db: str | None = None) -> dict:
+    """Fails (blocking the upgrade) when any blocking check fails or errors."""
+    config = read_config(config_path, db)
+    pairs = load_samples(config)
+    run_id = start_run(config, pairs, "nightly")
+    failures = score_all(config, run_id, pairs)
+    finish_run(config, run_id, failures)
+    report = run_checks(config, run_id, "nightly")
+    if report.blocked:
+        raise GateBlocked(f"run {run_id}: BLOCKED by {', '.join(report.failing_checks)}")
+    return {"run_id": run_id, "verdict": report.verdict}

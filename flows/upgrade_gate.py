@@ -1,0 +1,24 @@
+"""upgrade-gate: score baseline and candidate on the same sets; PASS or BLOCKED."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from rerankwatch.errors import GateBlocked
+from tasks.checking import gate_config, run_checks
+from tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
+
+
+@flow(name="upgrade-gate")
+def upgrade_gate(baseline: str | dict, candidate: str | dict, config_path: str | None = None,
+                 db: str | None = None) -> dict:
+    """Baseline scores with an identical fingerprint already stored are reused, not re-scored."""
+    config = gate_config(read_config(config_path, db), baseline, candidate)
+    pairs = load_samples(config)
+    run_id = start_run(config, pairs, "upgrade-gate")
+    failures = score_all(config, run_id, pairs, reuse=(config.reference,))
+    finish_run(config, run_id, failures)
+    report = run_checks(config, run_id, "gate")
+    if report.blocked:
+        raise GateBlocked(f"BLOCKED: {', '.join(report.failing_checks)} (run {run_id})")
+    return {"run_id": run_id, "verdict": report.verdict}

@@ -1,0 +1,39 @@
+"""Plain steps after scoring: run a suite over a stored run and record its verdict."""
+
+from __future__ import annotations
+
+from checks.base import SuiteInput
+from checks.suites import SuiteReport, run_suite
+from rerankwatch.config import EngineConfig, RunConfig
+from rerankwatch.errors import ConfigError
+from rerankwatch.store import Store
+
+
+def judge_run(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
+    """Read the run's frames from the store, run the suite, store every result row."""
+    with Store(config.db_path) as store:
+        data = SuiteInput(run_id=run_id, reference=config.reference, **store.suite_frames(run_id))
+        report = run_suite(data, config.checks, suite)
+        store.write_check_results(report)
+    return report
+
+
+def gate_config(config: RunConfig, baseline: str | dict, candidate: str | dict) -> RunConfig:
+    """A RunConfig holding just baseline (the reference) and candidate.
+
+    Each side is an engine name from ``config`` or an inline engine config (a dict).
+    """
+    def pick(side: str, value: str | dict) -> EngineConfig:
+        if isinstance(value, dict):
+            return EngineConfig.model_validate(value)
+        names = [e.name for e in config.engines]
+        if value not in names:
+            raise ConfigError(f"{side} engine {value!r} is not in the config: {names}")
+        return config.engine(value)
+
+    base, cand = pick("baseline", baseline), pick("candidate", candidate)
+    if base.name == cand.name:
+        raise ConfigError(f"baseline and candidate must differ, both are {base.name!r}")
+    data = config.model_dump()
+    data.update(engines=[base.model_dump(), cand.model_dump()], reference=base.name)
+    return RunConfig.model_validate(data)

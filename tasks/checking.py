@@ -1,0 +1,25 @@
+"""Tasks for the judging half of a flow: run the suite, publish the verdict."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from checks.suites import SuiteReport
+from rerankwatch import judging, views
+from rerankwatch.config import RunConfig
+
+
+@task(cache_policy=NO_CACHE)
+def run_checks(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
+    report = judging.judge_run(config, run_id, suite)
+    views.print_suite_report(report)
+    create_markdown_artifact(key=f"{suite}-verdict", markdown=views.suite_markdown(report),
+                             description=f"{suite} verdict for run {run_id}")
+    return report
+
+
+@task(cache_policy=NO_CACHE)
+def gate_config(config: RunConfig, baseline: str | dict, candidate: str | dict) -> RunConfig:
+    return judging.gate_config(config, baseline, candidate)

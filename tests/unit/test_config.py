@@ -1,0 +1,261 @@
+"""load_config / RunConfig: the packaged default, every ConfigError, aliases and path resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import rerankwatch
+import samples
+from rerankwatch.config import DEFAULT_CONFIG, EngineConfig, RunConfig, load_config
+from rerankwatch.errors import ConfigError, RerankwatchError
+from rerankwatch.samples import load_sample_sets
+
+SETS = """
+[[sample_sets]]
+name = "en"
+path = "sets/en.jsonl"
+
+[[sample_sets]]
+name = "zh"
+path = "pkg:samples/golden_zh.jsonl"
+"""
+
+
+def engine_toml(name: str, kind: str = "st-bi", precision: str = "float32", extra: str = "") -> str:
+    return (f'\n[[engines]]\nname = "{name}"\nkind = "{kind}"\nmodel = "m"\n'
+            f'precision = "{precision}"\n{extra}')
+
+
+def write_config(folder: Path, body: str, name: str = "run.toml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def valid_body(reference: str = "a", engines: str | None = None, top: str = "") -> str:
+    engines = engines if engines is not None else engine_toml("a") + engine_toml("b", "hf-bi")
+    return f'reference = "{reference}"\n{top}{SETS}{engines}'
+
+
+# --------------------------------------------------------------------------- packaged default
+
+
+def test_packaged_default_is_valid() -> None:
+    config = load_config(None)
+    assert isinstance(config, RunConfig)
+    assert config.reference == "st-bi-fp32"
+    names = [e.name for e in config.engines]
+    assert names == ["st-bi-fp32", "hf-bi-fp32", "st-bi-bf16", "hf-bi-fp16"]
+    assert config.reference in names
+    assert {e.kind for e in config.engines} == {"st-bi", "hf-bi"}
+    assert [e.precision for e in config.engines] == ["float32", "float32", "bfloat16", "float16"]
+    assert [s.name for s in config.sample_sets] == ["golden_en", "golden_zh"]
+    assert all(config.sets_for(e) == ["golden_en"] for e in config.engines)
+    # relative paths resolve next to the packaged default.toml
+    assert Path(config.base_dir) == Path(rerankwatch.__file__).parent
+    assert config.db_path == Path("rerankwatch.duckdb")
+
+
+def test_packaged_default_sample_sets_resolve_and_load() -> None:
+    config = load_config(None)
+    paths = {s.name: config.resolve_path(s.path) for s in config.sample_sets}
+    assert all(p.is_file() for p in paths.values())
+    frame = load_sample_sets(paths)
+    assert set(frame["set_id"].unique()) == {"golden_en", "golden_zh"}
+
+
+def test_default_config_path_is_the_pkg_default() -> None:
+    assert DEFAULT_CONFIG.startswith("pkg:")
+    assert load_config(DEFAULT_CONFIG) == load_config(None)
+
+
+def test_valid_custom_config(tmp_path: Path) -> None:
+    path = write_config(tmp_path, valid_body(top='db = "out/x.duckdb"\n'))
+    config = load_config(path)
+    assert config.reference == "a"
+    assert config.engine("b").kind == "hf-bi"
+    assert config.engine("a").batch_size == 32 and config.engine("a").device == "cpu"
+    assert config.engine("a").pooling == "auto" and config.engine("a").max_length is None
+    assert config.sets_for(config.engine("a")) == ["en", "zh"]
+    assert config.db_path == Path("out/x.duckdb")
+    assert config.base_dir == str(tmp_path)
+
+
+# --------------------------------------------------------------------------- ConfigError cases
+
+
+def assert_config_error(path: Path, *fragments: str) -> ConfigError:
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    text = str(exc.value)
+    assert isinstance(exc.value, RerankwatchError)
+    for fragment in fragments:
+        assert fragment in text, text
+    return exc.value
+
+
+@pytest.mark.parametrize("precision", ["fp8", "int8", "FP16", "half"])
+def test_unknown_precision(tmp_path: Path, precision: str) -> None:
+    body = valid_body(engines=engine_toml("a") + engine_toml("b", precision=precision))
+    err = assert_config_error(write_config(tmp_path, body), str(tmp_path / "run.toml"),
+                              "engines.1.precision", f"unknown precision {precision!r}")
+    assert "bfloat16" in str(err)
+
+
+def test_reference_not_among_engines(tmp_path: Path) -> None:
+    path = write_config(tmp_path, valid_body(reference="nope"))
+    assert_config_error(path, "reference engine 'nope' is not among the engines", "'a'", "'b'")
+
+
+def test_duplicate_engine_names(tmp_path: Path) -> None:
+    path = write_config(tmp_path, valid_body(engines=engine_toml("a") + engine_toml("a", "hf-bi")))
+    assert_config_error(path, "duplicate engine name(s): a")
+
+
+def test_duplicate_sample_set_names(tmp_path: Path) -> None:
+    body = valid_body() + '\n[[sample_sets]]\nname = "en"\npath = "other.jsonl"\n'
+    assert_config_error(write_config(tmp_path, body), "duplicate sample set name(s): en")
+
+
+def test_engine_naming_unknown_sample_set(tmp_path: Path) -> None:
+    body = valid_body(engines=engine_toml("a") + engine_toml("b", extra='sets = ["en", "fr"]\n'))
+    assert_config_error(write_config(tmp_path, body), "engine 'b' names unknown sample set(s)",
+                        "'fr'")
+
+
+def test_typo_top_level_key(tmp_path: Path) -> None:
+    path = write_config(tmp_path, valid_body(top='refrence = "a"\n'))
+    assert_config_error(path, "refrence", "Extra inputs are not permitted")
+
+
+def test_typo_engine_key(tmp_path: Path) -> None:
+    body = valid_body(engines=engine_toml("a", extra="batchsize = 8\n"))
+    assert_config_error(write_config(tmp_path, body), "engines.0.batchsize",
+                        "Extra inputs are not permitted")
+
+
+def test_typo_sample_set_key(tmp_path: Path) -> None:
+    body = valid_body().replace('path = "sets/en.jsonl"', 'file = "sets/en.jsonl"')
+    assert_config_error(write_config(tmp_path, body), "sample_sets.0.file",
+                        "sample_sets.0.path")
+
+
+@pytest.mark.parametrize("extra,loc", [
+    ("batch_size = 0\n", "engines.0.batch_size"),
+    ("max_length = 4\n", "engines.0.max_length"),
+    ('pooling = "max"\n', "engines.0.pooling"),
+])
+def test_out_of_range_engine_values(tmp_path: Path, extra: str, loc: str) -> None:
+    body = valid_body(engines=engine_toml("a", extra=extra))
+    assert_config_error(write_config(tmp_path, body), loc)
+
+
+def test_engine_name_pattern(tmp_path: Path) -> None:
+    body = valid_body(reference="a b", engines=engine_toml("a b"))
+    assert_config_error(write_config(tmp_path, body), "engines.0.name")
+
+
+def test_no_engines(tmp_path: Path) -> None:
+    body = 'reference = "a"\nengines = []\n' + SETS
+    assert_config_error(write_config(tmp_path, body), "engines")
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    path = write_config(tmp_path, 'reference = "a\n[[engines]\n')
+    assert_config_error(path, str(path), "invalid TOML")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+    assert_config_error(path, "config file not found", str(path))
+
+
+def test_missing_pkg_file() -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config("pkg:samples/absent.toml")
+
+
+@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
+                   reason="load_config lets UnicodeDecodeError escape for a non-UTF-8 file "
+                   "instead of raising ConfigError")
+def test_non_utf8_config_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_bytes(valid_body().encode() + b'\n# caf\xe9\n')
+    assert_config_error(path, str(path))
+
+
+@pytest.mark.xfail(strict=True, raises=ModuleNotFoundError,
+                   reason="load_config('pkg:<unknown package>/x.toml') raises "
+                   "ModuleNotFoundError instead of ConfigError")
+def test_unknown_pkg_package_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        load_config("pkg:no_such_package_rw/run.toml")
+
+
+# --------------------------------------------------------------------------- precision aliases
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("fp16", "float16"), ("float16", "float16"), ("bf16", "bfloat16"),
+    ("bfloat16", "bfloat16"), ("fp32", "float32"), ("float32", "float32"),
+])
+def test_precision_aliases_normalise(given: str, expected: str) -> None:
+    assert EngineConfig(name="e", kind="st-bi", model="m", precision=given).precision == expected
+
+
+def test_precision_aliases_normalise_through_load_config(tmp_path: Path) -> None:
+    body = valid_body(engines=engine_toml("a", precision="fp16")
+                      + engine_toml("b", precision="bf16") + engine_toml("c", precision="fp32"))
+    config = load_config(write_config(tmp_path, body))
+    assert [e.precision for e in config.engines] == ["float16", "bfloat16", "float32"]
+
+
+def test_configs_are_frozen() -> None:
+    engine = EngineConfig(name="e", kind="st-bi", model="m")
+    with pytest.raises(Exception, match="frozen"):
+        engine.precision = "float16"  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- path resolution
+
+
+def test_pkg_path_resolution() -> None:
+    config = load_config(None)
+    resolved = config.resolve_path("pkg:samples/golden_en.jsonl")
+    assert resolved == Path(samples.__file__).parent / "golden_en.jsonl"
+    assert resolved.is_file()
+
+
+def test_config_relative_paths(tmp_path: Path) -> None:
+    folder = tmp_path / "conf" / "nested"
+    config = load_config(write_config(folder, valid_body()))
+    assert Path(config.base_dir) == folder
+    assert config.resolve_path(config.sample_sets[0].path) == folder / "sets" / "en.jsonl"
+    assert config.resolve_path(config.sample_sets[1].path) == (
+        Path(samples.__file__).parent / "golden_zh.jsonl"
+    )
+    absolute = tmp_path / "elsewhere" / "x.jsonl"
+    assert config.resolve_path(str(absolute)) == absolute
+
+
+def test_config_relative_paths_when_loaded_by_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "conf"
+    write_config(folder, valid_body())
+    (folder / "sets").mkdir()
+    (folder / "sets" / "en.jsonl").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    config = load_config("conf/run.toml")
+    resolved = config.resolve_path("sets/en.jsonl")
+    assert resolved.resolve() == (folder / "sets" / "en.jsonl").resolve()
+    assert resolved.is_file()
+
+
+def test_home_relative_path_is_expanded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = load_config(None)
+    assert config.resolve_path("~/sets/a.jsonl") == tmp_path / "sets" / "a.jsonl"

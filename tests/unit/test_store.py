@@ -1,0 +1,364 @@
+"""Store on real DuckDB files: migrations, idempotent pairs, transactional writes, SQL views."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from engines.base import Fingerprint, ScoreBatch
+from rerankwatch.samples import load_sample_set, pair_id
+from rerankwatch.store import Store, new_run_id
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+CORE_TABLES = {"sample_pairs", "engines", "runs", "run_engines", "scores", "check_results"}
+
+
+def declared(kind: str, pattern: str) -> set[str]:
+    """Names the migration files under sql/<kind> create."""
+    names = set()
+    for path in (SQL_DIR / kind).glob("*.sql"):
+        names |= set(re.findall(pattern, path.read_text(), flags=re.IGNORECASE))
+    return names
+
+
+TABLES = declared("schema", r"create table if not exists (\w+)")
+VIEWS = declared("views", r"create or replace view (\w+)")
+
+
+def fingerprint(dtype: str = "float32", kind: str = "st-bi") -> Fingerprint:
+    return Fingerprint(kind=kind, model="embedded:all-MiniLM-L6-v2", weights_sha256="ab" * 32,
+                       dtype=dtype, device="cpu", pooling="mean", max_length=256,
+                       activation="cosine", versions={"torch": "9.9.9"})
+
+
+def batch(scores: list[float], batch_index: list[int], seconds: tuple[float, ...],
+          activation: str = "cosine") -> ScoreBatch:
+    values = np.asarray(scores, dtype=np.float64)
+    return ScoreBatch(values, values.copy(), activation, np.asarray(batch_index, dtype=np.int64),
+                      seconds)
+
+
+def write(store: Store, run_id: str, engine_name: str, fp: Fingerprint, pair_ids, sb: ScoreBatch,
+          **kwargs) -> None:
+    """write_scores with only main-variant scores."""
+    store.write_scores(run_id, engine_name, fp, [("main", list(pair_ids), sb)], **kwargs)
+
+
+def count(store: Store, table: str) -> int:
+    return store.con.execute(f"select count(*) from {table}").fetchall()[0][0]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "nested" / "rw.duckdb"
+
+
+@pytest.fixture
+def store(db_path: Path):
+    with Store(db_path) as s:
+        yield s
+
+
+@pytest.fixture
+def pairs(tmp_path: Path) -> pl.DataFrame:
+    path = tmp_path / "s1.jsonl"
+    rows = [
+        {"set_id": "s1", "query_id": "q1", "query": "How do I sell my shirt?", "doc_id": f"d{i}",
+         "doc": doc, "label": label, "tags": tags, "lang": "en"}
+        for i, (doc, label, tags) in enumerate([
+            ("List it on a resale marketplace.", 3, ["ladder:shirt:1"]),
+            ("Sell clothes online.", 2, ["ladder:shirt:2"]),
+            ("Ketchup is made from tomatoes.", 0, ["ladder:shirt:3", "known_irrelevant"]),
+        ], start=1)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return load_sample_set(path, expected_set_id="s1")
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+def test_migrations_create_tables_and_view(store: Store, db_path: Path) -> None:
+    assert db_path.is_file()  # parent folder created
+    tables = store.sql("select table_name, table_type from information_schema.tables")
+    base = tables.filter(pl.col("table_type") == "BASE TABLE")["table_name"].to_list()
+    views = tables.filter(pl.col("table_type") == "VIEW")["table_name"].to_list()
+    assert CORE_TABLES <= TABLES and "v_run_scores" in VIEWS
+    assert sorted(base) == sorted(TABLES)
+    assert sorted(views) == sorted(VIEWS)
+
+
+def test_migrations_are_idempotent(db_path: Path, pairs: pl.DataFrame) -> None:
+    with Store(db_path) as first:
+        first.add_pairs(pairs)
+        first.migrate()  # re-running on an open store is fine too
+    with Store(db_path) as second:
+        second.migrate()
+        names = second.sql("select table_name from information_schema.tables")["table_name"]
+        assert names.len() == len(TABLES) + len(VIEWS)
+        assert names.n_unique() == names.len()  # every table/view exists exactly once
+        assert count(second, "sample_pairs") == 3  # data survives re-migration
+
+
+# --------------------------------------------------------------------------- sample pairs
+
+
+def test_add_pairs_is_idempotent_on_pair_id(store: Store, pairs: pl.DataFrame) -> None:
+    store.add_pairs(pairs)
+    store.add_pairs(pairs)
+    assert count(store, "sample_pairs") == 3
+    stored = store.sql("select * from sample_pairs order by doc_id")
+    assert stored["pair_id"].to_list() == pairs.sort("doc_id")["pair_id"].to_list()
+    assert stored["tags"].to_list()[2] == ["ladder:shirt:3", "known_irrelevant"]
+    assert stored["known_irrelevant"].to_list() == [False, False, True]
+    assert stored["ladder_rank"].to_list() == [1, 2, 3]
+    assert stored["first_loaded_at"].null_count() == 0
+
+    # an edited text is a new pair id: stored next to the old one, which is kept unchanged
+    edited = pairs.with_columns(
+        pl.when(pl.col("doc_id") == "d1").then(pl.lit("Edited doc.")).otherwise(pl.col("doc"))
+        .alias("doc")
+    ).head(1)
+    edited = edited.with_columns(pl.lit(pair_id("s1", "q1", "d1", "How do I sell my shirt?",
+                                                 "Edited doc.")).alias("pair_id"))
+    store.add_pairs(pl.concat([pairs, edited]))
+    assert count(store, "sample_pairs") == 4
+    docs = store.sql("select doc from sample_pairs where doc_id = 'd1' order by doc")["doc"]
+    assert docs.to_list() == ["Edited doc.", "List it on a resale marketplace."]
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def test_start_and_finish_run(store: Store) -> None:
+    run_id = store.start_run("score-matrix", {"reference": "a"}, flow_run_id="fr-1")
+    row = store.sql("select * from runs where run_id = $r", r=run_id).row(0, named=True)
+    assert row["status"] == "running" and row["finished_at"] is None
+    assert row["flow_name"] == "score-matrix" and row["flow_run_id"] == "fr-1"
+    assert json.loads(row["config"]) == {"reference": "a"}
+
+    store.finish_run(run_id, "failed", error="engine b failed")
+    row = store.sql("select * from runs where run_id = $r", r=run_id).row(0, named=True)
+    assert row["status"] == "failed" and row["error"] == "engine b failed"
+    assert row["finished_at"] is not None and row["finished_at"] >= row["started_at"]
+
+    other = store.start_run("score-matrix", {}, run_id="fixed-id")
+    store.finish_run(other, "succeeded")
+    statuses = dict(store.sql("select run_id, status from runs").iter_rows())
+    assert statuses == {run_id: "failed", "fixed-id": "succeeded"}
+
+
+def test_new_run_ids_are_unique() -> None:
+    ids = {new_run_id() for _ in range(50)}
+    assert len(ids) == 50
+
+
+# --------------------------------------------------------------------------- write_scores
+
+
+def test_write_scores_commits_scores_engine_and_run_engine(store: Store,
+                                                          pairs: pl.DataFrame) -> None:
+    store.add_pairs(pairs)
+    run_id = store.start_run("f", {})
+    fp = fingerprint()
+    ids = pairs["pair_id"].to_list()
+    sb = batch([0.9, 0.5, 0.1], [1, 0, 0], (0.2, 0.3))
+    write(store, run_id, "st-bi-fp32", fp, ids, sb, load_warnings=["w1", "w2"])
+
+    scores = store.sql("select * from scores order by pair_id")
+    assert scores.height == 3
+    expected = dict(zip(ids, [0.9, 0.5, 0.1], strict=True))
+    assert dict(scores.select("pair_id", "score").iter_rows()) == expected
+    assert set(scores["engine_id"]) == {fp.engine_id}
+    assert set(scores["activation"]) == {"cosine"}
+    # latency: each batch's seconds shared by the pairs in that batch
+    latency = dict(scores.select("pair_id", "latency_ms").iter_rows())
+    assert latency[ids[0]] == pytest.approx(300.0)
+    assert latency[ids[1]] == pytest.approx(100.0) and latency[ids[2]] == pytest.approx(100.0)
+    assert dict(scores.select("pair_id", "batch_index").iter_rows())[ids[0]] == 1
+
+    engine = store.sql("select * from engines").row(0, named=True)
+    assert engine["engine_id"] == fp.engine_id and engine["dtype"] == "float32"
+    assert json.loads(engine["fingerprint"]) == json.loads(fp.to_json())
+    assert json.loads(engine["versions"]) == {"torch": "9.9.9"}
+
+    run_engine = store.sql("select * from run_engines").row(0, named=True)
+    assert run_engine["status"] == "succeeded" and run_engine["pairs"] == 3
+    assert run_engine["score_seconds"] == pytest.approx(0.5)
+    assert run_engine["load_warnings"] == ["w1", "w2"]
+    assert run_engine["engine_id"] == fp.engine_id
+
+    # the same fingerprint in a later run does not duplicate the engines row
+    write(store, store.start_run("f", {}), "st-bi-fp32", fp, ids, sb)
+    assert count(store, "engines") == 1 and count(store, "scores") == 6
+
+
+def test_write_scores_keeps_probe_variants_apart(store: Store, pairs: pl.DataFrame) -> None:
+    """Probe re-scores are stored with their variant; views and summary read main only."""
+    store.add_pairs(pairs)
+    run_id = store.start_run("f", {})
+    ids = pairs["pair_id"].to_list()
+    main = batch([0.9, 0.5, 0.1], [0, 0, 1], (0.2, 0.2))
+    reload = batch([0.8, 0.5, 0.3], [0, 0, 0], (0.5,))
+    swapped = batch([0.7], [0], (0.1,))
+    store.write_scores(run_id, "ref", fingerprint(), [("main", ids, main), ("reload", ids, reload),
+                                                      ("swapped", ids[:1], swapped)])
+    variants = dict(store.sql("select variant, count(*) as n from scores group by variant")
+                    .iter_rows())
+    assert variants == {"main": 3, "reload": 3, "swapped": 1}
+    run_engine = store.sql("select pairs, score_seconds from run_engines").row(0)
+    assert run_engine == (3, pytest.approx(0.4))  # from the main batch only
+    view = store.sql("select pair_id, score from v_run_scores")
+    assert dict(view.iter_rows()) == dict(zip(ids, [0.9, 0.5, 0.1], strict=True))
+    probes = store.sql("select variant, pair_id, score from v_probe_scores order by variant, score")
+    assert probes["variant"].to_list() == ["reload"] * 3 + ["swapped"]
+    summary = store.query("q_run_summary", run_id=run_id, reference="ref").row(0, named=True)
+    assert summary["pairs"] == 3 and summary["mean_score"] == pytest.approx(0.5)
+
+
+def assert_nothing_written(store: Store) -> None:
+    assert count(store, "scores") == 0
+    assert count(store, "engines") == 0
+    assert count(store, "run_engines") == 0
+
+
+def test_write_scores_wrong_length_writes_nothing(store: Store) -> None:
+    run_id = store.start_run("f", {})
+    with pytest.raises(pl.exceptions.ShapeError):
+        write(store, run_id, "e", fingerprint(), ["p1", "p2"],
+                           batch([0.1, 0.2, 0.3], [0, 0, 1], (0.1, 0.1)))
+    assert_nothing_written(store)
+
+
+def test_failed_scores_insert_rolls_back_engine_row(store: Store) -> None:
+    """The engines row is inserted first; a failing scores insert must take it back out."""
+    run_id = store.start_run("f", {})
+    bad = batch([0.1, 0.2], [0, 0], (0.1,), activation=None)  # scores.activation is NOT NULL
+    with pytest.raises(duckdb.ConstraintException):
+        write(store, run_id, "e", fingerprint(), ["p1", "p2"], bad)
+    assert_nothing_written(store)
+
+
+def test_failed_run_engine_insert_rolls_back_scores(store: Store) -> None:
+    """The last statement fails: the engines row and the scores written before it vanish."""
+    run_id = store.start_run("f", {})
+    good = batch([0.1, 0.2], [0, 0], (0.1,))
+    with pytest.raises(duckdb.Error):
+        write(store, run_id, "e", fingerprint(), ["p1", "p2"], good,
+                           load_warnings=[object()])  # not convertible to varchar[]
+    assert_nothing_written(store)
+    # the connection is usable after the rollback, and the run itself was not touched
+    write(store, run_id, "e", fingerprint(), ["p1", "p2"], good)
+    assert count(store, "scores") == 2 and count(store, "run_engines") == 1
+    assert store.sql("select status from runs")["status"].to_list() == ["running"]
+
+
+def test_record_engine_failure(store: Store) -> None:
+    run_id = store.start_run("f", {})
+    store.record_engine_failure(run_id, "hf-bi-fp16", "PrecisionUnsupportedError: no fp16")
+    row = store.sql("select * from run_engines").row(0, named=True)
+    assert row["status"] == "failed" and row["engine_id"] is None
+    assert row["error"] == "PrecisionUnsupportedError: no fp16"
+    assert count(store, "scores") == 0
+
+
+# --------------------------------------------------------------------------- queries and views
+
+
+def test_q_run_summary_mean_abs_delta(store: Store) -> None:
+    run_id = store.start_run("f", {})
+    ids = ["p1", "p2", "p3", "p4"]
+    ref = [0.10, 0.50, 0.90, 0.30]
+    alt = [0.20, 0.45, 0.60, 0.30]
+    low = [0.05, 0.55, 0.95, 0.00]
+    ref_seconds, alt_seconds, low_seconds = (0.5, 0.5), (0.1, 0.3), (2.0,)
+    write(store, run_id, "ref", fingerprint("float32"), ids,
+                       batch(ref, [0, 0, 1, 1], ref_seconds))
+    write(store, run_id, "alt", fingerprint("bfloat16"), ids,
+                       batch(alt, [0, 1, 1, 1], alt_seconds))
+    write(store, run_id, "low", fingerprint("float16"), ids[:3] + ["p-extra"],
+                       batch(low, [0, 0, 0, 0], low_seconds))
+    store.record_engine_failure(run_id, "broken", "boom")
+    # another run's scores must not leak into this run's summary
+    other = store.start_run("f", {})
+    write(store, other, "alt", fingerprint("bfloat16"), ids, batch([9, 9, 9, 9],
+                       [0, 0, 0, 0], (1.0,)))
+
+    summary = store.query("q_run_summary", run_id=run_id, reference="ref")
+    assert summary["engine"].to_list() == ["ref", "alt", "broken", "low"]  # reference first
+    rows = {r["engine"]: r for r in summary.iter_rows(named=True)}
+
+    def mean_abs(a, b):
+        return float(np.mean(np.abs(np.asarray(a) - np.asarray(b))))
+
+    assert rows["ref"]["mean_abs_delta"] == pytest.approx(0.0)
+    assert rows["alt"]["mean_abs_delta"] == pytest.approx(mean_abs(alt, ref))  # 0.1
+    # p-extra has no reference score: it is left out of the mean
+    assert rows["low"]["mean_abs_delta"] == pytest.approx(mean_abs(low[:3], ref[:3]))
+    assert rows["alt"]["mean_score"] == pytest.approx(np.mean(alt))
+    assert rows["ref"]["pairs"] == rows["alt"]["pairs"] == rows["low"]["pairs"] == 4
+    # pairs/s = pairs / total batch seconds
+    assert rows["ref"]["pairs_per_s"] == pytest.approx(4 / sum(ref_seconds))
+    assert rows["alt"]["pairs_per_s"] == pytest.approx(4 / sum(alt_seconds))
+    assert rows["low"]["pairs_per_s"] == pytest.approx(4 / sum(low_seconds))
+    assert rows["broken"]["status"] == "failed" and rows["broken"]["pairs"] == 0
+    assert rows["broken"]["mean_abs_delta"] is None and rows["broken"]["error"] == "boom"
+    assert {rows[e]["status"] for e in ("ref", "alt", "low")} == {"succeeded"}
+
+
+def test_v_run_scores_joins_pairs_and_engines(store: Store, pairs: pl.DataFrame) -> None:
+    store.add_pairs(pairs)
+    run_id = store.start_run("f", {})
+    fp = fingerprint("bfloat16", kind="hf-bi")
+    ids = pairs["pair_id"].to_list()
+    write(store, run_id, "hf-bi-bf16", fp, ids, batch([0.7, 0.6, 0.05], [0, 0, 1],
+                                                            (0.1, 0.1)))
+    view = store.sql("select * from v_run_scores where run_id = $r order by ladder_rank",
+                     r=run_id)
+    assert view.height == 3
+    assert view["pair_id"].to_list() == pairs.sort("ladder_rank")["pair_id"].to_list()
+    assert view["score"].to_list() == pytest.approx([0.7, 0.6, 0.05])
+    assert view["doc"].to_list() == pairs.sort("ladder_rank")["doc"].to_list()
+    assert view["label"].to_list() == [3.0, 2.0, 0.0]
+    assert view["known_irrelevant"].to_list() == [False, False, True]
+    assert set(view["query"]) == {"How do I sell my shirt?"}
+    assert set(view["kind"]) == {"hf-bi"} and set(view["dtype"]) == {"bfloat16"}
+    assert set(view["engine_name"]) == {"hf-bi-bf16"}
+    assert set(view["weights_sha256"]) == {fp.weights_sha256}
+    assert set(view["max_length"]) == {256}
+
+
+def test_v_run_scores_drops_scores_without_a_stored_pair(store: Store,
+                                                         pairs: pl.DataFrame) -> None:
+    store.add_pairs(pairs.head(1))
+    run_id = store.start_run("f", {})
+    ids = pairs["pair_id"].to_list()
+    write(store, run_id, "e", fingerprint(), ids, batch([0.1, 0.2, 0.3], [0, 0, 0], (1.0,)))
+    assert count(store, "scores") == 3
+    assert store.sql("select pair_id from v_run_scores")["pair_id"].to_list() == ids[:1]
+
+
+# --------------------------------------------------------------------------- read-only
+
+
+def test_read_only_store_reads_but_cannot_write(db_path: Path, pairs: pl.DataFrame) -> None:
+    with Store(db_path) as writer:
+        writer.add_pairs(pairs)
+        run_id = writer.start_run("f", {})
+    with Store(db_path, read_only=True) as reader:
+        assert reader.read_only
+        assert count(reader, "sample_pairs") == 3
+        assert reader.sql("select run_id from runs")["run_id"].to_list() == [run_id]
+        with pytest.raises(duckdb.Error, match="read-only"):
+            reader.start_run("f", {})
+        with pytest.raises(duckdb.Error, match="read-only"):
+            reader.add_pairs(pairs)
+        with pytest.raises(duckdb.Error, match="read-only"):
+            write(reader, run_id, "e", fingerprint(), ["p1"], batch([0.5], [0], (0.1,)))
+        assert count(reader, "scores") == 0 and count(reader, "runs") == 1
