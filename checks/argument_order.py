@@ -1,4 +1,4 @@
-"""Cross-encoders are order sensitive; scores equal to the reference's swapped ones mean reversed args."""
+"""Cross-encoders are order sensitive; matching the reference's swapped scores = reversed args."""
 
 from __future__ import annotations
 

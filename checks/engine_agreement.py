@@ -71,8 +71,8 @@ class EngineAgreement:
                 ("score_max_abs_delta", pairs, ExpectScoresCloseToReference(
                     max_value=params.max_abs_delta), pairs["abs_delta"].max(),
                  params.max_abs_delta, {"worst_pairs": offenders}),
-                ("score_p99_abs_delta", pairs, gx.expectations.ExpectColumnQuantileValuesToBeBetween(
-                    column="abs_delta", quantile_ranges={
+                ("score_p99_abs_delta", pairs, gx.expectations
+                 .ExpectColumnQuantileValuesToBeBetween(column="abs_delta", quantile_ranges={
                         "quantiles": [0.99], "value_ranges": [[None, params.p99_abs_delta]]}),
                  pairs["abs_delta"].quantile(0.99, "linear"), params.p99_abs_delta, {}),
                 ("logit_max_abs_delta", pairs, gx.expectations.ExpectColumnMaxToBeBetween(

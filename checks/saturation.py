@@ -1,4 +1,4 @@
-"""Saturation and ties: exact 0/1 scores, tied scores within a query, scores on an fp16/bf16 grid."""
+"""Saturation and ties: exact 0/1 scores, ties within a query, scores on an fp16/bf16 grid."""
 
 from __future__ import annotations
 

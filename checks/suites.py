@@ -69,7 +69,8 @@ def run_suite(data: SuiteInput, overrides: dict[str, dict] | None = None,
                                 detail={"reason": f"engine failed: {error}"})
                     for engine, error in failed.items()]
         if check.needs_reference and data.reference in failed:
-            results += [CheckResult(name, engine, "*", ERROR, p.blocking, other_engine=data.reference,
+            results += [CheckResult(name, engine, "*", ERROR, p.blocking,
+                                    other_engine=data.reference,
                                     detail={"reason": "the reference engine failed"})
                         for engine in data.ok_engines() if engine != data.reference]
             continue

@@ -15,6 +15,9 @@ class StBiEngine(BatchedEngine):
     def _load(self) -> None:
         from sentence_transformers import SentenceTransformer
 
+        if self.config.pooling != "auto":
+            raise ValueError("st-bi runs the model's own pooling module; set pooling = 'auto' "
+                             "or use hf-bi to override the pooling")
         self.model = SentenceTransformer(self.model_ref, device=self.config.device)
         if self.config.max_length:
             self.model.max_seq_length = self.config.max_length
@@ -23,6 +26,10 @@ class StBiEngine(BatchedEngine):
         pooling = next((m for m in self.model if type(m).__name__ == "Pooling"), None)
         self.pooling = str(getattr(pooling, "pooling_mode", "n/a")) if pooling else "n/a"
         self._query_cache: dict[str, np.ndarray] = {}
+
+    def score(self, pairs, on_batch=None):
+        self._query_cache = {}  # per call: batching must not leak between calls
+        return super().score(pairs, on_batch)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         embeddings = self.model.encode(

@@ -110,11 +110,15 @@ class RunConfig(_Strict):
 def load_config(path: str | Path | None = None) -> RunConfig:
     """Read and validate a TOML run config (the packaged default when ``path`` is None)."""
     source = DEFAULT_CONFIG if path is None else str(path)
-    resolved = RunConfig.model_construct(base_dir=".").resolve_path(source)
     try:
+        resolved = RunConfig.model_construct(base_dir=".").resolve_path(source)
         data = tomllib.loads(resolved.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {resolved}") from None
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"{source}: no installed package {exc.name!r}") from None
+    except (FileNotFoundError, IsADirectoryError):
+        raise ConfigError(f"config file not found: {source}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{resolved}: not UTF-8 (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{resolved}: invalid TOML: {exc}") from None
     data.setdefault("base_dir", str(resolved.parent))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from pathlib import Path
 
@@ -78,7 +77,8 @@ def _check_row(path: Path, line: int, record: dict) -> dict:
         if not value.strip():
             raise fail(field, "must not be empty")
     label = record["label"]
-    if isinstance(label, bool) or not isinstance(label, int | float) or math.isnan(label):
+    # label != label is NaN; it also avoids float() on huge ints, which overflows
+    if isinstance(label, bool) or not isinstance(label, int | float) or label != label:
         raise fail("label", f"must be a number, got {label!r}")
     if not LABEL_RANGE[0] <= label <= LABEL_RANGE[1]:
         raise fail("label", f"{label} is outside the graded range {LABEL_RANGE}")

@@ -53,7 +53,8 @@ def _texts(frame: pl.DataFrame, swap: bool = False) -> list[tuple[str, str]]:
 
 
 def score_with_probes(engine_config: EngineConfig, pairs: pl.DataFrame, probes: bool = True):
-    """Score ``pairs``, then the probes: swapped arguments (cross-encoders) and a fresh reload.
+    """Score ``pairs``, then the probes: swapped arguments (cross-encoders), and a small probe
+    scored once more by this load ("repeat") and by a fresh load ("reload").
 
     Returns (fingerprint, [(variant, pair_ids, ScoreBatch)], load warnings of both loads).
     """
@@ -66,9 +67,11 @@ def score_with_probes(engine_config: EngineConfig, pairs: pl.DataFrame, probes: 
         if engine.activation != "cosine":  # cross-encoders: score(doc, query) too
             probe = probe_pairs(pairs)
             scored.append(("swapped", probe["pair_id"], engine.score(_texts(probe, swap=True))))
+        # determinism: the same probe, batched identically, before and after a fresh load
+        probe = probe_pairs(pairs, RELOAD_PROBE_LIMIT)
+        scored.append(("repeat", probe["pair_id"], engine.score(_texts(probe))))
         del engine  # free it before the fresh load
         reloaded = build_engine(engine_config)
-        probe = probe_pairs(pairs, RELOAD_PROBE_LIMIT)
         scored.append(("reload", probe["pair_id"], reloaded.score(_texts(probe))))
         warnings += [w for w in reloaded.load_warnings if w not in warnings]
     return fingerprint, scored, warnings

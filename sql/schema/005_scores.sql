@@ -3,7 +3,7 @@ create table if not exists scores (
     engine_name varchar not null,
     engine_id varchar not null,
     pair_id varchar not null,
-    variant varchar not null default 'main', -- main | reload | swapped
+    variant varchar not null default 'main', -- main | repeat | reload | swapped
     logit double,
     score double,
     activation varchar not null,

@@ -143,9 +143,6 @@ def test_bi_engine_metadata(st_bi, hf_bi) -> None:
     assert st_bi.fingerprint().engine_id != hf_bi.fingerprint().engine_id
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="st-bi silently ignores EngineConfig.pooling: pooling='cls' still "
-                   "scores (and fingerprints) with the model's mean pooling")
 def test_st_bi_honours_or_rejects_pooling_override(minilm_path) -> None:
     try:
         engine = make_engine("st-bi", minilm_path, pooling="cls")

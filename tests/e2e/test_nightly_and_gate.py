@@ -1,0 +1,202 @@
+"""The nightly and upgrade-gate flows end to end, the gate's CLI exit codes, and the replays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.nightly import nightly
+from rerankwatch.cli import app
+from rerankwatch.replay import REPLAYS, run_replays
+from rerankwatch.store import Store
+
+GATE_CONFIG = """
+db = "{db}"
+reference = "tiny-ce"
+
+[[sample_sets]]
+name = "golden_en"
+path = "{golden}"
+
+[[engines]]
+name = "tiny-ce"
+kind = "st-cross"
+model = "fixture:tiny-cross-encoder"
+
+[[engines]]
+name = "tiny-ce-hf"
+kind = "hf-seqcls"
+model = "fixture:tiny-cross-encoder"
+
+[[engines]]
+name = "tiny-ce-swapped"
+kind = "replay-swap-args"
+model = "fixture:tiny-cross-encoder"
+
+[[engines]]
+name = "minilm"
+kind = "st-bi"
+model = "embedded:all-MiniLM-L6-v2"
+
+[[engines]]
+name = "minilm-as-reranker"
+kind = "replay-random-head"
+model = "embedded:all-MiniLM-L6-v2"
+
+# the fixture cross-encoder is untrained: its ladders and ceilings mean nothing
+[checks.monotonic_relevance]
+blocking = false
+
+[checks.irrelevant_ceiling]
+blocking = false
+"""
+
+
+@pytest.fixture(scope="module")
+def gate_setup(tmp_path_factory, golden_dir):
+    tmp = tmp_path_factory.mktemp("gate")
+    config = tmp / "gate.toml"
+    config.write_text(GATE_CONFIG.format(db=tmp / "gate.duckdb",
+                                         golden=golden_dir / "golden_en.jsonl"))
+    return config, tmp / "gate.duckdb"
+
+
+def gate(config: Path, baseline: str, candidate: str):
+    return CliRunner().invoke(app, ["gate", "--config", str(config), "--baseline", baseline,
+                                    "--candidate", candidate])
+
+
+def verdicts(db: Path) -> list[tuple]:
+    with Store(db, read_only=True) as store:
+        return store.sql("select verdict, candidates, failing_checks from verdicts "
+                         "order by decided_at").rows()
+
+
+def test_gate_passes_a_clean_candidate_with_exit_0(gate_setup):
+    config, db = gate_setup
+    result = gate(config, "tiny-ce", "tiny-ce-hf")
+    assert result.exit_code == 0, result.output
+    assert verdicts(db)[-1] == ("PASS", ["tiny-ce-hf"], [])
+
+
+def test_gate_blocks_swapped_arguments_with_exit_1(gate_setup):
+    config, db = gate_setup
+    result = gate(config, "tiny-ce", "tiny-ce-swapped")
+    assert result.exit_code == 1, result.output
+    verdict, _, failing = verdicts(db)[-1]
+    assert verdict == "BLOCKED"
+    assert "argument_order" in failing
+    with Store(db, read_only=True) as store:
+        message = store.sql(
+            "select detail->>'message' as m from check_results where check_name = "
+            "'argument_order' and subject = 'matches_reference_swapped' and status = 'failed'")
+    assert "reversed" in message["m"][0]
+
+
+def test_gate_reuses_the_stored_baseline(gate_setup):
+    config, db = gate_setup
+    with Store(db, read_only=True) as store:
+        reused = store.sql("select reused_from_run from run_engines where engine_name = "
+                           "'tiny-ce' and reused_from_run is not null")
+    assert reused.height >= 1  # the second gate above copied the first gate's baseline
+
+
+def test_gate_blocks_a_random_head_with_exit_1(gate_setup):
+    config, db = gate_setup
+    result = gate(config, "minilm", "minilm-as-reranker")
+    assert result.exit_code == 1, result.output
+    verdict, _, failing = verdicts(db)[-1]
+    assert verdict == "BLOCKED" and "determinism" in failing
+
+
+def test_gate_rejects_an_unknown_engine_with_exit_2(gate_setup):
+    config, _ = gate_setup
+    result = gate(config, "tiny-ce", "no-such-engine")
+    assert result.exit_code == 2
+    assert "no-such-engine" in result.output
+
+
+NIGHTLY = """
+db = "{db}"
+reference = "st-bi-fp32"
+
+[[sample_sets]]
+name = "golden_en"
+path = "{golden}"
+
+[[engines]]
+name = "st-bi-fp32"
+kind = "st-bi"
+model = "embedded:all-MiniLM-L6-v2"
+
+[[engines]]
+name = "hf-bi-fp32"
+kind = "hf-bi"
+model = "embedded:all-MiniLM-L6-v2"
+
+[[engines]]
+name = "st-bi-bf16"
+kind = "st-bi"
+model = "embedded:all-MiniLM-L6-v2"
+precision = "bf16"
+{extra}
+"""
+CLS_POOLING = """
+[[engines]]
+name = "hf-bi-cls"
+kind = "replay-cls-pooling"
+model = "embedded:all-MiniLM-L6-v2"
+"""
+
+
+def run_nightly(tmp_path: Path, golden_dir: Path, extra: str = ""):
+    config = tmp_path / "nightly.toml"
+    config.write_text(NIGHTLY.format(db=tmp_path / "n.duckdb", extra=extra,
+                                     golden=golden_dir / "golden_en.jsonl"))
+    return nightly(str(config), return_state=True), Store(tmp_path / "n.duckdb", read_only=True)
+
+
+def test_clean_nightly_on_the_embedded_default_passes(tmp_path, golden_dir):
+    state, store = run_nightly(tmp_path, golden_dir)
+    with store:
+        assert state.is_completed(), state.message
+        assert state.result()["verdict"] == "PASS"
+        results = store.sql("select check_name, status, count(*) as n from check_results "
+                            "group by all")
+        statuses = set(results["status"])
+        assert "failed" not in statuses and "error" not in statuses
+        assert set(results["check_name"]) >= {"monotonic_relevance", "engine_agreement",
+                                              "determinism", "precision_drift", "finite"}
+        skipped = store.sql("select detail->>'reason' as r from check_results "
+                            "where check_name = 'argument_order' and status = 'skipped'")
+        assert skipped.height == 3 and "bi-encoder" in skipped["r"][0]
+
+
+def test_nightly_with_the_pooling_incident_fails_the_flow(tmp_path, golden_dir):
+    state, store = run_nightly(tmp_path, golden_dir, extra=CLS_POOLING)
+    with store:
+        assert state.is_failed()
+        assert "BLOCKED" in state.message and "engine_agreement" in state.message
+        failed = store.sql("select engine_name, subject from check_results "
+                           "where status = 'failed'")
+        assert set(failed["engine_name"]) == {"hf-bi-cls"}
+        assert "score_max_abs_delta" in set(failed["subject"])
+
+
+@pytest.mark.slow
+def test_every_replay_is_caught_and_clean_controls_pass(tmp_path):
+    outcomes = run_replays(str(tmp_path / "replay.duckdb"))
+    assert len(outcomes) == len(REPLAYS)
+    for outcome in outcomes:
+        if outcome.replay.clean:
+            assert not outcome.report.blocked, (outcome.replay.name, outcome.report.failing)
+        else:
+            assert outcome.caught_by, f"{outcome.replay.name} was not caught"
+    caught = {o.replay.name: o.caught_by for o in outcomes}
+    assert "argument_order" in caught["swap_args"]
+    assert "determinism" in caught["random_head"]
+    assert "saturation" in caught["softmax_single_logit"]
+    assert "saturation" in caught["low_precision_activation"]
+    assert "engine_agreement" in caught["cls_pooling"]
