@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench replay clean
 
 venv: $(VENV)/.installed
 
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: venv
-	$(BIN)/rerankwatch score
+	$(BIN)/rerankwatch nightly
 
 test: venv
 	$(BIN)/python -m pytest -m "not gpu"
@@ -33,5 +33,8 @@ lint: venv
 bench: venv
 	$(BIN)/python bench/score_overhead.py
 
+replay: venv
+	$(BIN)/rerankwatch replay
+
 clean:
-	rm -rf $(VENV) .prefect .prefect-test rerankwatch.duckdb
+	rm -rf $(VENV) .prefect .prefect-test .cache rerankwatch.duckdb replay.duckdb
