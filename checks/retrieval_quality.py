@@ -31,6 +31,8 @@ def per_query_metrics(frame: pl.DataFrame, metrics: list[str]) -> dict[str, dict
         qrels.setdefault(key, {})[row_["doc_id"]] = int(round(row_["label"]))
         run.setdefault(key, {})[row_["doc_id"]] = float(row_["score"])
     keys = sorted(k for k in qrels if max(qrels[k].values()) > 0 and len(qrels[k]) > 1)
+    if not keys:
+        return {m: {} for m in metrics}
     values = evaluate(Qrels({k: qrels[k] for k in keys}), Run({k: run[k] for k in keys}),
                       metrics, return_mean=False)
     values = values if isinstance(values, dict) else {metrics[0]: values}
@@ -62,6 +64,10 @@ class RetrievalQuality:
             ours = per_query_metrics(pairs, params.metrics)
             theirs = per_query_metrics(pairs.with_columns(pl.col("score_other").alias("score")),
                                        params.metrics)
+            if not ours[params.metrics[0]]:
+                results.append(row(self, params, engine, "*", SKIPPED, other=data.reference,
+                                   reason="no graded query with two or more shared pairs"))
+                continue
             for metric in params.metrics:
                 keys = sorted(ours[metric])
                 cand = np.array([ours[metric][k] for k in keys])

@@ -6,7 +6,9 @@ import great_expectations as gx
 import numpy as np
 import polars as pl
 
-from checks.base import CheckParams, CheckResult, Judge, SuiteInput, judged
+from checks.base import SKIPPED, CheckParams, CheckResult, Judge, SuiteInput, judged, row
+
+PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax")
 
 
 class ExpectShareAtMost(gx.expectations.ExpectColumnMeanToBeBetween):
@@ -46,11 +48,15 @@ class Saturation:
                 pl.Series("grid", on_low_precision_grid(
                     data.engine_scores(engine)["score"].to_numpy())).cast(pl.Float64),
             )
-            for subject, column, ceiling in (
-                ("saturated_share", "saturated", params.max_saturated_share),
-                ("tied_share", "tied", params.max_tied_share),
-                ("low_precision_share", "grid", params.max_low_precision_share),
-            ):
+            subjects = [("saturated_share", "saturated", params.max_saturated_share),
+                        ("tied_share", "tied", params.max_tied_share)]
+            if data.engine_info[engine]["activation"] in PROBABILITY_ACTIVATIONS:
+                subjects.append(("low_precision_share", "grid", params.max_low_precision_share))
+            else:  # raw logits or cosine: no activation whose precision could collapse scores
+                results.append(row(self, params, engine, "low_precision_share", SKIPPED,
+                                   reason=f"activation {data.engine_info[engine]['activation']!r}"
+                                          " applies no probability function"))
+            for subject, column, ceiling in subjects:
                 success, _ = judge.validate(scores, ExpectShareAtMost(column=column,
                                                                       max_value=ceiling))
                 flagged = scores.filter(pl.col(column) > 0)

@@ -52,13 +52,13 @@ def _texts(frame: pl.DataFrame, swap: bool = False) -> list[tuple[str, str]]:
     return list(zip(frame[first], frame[second], strict=True))
 
 
-def score_with_probes(engine_config: EngineConfig, pairs: pl.DataFrame, probes: bool = True):
-    """Score ``pairs``, then the probes: swapped arguments (cross-encoders), and a small probe
-    scored once more by this load ("repeat") and by a fresh load ("reload").
-
-    Returns (fingerprint, [(variant, pair_ids, ScoreBatch)], load warnings of both loads).
-    """
-    engine = build_engine(engine_config)
+def score_with_probes(engine_config: EngineConfig, pairs: pl.DataFrame, probes: bool = True,
+                      engine=None) -> tuple:
+    """Score ``pairs`` (with ``engine`` if already loaded), then the probes: swapped arguments
+    (cross-encoders), and a small probe scored once more by this load ("repeat") and by a
+    fresh load ("reload"). Returns (fingerprint, [(variant, pair_ids, ScoreBatch)], load
+    warnings)."""
+    engine = engine or build_engine(engine_config)
     fingerprint = engine.fingerprint()
     with progress_bar(engine_config.name, pairs.height) as advance:
         scored = [("main", pairs["pair_id"], engine.score(_texts(pairs), on_batch=advance))]
@@ -86,32 +86,26 @@ def score_and_store(config: RunConfig, engine_name: str, run_id: str, pairs: pl.
     """
     engine_config = config.engine(engine_name)
     subset = pairs.filter(pl.col("set_id").is_in(config.sets_for(engine_config)))
-    db = config.db_path
     try:
-        if reuse and (source := _reuse(db, engine_config, run_id, subset)):
-            return EngineOutcome(engine_name, "succeeded", subset.height, reused_from=source)
-        fingerprint, scored, warnings = score_with_probes(engine_config, subset, probes)
-        with Store(db) as store:
+        engine = build_engine(engine_config)
+        fingerprint = engine.fingerprint()
+        with Store(config.db_path) as store:
+            source = store.reusable_run(fingerprint.engine_id, subset["pair_id"]) if reuse else None
+            if source:
+                LOG.info("%s: reusing the scores of run %s (same fingerprint)", engine_name, source)
+                store.reuse_scores(source, run_id, engine_name, fingerprint.engine_id,
+                                   subset["pair_id"])
+                return EngineOutcome(engine_name, "succeeded", subset.height, reused_from=source)
+        _, scored, warnings = score_with_probes(engine_config, subset, probes, engine)
+        with Store(config.db_path) as store:
             store.write_scores(run_id, engine_name, fingerprint, scored, warnings)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         LOG.error("engine %s failed: %s", engine_name, error)
-        with Store(db) as store:
+        with Store(config.db_path) as store:
             store.record_engine_failure(run_id, engine_name, error)
         raise
     return EngineOutcome(engine_name, "succeeded", subset.height)
-
-
-def _reuse(db, engine_config: EngineConfig, run_id: str, subset: pl.DataFrame) -> str | None:
-    """Copy an identical fingerprint's stored scores into this run; returns the source run."""
-    fingerprint = build_engine(engine_config).fingerprint()
-    with Store(db) as store:
-        source = store.reusable_run(fingerprint.engine_id, subset["pair_id"])
-        if source:
-            LOG.info("%s: reusing scores of run %s (same fingerprint)", engine_config.name, source)
-            store.reuse_scores(source, run_id, engine_config.name, fingerprint.engine_id,
-                               subset["pair_id"])
-    return source
 
 
 def end_run(config: RunConfig, run_id: str, failures: dict[str, str]) -> pl.DataFrame:

@@ -221,7 +221,8 @@ def filtered(data: SuiteInput, predicate: pl.Expr) -> SuiteInput:
 
 
 def test_every_check_is_registered_with_its_name() -> None:
-    assert list(CHECKS) == SUITES["nightly"] == SUITES["gate"]
+    assert SUITES["nightly"] == list(CHECKS)
+    assert all(set(names) <= set(CHECKS) for names in SUITES.values())
     for name in CHECKS:
         cls = check_class(name)
         assert cls.name == name
@@ -318,7 +319,8 @@ def test_argument_order_catches_reversed_arguments(bench: Bench, judge: Judge,
     assert swapped.observed == 1.0 and swapped.threshold == 0.5  # every probed pair
     assert "reversed" in swapped.detail["message"]
     probed = set(probe_pairs(pairs)["doc_id"])
-    assert swapped.detail["examples"] and {e["doc_id"] for e in swapped.detail["examples"]} <= probed
+    examples = swapped.detail["examples"]
+    assert examples and {e["doc_id"] for e in examples} <= probed
     for example in swapped.detail["examples"]:  # its scores are the reference's swapped ones
         assert example["score"] == pytest.approx(example["ref_swapped"], abs=1e-6)
         assert example["score"] != pytest.approx(example["score_other"], abs=1e-3)
@@ -418,8 +420,11 @@ def test_determinism_skips_reload_without_a_probe(bench: Bench, judge: Judge) ->
 def test_saturation_passes_a_clean_float32_engine(bench: Bench, judge: Judge) -> None:
     results = run_check(Saturation, bench.suite("ce", "ce", "bi"), judge)
     assert len(results) == 6
+    cosine_grid = only(results, "bi", "low_precision_share")
+    assert cosine_grid.status == SKIPPED and "cosine" in cosine_grid.detail["reason"]
     for r in results:
-        assert r.status == PASSED and r.observed == 0.0 and r.detail["examples"] == []
+        if r is not cosine_grid:
+            assert r.status == PASSED and r.observed == 0.0 and r.detail["examples"] == []
     assert {r.subject: r.threshold for r in rows_of(results, "ce")} == {
         "saturated_share": 0.01, "tied_share": 0.05, "low_precision_share": 0.5}
 
@@ -459,11 +464,6 @@ def identity_cross_encoder(tiny_cross_encoder: str, tmp_path_factory) -> str:
     return str(folder)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG saturation.low_precision_share: a clean bfloat16/float16 engine whose activation is "
-    "'none' returns its half-precision logits as scores, so every score lies on the bf16/fp16 "
-    "grid and the subject fails (observed 1.0 > 0.5), blocking the gate although no "
-    "activation was computed in low precision"))
 def test_saturation_low_precision_share_passes_clean_bf16_raw_score_engine(
         bench: Bench, judge: Judge, identity_cross_encoder: str) -> None:
     config = EngineConfig(name="ce-identity-bf16", kind="st-cross", model=identity_cross_encoder,
@@ -472,7 +472,8 @@ def test_saturation_low_precision_share_passes_clean_bf16_raw_score_engine(
     assert scored[1][0][2].activation == "none"
     results = run_check(Saturation, bench.suite("ce", hand={"ce-identity-bf16": scored}), judge)
     grid = only(results, "ce-identity-bf16", "low_precision_share")
-    assert grid.status == PASSED, (grid.observed, grid.threshold)
+    assert grid.status in (PASSED, SKIPPED), (grid.status, grid.observed, grid.threshold)
+    assert not grid.blocks
 
 
 # --------------------------------------------------------------------------- precision_drift
@@ -673,11 +674,6 @@ def test_engine_agreement_pooling_incident_fails_on_delta_despite_same_ranking(
     assert only(results, "cls", "logit_max_abs_delta").status == FAILED
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG engine_agreement.score_p99_abs_delta: Great Expectations evaluates the 0.99 quantile "
-    "with interpolation='nearest' (pandas engine default) while the row's observed value is "
-    "polars' 'linear' quantile, so a row can read status=failed with observed <= threshold "
-    "(here observed 0.00975, threshold 0.01, GE's nearest p99 = 0.015)"))
 def test_engine_agreement_p99_status_agrees_with_observed(store: Store, judge: Judge,
                                                           graded: pl.DataFrame) -> None:
     ids, reference = graded_scores(graded, {3.0: 0.9, 1.0: 0.5, 0.0: 0.1})
@@ -695,10 +691,6 @@ def test_engine_agreement_p99_status_agrees_with_observed(store: Store, judge: J
         p99.status, p99.observed, p99.threshold)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG engine_agreement: when no query has two shared pairs, per_query() returns an empty "
-    "frame and kendall_tau_min / topk_overlap_min record status 'passed' with observed None "
-    "(GE passes an empty column) instead of 'skipped' with a reason"))
 def test_engine_agreement_rankings_skip_without_multi_doc_queries(bench: Bench,
                                                                   judge: Judge) -> None:
     one_per_query = ["en-q01-d1", "en-q06-d1", "en-q17-d1", "en-q18-d1"]
@@ -773,10 +765,6 @@ def test_retrieval_quality_skips_without_graded_labels(bench: Bench, judge: Judg
     assert "no graded labels" in skipped.detail["reason"]
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "BUG retrieval_quality: with graded labels but no graded query holding two shared pairs, "
-    "per_query_metrics() builds an empty ranx Qrels, which raises 'ValueError: max() arg is an "
-    "empty sequence'; run_suite records that as a blocking 'error' instead of 'skipped'"))
 def test_retrieval_quality_skips_without_multi_doc_queries(bench: Bench, judge: Judge) -> None:
     one_per_query = ["en-q01-d1", "en-q06-d1", "en-q17-d1", "en-q18-d1"]  # labels 3, 3, 0, 0
     data = filtered(bench.suite("bi", "bi", "bi-bf16"), pl.col("doc_id").is_in(one_per_query))
@@ -813,7 +801,7 @@ def test_run_suite_clean_pair_passes_with_non_blocking_failures(bench: Bench) ->
     data = bench.suite("ce", "ce", "ce-hf")
     report = run_suite(data, UNTRAINED, suite="gate")
     assert report.suite == "gate" and report.reference == "ce" and report.run_id == data.run_id
-    assert {r.check for r in report.results} == set(CHECKS)
+    assert {r.check for r in report.results} == set(SUITES["gate"])
     assert not [r for r in report.results if r.status == ERROR]
     advisory = [r for r in report.results if r.status == FAILED]
     assert advisory and {r.check for r in advisory} <= set(UNTRAINED)

@@ -1,0 +1,52 @@
+"""Every registry entry honours its contract: engines score and fingerprint, checks judge."""
+
+from __future__ import annotations
+
+import inspect
+
+import great_expectations as gx
+import pytest
+
+from checks import CHECKS, check_class
+from checks.base import CheckParams
+from engines import ENGINES, engine_class
+from engines.base import BatchedEngine
+from rerankwatch.config import EngineConfig
+
+REPLAY_MODELS = {"replay-cls-pooling": "embedded:all-MiniLM-L6-v2",
+                 "replay-random-head": "embedded:all-MiniLM-L6-v2",
+                 "st-bi": "embedded:all-MiniLM-L6-v2", "hf-bi": "embedded:all-MiniLM-L6-v2"}
+PAIRS = [("How do I sell my shirt?", "List your shirt on our marketplace with photos."),
+         ("How do I sell my shirt?", "Ketchup is a condiment made from tomatoes."),
+         ("capital of France", "Paris is the capital and largest city of France.")]
+
+
+@pytest.mark.parametrize("kind", sorted(ENGINES))
+def test_engine_scores_pairs_in_order_with_a_fingerprint(kind, tiny_cross_encoder):
+    cls = engine_class(kind)
+    assert issubclass(cls, BatchedEngine)
+    model = REPLAY_MODELS.get(kind, tiny_cross_encoder)
+    engine = cls(EngineConfig(name=f"contract-{kind}", kind=kind, model=model, batch_size=2))
+    batch = engine.score(PAIRS)
+    assert batch.scores.shape == batch.logits.shape == (len(PAIRS),)
+    assert batch.activation in {"sigmoid", "none", "cosine", "softmax"}
+    assert len(batch.batch_seconds) == 2 and set(batch.batch_index) == {0, 1}
+    single = engine.score(PAIRS[2:])
+    assert abs(single.logits[0] - batch.logits[2]) < 1e-4  # order kept through length sorting
+    fingerprint = engine.fingerprint()
+    assert fingerprint.kind and fingerprint.weights_sha256 != "unknown"
+    assert fingerprint.versions.keys() >= {"torch", "transformers", "sentence-transformers"}
+    assert fingerprint.dtype == "float32" and fingerprint.activation == batch.activation
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_check_has_params_and_a_ge_expectation(name):
+    cls = check_class(name)
+    assert cls.name == name
+    assert issubclass(cls.Params, CheckParams) and cls.Params().blocking is True
+    module = inspect.getmodule(cls)
+    expectations = [obj for _, obj in inspect.getmembers(module, inspect.isclass)
+                    if issubclass(obj, gx.expectations.Expectation)
+                    and obj.__module__ == module.__name__]
+    assert expectations, f"{name} defines no Great Expectations expectation"
+    assert callable(cls().run)
