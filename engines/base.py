@@ -180,9 +180,14 @@ def reports_random_init(load_warnings: Sequence[str]) -> bool:
     return any(marker in w for w in load_warnings for marker in RANDOM_INIT_MARKERS)
 
 
-def length_sorted_batches(pairs: Sequence[Pair], batch_size: int) -> Iterator[np.ndarray]:
-    """Index batches, longest pairs first, so padding is minimal (as CrossEncoder.predict)."""
-    lengths = np.fromiter((len(q) + len(d) for q, d in pairs), dtype=np.int64, count=len(pairs))
+def pair_length(pair: Pair) -> int:
+    return len(pair[0]) + len(pair[1])
+
+
+def length_sorted_batches(pairs: Sequence[Pair], batch_size: int,
+                          length: Callable[[Pair], int] = pair_length) -> Iterator[np.ndarray]:
+    """Index batches, longest first, so padding is minimal (as CrossEncoder.predict)."""
+    lengths = np.fromiter(map(length, pairs), dtype=np.int64, count=len(pairs))
     order = np.argsort(-lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         yield order[start : start + batch_size]
@@ -216,7 +221,7 @@ class BatchedEngine:
     def _check_precision(self) -> None:
         """Score one tiny pair now, so an unsupported dtype fails before the run, clearly."""
         try:
-            self._score_batch(["precision probe"], ["a short document"])
+            self.score([("precision probe", "a short document")])
         except (RuntimeError, TypeError, NotImplementedError) as exc:
             raise PrecisionUnsupportedError(
                 f"engine {self.config.name!r}: {self.config.precision} is not supported on "
@@ -237,21 +242,44 @@ class BatchedEngine:
             versions=package_versions(),
         )
 
+    def _length(self, pair: Pair) -> int:
+        """What padding depends on: the text one forward pass sees."""
+        return pair_length(pair)
+
+    def _prepare(self, pairs: Sequence[Pair]) -> None:
+        """Work done once per call before the batches (timed into the first batch)."""
+
     def score(self, pairs: Sequence[Pair], on_batch: OnBatch | None = None) -> ScoreBatch:
         logits = np.empty(len(pairs), dtype=np.float64)
         scores = np.empty(len(pairs), dtype=np.float64)
         batch_index = np.empty(len(pairs), dtype=np.int64)
+        started = time.perf_counter()
+        self._prepare(pairs)
         seconds = []
-        for number, idx in enumerate(length_sorted_batches(pairs, self.config.batch_size)):
+        batches = length_sorted_batches(pairs, self.config.batch_size, self._length)
+        for number, idx in enumerate(batches):
             queries = [pairs[i][0] for i in idx]
             docs = [pairs[i][1] for i in idx]
-            started = time.perf_counter()
+            started = started if number == 0 else time.perf_counter()
             batch_logits, batch_scores = self._score_batch(queries, docs)
             seconds.append(time.perf_counter() - started)
             logits[idx], scores[idx], batch_index[idx] = batch_logits, batch_scores, number
             if on_batch:
                 on_batch(len(idx))
         return ScoreBatch(logits, scores, self.activation, batch_index, tuple(seconds))
+
+
+DEFAULT_MAX_LENGTH = 512
+
+
+def load_transformers(auto_class, model_ref: str, config: EngineConfig):
+    """(tokenizer, model) for a raw-transformers engine, on the configured device and dtype."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_ref)
+    model = auto_class.from_pretrained(model_ref)
+    model.to(device=config.device, dtype=torch_dtype(config.precision)).eval()
+    return tokenizer, model
 
 
 def to_numpy(tensor) -> np.ndarray:

@@ -32,6 +32,12 @@ class FaultEngine(BatchedEngine):
         self.activation, self.pooling = self.inner.activation, self.inner.pooling
         self.max_length = self.inner.max_length
 
+    def _length(self, pair):
+        return self.inner._length(pair)
+
+    def _prepare(self, pairs):
+        self.inner._prepare(pairs)
+
     def _score_batch(self, queries, docs):
         return self.inner._score_batch(queries, docs)
 
@@ -43,6 +49,9 @@ class SwapArgsEngine(FaultEngine):
     """Calls score(documents, query): the Xinference vLLM-backend bug."""
 
     fault = "swap_args"
+
+    def _prepare(self, pairs):
+        self.inner._prepare([(d, q) for q, d in pairs])
 
     def _score_batch(self, queries, docs):
         return self.inner._score_batch(docs, queries)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.base import BatchedEngine, local_model_dir, torch_dtype
+from engines.base import DEFAULT_MAX_LENGTH, BatchedEngine, load_transformers, local_model_dir
 from engines.heads import cosine, st_max_seq_length, st_pooling
-
-DEFAULT_MAX_LENGTH = 512
 
 
 class HfBiEngine(BatchedEngine):
@@ -15,11 +13,9 @@ class HfBiEngine(BatchedEngine):
     activation = "cosine"
 
     def _load(self) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_ref)
-        self.model = AutoModel.from_pretrained(self.model_ref)
-        self.model.to(device=self.config.device, dtype=torch_dtype(self.config.precision)).eval()
+        self.tokenizer, self.model = load_transformers(AutoModel, self.model_ref, self.config)
         model_dir = local_model_dir(self.model_ref)
         configured = st_pooling(model_dir) if model_dir else None
         auto = configured or "cls"

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.base import BatchedEngine, to_numpy, torch_dtype
+from engines.base import DEFAULT_MAX_LENGTH, BatchedEngine, load_transformers, to_numpy
 from engines.heads import head_to_scores
-
-DEFAULT_MAX_LENGTH = 512
 
 
 class HfSeqClsEngine(BatchedEngine):
@@ -15,11 +13,10 @@ class HfSeqClsEngine(BatchedEngine):
     activation = "sigmoid"
 
     def _load(self) -> None:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_ref)
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.model_ref)
-        self.model.to(device=self.config.device, dtype=torch_dtype(self.config.precision)).eval()
+        self.tokenizer, self.model = load_transformers(
+            AutoModelForSequenceClassification, self.model_ref, self.config)
         positions = getattr(self.model.config, "max_position_embeddings", DEFAULT_MAX_LENGTH)
         self.max_length = self.config.max_length or min(
             self.tokenizer.model_max_length, positions, DEFAULT_MAX_LENGTH

@@ -25,21 +25,23 @@ class StBiEngine(BatchedEngine):
         self.max_length = self.model.max_seq_length
         pooling = next((m for m in self.model if type(m).__name__ == "Pooling"), None)
         self.pooling = str(getattr(pooling, "pooling_mode", "n/a")) if pooling else "n/a"
-        self._query_cache: dict[str, np.ndarray] = {}
+        self._query_cache: dict[str, np.ndarray] = {}  # filled per call by _prepare
 
-    def score(self, pairs, on_batch=None):
-        self._query_cache = {}  # per call: batching must not leak between calls
-        return super().score(pairs, on_batch)
+    def _length(self, pair) -> int:
+        return len(pair[1])  # batches embed docs only; queries are embedded up front
+
+    def _prepare(self, pairs) -> None:
+        """Embed every unique query of this call once, in full batches."""
+        queries = list(dict.fromkeys(q for q, _ in pairs))
+        self._query_cache = dict(zip(queries, self._encode(queries), strict=True))
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         embeddings = self.model.encode(
-            texts, batch_size=len(texts), convert_to_tensor=True, show_progress_bar=False
+            texts, batch_size=self.config.batch_size, convert_to_tensor=True,
+            show_progress_bar=False,
         )
         return embeddings.float().cpu().numpy()
 
     def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        new = list(dict.fromkeys(q for q in queries if q not in self._query_cache))
-        if new:  # a query is embedded once per run, however many docs it has
-            self._query_cache.update(zip(new, self._encode(new), strict=True))
         scores = cosine(np.stack([self._query_cache[q] for q in queries]), self._encode(docs))
         return scores, scores.copy()
