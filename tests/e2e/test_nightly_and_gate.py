@@ -172,6 +172,14 @@ def test_clean_nightly_on_the_embedded_default_passes(tmp_path, golden_dir):
         skipped = store.sql("select detail->>'reason' as r from check_results "
                             "where check_name = 'argument_order' and status = 'skipped'")
         assert skipped.height == 3 and "bi-encoder" in skipped["r"][0]
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["nightly-verdict"])))
+    assert any("**PASS**" in str(a.data) and state.result()["run_id"] in str(a.data)
+               for a in artifacts)
 
 
 def test_nightly_with_the_pooling_incident_fails_the_flow(tmp_path, golden_dir):

@@ -49,7 +49,7 @@ def test_run_is_recorded_with_every_engine(golden_run):
     runs = store.sql("select status, error from runs where run_id = $r", r=run_id)
     assert runs.rows() == [("succeeded", None)]
     counts = store.sql("select engine_name, count(*) as n from scores where run_id = $r "
-                       "group by 1 order by 1", r=run_id)
+                       "and variant = 'main' group by 1 order by 1", r=run_id)
     assert counts.rows() == [("hf-bi-fp32", 45), ("st-bi-bf16", 45), ("st-bi-fp32", 45)]
     dtypes = store.sql("select distinct dtype from v_run_scores where run_id = $r order by 1",
                        r=run_id)
@@ -61,7 +61,8 @@ def test_st_bi_and_hf_bi_agree_in_float32(golden_run):
     delta = store.sql(
         "select max(abs(a.score - b.score)) as d from scores a join scores b using (pair_id) "
         "where a.run_id = $r and b.run_id = $r and a.engine_name = 'st-bi-fp32' "
-        "and b.engine_name = 'hf-bi-fp32'", r=run_id)
+        "and b.engine_name = 'hf-bi-fp32' and a.variant = 'main' and b.variant = 'main'",
+        r=run_id)
     assert delta["d"][0] < 1e-5
 
 
@@ -99,7 +100,8 @@ def test_failed_engine_keeps_finished_scores_and_marks_run_failed(tmp_path, gold
         engines = store.sql("select engine_name, status, error from run_engines order by 1")
         assert engines["status"].to_list() == ["failed", "succeeded"]
         assert "no-such-model" in engines["error"][0]
-        kept = store.sql("select count(*) as n from scores where engine_name = 'st-bi-fp32'")
+        kept = store.sql("select count(*) as n from scores where engine_name = 'st-bi-fp32' "
+                         "and variant = 'main'")
         assert kept["n"][0] == 45
 
 
