@@ -8,6 +8,7 @@ import typer
 
 from rerankwatch import prefect_env
 from rerankwatch.errors import RerankwatchError
+from rerankwatch.sql_cli import sql
 
 prefect_env.apply()
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -96,6 +97,26 @@ def replay(
     views.print_replays(outcomes)
     if not all(o.ok for o in outcomes):
         _fail("a replay was not caught, or a clean control was blocked")
+
+
+@app.command()
+def report(
+    run: Annotated[str, typer.Option(help="Run id, or 'latest' judged run.")] = "latest",
+    db: Annotated[str, typer.Option(help="DuckDB file.")] = "rerankwatch.duckdb",
+    out: Annotated[str | None, typer.Option(help="HTML file (default: reports/ by the DB).")] = None,
+    nights: Annotated[int, typer.Option(help="Runs shown in the agreement trend.")] = 14,
+) -> None:
+    """Write one self-contained HTML report: verdict, check table and plots."""
+    from rerankwatch.report import write_report
+
+    try:
+        path = write_report(db, run, out, nights)
+    except RerankwatchError as exc:
+        _fail(str(exc), 2)
+    typer.echo(f"report written: {path}")
+
+
+app.command("sql")(sql)
 
 
 def main() -> None:

@@ -1,0 +1,368 @@
+"""History views (sql/views) and `rerankwatch sql` on a real DuckDB file with two hand-made runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from checks.base import CheckResult
+from checks.suites import SuiteReport
+from engines.base import Fingerprint, ScoreBatch
+from rerankwatch import sql_cli
+from rerankwatch.cli import app
+from rerankwatch.samples import load_sample_set
+from rerankwatch.store import Store
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+OLD, NEW = "b-older", "a-newer"  # run_id order opposite to started_at: "latest" means by time
+OLD_AT = datetime(2025, 1, 1, 2, 0, tzinfo=UTC)
+NEW_AT = datetime(2025, 1, 2, 2, 30, tzinfo=UTC)
+
+# main scores per (run, engine name), in pair order d1..d4; cand scores only d1..d3 in NEW
+REF_OLD = [0.9, 0.6, 0.1, 0.5]
+CAND_OLD = [0.8, 0.6, 0.3, 0.5]
+REF_NEW = [0.85, 0.6, 0.1, 0.55]
+CAND_NEW = [0.7, 0.5, 0.2]
+RELOAD_NEW = [0.0, 0.0, 0.0, 0.0]  # a probe variant: every view must ignore it
+
+
+def fingerprint(dtype: str) -> Fingerprint:
+    return Fingerprint(kind="st-cross", model="tiny/ce", weights_sha256="cd" * 32, dtype=dtype,
+                       device="cpu", pooling="cls", max_length=128, activation="sigmoid",
+                       versions={"torch": "9.9.9"})
+
+
+FP_REF, FP_CAND_OLD, FP_CAND_NEW = fingerprint("float32"), fingerprint("float16"), \
+    fingerprint("bfloat16")
+
+
+def batch(scores: list[float]) -> ScoreBatch:
+    values = np.asarray(scores, dtype=np.float64)
+    return ScoreBatch(values * 10, values, "sigmoid", np.zeros(len(values), dtype=np.int64),
+                      (0.1,))
+
+
+def result(check: str, engine: str | None, subject: str, status: str, observed: float,
+           threshold: float, other: str | None = None) -> CheckResult:
+    return CheckResult(check=check, engine=engine, subject=subject, status=status,
+                       blocking=True, observed=observed, threshold=threshold,
+                       detail={"note": "hand-built"}, other_engine=other)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Two runs with reference "ref"; "cand" changes fingerprint between them."""
+    rows = [{"set_id": "s1", "query_id": "q1", "query": "How do I sell my shirt?",
+             "doc_id": f"d{i}", "doc": doc, "label": label, "tags": tags, "lang": "en"}
+            for i, (doc, label, tags) in enumerate([
+                ("List it on a resale marketplace.", 3, ["ladder:shirt:1"]),
+                ("Sell clothes online.", 2, ["ladder:shirt:2"]),
+                ("Ketchup is made from tomatoes.", 0, ["ladder:shirt:3", "known_irrelevant"]),
+                ("Shirts come in many sizes.", 1, []),
+            ], start=1)]
+    sample = tmp_path / "s1.jsonl"
+    sample.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pairs = load_sample_set(sample, expected_set_id="s1").sort("doc_id")
+    ids = pairs["pair_id"].to_list()
+
+    path = tmp_path / "history.duckdb"
+    with Store(path) as store:
+        store.add_pairs(pairs)
+        old = store.start_run("nightly", {"reference": "ref"}, run_id=OLD)
+        store.write_scores(old, "ref", FP_REF, [("main", ids, batch(REF_OLD))])
+        store.write_scores(old, "cand", FP_CAND_OLD, [("main", ids, batch(CAND_OLD))])
+        store.finish_run(old, "succeeded")
+        store.write_check_results(SuiteReport(old, "nightly", "ref", (
+            result("engine_agreement", "cand", "score_max_abs_delta", "passed", 0.2, 0.25,
+                   other="ref"),
+        )))
+        store.write_check_results(SuiteReport(old, "gate", "ref", (  # no candidate judged
+            result("finite", "ref", "scores", "passed", 0.0, 0.0),
+        )))
+
+        new = store.start_run("upgrade-gate", {"reference": "ref"}, run_id=NEW)
+        store.write_scores(new, "ref", FP_REF, [("main", ids, batch(REF_NEW)),
+                                                ("reload", ids, batch(RELOAD_NEW))])
+        store.write_scores(new, "cand", FP_CAND_NEW, [("main", ids[:3], batch(CAND_NEW))])
+        store.record_engine_failure(new, "broken", "boom")
+        store.finish_run(new, "failed", error="engine broken failed")
+        store.write_check_results(SuiteReport(new, "gate", "ref", (
+            result("engine_agreement", "cand", "score_max_abs_delta", "failed", 0.15, 0.02,
+                   other="ref"),
+            result("finite", "cand", "scores", "passed", 0.0, 0.0),
+        )))
+        for run_id, at in ((OLD, OLD_AT), (NEW, NEW_AT)):  # fixed times: nights are testable
+            store.con.execute("update runs set started_at = $at where run_id = $r",
+                              {"at": at, "r": run_id})
+    return path
+
+
+@pytest.fixture
+def store(db_path: Path):
+    with Store(db_path, read_only=True) as s:
+        yield s
+
+
+def doc_ids(frame: pl.DataFrame) -> list[str]:
+    return frame["doc_id"].to_list()
+
+
+# --------------------------------------------------------------------------- view files
+
+
+def test_view_files_are_one_statement_each() -> None:
+    for path in sorted((SQL_DIR / "views").glob("v_*.sql")):
+        statements = duckdb.extract_statements(path.read_text())
+        assert [s.type.name for s in statements] == ["CREATE"], path.name
+
+
+def test_migrate_twice_keeps_history_views(db_path: Path) -> None:
+    with Store(db_path) as again:
+        again.migrate()
+        views = set(again.sql("select view_name from duckdb_views() where not internal")
+                    ["view_name"])
+    assert {"latest_scores", "score_drift", "engine_agreement_history", "check_history",
+            "upgrade_decisions"} <= views
+
+
+# --------------------------------------------------------------------------- latest_scores
+
+
+def test_latest_scores_takes_each_fingerprints_latest_successful_run(store: Store) -> None:
+    latest = store.sql("select * from latest_scores order by engine_id, doc_id")
+    assert latest.height == 4 + 4 + 3  # ref (new run), cand fp16 (old run), cand bf16 (new run)
+    by_engine = latest.partition_by("engine_id", as_dict=True)
+
+    ref = by_engine[(FP_REF.engine_id,)]
+    assert set(ref["run_id"]) == {NEW}  # the later started_at, though its run_id sorts first
+    assert ref["score"].to_list() == pytest.approx(REF_NEW)  # main only, not the reload probe
+    assert set(ref["engine_name"]) == {"ref"}
+
+    cand_old = by_engine[(FP_CAND_OLD.engine_id,)]
+    assert set(cand_old["run_id"]) == {OLD}  # this fingerprint last succeeded in the old run
+    assert cand_old["score"].to_list() == pytest.approx(CAND_OLD)
+    assert set(cand_old["dtype"]) == {"float16"}
+
+    cand_new = by_engine[(FP_CAND_NEW.engine_id,)]
+    assert set(cand_new["run_id"]) == {NEW} and doc_ids(cand_new) == ["d1", "d2", "d3"]
+    assert cand_new["score"].to_list() == pytest.approx(CAND_NEW)
+    assert cand_new["logit"].to_list() == pytest.approx([s * 10 for s in CAND_NEW])
+
+    # pair and engine columns come along
+    assert doc_ids(ref) == ["d1", "d2", "d3", "d4"]
+    assert ref["label"].to_list() == [3.0, 2.0, 0.0, 1.0]
+    assert ref["known_irrelevant"].to_list() == [False, False, True, False]
+    assert ref["ladder"].to_list() == ["shirt", "shirt", "shirt", None]
+    assert ref["ladder_rank"].to_list() == [1, 2, 3, None]
+    assert set(ref["set_id"]) == {"s1"} and set(ref["query_id"]) == {"q1"}
+    assert set(latest["kind"]) == {"st-cross"} and set(latest["model"]) == {"tiny/ce"}
+    assert set(ref["started_at"]) == {NEW_AT}
+
+
+# --------------------------------------------------------------------------- score_drift
+
+
+def test_score_drift_delta_prev_and_delta_reference(store: Store) -> None:
+    drift = store.sql("select * from score_drift")
+    assert drift.height == 4 + 4 + 4 + 3  # main scores only
+
+    def rows(engine: str, run_id: str) -> pl.DataFrame:
+        return drift.filter(pl.col("engine_name") == engine, pl.col("run_id") == run_id) \
+            .sort("doc_id")
+
+    old_ref, new_ref = rows("ref", OLD), rows("ref", NEW)
+    old_cand, new_cand = rows("cand", OLD), rows("cand", NEW)
+    assert old_ref["delta_prev"].null_count() == 4 and old_ref["previous_run_id"].null_count() == 4
+    assert new_ref["delta_prev"].to_list() == pytest.approx(
+        [n - o for n, o in zip(REF_NEW, REF_OLD, strict=True)])  # [-0.05, 0, 0, 0.05]
+    assert set(new_ref["previous_run_id"]) == {OLD}
+    assert new_cand["delta_prev"].to_list() == pytest.approx(
+        [n - o for n, o in zip(CAND_NEW, CAND_OLD, strict=False)])  # [-0.1, -0.1, -0.1]
+    assert new_cand["previous_score"].to_list() == pytest.approx(CAND_OLD[:3])
+    assert new_cand["fingerprint_changed"].to_list() == [True] * 3
+    assert new_ref["fingerprint_changed"].to_list() == [False] * 4
+
+    assert old_cand["delta_reference"].to_list() == pytest.approx(
+        [c - r for c, r in zip(CAND_OLD, REF_OLD, strict=True)])  # [-0.1, 0, 0.2, 0]
+    assert new_cand["delta_reference"].to_list() == pytest.approx(
+        [c - r for c, r in zip(CAND_NEW, REF_NEW, strict=False)])  # [-0.15, -0.1, 0.1]
+    assert new_cand["reference_score"].to_list() == pytest.approx(REF_NEW[:3])
+    assert set(drift["reference"]) == {"ref"}
+    assert old_ref["delta_reference"].to_list() == pytest.approx([0.0] * 4)
+    assert set(new_ref["started_at"]) == {NEW_AT} and doc_ids(new_ref) == ["d1", "d2", "d3", "d4"]
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+def test_engine_agreement_history_per_night(store: Store) -> None:
+    history = store.sql("select * from engine_agreement_history order by night")
+    assert history["engine_name"].to_list() == ["cand", "cand"]  # never the reference itself
+    assert history["night"].to_list() == [date(2025, 1, 1), date(2025, 1, 2)]
+    assert history["run_id"].to_list() == [OLD, NEW]
+    assert history["reference"].to_list() == ["ref", "ref"]
+    assert history["shared_pairs"].to_list() == [4, 3]  # cand scored 3 pairs in the new run
+    old_delta = np.abs(np.subtract(CAND_OLD, REF_OLD))
+    new_delta = np.abs(np.subtract(CAND_NEW, REF_NEW[:3]))
+    assert history["max_abs_delta"].to_list() == pytest.approx([0.2, 0.15])
+    assert history["p99_abs_delta"].to_list() == pytest.approx(
+        [np.quantile(old_delta, 0.99), np.quantile(new_delta, 0.99)])  # 0.197, 0.149
+
+
+# --------------------------------------------------------------------------- checks, verdicts
+
+
+def test_check_history_joins_runs_and_tracks_previous_status(store: Store) -> None:
+    history = store.sql("select * from check_history")
+    assert history.height == 4
+    agreement = history.filter(pl.col("check_name") == "engine_agreement").sort("started_at")
+    assert agreement["run_id"].to_list() == [OLD, NEW]
+    assert agreement["flow_name"].to_list() == ["nightly", "upgrade-gate"]
+    assert agreement["started_at"].to_list() == [OLD_AT, NEW_AT]
+    assert agreement["status"].to_list() == ["passed", "failed"]
+    assert agreement["previous_status"].to_list() == [None, "passed"]
+    assert agreement["observed"].to_list() == pytest.approx([0.2, 0.15])
+    assert agreement["threshold"].to_list() == pytest.approx([0.25, 0.02])
+    assert agreement["blocking"].to_list() == [True, True]
+    assert set(agreement["subject"]) == {"score_max_abs_delta"}
+    assert set(agreement["other_engine_name"]) == {"ref"}
+    finite = history.filter(pl.col("check_name") == "finite").sort("engine_name")
+    assert finite.select("engine_name", "run_id", "previous_status").rows() == [
+        ("cand", NEW, None), ("ref", OLD, None)]  # another engine is another history
+
+
+def test_upgrade_decisions_lists_gate_verdicts_only(store: Store) -> None:
+    decisions = store.sql("select * from upgrade_decisions order by run_id")
+    assert decisions.columns == ["run_id", "decided_at", "baseline", "candidate", "verdict",
+                                 "failing_checks"]
+    assert decisions.select("run_id", "baseline", "candidate", "verdict").rows() == [
+        (NEW, "ref", "cand", "BLOCKED"),
+        (OLD, "ref", None, "PASS"),  # a gate report that judged no candidate
+    ]
+    assert decisions["failing_checks"].to_list() == [["engine_agreement"], []]
+    assert decisions["decided_at"].null_count() == 0
+
+
+# --------------------------------------------------------------------------- rerankwatch sql
+
+runner = CliRunner()
+
+
+def cli(*args: str):
+    return runner.invoke(app, ["sql", *args])
+
+
+def scores_count(db_path: Path) -> int:
+    with Store(db_path, read_only=True) as s:
+        return s.sql("select count(*) as n from scores")["n"][0]
+
+
+def test_cli_prints_a_table(db_path: Path) -> None:
+    got = cli("select engine_name, dtype, score from latest_scores where engine_name = 'cand' "
+              "order by score desc", "--db", str(db_path))
+    assert got.exit_code == 0, got.output
+    assert "engine_name" in got.output and "bfloat16" in got.output
+    assert "0.8000" in got.output and "0.2000" in got.output
+    assert "7 rows" in got.output
+
+
+def test_cli_caps_the_printed_table(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sql_cli, "MAX_SHOWN", 2)
+    got = cli("select range as n from range(5)", "--db", str(db_path))
+    assert got.exit_code == 0, got.output
+    assert "the first 2 of 5 rows" in got.output and "--out" in got.output
+
+
+def test_cli_writes_csv(db_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "exports" / "decisions.csv"
+    got = cli("select * from upgrade_decisions order by run_id", "--db", str(db_path),
+              "--out", str(out))
+    assert got.exit_code == 0, got.output
+    assert "wrote 2 rows" in got.output
+    frame = pl.read_csv(out)
+    assert frame.select("run_id", "baseline", "candidate", "verdict").rows() == [
+        (NEW, "ref", "cand", "BLOCKED"), (OLD, "ref", None, "PASS")]
+    # list columns become JSON text in a CSV
+    assert [json.loads(v) for v in frame["failing_checks"]] == [["engine_agreement"], []]
+
+
+def test_cli_writes_parquet(db_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "drift.parquet"
+    got = cli("select engine_name, run_id, doc_id, delta_prev from score_drift "
+              "where engine_name = 'cand' and delta_prev is not null order by doc_id",
+              "--db", str(db_path), "--out", str(out))
+    assert got.exit_code == 0, got.output
+    frame = pl.read_parquet(out)
+    assert frame["doc_id"].to_list() == ["d1", "d2", "d3"]
+    assert set(frame["run_id"]) == {NEW}
+    assert frame["delta_prev"].to_list() == pytest.approx([-0.1, -0.1, -0.1])
+
+
+def test_cli_reads_the_query_from_a_file(db_path: Path, tmp_path: Path) -> None:
+    query = tmp_path / "agreement.sql"
+    query.write_text("-- agreement trend\nselect night, engine_name, max_abs_delta\n"
+                     "from engine_agreement_history\norder by night;\n")
+    out = tmp_path / "agreement.csv"
+    got = cli("--file", str(query), "--db", str(db_path), "--out", str(out))
+    assert got.exit_code == 0, got.output
+    frame = pl.read_csv(out, try_parse_dates=True)
+    assert frame["night"].to_list() == [date(2025, 1, 1), date(2025, 1, 2)]
+    assert frame["max_abs_delta"].to_list() == pytest.approx([0.2, 0.15])
+    shown = cli("--file", str(query), "--db", str(db_path))
+    assert shown.exit_code == 0 and "2025-01-02" in shown.output
+
+
+@pytest.mark.parametrize("query", [
+    "insert into runs (run_id, flow_name, started_at, status, config) "
+    "values ('x', 'f', now(), 'running', '{}')",
+    "drop table scores",
+    "delete from scores",
+    "select 1; delete from scores",
+    "update runs set status = 'succeeded'",
+    "create table t as select 1",
+    "attach 'other.duckdb'",
+])
+def test_cli_refuses_writes(db_path: Path, query: str) -> None:
+    got = cli(query, "--db", str(db_path))
+    assert got.exit_code == 2, got.output
+    assert "only SELECT" in got.output or "read-only" in got.output
+    assert scores_count(db_path) == 15 + 4  # main + the reload probe, untouched
+
+
+def test_read_only_store_is_the_second_line_of_defence(db_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sql_cli, "read_only_statement", lambda sql: sql)  # let a write through
+    got = cli("delete from scores", "--db", str(db_path))
+    assert got.exit_code == 2, got.output
+    assert "read-only" in got.output and "Traceback" not in got.output
+    assert scores_count(db_path) == 19
+
+
+def test_cli_missing_database(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.duckdb"
+    got = cli("select 1", "--db", str(missing))
+    assert got.exit_code == 2
+    assert "no such database" in got.output
+    assert not missing.exists()  # a read-only open never creates one
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["selec 1"], "invalid SQL"),
+    (["select * from no_such_view"], "no_such_view"),
+    ([], "exactly one of"),
+    (["select 1", "--file", "q.sql"], "exactly one of"),
+    (["--file", "missing.sql"], "no such SQL file"),
+    (["select 1", "--out", "rows.json"], "--out must end in"),
+    (["  -- nothing\n"], "no SQL statement"),
+])
+def test_cli_invalid_usage_exits_2(db_path: Path, args: list[str], message: str) -> None:
+    got = cli(*args, "--db", str(db_path))
+    assert got.exit_code == 2, got.output
+    assert message in got.output
