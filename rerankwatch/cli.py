@@ -103,7 +103,8 @@ def replay(
 def report(
     run: Annotated[str, typer.Option(help="Run id, or 'latest' judged run.")] = "latest",
     db: Annotated[str, typer.Option(help="DuckDB file.")] = "rerankwatch.duckdb",
-    out: Annotated[str | None, typer.Option(help="HTML file (default: reports/ by the DB).")] = None,
+    out: Annotated[str | None, typer.Option(help="HTML file (default: reports/<run>.html "
+                                                 "next to the DB).")] = None,
     nights: Annotated[int, typer.Option(help="Runs shown in the agreement trend.")] = 14,
 ) -> None:
     """Write one self-contained HTML report: verdict, check table and plots."""
