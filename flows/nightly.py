@@ -6,10 +6,11 @@ from prefect import flow
 
 from rerankwatch.errors import GateBlocked
 from tasks.checking import run_checks
+from tasks.notify import notify_failure
 from tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
 
 
-@flow(name="nightly")
+@flow(name="nightly", on_failure=[notify_failure])
 def nightly(config_path: str | None = None, db: str | None = None) -> dict:
     """Fails (blocking the upgrade) when any blocking check fails or errors."""
     config = read_config(config_path, db)

@@ -6,10 +6,11 @@ from prefect import flow
 
 from rerankwatch.errors import GateBlocked
 from tasks.checking import gate_config, run_checks
+from tasks.notify import notify_failure
 from tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
 
 
-@flow(name="upgrade-gate")
+@flow(name="upgrade-gate", on_failure=[notify_failure])
 def upgrade_gate(baseline: str | dict, candidate: str | dict, config_path: str | None = None,
                  db: str | None = None) -> dict:
     """Baseline scores with an identical fingerprint already stored are reused, not re-scored."""
