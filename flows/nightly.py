@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from rerankwatch.errors import GateBlocked
-from tasks.checking import run_checks
+from tasks.checking import run_checks, write_report
 from tasks.notify import notify_failure
 from tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
 
@@ -19,6 +19,8 @@ def nightly(config_path: str | None = None, db: str | None = None) -> dict:
     failures = score_all(config, run_id, pairs)
     finish_run(config, run_id, failures)
     report = run_checks(config, run_id, "nightly")
+    html = write_report(config, run_id)
     if report.blocked:
-        raise GateBlocked(f"run {run_id}: BLOCKED by {', '.join(report.failing_checks)}")
-    return {"run_id": run_id, "verdict": report.verdict}
+        raise GateBlocked(f"run {run_id}: BLOCKED by {', '.join(report.failing_checks)}; "
+                          f"report: {html}")
+    return {"run_id": run_id, "verdict": report.verdict, "report": html}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from checks.suites import SuiteReport
-from rerankwatch import judging, views
+from rerankwatch import judging, report, views
 from rerankwatch.config import RunConfig
 
 
@@ -23,3 +23,12 @@ def run_checks(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
 @task(cache_policy=NO_CACHE)
 def gate_config(config: RunConfig, baseline: str | dict, candidate: str | dict) -> RunConfig:
     return judging.gate_config(config, baseline, candidate)
+
+
+@task(cache_policy=NO_CACHE)
+def write_report(config: RunConfig, run_id: str) -> str:
+    path = report.write_report(config.db_path, run_id)
+    views.CONSOLE.print(f"report: {path}")
+    create_link_artifact(key="nightly-report", link=path.resolve().as_uri(),
+                         link_text=f"rerankwatch report {run_id}")
+    return str(path)

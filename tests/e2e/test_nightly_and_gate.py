@@ -180,6 +180,8 @@ def test_clean_nightly_on_the_embedded_default_passes(tmp_path, golden_dir):
             key=ArtifactFilterKey(any_=["nightly-verdict"])))
     assert any("**PASS**" in str(a.data) and state.result()["run_id"] in str(a.data)
                for a in artifacts)
+    report = Path(state.result()["report"])
+    assert report.is_file() and 'class="verdict PASS"' in report.read_text()
 
 
 def test_nightly_with_the_pooling_incident_fails_the_flow(tmp_path, golden_dir):
