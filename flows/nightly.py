@@ -10,7 +10,7 @@ from tasks.notify import notify_failure
 from tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
 
 
-@flow(name="nightly", on_failure=[notify_failure])
+@flow(name="nightly", on_failure=[notify_failure], on_crashed=[notify_failure])
 def nightly(config_path: str | None = None, db: str | None = None) -> dict:
     """Fails (blocking the upgrade) when any blocking check fails or errors."""
     config = read_config(config_path, db)

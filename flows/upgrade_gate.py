@@ -10,7 +10,7 @@ from tasks.notify import notify_failure
 from tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
 
 
-@flow(name="upgrade-gate", on_failure=[notify_failure])
+@flow(name="upgrade-gate", on_failure=[notify_failure], on_crashed=[notify_failure])
 def upgrade_gate(baseline: str | dict, candidate: str | dict, config_path: str | None = None,
                  db: str | None = None) -> dict:
     """Baseline scores with an identical fingerprint already stored are reused, not re-scored."""

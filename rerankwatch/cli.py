@@ -120,6 +120,73 @@ def report(
 app.command("sql")(sql)
 
 
+@app.command()
+def deploy(
+    timezone: Annotated[str | None, typer.Option(
+        help="IANA timezone of the nightly cron (0 2 * * *). "
+             "Default: $RERANKWATCH_NIGHTLY_TIMEZONE, else UTC.")] = None,
+    api_url: Annotated[str | None, typer.Option(
+        "--api-url", help="Prefect API, e.g. http://127.0.0.1:4200/api. Default: PREFECT_API_URL.",
+    )] = None,
+) -> None:
+    """Register deploy/prefect.yaml's deployments with a Prefect server (and its process pool)."""
+    import os
+    import subprocess
+    import sys
+    import zoneinfo
+    from pathlib import Path
+
+    import yaml
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    root = Path(__file__).resolve().parent.parent
+    prefect_file = root / "deploy" / "prefect.yaml"
+    if not prefect_file.is_file():
+        _fail(f"{prefect_file} not found: run from a checkout (pip install -e .)", 2)
+    timezone = timezone or os.environ.get("RERANKWATCH_NIGHTLY_TIMEZONE") or "UTC"
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        _fail(f"unknown timezone {timezone!r} (use an IANA name such as Europe/Berlin)", 2)
+    api_url = api_url or get_current_settings().api.url
+    if not api_url:
+        _fail("no Prefect server configured: set PREFECT_API_URL (or pass --api-url); "
+              "deployments on the ephemeral server would vanish with it", 2)
+    pool = yaml.safe_load(prefect_file.read_text())["definitions"]["work_pools"]["process"]["name"]
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        _ensure_process_pool(pool)
+    typer.echo(f"deploying {prefect_file.relative_to(root)} (nightly timezone {timezone})")
+    env = {**os.environ, "PREFECT_API_URL": api_url, "RERANKWATCH_NIGHTLY_TIMEZONE": timezone}
+    # entrypoints and the default pull step resolve against the repository root
+    command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all",
+               "--prefect-file", str(prefect_file)]
+    try:
+        done = subprocess.run(command, cwd=root, env=env, timeout=600, check=False)
+    except subprocess.TimeoutExpired:
+        _fail("prefect deploy did not finish within 600 s")
+    if done.returncode != 0:
+        _fail(f"prefect deploy exited with {done.returncode}")
+
+
+def _ensure_process_pool(name: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        if (problem := client.api_healthcheck()) is not None:
+            _fail(f"cannot reach the Prefect API: {type(problem).__name__}: {problem}")
+        try:
+            client.read_work_pool(name)
+            typer.echo(f"work pool {name!r} exists")
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(
+                name=name, type="process", description="rerankwatch: local and CPU runs",
+                base_job_template=ProcessWorker.get_default_base_job_template()))
+            typer.echo(f"created work pool {name!r} (type process)")
+
+
 def main() -> None:
     app()
 

@@ -12,6 +12,7 @@ that could quote it (HTTP clients often put the URL in theirs).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -21,6 +22,7 @@ import urllib.request
 BLOCK_ENV = "RERANKWATCH_NOTIFY_BLOCK"
 WEBHOOK_ENV = "RERANKWATCH_WEBHOOK_URL"
 TIMEOUT_SECONDS = 10.0
+URL_LOGGERS = ("httpx", "httpcore", "urllib3", "apprise")
 
 logger = logging.getLogger("rerankwatch.notify")
 
@@ -76,13 +78,30 @@ def _send_block(slug: str, title: str, body: str) -> None:
     notify = getattr(block, "notify", None)
     if notify is None:
         raise TypeError(f"block {slug!r} is a {type(block).__name__}, not a notification block")
-    # Prefect's own blocks dispatch sync/async by context; ask for sync explicitly
-    result = notify(body, subject=title, _sync=True) if hasattr(notify, "aio") else notify(
-        body, subject=title)
-    if inspect.isawaitable(result):
-        from prefect.utilities.asyncutils import run_coro_as_sync
+    # Apprise-based blocks swallow delivery failures unless asked to raise
+    raising = getattr(block, "raise_on_failure", contextlib.nullcontext)
+    with raising(), _quiet(*URL_LOGGERS):
+        # Prefect's own blocks dispatch sync/async by context; ask for sync explicitly
+        result = (notify(body, subject=title, _sync=True) if hasattr(notify, "aio")
+                  else notify(body, subject=title))
+        if inspect.isawaitable(result):
+            from prefect.utilities.asyncutils import run_coro_as_sync
 
-        run_coro_as_sync(result)
+            run_coro_as_sync(result)
+
+
+@contextlib.contextmanager
+def _quiet(*names: str):
+    """Raise these loggers to WARNING for a while: httpx logs every request URL at INFO."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.level, logging.WARNING))
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _send_webhook(url: str, title: str, body: str) -> None:

@@ -11,6 +11,8 @@ os.environ.setdefault("PREFECT_HOME", str(Path(__file__).parent.parent / ".prefe
 os.environ.setdefault("RERANKWATCH_CACHE", str(Path(__file__).parent.parent / ".cache"))
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
+for _name in ("RERANKWATCH_WEBHOOK_URL", "RERANKWATCH_NOTIFY_BLOCK"):  # never notify for real
+    os.environ.pop(_name, None)
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import pytest  # noqa: E402

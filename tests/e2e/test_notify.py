@@ -119,20 +119,23 @@ def test_blocked_nightly_posts_to_the_webhook(blocked_config, receiver, no_chann
 
 
 def test_blocked_gate_notifies_through_a_saved_block(blocked_config, receiver, no_channel,
-                                                     monkeypatch):
+                                                     monkeypatch, caplog):
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
     name = f"rerankwatch-test-{uuid.uuid4().hex[:8]}"
     CustomWebhookNotificationBlock(
-        name="rerankwatch", url=receiver.url + "/hooks/block",
-        json_data={"title": "{{subject}}", "text": "{{body}}"},
+        name="rerankwatch", url=receiver.url + "/hooks/block?token={{token}}",
+        json_data={"title": "{{subject}}", "text": "{{body}}"}, secrets={"token": SECRET},
     ).save(name)
     monkeypatch.setenv(notify.BLOCK_ENV, f"custom-webhook/{name}")
     # the block wins over a webhook URL that is also set
     monkeypatch.setenv(notify.WEBHOOK_ENV, receiver.url + "/hooks/plain")
-    state = upgrade_gate("tiny-ce", "tiny-ce-swapped", str(blocked_config), return_state=True)
+    with caplog.at_level(logging.DEBUG):
+        state = upgrade_gate("tiny-ce", "tiny-ce-swapped", str(blocked_config),
+                             return_state=True)
     assert state.is_failed() and "BLOCKED" in state.message
-    assert [r["path"] for r in receiver.requests] == ["/hooks/block"]
+    assert [r["path"] for r in receiver.requests] == [f"/hooks/block?token={SECRET}"]
+    assert SECRET not in caplog.text  # httpx logs request URLs at INFO
     payload = json.loads(receiver.requests[0]["body"])
     assert payload["title"] == "rerankwatch: upgrade-gate BLOCKED"
     assert "BLOCKED" in payload["text"] and "argument_order" in payload["text"]
@@ -145,6 +148,7 @@ def test_nothing_configured_sends_nothing_and_the_flow_fails_only_for_its_verdic
         state = nightly(str(blocked_config), return_state=True)
     assert state.is_failed() and "BLOCKED" in state.message
     assert receiver.requests == []
+    assert "Hook 'notify_failure' finished running successfully" in caplog.text
     assert "error was encountered while running hook" not in caplog.text
     assert notify.send("title", "body") is False
 
