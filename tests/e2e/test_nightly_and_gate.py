@@ -11,55 +11,17 @@ from flows.nightly import nightly
 from rerankwatch.cli import app
 from rerankwatch.replay import REPLAYS, run_replays
 from rerankwatch.store import Store
-
-GATE_CONFIG = """
-db = "{db}"
-reference = "tiny-ce"
-
-[[sample_sets]]
-name = "golden_en"
-path = "{golden}"
-
-[[engines]]
-name = "tiny-ce"
-kind = "st-cross"
-model = "fixture:tiny-cross-encoder"
-
-[[engines]]
-name = "tiny-ce-hf"
-kind = "hf-seqcls"
-model = "fixture:tiny-cross-encoder"
-
-[[engines]]
-name = "tiny-ce-swapped"
-kind = "replay-swap-args"
-model = "fixture:tiny-cross-encoder"
-
-[[engines]]
-name = "minilm"
-kind = "st-bi"
-model = "embedded:all-MiniLM-L6-v2"
-
-[[engines]]
-name = "minilm-as-reranker"
-kind = "replay-random-head"
-model = "embedded:all-MiniLM-L6-v2"
-
-# the fixture cross-encoder is untrained: its ladders and ceilings mean nothing
-[checks.monotonic_relevance]
-blocking = false
-
-[checks.irrelevant_ceiling]
-blocking = false
-"""
+from tests.configs import MINILM, TINY_CE, run_config
 
 
 @pytest.fixture(scope="module")
 def gate_setup(tmp_path_factory, golden_dir):
     tmp = tmp_path_factory.mktemp("gate")
     config = tmp / "gate.toml"
-    config.write_text(GATE_CONFIG.format(db=tmp / "gate.duckdb",
-                                         golden=golden_dir / "golden_en.jsonl"))
+    config.write_text(run_config(tmp / "gate.duckdb", golden_dir / "golden_en.jsonl", "tiny-ce", [
+        ("tiny-ce", "st-cross", TINY_CE), ("tiny-ce-hf", "hf-seqcls", TINY_CE),
+        ("tiny-ce-swapped", "replay-swap-args", TINY_CE), ("minilm", "st-bi", MINILM),
+        ("minilm-as-reranker", "replay-random-head", MINILM)]))
     return config, tmp / "gate.duckdb"
 
 

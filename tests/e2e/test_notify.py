@@ -14,32 +14,8 @@ import pytest
 from flows.nightly import nightly
 from flows.upgrade_gate import upgrade_gate
 from rerankwatch import notify
+from tests.configs import TINY_CE, run_config
 
-BLOCKED_CONFIG = """
-db = "{db}"
-reference = "tiny-ce"
-
-[[sample_sets]]
-name = "golden_en"
-path = "{golden}"
-
-[[engines]]
-name = "tiny-ce"
-kind = "st-cross"
-model = "fixture:tiny-cross-encoder"
-
-[[engines]]
-name = "tiny-ce-swapped"
-kind = "replay-swap-args"
-model = "fixture:tiny-cross-encoder"
-
-# the fixture cross-encoder is untrained: its ladders and ceilings mean nothing
-[checks.monotonic_relevance]
-blocking = false
-
-[checks.irrelevant_ceiling]
-blocking = false
-"""
 SECRET = "s3cr3t-token"
 
 
@@ -96,8 +72,8 @@ def no_channel(monkeypatch):
 def blocked_config(tmp_path_factory, golden_dir) -> Path:
     tmp = tmp_path_factory.mktemp("notify")
     config = tmp / "blocked.toml"
-    config.write_text(BLOCKED_CONFIG.format(db=tmp / "notify.duckdb",
-                                            golden=golden_dir / "golden_en.jsonl"))
+    config.write_text(run_config(tmp / "notify.duckdb", golden_dir / "golden_en.jsonl", "tiny-ce", [
+        ("tiny-ce", "st-cross", TINY_CE), ("tiny-ce-swapped", "replay-swap-args", TINY_CE)]))
     return config
 
 

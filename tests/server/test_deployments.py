@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from tests.configs import TINY_CE, run_config
+
 pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,31 +37,6 @@ SERVER_START_S = 120
 COMMAND_S = 180
 WORKER_S = 300
 
-GATE_CONFIG = """
-db = "{db}"
-reference = "tiny-ce"
-
-[[sample_sets]]
-name = "golden_en"
-path = "{golden}"
-
-[[engines]]
-name = "tiny-ce"
-kind = "st-cross"
-model = "fixture:tiny-cross-encoder"
-
-[[engines]]
-name = "tiny-ce-hf"
-kind = "hf-seqcls"
-model = "fixture:tiny-cross-encoder"
-
-# the fixture cross-encoder is untrained: its ladders and ceilings mean nothing
-[checks.monotonic_relevance]
-blocking = false
-
-[checks.irrelevant_ceiling]
-blocking = false
-"""
 
 
 @dataclass
@@ -239,7 +216,8 @@ def test_upgrade_gate_runs_with_parameters_on_a_process_worker(deployed, server,
 
     config = tmp_path / "gate.toml"
     db = tmp_path / "gate.duckdb"
-    config.write_text(GATE_CONFIG.format(db=db, golden=golden_dir / "golden_en.jsonl"))
+    config.write_text(run_config(db, golden_dir / "golden_en.jsonl", "tiny-ce", [
+        ("tiny-ce", "st-cross", TINY_CE), ("tiny-ce-hf", "hf-seqcls", TINY_CE)]))
     parameters = {"baseline": "tiny-ce", "candidate": "tiny-ce-hf", "config_path": str(config)}
     prefect = [sys.executable, "-m", "prefect"]
     created = run(prefect + ["deployment", "run", "upgrade-gate/upgrade-gate",

@@ -1,0 +1,25 @@
+"""Run configs the e2e and server tests share, written as TOML text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TINY_CE = "fixture:tiny-cross-encoder"
+MINILM = "embedded:all-MiniLM-L6-v2"
+# the fixture cross-encoder is untrained: its ladders and ceilings mean nothing
+UNTRAINED = """
+[checks.monotonic_relevance]
+blocking = false
+
+[checks.irrelevant_ceiling]
+blocking = false
+"""
+
+
+def run_config(db: Path, golden: Path, reference: str,
+               engines: list[tuple[str, str, str]], checks: str = UNTRAINED) -> str:
+    """TOML for one golden set and engines given as (name, kind, model)."""
+    blocks = [f'db = "{db}"', f'reference = "{reference}"',
+              f'[[sample_sets]]\nname = "golden_en"\npath = "{golden}"']
+    blocks += [f'[[engines]]\nname = "{n}"\nkind = "{k}"\nmodel = "{m}"' for n, k, m in engines]
+    return "\n\n".join(blocks) + "\n" + checks
