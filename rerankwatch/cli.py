@@ -28,11 +28,12 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _check_config(config: str | None) -> None:
+def _check_config(config: str | None):
+    """The validated RunConfig; a bad config exits 2 here, before Prefect starts."""
     from rerankwatch.config import load_config
 
     try:
-        load_config(config)  # a bad config fails here, before Prefect starts
+        return load_config(config)
     except RerankwatchError as exc:
         _fail(str(exc), 2)
 
@@ -67,12 +68,11 @@ def gate(
     config: ConfigOpt = None, db: DbOpt = None,
 ) -> None:
     """Judge a candidate engine against a baseline: exit 0 on PASS, 1 on BLOCKED."""
-    _check_config(config)
-    from rerankwatch.config import load_config
+    loaded = _check_config(config)
     from rerankwatch.judging import gate_config
 
     try:
-        gate_config(load_config(config), baseline, candidate)
+        gate_config(loaded, baseline, candidate)
     except RerankwatchError as exc:
         _fail(str(exc), 2)
     from flows.upgrade_gate import upgrade_gate

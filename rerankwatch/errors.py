@@ -37,5 +37,9 @@ class EngineFailed(RerankwatchError):
     """One or more engine configs failed during a run."""
 
 
+class QueryRefused(RerankwatchError):
+    """A `rerankwatch sql` query is not one read-only statement, or the store cannot answer."""
+
+
 class GateBlocked(RerankwatchError):
     """A blocking check failed: the engine upgrade must not proceed."""

@@ -19,8 +19,9 @@ RELOAD_PROBE_LIMIT = 16  # determinism needs few pairs; short ones keep it cheap
 
 @dataclass(frozen=True, slots=True)
 class EngineOutcome:
+    """A scored (or reused) engine config; a failed one raises instead."""
+
     engine_name: str
-    status: str  # succeeded | failed
     pairs: int = 0
     reused_from: str | None = None
 
@@ -95,7 +96,7 @@ def score_and_store(config: RunConfig, engine_name: str, run_id: str, pairs: pl.
                 LOG.info("%s: reusing the scores of run %s (same fingerprint)", engine_name, source)
                 store.reuse_scores(source, run_id, engine_name, fingerprint.engine_id,
                                    subset["pair_id"])
-                return EngineOutcome(engine_name, "succeeded", subset.height, reused_from=source)
+                return EngineOutcome(engine_name, subset.height, reused_from=source)
         _, scored, warnings = score_with_probes(engine_config, subset, probes, engine)
         with Store(config.db_path) as store:
             store.write_scores(run_id, engine_name, fingerprint, scored, warnings)
@@ -105,7 +106,7 @@ def score_and_store(config: RunConfig, engine_name: str, run_id: str, pairs: pl.
         with Store(config.db_path) as store:
             store.record_engine_failure(run_id, engine_name, error)
         raise
-    return EngineOutcome(engine_name, "succeeded", subset.height)
+    return EngineOutcome(engine_name, subset.height)
 
 
 def end_run(config: RunConfig, run_id: str, failures: dict[str, str]) -> pl.DataFrame:

@@ -8,15 +8,11 @@ from typing import Annotated
 
 import typer
 
-from rerankwatch.errors import RerankwatchError
+from rerankwatch.errors import QueryRefused
 
 READ_STATEMENTS = ("SELECT", "EXPLAIN")
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 MAX_SHOWN = 1000  # a terminal table longer than this helps nobody; --out writes every row
-
-
-class QueryRefused(RerankwatchError):
-    """The query is not one read-only statement, or the store cannot answer it."""
 
 
 def read_only_statement(sql: str) -> str:

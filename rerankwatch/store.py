@@ -120,14 +120,15 @@ class Store:
 
     def _record_engine(self, run_id: str, engine_name: str, engine_id: str | None, status: str,
                        error: str | None = None, pairs: int | None = None,
-                       seconds: float | None = None, load_warnings: Sequence[str] = ()) -> None:
+                       seconds: float | None = None, load_warnings: Sequence[str] = (),
+                       reused_from_run: str | None = None) -> None:
         self.con.execute(
             "insert into run_engines (run_id, engine_name, engine_id, status, error, pairs, "
-            "score_seconds, load_warnings) values ($run_id, $name, $engine_id, $status, $error, "
-            "$pairs, $seconds, $warnings)",
+            "score_seconds, load_warnings, reused_from_run) values ($run_id, $name, $engine_id, "
+            "$status, $error, $pairs, $seconds, $warnings, $reused_from_run)",
             {"run_id": run_id, "name": engine_name, "engine_id": engine_id, "status": status,
              "error": error, "pairs": pairs, "seconds": seconds,
-             "warnings": list(load_warnings)},
+             "warnings": list(load_warnings), "reused_from_run": reused_from_run},
         )
 
     def write_scores(self, run_id: str, engine_name: str, fingerprint: Fingerprint,
@@ -178,10 +179,8 @@ class Store:
                                 "limit 1", r=source_run, e=engine_id)
             self._record_engine(run_id, engine_name, engine_id, "succeeded",
                                 pairs=len(set(pair_ids)), seconds=previous["score_seconds"][0],
-                                load_warnings=previous["load_warnings"].to_list()[0] or [])
-            self.con.execute("update run_engines set reused_from_run = $source where "
-                             "run_id = $r and engine_name = $n",
-                             {"source": source_run, "r": run_id, "n": engine_name})
+                                load_warnings=previous["load_warnings"].to_list()[0] or [],
+                                reused_from_run=source_run)
 
     def suite_frames(self, run_id: str) -> dict[str, pl.DataFrame]:
         """What a suite reads for one run: main scores, probe scores, engine statuses."""
