@@ -21,12 +21,12 @@ class FaultEngine(BatchedEngine):
     config_overrides: dict = {}  # noqa: RUF012 - class-level constant
 
     def _load(self) -> None:
-        from engines import build_engine
+        from engines import engine_class
 
         inner = self.config.model_copy(update={
             "kind": self.config.wraps or self.default_wraps, "wraps": None,
             **self.config_overrides})
-        self.inner = build_engine(inner)
+        self.inner = engine_class(inner.kind)(inner, self.model_ref)
         self.load_warnings.extend(self.inner.load_warnings)
         self.kind = self.inner.kind
         self.activation, self.pooling = self.inner.activation, self.inner.pooling
@@ -110,6 +110,35 @@ class RawLogitsEngine(FaultEngine):
     def _score_batch(self, queries, docs):
         logits, _ = self.inner._score_batch(queries, docs)
         return logits, logits.copy()
+
+
+class CrashEngine(FaultEngine):
+    """Raises part-way through scoring, as an out-of-memory error on a long batch does.
+
+    ``options``: ``crash_after_pairs`` (default 64) pairs score fine per load, then every batch
+    raises; ``crashes`` (default: every load) makes only the first N loads in a process crash,
+    a transient fault that a resume gets past.
+    """
+
+    fault = "crash"
+    scored_pairs: int | None = None  # None while loading: the precision probe never crashes
+    _crashed: dict[str, int] = {}  # noqa: RUF012 - loads that crashed, per engine name
+
+    def _check_precision(self) -> None:
+        super()._check_precision()
+        self.scored_pairs = 0
+
+    def _score_batch(self, queries, docs):
+        if self.scored_pairs is not None:
+            options, name = self.config.options, self.config.name
+            crashes = options.get("crashes")
+            over = self.scored_pairs + len(queries) > int(options.get("crash_after_pairs", 64))
+            if over and (crashes is None or self._crashed.get(name, 0) < int(crashes)):
+                self._crashed[name] = self._crashed.get(name, 0) + 1
+                raise RuntimeError(f"injected crash after {self.scored_pairs} pairs: "
+                                   f"CUDA out of memory")
+            self.scored_pairs += len(queries)
+        return self.inner._score_batch(queries, docs)
 
 
 class Truncate128Engine(FaultEngine):

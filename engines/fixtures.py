@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 FIXTURES = {"fixture:tiny-cross-encoder"}
+FIXTURE_VERSION = 2  # bump when the recipe changes (v2: head_dim 32, which vLLM's CPU kernels need)
 
 
 def cache_dir() -> Path:
@@ -25,7 +26,7 @@ def build_tiny_cross_encoder(folder: str | Path, seed: int = 0) -> Path:
     folder = Path(folder)
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=128, max_position_embeddings=512, num_labels=1,
         initializer_range=0.2,
     )
@@ -40,7 +41,7 @@ def build_tiny_cross_encoder(folder: str | Path, seed: int = 0) -> Path:
 
 def fixture_path(name: str) -> str:
     """Folder of a named fixture model, built once into the cache."""
-    folder = cache_dir() / "fixtures" / name.removeprefix("fixture:")
+    folder = cache_dir() / "fixtures" / f"{name.removeprefix('fixture:')}-v{FIXTURE_VERSION}"
     if not folder.is_dir():
         folder.parent.mkdir(parents=True, exist_ok=True)
         build_tiny_cross_encoder(folder)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rerankwatch.errors import ConfigError
 
 PRECISIONS = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
-              "bfloat16": "bfloat16", "bf16": "bfloat16"}
+              "bfloat16": "bfloat16", "bf16": "bfloat16", "int8": "int8"}  # int8: onnx only
 DEFAULT_CONFIG = "pkg:rerankwatch/default.toml"
 
 
@@ -26,6 +26,15 @@ class SampleSetConfig(_Strict):
 
     name: str
     path: str
+
+
+class EnvironmentConfig(_Strict):
+    """An isolated engine environment: its own venv with these pip requirements."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    requirements: list[str] = Field(min_length=1)
+    uninstall: list[str] = Field(default_factory=list)  # e.g. CUDA extras a package drags in
+    env: dict[str, str] = Field(default_factory=dict)  # variables the worker runs with
 
 
 class EngineConfig(_Strict):
@@ -41,6 +50,17 @@ class EngineConfig(_Strict):
     pooling: Literal["auto", "mean", "cls"] = "auto"
     sets: list[str] | None = None  # None: every configured set
     wraps: str | None = None  # incident replays: the engine kind the fault wraps
+    environment: str | None = None  # an [[environments]] name: score in that isolated venv
+    timeout_s: float = Field(default=1800.0, gt=0)  # a worker call or an HTTP request
+    # http-rerank: the server, its API schema, where the key comes from, retries
+    url: str | None = None
+    api_schema: str | None = None
+    api_key_env: str | None = None  # name of the environment variable holding the key
+    api_key_secret: str | None = None  # name of a Prefect Secret block holding the key
+    retries: int = Field(default=3, ge=0)
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)  # engine extras
+    # a pair longer than max_length: "truncate" it, or "error" before scoring; None: the run's
+    truncation: Literal["truncate", "error"] | None = None
 
     @field_validator("precision")
     @classmethod
@@ -57,7 +77,10 @@ class RunConfig(_Strict):
     reference: str
     sample_sets: list[SampleSetConfig] = Field(min_length=1)
     engines: list[EngineConfig] = Field(min_length=1)
+    environments: list[EnvironmentConfig] = Field(default_factory=list)
     checks: dict[str, dict] = Field(default_factory=dict)  # per-check threshold overrides
+    truncation: Literal["truncate", "error"] = "truncate"  # engines without their own policy
+    chunk_pairs: int | None = Field(default=None, ge=1)  # pairs per commit; None: ~5 s of work
     base_dir: str = "."  # set by load_config: where relative paths resolve
 
     @model_validator(mode="after")
@@ -72,10 +95,27 @@ class RunConfig(_Strict):
             raise ValueError(
                 f"reference engine {self.reference!r} is not among the engines: {engine_names}"
             )
+        env_names = [e.name for e in self.environments]
         for engine in self.engines:
+            if engine.environment and engine.environment not in env_names:
+                raise ValueError(f"engine {engine.name!r} names unknown environment "
+                                 f"{engine.environment!r}; configured: {env_names}")
             unknown = sorted(set(engine.sets or []) - set(set_names))
             if unknown:
                 raise ValueError(f"engine {engine.name!r} names unknown sample set(s) {unknown}")
+            if engine.url is None and _looks_local(engine.model) and not (
+                    Path(engine.model).expanduser().exists()):
+                raise ValueError(f"engine {engine.name!r}: model path {engine.model!r} does not "
+                                 f"exist (relative to the working directory {Path.cwd()})")
+            if engine.kind == "http-rerank":
+                from engines.http_schemas import SCHEMAS
+
+                if engine.api_schema not in SCHEMAS:
+                    raise ValueError(f"engine {engine.name!r}: unknown api_schema "
+                                     f"{engine.api_schema!r}; available: {', '.join(SCHEMAS)}")
+                if not (engine.url or "").startswith(("http://", "https://")):
+                    raise ValueError(f"engine {engine.name!r}: http-rerank needs url = "
+                                     f"'http(s)://host[:port]'")
         from engines import ENGINES
 
         for engine in self.engines:
@@ -95,6 +135,14 @@ class RunConfig(_Strict):
     def engine(self, name: str) -> EngineConfig:
         return next(e for e in self.engines if e.name == name)
 
+    def environment_for(self, engine: EngineConfig) -> EnvironmentConfig | None:
+        """The isolated environment an engine scores in (None: this process)."""
+        return next((e for e in self.environments if e.name == engine.environment), None)
+
+    def truncation_for(self, engine: EngineConfig) -> str:
+        """The engine's truncation policy, else the run's."""
+        return engine.truncation or self.truncation
+
     def sets_for(self, engine: EngineConfig) -> list[str]:
         return engine.sets or [s.name for s in self.sample_sets]
 
@@ -105,6 +153,17 @@ class RunConfig(_Strict):
             return Path(str(resources.files(package).joinpath(rel)))
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+
+def _looks_local(model: str) -> bool:
+    """A filesystem path, not a hub id (``name`` or ``org/name``) nor ``embedded:``/``fixture:``.
+
+    Hub ids are not checked here (that needs the network): an engine whose hub model cannot be
+    loaded fails at load, named, before it scores a pair.
+    """
+    if model.startswith(("embedded:", "fixture:")):
+        return False
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1
 
 
 def load_config(path: str | Path | None = None) -> RunConfig:
