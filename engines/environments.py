@@ -79,7 +79,7 @@ def _pip(python: Path, args: list[str], log: Path, env: EnvironmentConfig) -> No
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-15:])
         raise EnvironmentBuildError(
             f"environment {env.name!r}: pip {args[0]} failed (exit {result.returncode}); "
-            f"requirements {env.requirements}; last lines of {log}:\n{tail}")
+            f"requirements {env.requirements}; last lines of the pip log:\n{tail}")
 
 
 def ensure_environment(env: EnvironmentConfig) -> Path:
@@ -104,7 +104,8 @@ def ensure_environment(env: EnvironmentConfig) -> Path:
             if env.uninstall:
                 _pip(python, ["uninstall", "--yes", *env.uninstall], log, env)
         except EnvironmentBuildError:
-            shutil.rmtree(target / "lib", ignore_errors=True)  # never half-ready
+            shutil.copy(log, target.with_name(target.name + ".failed.log"))
+            shutil.rmtree(target, ignore_errors=True)  # never half-ready
             raise
         (target / READY).write_text(json.dumps(
             {"requirements": env.requirements, "seconds": round(time.perf_counter() - started)}))

