@@ -32,15 +32,20 @@ def _rerank_body(model: str, query: str, docs: list[str]) -> dict:
     return {"model": model, "query": query, "documents": docs, "top_n": len(docs)}
 
 
+VLLM_TRUNCATE = {"truncate_prompt_tokens": -1}  # cut at max_model_len, as offline engines do
+
+
 SCHEMAS: dict[str, ApiSchema] = {
     # vLLM `POST /score`; `text_1`/`text_2` are accepted by every vLLM release with /score
     # (newer ones also take `queries`/`documents`); scores are activated (use_activation=True)
     "vllm-score": ApiSchema(
-        "/score", lambda model, query, docs: {"model": model, "text_1": query, "text_2": docs},
+        "/score", lambda model, query, docs: {"model": model, "text_1": query, "text_2": docs,
+                                              **VLLM_TRUNCATE},
         "data", "index", "score", "scores"),
     # vLLM `POST /rerank` (also served at /v1/rerank and /v2/rerank)
-    "vllm-rerank": ApiSchema("/rerank", _rerank_body, "results", "index", "relevance_score",
-                             "scores"),
+    "vllm-rerank": ApiSchema(
+        "/rerank", lambda model, query, docs: {**_rerank_body(model, query, docs), **VLLM_TRUNCATE},
+        "results", "index", "relevance_score", "scores"),
     # TEI `POST /rerank`: raw_scores=true returns the logit; the engine applies the sigmoid, so
     # the stored logit is exact. truncate=true cuts at the model's limit, as in-process engines do.
     "tei": ApiSchema(

@@ -56,8 +56,8 @@ class Matrix:
 
 
 def engine(name: str, kind: str, model: str, precision: str = "float32", **extra) -> EngineConfig:
-    return EngineConfig(name=name, kind=kind, model=model, precision=precision, batch_size=64,
-                        **extra)
+    return EngineConfig(name=name, kind=kind, model=model, precision=precision,
+                        **{"batch_size": 64, **extra})
 
 
 def statuses(report, check: str, engine_name: str) -> set[str]:
