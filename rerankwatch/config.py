@@ -125,6 +125,9 @@ class RunConfig(_Strict):
                     raise ValueError(f"engine {engine.name!r}: unknown kind {kind!r}; available: "
                                      f"{', '.join(ENGINES)}" + (f" (did you mean {close[0]!r}?)"
                                                                 if close else ""))
+            if engine.precision == "int8" and "onnx" not in (engine.kind, engine.wraps):
+                raise ValueError(f"engine {engine.name!r}: precision 'int8' (dynamic "
+                                 f"quantization) is supported by kind 'onnx' only")
         return self
 
     @property

