@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: venv demo test lint bench replay clean
+.PHONY: venv demo demo-model test lint bench replay clean
 
 venv: $(VENV)/.installed
 
@@ -21,8 +21,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
+# the bi-encoder default, then the demo cross-encoder's run when it is built (make demo-model)
 demo: venv
 	$(BIN)/rerankwatch nightly
+
+# ~20 min on 2 CPU cores, once per machine (cached); DEMO_BUDGET=ci builds a smaller one in a few
+DEMO_BUDGET ?= full
+demo-model: venv
+	$(BIN)/rerankwatch build-demo-model --budget $(DEMO_BUDGET)
 
 test: venv
 	$(BIN)/python -m pytest -m "not gpu"

@@ -14,6 +14,7 @@ CHECKS = build_registry("check", [
     ("saturation", "checks.saturation:Saturation"),
     ("finite", "checks.finite:Finite"),
     ("retrieval_quality", "checks.retrieval_quality:RetrievalQuality"),
+    ("truncation", "checks.truncation:Truncation"),
 ])
 
 

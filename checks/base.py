@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+PAIRED_BLOCK_COLUMNS = ["score", "score_other", "logit", "logit_other", "label"]
 
 
 class CheckParams(BaseModel):
@@ -55,28 +57,101 @@ class SuiteInput:
 
     run_id: str
     reference: str
-    scores: pl.DataFrame  # v_run_scores: the main scores with pair and engine columns
+    scores: pl.DataFrame  # v_run_scores: the main scores with the pair columns checks read
     probes: pl.DataFrame  # v_probe_scores: reload / swapped re-scores
     engines: pl.DataFrame  # v_run_engine_status: one row per engine config in the run
+    _paired: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property
     def engine_info(self) -> dict[str, dict]:
         return {row["engine_name"]: row for row in self.engines.iter_rows(named=True)}
 
+    @cached_property
+    def _by_engine(self) -> dict[str, pl.DataFrame]:
+        runs = self.scores.select(pl.col("engine_name").rle()).unnest("engine_name")
+        if runs["value"].is_unique().all():  # engine after engine (as stored): slices, no copy
+            starts = [0, *runs["len"].cum_sum()]
+            return {name: self.scores.slice(start, length) for name, start, length
+                    in zip(runs["value"], starts, runs["len"], strict=False)}
+        split = self.scores.partition_by("engine_name", as_dict=True, maintain_order=True)
+        return {name: frame for (name,), frame in split.items()}
+
     def ok_engines(self) -> list[str]:
         return [n for n, row in self.engine_info.items() if row["status"] == "succeeded"]
 
     def engine_scores(self, name: str) -> pl.DataFrame:
-        return self.scores.filter(pl.col("engine_name") == name)
+        return self._by_engine.get(name, self.scores.clear())
 
     def is_cross_encoder(self, name: str) -> bool:
         return self.engine_info[name]["activation"] != "cosine"
 
     def paired(self, name: str, other: str, column: str = "score") -> pl.DataFrame:
-        """Scores of two engines joined on pair_id: ``<column>`` and ``<column>_other``."""
-        left = self.engine_scores(name)
-        right = self.engine_scores(other).select("pair_id", "score", "logit")
-        return left.join(right, on="pair_id", suffix="_other")
+        """Scores of two engines joined on pair_id: ``<column>`` and ``<column>_other``.
+
+        Computed once per engine pair; scores of the same pairs in the same order (the usual
+        case: both engines scored the same sets) are put side by side without a join."""
+        if (name, other) not in self._paired:
+            left, right = self.engine_scores(name), self.engine_scores(other)
+            if left["pair_id"].equals(right["pair_id"]):
+                joined = left.with_columns(score_other=right["score"], logit_other=right["logit"])
+            else:
+                joined = left.join(right.select("pair_id", "score", "logit"), on="pair_id",
+                                   suffix="_other")
+            self._paired[(name, other)] = joined
+        return self._paired[(name, other)]
+
+    def paired_blocks(self, name: str, other: str) -> list[tuple[pl.DataFrame, dict]]:
+        """``paired(name, other)`` as query_blocks of PAIRED_BLOCK_COLUMNS, computed once."""
+        if (name, other, "blocks") not in self._paired:
+            frame, layout = self.paired(name, other), self._paired.get("layout")
+            if layout is None or not layout.fits(frame):  # engines of the same pairs share it
+                layout = self._paired["layout"] = QueryLayout.of(frame)
+            self._paired[(name, other, "blocks")] = query_blocks(frame, PAIRED_BLOCK_COLUMNS,
+                                                                 layout)
+        return self._paired[(name, other, "blocks")]
+
+
+@dataclass(frozen=True)
+class QueryLayout:
+    """Where each query's rows sit in a frame: queries sorted by size, rows in frame order."""
+
+    set_ids: pl.Series  # the frame's own key columns, to tell whether it fits another frame
+    query_ids: pl.Series
+    keys: pl.DataFrame  # (set_id, query_id) of each query, in layout order
+    rows: np.ndarray  # the frame's row indices, query after query
+    sizes: np.ndarray  # rows per query
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> QueryLayout:
+        grouped = (frame.select("set_id", "query_id").with_row_index("_row")
+                   .group_by("set_id", "query_id").agg("_row", _size=pl.len())
+                   .sort("_size", maintain_order=True))
+        return cls(frame["set_id"], frame["query_id"], grouped.select("set_id", "query_id"),
+                   grouped["_row"].explode().to_numpy(), grouped["_size"].to_numpy())
+
+    def fits(self, frame: pl.DataFrame) -> bool:
+        return frame["query_id"].equals(self.query_ids) and frame["set_id"].equals(self.set_ids)
+
+
+def query_blocks(frame: pl.DataFrame, columns: list[str], layout: QueryLayout | None = None
+                 ) -> list[tuple[pl.DataFrame, dict[str, np.ndarray]]]:
+    """The queries of ``frame`` stacked by size, for vectorized per-query statistics.
+
+    One item per query size k: the (set_id, query_id) keys of its G queries and each of
+    ``columns`` as a float [G, k] matrix whose rows keep the frame's order within a query."""
+    layout = layout or QueryLayout.of(frame)
+    values = {c: frame[c].cast(pl.Float64).to_numpy()[layout.rows] for c in columns}
+    sizes = layout.sizes
+    if not len(sizes):
+        return []
+    starts = np.flatnonzero(np.r_[True, sizes[1:] != sizes[:-1]])
+    offsets = np.r_[0, np.cumsum(sizes)]
+    blocks = []
+    for first, last in zip(starts, np.r_[starts[1:], len(sizes)], strict=True):
+        k, lo, hi = int(sizes[first]), offsets[first], offsets[last]
+        blocks.append((layout.keys.slice(first, last - first),
+                       {c: v[lo:hi].reshape(-1, k) for c, v in values.items()}))
+    return blocks
 
 
 def finite(value: Any) -> float | None:
@@ -88,7 +163,10 @@ def finite(value: Any) -> float | None:
 
 
 class Judge:
-    """Runs Great Expectations expectations on polars frames (handed over as pandas)."""
+    """Runs Great Expectations expectations on polars frames (handed over as pandas).
+
+    Checks hand over small frames (per-query or one-row aggregates); only the columns an
+    expectation reads cross over to pandas."""
 
     def __init__(self) -> None:
         import great_expectations as gx
@@ -102,8 +180,11 @@ class Judge:
 
     def validate(self, frame: pl.DataFrame, expectation) -> tuple[bool, dict]:
         """(success, GE result dict) of one expectation on one frame."""
+        column = getattr(expectation, "column", None)
+        if column in frame.columns and not getattr(expectation, "row_condition", None):
+            frame = frame.select(column)  # list and text columns are slow to hand over
         batch = self._batches.get_batch(batch_parameters={"dataframe": frame.to_pandas()})
-        result = batch.validate(expectation, result_format="COMPLETE")
+        result = batch.validate(expectation, result_format="SUMMARY")
         if result.exception_info and result.exception_info.get("raised_exception"):
             raise RuntimeError(result.exception_info.get("exception_message"))
         return bool(result.success), dict(result.result)
@@ -137,4 +218,5 @@ def judged(check: Check, params: CheckParams, engine: str | None, subject: str,
 def worst(frame: pl.DataFrame, by: str, columns: list[str], n: int = 5,
           descending: bool = True) -> list[dict]:
     """The ``n`` worst rows of ``frame`` by ``by``, as dicts for a JSON detail."""
-    return frame.sort(by, descending=descending).head(n).select(columns).to_dicts()
+    top = frame.top_k(n, by=by) if descending else frame.bottom_k(n, by=by)
+    return top.sort(by, descending=descending).select(columns).to_dicts()

@@ -9,8 +9,16 @@ from checks.base import CheckParams, CheckResult, Judge, SuiteInput, judged
 
 
 class ExpectFiniteScores(gx.expectations.ExpectColumnValuesToBeInSet):
+    """Every score and logit is finite (judged on the engine's one-row aggregate)."""
+
     column: str = "is_finite"
     value_set: list = [True]  # noqa: RUF012 - pydantic field default
+
+
+class ExpectEveryPairScored(gx.expectations.ExpectColumnValuesToBeBetween):
+    """As many scores as pairs sent (judged on the engine's one-row aggregate)."""
+
+    column: str = "pairs"
 
 
 class Params(CheckParams):
@@ -29,13 +37,14 @@ class Finite:
                 (pl.col("score").is_not_null() & pl.col("score").is_finite()
                  & pl.col("logit").is_not_null() & pl.col("logit").is_finite())
                 .fill_null(False).alias("is_finite"))
-            success, _ = judge.validate(scores, ExpectFiniteScores())
+            totals = scores.select(pl.col("is_finite").all(), pairs=pl.len())
+            success, _ = judge.validate(totals, ExpectFiniteScores())
             bad = scores.filter(~pl.col("is_finite"))
             results.append(judged(self, params, engine, "values", success, bad.height, 0,
                                   examples=bad.head(5).select("doc_id", "score").to_dicts()))
             sent = int(data.engine_info[engine]["pairs"] or 0)
-            success, _ = judge.validate(scores, gx.expectations.ExpectTableRowCountToEqual(
-                value=sent))
+            success, _ = judge.validate(totals, ExpectEveryPairScored(min_value=sent,
+                                                                      max_value=sent))
             results.append(judged(self, params, engine, "count", success, scores.height, sent,
                                   missing=sent - scores.height))
         return results

@@ -12,7 +12,7 @@ PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax")
 
 
 class ExpectShareAtMost(gx.expectations.ExpectColumnMeanToBeBetween):
-    """The share of flagged pairs (mean of a 0/1 column) stays at or below a ceiling."""
+    """The share of flagged pairs stays at or below a ceiling (judged on the one-row share)."""
 
     max_value: float = 0.0
 
@@ -33,6 +33,20 @@ def on_low_precision_grid(scores: np.ndarray) -> np.ndarray:
     return fp16 | bf16
 
 
+def tied_within_query(scores: pl.DataFrame) -> np.ndarray:
+    """True where another pair of the same query has exactly the same score (only scores that
+    repeat anywhere are looked at per query: few, for any healthy engine)."""
+    values = scores["score"].to_numpy()
+    ordered = np.sort(values)
+    repeated = np.isin(values, ordered[1:][ordered[1:] == ordered[:-1]]) | np.isnan(values)
+    tied = np.zeros(scores.height, dtype=bool)
+    if repeated.any():
+        candidates = scores.filter(pl.Series(repeated))
+        tied[repeated] = candidates.select(
+            pl.struct("set_id", "query_id", "score").is_duplicated()).to_series().to_numpy()
+    return tied
+
+
 class Saturation:
     name = "saturation"
     Params = Params
@@ -41,13 +55,14 @@ class Saturation:
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []
         for engine in data.ok_engines():
-            scores = data.engine_scores(engine).with_columns(
-                pl.col("score").is_in([0.0, 1.0]).cast(pl.Float64).alias("saturated"),
-                (pl.col("score").is_duplicated().over("set_id", "query_id")
-                 & (pl.len().over("set_id", "query_id") > 1)).cast(pl.Float64).alias("tied"),
-                pl.Series("grid", on_low_precision_grid(
-                    data.engine_scores(engine)["score"].to_numpy())).cast(pl.Float64),
+            scores = data.engine_scores(engine)
+            flags = scores.select(
+                "query_id", "doc_id", "score",
+                saturated=pl.col("score").is_in([0.0, 1.0]),
+                tied=pl.Series(tied_within_query(scores)),
+                grid=pl.Series(on_low_precision_grid(scores["score"].to_numpy())),
             )
+            shares = flags.select(pl.col("saturated", "tied", "grid").cast(pl.Float64).mean())
             subjects = [("saturated_share", "saturated", params.max_saturated_share),
                         ("tied_share", "tied", params.max_tied_share)]
             if data.engine_info[engine]["activation"] in PROBABILITY_ACTIVATIONS:
@@ -57,10 +72,10 @@ class Saturation:
                                    reason=f"activation {data.engine_info[engine]['activation']!r}"
                                           " applies no probability function"))
             for subject, column, ceiling in subjects:
-                success, _ = judge.validate(scores, ExpectShareAtMost(column=column,
+                success, _ = judge.validate(shares, ExpectShareAtMost(column=column,
                                                                       max_value=ceiling))
-                flagged = scores.filter(pl.col(column) > 0)
+                flagged = flags.filter(pl.col(column))
                 results.append(judged(
-                    self, params, engine, subject, success, scores[column].mean(), ceiling,
+                    self, params, engine, subject, success, shares[column][0], ceiling,
                     examples=flagged.head(5).select("query_id", "doc_id", "score").to_dicts()))
         return results

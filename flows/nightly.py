@@ -11,12 +11,13 @@ from tasks.scoring import finish_run, load_samples, read_config, score_all, star
 
 
 @flow(name="nightly", on_failure=[notify_failure], on_crashed=[notify_failure])
-def nightly(config_path: str | None = None, db: str | None = None) -> dict:
-    """Fails (blocking the upgrade) when any blocking check fails or errors."""
+def nightly(config_path: str | None = None, db: str | None = None, force: bool = False) -> dict:
+    """Fails (blocking the upgrade) when any blocking check fails or errors; ``force`` rescores
+    pairs an identical fingerprint scored before."""
     config = read_config(config_path, db)
     pairs = load_samples(config)
     run_id = start_run(config, pairs, "nightly")
-    failures = score_all(config, run_id, pairs)
+    failures = score_all(config, run_id, pairs, force)
     finish_run(config, run_id, failures)
     report = run_checks(config, run_id, "nightly")
     html = write_report(config, run_id)

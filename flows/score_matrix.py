@@ -9,12 +9,15 @@ from tasks.scoring import finish_run, load_samples, read_config, score_all, star
 
 
 @flow(name="score-matrix")
-def score_matrix(config_path: str | None = None, db: str | None = None) -> str:
-    """Load → validate → score each engine config (one task each) → store; returns the run id."""
+def score_matrix(config_path: str | None = None, db: str | None = None,
+                 force: bool = False) -> str:
+    """Load → validate → score each engine config (one task each) → store; returns the run id.
+
+    Pairs an identical fingerprint scored before are copied, unless ``force``."""
     config = read_config(config_path, db)
     pairs = load_samples(config)
     run_id = start_run(config, pairs, "score-matrix")
-    failures = score_all(config, run_id, pairs)
+    failures = score_all(config, run_id, pairs, force)
     finish_run(config, run_id, failures)
     if failures:
         raise EngineFailed(f"run {run_id}: engine(s) failed: {', '.join(failures)}")

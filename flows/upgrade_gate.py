@@ -13,11 +13,11 @@ from tasks.scoring import finish_run, load_samples, read_config, score_all, star
 @flow(name="upgrade-gate", on_failure=[notify_failure], on_crashed=[notify_failure])
 def upgrade_gate(baseline: str | dict, candidate: str | dict, config_path: str | None = None,
                  db: str | None = None) -> dict:
-    """Baseline scores with an identical fingerprint already stored are reused, not re-scored."""
+    """Scores an identical fingerprint already stored (the baseline's, say) are copied."""
     config = gate_config(read_config(config_path, db), baseline, candidate)
     pairs = load_samples(config)
     run_id = start_run(config, pairs, "upgrade-gate")
-    failures = score_all(config, run_id, pairs, reuse=(config.reference,))
+    failures = score_all(config, run_id, pairs)
     finish_run(config, run_id, failures)
     report = run_checks(config, run_id, "gate")
     if report.blocked:

@@ -14,7 +14,8 @@ prefect_env.apply()
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c",
-                      help="Run config (TOML). Default: the embedded all-MiniLM-L6-v2 config.")]
+                      help="Run config (TOML). Default: the embedded all-MiniLM-L6-v2 config, "
+                           "then the demo cross-encoder's when it is built.")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="DuckDB file (overrides the config).")]
 
 
@@ -38,27 +39,72 @@ def _check_config(config: str | None):
         _fail(str(exc), 2)
 
 
+def _configs(config: str | None) -> list[str | None]:
+    """The given config; else the embedded default (bi-encoder), then, when it is built, the
+    demo cross-encoder's config as a second run (every run compares engines with one
+    reference, and a cosine is no probability)."""
+    if config is not None:
+        return [config]
+    from rerankwatch.demo_model import BUILD_COMMAND, CROSS_CONFIG, find_built
+
+    if find_built() is None:
+        typer.secho(f"note: the demo cross-encoder is not built, so only the bi-encoder default "
+                    f"runs; `{BUILD_COMMAND}` adds it", fg=typer.colors.YELLOW, err=True)
+        return [None]
+    return [None, CROSS_CONFIG]
+
+
 def _finish(state, what: str) -> None:
     if not state.is_completed():
         _fail(state.message or f"the {what} flow failed")
 
 
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Rescore pairs an identical engine fingerprint already scored.")]
+
+
 @app.command()
-def score(config: ConfigOpt = None, db: DbOpt = None) -> None:
+def score(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False) -> None:
     """Score every configured engine config on its sample sets and store the results."""
-    _check_config(config)
+    paths = _configs(config)
+    for path in paths:
+        _check_config(path)
     from flows.score_matrix import score_matrix
 
-    _finish(score_matrix(config, db, return_state=True), "score-matrix")
+    states = [score_matrix(path, db, force, return_state=True) for path in paths]
+    for state in states:
+        _finish(state, "score-matrix")
 
 
 @app.command()
-def nightly(config: ConfigOpt = None, db: DbOpt = None) -> None:
+def nightly(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False) -> None:
     """Score everything, run the suite; exit 1 when a blocking check fails."""
-    _check_config(config)
+    paths = _configs(config)
+    for path in paths:
+        _check_config(path)
     from flows.nightly import nightly as nightly_flow
 
-    _finish(nightly_flow(config, db, return_state=True), "nightly")
+    states = [nightly_flow(path, db, force, return_state=True) for path in paths]
+    for state in states:
+        _finish(state, "nightly")
+
+
+@app.command()
+def resume(
+    run: Annotated[str, typer.Argument(help="Id of a failed or interrupted run.")],
+    db: Annotated[str, typer.Option(help="DuckDB file.")] = "rerankwatch.duckdb",
+    force: ForceOpt = False,
+) -> None:
+    """Finish a failed or killed run: score only what it lacks, then judge it like its flow."""
+    from rerankwatch.scoring import check_resumable
+
+    try:
+        check_resumable(db, run)
+    except RerankwatchError as exc:
+        _fail(str(exc), 2)
+    from flows.resume import resume as resume_flow
+
+    _finish(resume_flow(run, db, force, return_state=True), "resume")
 
 
 @app.command()
@@ -86,17 +132,45 @@ def replay(
     db: Annotated[str, typer.Option(help="DuckDB file for the replay runs.")] = "replay.duckdb",
     only: Annotated[list[str] | None, typer.Option(help="Run only these replays.")] = None,
 ) -> None:
-    """Replay every known incident against the embedded default and the fixture cross-encoder."""
+    """Replay every known incident against the embedded default, the fixture cross-encoder and
+    (when built) the demo cross-encoder."""
     from rerankwatch import views
+    from rerankwatch.demo_model import BUILD_COMMAND, find_built
     from rerankwatch.replay import run_replays
 
     try:
         outcomes = run_replays(db, only)
-    except ValueError as exc:
+    except (ValueError, RerankwatchError) as exc:
         _fail(str(exc), 2)
     views.print_replays(outcomes)
+    if not only and find_built() is None:
+        typer.secho(f"note: the demo cross-encoder replays were skipped (not built); "
+                    f"`{BUILD_COMMAND}` adds them", fg=typer.colors.YELLOW, err=True)
     if not all(o.ok for o in outcomes):
         _fail("a replay was not caught, or a clean control was blocked")
+
+
+@app.command("build-demo-model")
+def build_demo_model(
+    budget: Annotated[str | None, typer.Option(
+        help="full (~20 min on 2 CPU cores) or ci (a few minutes, still orders the golden "
+             "ladders). Default: $RERANKWATCH_DEMO_BUDGET, else full.")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even when cached.")] = False,
+) -> None:
+    """Train the demo cross-encoder (embedded:demo-cross-encoder) into the cache, once per
+    recipe and machine, and print its evaluation."""
+    import os
+
+    from rerankwatch import demo_model
+    from rerankwatch.demo_eval import print_evaluation
+
+    name = budget or os.environ.get(demo_model.BUDGET_ENV) or "full"
+    if name not in demo_model.BUDGETS:
+        _fail(f"unknown budget {name!r}; use one of {', '.join(demo_model.BUDGETS)}", 2)
+    cached = demo_model.is_built(name) and not force
+    folder = demo_model.build(name, force)
+    print_evaluation(demo_model.build_info(folder))
+    typer.echo(f"{'cached' if cached else 'built'}: {folder}")
 
 
 @app.command()

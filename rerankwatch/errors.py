@@ -43,3 +43,11 @@ class QueryRefused(RerankwatchError):
 
 class GateBlocked(RerankwatchError):
     """A blocking check failed: the engine upgrade must not proceed."""
+
+
+class ShardError(RerankwatchError):
+    """A score shard cannot be ingested; names the file (it is moved aside, never dropped)."""
+
+
+class RunNotResumable(RerankwatchError):
+    """A run cannot be resumed: unknown, still being scored elsewhere, or already complete."""

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from checks.suites import SuiteReport
 from rerankwatch import judging, scoring
 from rerankwatch.config import RunConfig
+from rerankwatch.demo_model import demo_model_path, find_built
 
 LOG = logging.getLogger("rerankwatch.replay")
 MINILM = "embedded:all-MiniLM-L6-v2"
 TINY_CE = "fixture:tiny-cross-encoder"
+DEMO_CE = "embedded:demo-cross-encoder"  # replayed only once built (rerankwatch build-demo-model)
 # The fixture cross-encoder is untrained: ladders and ceilings say nothing about it, so in its
 # replays those absolute checks are reported but do not block; relative checks do.
 UNTRAINED = {"monotonic_relevance": {"blocking": False}, "irrelevant_ceiling": {"blocking": False}}
@@ -30,6 +32,10 @@ class Replay:
     clean: bool = False  # a control: the suite must raise no blocking failure
 
     @property
+    def needs_demo_model(self) -> bool:
+        return DEMO_CE in (self.reference["model"], self.candidate["model"])
+
+    @property
     def checks(self) -> dict:
         models = {self.reference["model"], self.candidate["model"]}
         return UNTRAINED if TINY_CE in models else {}
@@ -37,6 +43,7 @@ class Replay:
 
 CE_REF = _engine("tiny-ce", "st-cross", TINY_CE)
 BI_REF = _engine("minilm-st-bi", "st-bi", MINILM)
+DEMO_REF = _engine("demo-ce", "st-cross", DEMO_CE)
 REPLAYS = [
     Replay("swap_args", "score(documents, query) instead of score(query, documents)",
            CE_REF, _engine("tiny-ce-swapped", "replay-swap-args", TINY_CE)),
@@ -52,6 +59,10 @@ REPLAYS = [
            CE_REF, _engine("tiny-ce-logits", "replay-raw-logits", TINY_CE)),
     Replay("truncate_128", "max_length 128 where the reference uses 512",
            CE_REF, _engine("tiny-ce-trunc128", "replay-truncate-128", TINY_CE)),
+    Replay("swap_args_demo_ce", "score(documents, query) on a trained cross-encoder (demo model)",
+           DEMO_REF, _engine("demo-ce-swapped", "replay-swap-args", DEMO_CE)),
+    Replay("random_head_demo_ce", "the demo reranker's base embedding model loaded in its place",
+           DEMO_REF, _engine("minilm-as-demo-ce", "replay-random-head", MINILM)),
     Replay("clean_cross_encoder", "control: hf-seqcls vs st-cross on the same model",
            CE_REF, _engine("tiny-ce-hf", "hf-seqcls", TINY_CE), clean=True),
     Replay("clean_bi_encoder", "control: hf-bi vs st-bi on the same model",
@@ -80,15 +91,15 @@ def replay_config(replay: Replay, db: str) -> RunConfig:
 
 
 def run_replay(replay: Replay, db: str) -> ReplayOutcome:
-    """Score reference (reused when already stored) and candidate, then run the gate suite."""
+    """Score reference and candidate (copied when an identical fingerprint is stored), then
+    run the gate suite."""
     config = replay_config(replay, db)
     pairs = scoring.load_pairs(config)
     run_id = scoring.begin_run(config, pairs, f"replay:{replay.name}")
     failures = {}
     for engine in config.engines:
         try:
-            scoring.score_and_store(config, engine.name, run_id, pairs,
-                                    reuse=engine.name == config.reference)
+            scoring.score_and_store(config, engine.name, run_id, pairs)
         except Exception as exc:  # recorded in the run; the suite turns it into errors
             failures[engine.name] = str(exc)
     scoring.end_run(config, run_id, failures)
@@ -104,4 +115,8 @@ def run_replays(db: str, names: list[str] | None = None) -> list[ReplayOutcome]:
     if unknown:
         raise ValueError(f"unknown replay(s) {sorted(unknown)}; available: "
                          f"{[r.name for r in REPLAYS]}")
+    if any(r.needs_demo_model for r in chosen) and find_built() is None:
+        if names:  # asked for by name: say how to build it
+            demo_model_path()
+        chosen = [r for r in chosen if not r.needs_demo_model]
     return [run_replay(r, db) for r in chosen]

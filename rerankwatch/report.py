@@ -43,12 +43,18 @@ def load_report_data(store: Store, run: str = "latest", nights: int = 14) -> Rep
         raise RerankwatchError(f"no run {run!r} in {store.path}")
     return ReportData(
         run_id=run, run=runs.row(0, named=True),
-        verdicts=store.sql("select * from verdicts where run_id = $r", r=run),
-        checks=store.sql("select * from check_results where run_id = $r order by check_name, "
-                         "engine_name, subject", r=run),
+        # a resumed run is judged again: its latest judgement counts (one transaction each)
+        verdicts=store.sql("select * from verdicts where run_id = $r qualify decided_at = "
+                           "max(decided_at) over ()", r=run),
+        checks=store.sql("select * from check_results where run_id = $r qualify recorded_at = "
+                         "max(recorded_at) over () order by check_name, engine_name, subject",
+                         r=run),
         scores=store.sql("select * from v_run_scores where run_id = $r", r=run),
         trend=store.query("q_agreement_trend", run_id=run, nights=nights),
     )
+
+
+MAX_LADDERS = 24
 
 
 def _png(figure) -> str:
@@ -108,10 +114,20 @@ def distribution_plot(data: ReportData) -> str:
     return _png(figure)
 
 
+def shown_ladders(ladders: pl.DataFrame) -> tuple[list[tuple[str, str]], int]:
+    """The ladders worth a small multiple (inverted ones first, at most MAX_LADDERS; a large
+    set has hundreds, unreadable and slow to draw) and how many there are in all."""
+    steps = ladders.sort("ladder_rank").with_columns(
+        inverted=pl.col("score").diff().over("set_id", "ladder", "engine_name") > 0)
+    ranked = (steps.group_by("set_id", "ladder").agg(pl.col("inverted").any())
+              .sort("inverted", "set_id", "ladder", descending=[True, False, False]))
+    return list(ranked.head(MAX_LADDERS).select("set_id", "ladder").iter_rows()), ranked.height
+
+
 def ladder_plot(data: ReportData) -> str | None:
     """Ladders as small multiples: score by rung, one line per engine (should fall)."""
     ladders = data.scores.filter(pl.col("ladder").is_not_null())
-    names = sorted(set(zip(ladders["set_id"], ladders["ladder"], strict=True)))
+    names, total = shown_ladders(ladders)
     if not names:
         return None
     figure, axes = _grid(len(names), 3, 2.4)
@@ -122,6 +138,9 @@ def ladder_plot(data: ReportData) -> str | None:
             ax.plot(rungs["ladder_rank"], rungs["score"], marker="o", label=engine)
         ax.set(title=f"{set_id}/{ladder}", xlabel="rank")
     axes[0].legend(fontsize=6)
+    if total > len(names):
+        figure.suptitle(f"{len(names)} of {total} ladders: those with an inverted step first",
+                        y=1.0)
     return _png(figure)
 
 

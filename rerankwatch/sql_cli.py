@@ -36,7 +36,8 @@ def read_only_statement(sql: str) -> str:
 
 
 def run_query(db: str | Path, sql: str):
-    """Rows of one read-only statement, from the store opened with read_only=True."""
+    """Rows of one read-only statement, from the store opened read-only and sandboxed (no
+    other files, no extensions, settings locked)."""
     import duckdb
 
     from rerankwatch.store import Store
@@ -45,9 +46,9 @@ def run_query(db: str | Path, sql: str):
     if not Path(db).is_file():
         raise QueryRefused(f"no such database: {db}")
     try:
-        with Store(db, read_only=True) as store:
+        with Store(db, read_only=True, sandboxed=True) as store:
             return store.sql(query)
-    except duckdb.Error as exc:  # read_only is the second line of defence against writes
+    except duckdb.Error as exc:  # read-only and sandboxed: the second line of defence
         message = str(exc)
         if isinstance(exc, duckdb.CatalogException):
             message += ("\nhint: a store last written by an older rerankwatch lacks the newer "

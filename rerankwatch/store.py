@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -13,11 +15,84 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from engines.base import Fingerprint, ScoreBatch
+from rerankwatch import shards
 
 PAIR_COLUMNS = ("pair_id", "set_id", "query_id", "query", "doc_id", "doc", "label", "tags",
                 "lang", "ladder", "ladder_rank", "known_irrelevant", "source_file")
+INSERTABLE = frozenset({"sample_pairs", "scores", "check_results", "run_pairs",
+                        "ingested_shards"})  # the only table names _insert puts into SQL
+# a score already stored for (run, engine, variant, pair) wins over one arriving again; shards
+# of one ingest do not overlap (workers skip pairs that wait in shards: scoring.score_shards)
+INGEST_SCORES = """
+insert into scores by name
+with incoming as (
+    select *
+    from read_parquet($files)
+),
+stored as (
+    select run_id, engine_name, variant, pair_id
+    from scores
+    where run_id = $run_id
+)
+select incoming.*
+from incoming
+anti join stored using (run_id, engine_name, variant, pair_id)
+"""
+# per pair, the latest score of one fingerprint and variant stored by another run
+REUSE_PAIRS = """
+insert into scores by name
+with candidates as (
+    select s.*
+    from scores as s
+    semi join wanted using (pair_id)
+    where s.engine_id = $engine_id and s.variant = $variant and s.run_id <> $run_id
+    qualify row_number() over (partition by s.pair_id order by s.scored_at desc, s.run_id) = 1
+),
+present as (
+    select pair_id
+    from scores
+    where run_id = $run_id and engine_name = $name and variant = $variant
+)
+select $run_id as run_id, $name as engine_name, engine_id, pair_id, variant, logit, score,
+       activation, batch_index, latency_ms, scored_at,
+       coalesce(reused_from_run, run_id) as reused_from_run
+from candidates
+anti join present using (pair_id)
+"""
+# the latest other run holding every wanted pair in each of $variants (for one fingerprint)
+PROBE_SOURCE = """
+with covered as (
+    select s.run_id, s.variant, count(distinct s.pair_id) as pairs, max(s.scored_at) as last_scored
+    from scores as s
+    semi join wanted using (pair_id)
+    where s.engine_id = $engine_id and s.run_id <> $run_id and list_contains($variants, s.variant)
+    group by all
+)
+select run_id
+from covered
+group by run_id
+having count(*) = len($variants) and min(pairs) = $n
+order by max(last_scored) desc, run_id
+limit 1
+"""
+COPY_PROBES = """
+insert into scores by name
+with source as (
+    select s.*
+    from scores as s
+    semi join wanted using (pair_id)
+    where s.run_id = $source and s.engine_id = $engine_id and list_contains($variants, s.variant)
+    qualify row_number() over (partition by s.variant, s.pair_id order by s.scored_at) = 1
+)
+select $run_id as run_id, $name as engine_name, engine_id, pair_id, variant, logit, score,
+       activation, batch_index, latency_ms, scored_at,
+       coalesce(reused_from_run, run_id) as reused_from_run
+from source
+"""
+LOCKED = "Could not set lock"  # DuckDB: another process holds the file
 
 
 def sql_text(kind: str, name: str) -> str:
@@ -30,20 +105,78 @@ def _sql_files(kind: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
 
 
+def with_pair_columns(main: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """Each engine's main scores beside its pairs' columns, engine after engine (the rows of
+    v_run_scores). At a million pairs per engine the pair columns are what costs: they are
+    gathered once and shared by every engine that scored the same pairs in the same order."""
+    runs = main.select(pl.col("engine_name").rle()).unnest("engine_name")
+    if runs["value"].is_unique().all():  # engine after engine, as stored: slices, no copy
+        starts = [0, *runs["len"].cum_sum()]
+        engines = [main.slice(start, n) for start, n in zip(starts, runs["len"], strict=False)]
+    else:
+        engines = main.partition_by("engine_name", maintain_order=True)
+    frames, shared = [], pairs.clear()
+    for scores in engines:
+        if not shared["pair_id"].equals(scores["pair_id"]):
+            shared = scores.select("pair_id").join(pairs, on="pair_id", maintain_order="left")
+            if shared.height != scores.height:  # a pair missing from sample_pairs: drop it
+                scores = scores.filter(pl.col("pair_id").is_in(pairs["pair_id"].implode()))
+        frames.append(pl.concat([scores, shared.drop("pair_id")], how="horizontal"))
+    if not frames:
+        return pl.concat([main, pairs.drop("pair_id")], how="horizontal")
+    return pl.concat(frames, rechunk=False)
+
+
 def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-class Store:
-    """A DuckDB file holding sample pairs, engine fingerprints, runs, scores and check results."""
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What one ingest step did: shards loaded, rows added, shards already in the ledger."""
 
-    def __init__(self, path: str | Path, read_only: bool = False):
+    shards: int = 0
+    rows: int = 0
+    skipped: int = 0
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True when DuckDB refused the file because another process holds it."""
+    return isinstance(exc, duckdb.IOException) and LOCKED in str(exc)
+
+
+def open_store(path: str | Path, wait_s: float, **kwargs) -> Store:
+    """A Store, waiting up to ``wait_s`` seconds while another process holds the file (a
+    reader running `rerankwatch sql`, another run's ingest); then its lock error."""
+    deadline, delay = time.monotonic() + wait_s, 0.05
+    while True:
+        try:
+            return Store(path, **kwargs)
+        except duckdb.IOException as exc:
+            if not is_locked(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 1.0)
+
+
+class Store:
+    """A DuckDB file holding sample pairs, engine fingerprints, runs, scores and check results.
+
+    ``sandboxed`` (read-only use by people): no file access beyond the store itself, no
+    extensions, and settings locked, so a query cannot write files or attach databases.
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False, migrate: bool = True,
+                 sandboxed: bool = False):
         self.path = str(path)
         self.read_only = read_only
         if not read_only:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(self.path, read_only=read_only)
-        if not read_only:
+        config = {"enable_external_access": False, "autoinstall_known_extensions": False,
+                  "autoload_known_extensions": False, "lock_configuration": True}
+        self.con = duckdb.connect(self.path, read_only=read_only,
+                                  config=config if sandboxed else {})
+        if not read_only and migrate:
             self.migrate()
 
     def close(self) -> None:
@@ -81,9 +214,11 @@ class Store:
         return self.sql(sql_text("queries", name), **params)
 
     def _insert(self, table: str, frame: pl.DataFrame, or_ignore: bool = False) -> None:
+        if table not in INSERTABLE:  # a table name cannot be a parameter: allow-list it
+            raise ValueError(f"not an insertable table: {table!r}")
         arrow = frame.to_arrow()  # noqa: F841 - DuckDB's replacement scan reads it by name
         verb = "insert or ignore" if or_ignore else "insert"
-        self.con.execute(f"{verb} into {table} by name select * from arrow")
+        self.con.execute(f'{verb} into "{table}" by name select * from arrow')
 
     def add_pairs(self, pairs: pl.DataFrame) -> None:
         """Store validated sample pairs; pairs already present (same pair_id) are kept."""
@@ -91,15 +226,42 @@ class Store:
             self._insert("sample_pairs", pairs.select(PAIR_COLUMNS), or_ignore=True)
 
     def start_run(self, flow_name: str, config: dict, flow_run_id: str | None = None,
-                  run_id: str | None = None) -> str:
+                  run_id: str | None = None, pair_ids: Sequence[str] = ()) -> str:
+        """Open a run (status running) covering ``pair_ids``; returns its id."""
         run_id = run_id or new_run_id()
-        self.con.execute(
-            "insert into runs (run_id, flow_name, flow_run_id, started_at, status, config) "
-            "values ($run_id, $flow, $flow_run_id, $now, 'running', $config)",
-            {"run_id": run_id, "flow": flow_name, "flow_run_id": flow_run_id,
-             "now": datetime.now(UTC), "config": json.dumps(config)},
-        )
+        with self.transaction():
+            self.con.execute(
+                "insert into runs (run_id, flow_name, flow_run_id, started_at, status, config) "
+                "values ($run_id, $flow, $flow_run_id, $now, 'running', $config)",
+                {"run_id": run_id, "flow": flow_name, "flow_run_id": flow_run_id,
+                 "now": datetime.now(UTC), "config": json.dumps(config)},
+            )
+            if len(pair_ids):
+                self._insert("run_pairs", pl.DataFrame({"run_id": run_id,
+                                                        "pair_id": list(pair_ids)}))
         return run_id
+
+    def run(self, run_id: str) -> dict | None:
+        """The runs row of ``run_id`` (None: no such run)."""
+        found = self.sql("select * from runs where run_id = $r", r=run_id)
+        return found.row(0, named=True) if found.height else None
+
+    def run_for_flow_run(self, flow_run_id: str) -> str | None:
+        """The run a Prefect flow run opened, if it opened one (a retried flow run resumes it)."""
+        found = self.sql("select run_id from runs where flow_run_id = $f "
+                         "order by started_at desc limit 1", f=flow_run_id)
+        return found["run_id"][0] if found.height else None
+
+    def run_pairs(self, run_id: str) -> pl.DataFrame:
+        """The stored sample pairs a run covers."""
+        return self.sql("select p.* exclude (first_loaded_at) from sample_pairs as p "
+                        "semi join (select pair_id from run_pairs where run_id = $r) "
+                        "using (pair_id) order by p.set_id, p.query_id, p.doc_id", r=run_id)
+
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a failed or interrupted run running again (resume)."""
+        self.con.execute("update runs set status = 'running', error = null, finished_at = null "
+                         "where run_id = $r", {"r": run_id})
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
         self.con.execute(
@@ -108,7 +270,7 @@ class Store:
             {"status": status, "error": error, "now": datetime.now(UTC), "run_id": run_id},
         )
 
-    def _register_engine(self, fp: Fingerprint) -> None:
+    def register_engine(self, fp: Fingerprint) -> None:
         self.con.execute(
             "insert or ignore into engines values ($id, $kind, $model, $sha, $dtype, $device, "
             "$pooling, $max_length, $activation, $versions, $fingerprint, current_timestamp)",
@@ -121,14 +283,17 @@ class Store:
     def _record_engine(self, run_id: str, engine_name: str, engine_id: str | None, status: str,
                        error: str | None = None, pairs: int | None = None,
                        seconds: float | None = None, load_warnings: Sequence[str] = (),
-                       reused_from_run: str | None = None) -> None:
+                       reused_from_run: str | None = None, scored_pairs: int | None = None,
+                       reused_pairs: int | None = None) -> None:
         self.con.execute(
             "insert into run_engines (run_id, engine_name, engine_id, status, error, pairs, "
-            "score_seconds, load_warnings, reused_from_run) values ($run_id, $name, $engine_id, "
-            "$status, $error, $pairs, $seconds, $warnings, $reused_from_run)",
+            "score_seconds, load_warnings, reused_from_run, scored_pairs, reused_pairs) values "
+            "($run_id, $name, $engine_id, $status, $error, $pairs, $seconds, $warnings, "
+            "$reused_from_run, $scored, $reused)",
             {"run_id": run_id, "name": engine_name, "engine_id": engine_id, "status": status,
              "error": error, "pairs": pairs, "seconds": seconds,
-             "warnings": list(load_warnings), "reused_from_run": reused_from_run},
+             "warnings": list(load_warnings), "reused_from_run": reused_from_run,
+             "scored": scored_pairs, "reused": reused_pairs},
         )
 
     def write_scores(self, run_id: str, engine_name: str, fingerprint: Fingerprint,
@@ -151,41 +316,117 @@ class Store:
             }))
         main = next(b for v, _, b in scored if v == "main")
         with self.transaction():
-            self._register_engine(fingerprint)
+            self.register_engine(fingerprint)
             self._insert("scores", pl.concat(frames))
             self._record_engine(run_id, engine_name, fingerprint.engine_id, "succeeded",
                                 pairs=len(main.scores), seconds=main.seconds,
                                 load_warnings=load_warnings)
 
-    def reusable_run(self, engine_id: str, pair_ids: Sequence[str]) -> str | None:
-        """The latest run whose main scores by this exact fingerprint cover every pair."""
-        found = self.sql(sql_text("queries", "q_reusable_run"), engine_id=engine_id,
-                         pair_ids=list(pair_ids), n=len(set(pair_ids)))
-        return found["run_id"][0] if found.height else None
+    def ingest_shards(self, directory: str | Path) -> IngestReport:
+        """Load every complete shard in ``directory`` in one transaction, then delete them.
 
-    def reuse_scores(self, source_run: str, run_id: str, engine_name: str, engine_id: str,
-                     pair_ids: Sequence[str]) -> None:
-        """Copy stored scores (main + probes) of an identical fingerprint into this run."""
+        Idempotent: the ledger (ingested_shards) skips a shard seen before, and a score already
+        stored for a (run, engine, variant, pair) is kept, never duplicated. The shards of one
+        ingest must not overlap (workers skip pairs that already wait in shards).
+        """
+        found = shards.pending(directory)
+        if not found:
+            return IngestReport()
+        ids = [info.shard_id for info in found]
+        seen = set(self.sql("select shard_id from ingested_shards "
+                            "where list_contains($ids, shard_id)", ids=ids)["shard_id"])
+        todo = [info for info in found if info.shard_id not in seen]
+        added = 0
+        self.con.execute("set preserve_insertion_order = false")  # a parallel bulk load
+        try:
+            with self.transaction():
+                for fingerprint in {json.dumps(i.fingerprint, sort_keys=True) for i in todo}:
+                    self.register_engine(Fingerprint(**json.loads(fingerprint)))
+                for run_id in sorted({info.run_id for info in todo}):
+                    files = [str(i.path) for i in todo if i.run_id == run_id]
+                    added += self.con.execute(INGEST_SCORES, {"files": files, "run_id": run_id}
+                                              ).fetchall()[0][0]
+                if todo:
+                    self._insert("ingested_shards", pl.DataFrame(
+                        [{"shard_id": i.shard_id, "run_id": i.run_id,
+                          "engine_name": i.engine_name, "variant": i.variant,
+                          "shard_rows": i.rows} for i in todo]))
+        finally:
+            self.con.execute("reset preserve_insertion_order")
+        shards.remove([info.path for info in found])
+        return IngestReport(len(todo), added, len(found) - len(todo))
+
+    def engine_status(self, run_id: str, engine_name: str) -> str | None:
+        """The latest recorded status of one engine config in a run (None: none yet)."""
+        found = self.sql("select status from run_engines where run_id = $r and engine_name = $n "
+                         "order by recorded_at desc limit 1", r=run_id, n=engine_name)
+        return found["status"][0] if found.height else None
+
+    def scored_pair_ids(self, run_id: str, engine_name: str, variant: str) -> set[str]:
+        """Pairs that already have a ``variant`` score by this engine config in this run."""
+        return set(self.sql("select pair_id from scores where run_id = $r and engine_name = $n "
+                            "and variant = $v", r=run_id, n=engine_name, v=variant)["pair_id"])
+
+    def engine_ids_in_run(self, run_id: str, engine_name: str) -> set[str]:
+        """Fingerprints (engine_id) this engine config's stored scores in a run were made by."""
+        return set(self.sql("select distinct engine_id from scores where run_id = $r "
+                            "and engine_name = $n", r=run_id, n=engine_name)["engine_id"])
+
+    def next_batch_index(self, run_id: str, engine_name: str, variant: str) -> int:
+        """First unused batch number, so a resumed engine's batches stay distinct."""
+        found = self.sql("select coalesce(max(batch_index) + 1, 0) as b from scores where "
+                         "run_id = $r and engine_name = $n and variant = $v",
+                         r=run_id, n=engine_name, v=variant)
+        return int(found["b"][0])
+
+    def reuse_pairs(self, run_id: str, engine_name: str, engine_id: str, variant: str,
+                    pair_ids: Sequence[str]) -> int:
+        """Copy, per pair, the latest ``variant`` score by the same fingerprint from another run
+        (``reused_from_run`` names the run that scored it); returns the rows copied."""
+        wanted = pa.table({"pair_id": pa.array(list(pair_ids), pa.string())})  # noqa: F841
         with self.transaction():
-            self.con.execute(
-                "insert into scores by name select $run_id as run_id, $name as engine_name, "
-                "engine_id, pair_id, variant, logit, score, activation, batch_index, latency_ms, "
-                "scored_at from scores where run_id = $source and engine_id = $engine_id "
-                "and list_contains($pair_ids, pair_id)",
-                {"run_id": run_id, "name": engine_name, "source": source_run,
-                 "engine_id": engine_id, "pair_ids": list(pair_ids)})
-            previous = self.sql("select load_warnings, score_seconds from run_engines "
-                                "where run_id = $r and engine_id = $e and status = 'succeeded' "
-                                "limit 1", r=source_run, e=engine_id)
-            self._record_engine(run_id, engine_name, engine_id, "succeeded",
-                                pairs=len(set(pair_ids)), seconds=previous["score_seconds"][0],
-                                load_warnings=previous["load_warnings"].to_list()[0] or [],
-                                reused_from_run=source_run)
+            return self.con.execute(REUSE_PAIRS, {
+                "run_id": run_id, "name": engine_name, "engine_id": engine_id,
+                "variant": variant}).fetchall()[0][0]
+
+    def reuse_probes(self, run_id: str, engine_name: str, engine_id: str,
+                     variants: Sequence[str], pair_ids: Sequence[str]) -> str | None:
+        """Copy probe variants that belong together (repeat + reload: one load and a fresh
+        one) from the latest run holding all of them for every pair; returns that run."""
+        wanted = pa.table({"pair_id": pa.array(list(pair_ids), pa.string())})  # noqa: F841
+        params = {"run_id": run_id, "engine_id": engine_id, "variants": list(variants)}
+        found = self.con.execute(PROBE_SOURCE, {**params, "n": len(set(pair_ids))}).fetchall()
+        if not found:
+            return None
+        with self.transaction():
+            self.con.execute(COPY_PROBES, {**params, "name": engine_name, "source": found[0][0]})
+        return found[0][0]
+
+    def record_engine_success(self, run_id: str, engine_name: str, engine_id: str,
+                              scored_pairs: int, load_warnings: Sequence[str] = ()) -> str | None:
+        """Mark an engine config done in a run, with its main-score counts and provenance;
+        returns the run every main score was copied from, if they all came from one."""
+        main = self.sql(
+            "select count(*) as pairs, sum(latency_ms) / 1000.0 as seconds, "
+            "count(reused_from_run) as reused, min(reused_from_run) as source, "
+            "count(distinct reused_from_run) as sources from scores "
+            "where run_id = $r and engine_name = $n and variant = 'main'",
+            r=run_id, n=engine_name).row(0, named=True)
+        one_source = main["sources"] == 1 and main["reused"] == main["pairs"]
+        source = main["source"] if one_source else None
+        with self.transaction():
+            self._record_engine(run_id, engine_name, engine_id, "succeeded", pairs=main["pairs"],
+                                seconds=main["seconds"], load_warnings=load_warnings,
+                                reused_from_run=source, scored_pairs=scored_pairs,
+                                reused_pairs=main["reused"])
+        return source
 
     def suite_frames(self, run_id: str) -> dict[str, pl.DataFrame]:
-        """What a suite reads for one run: main scores, probe scores, engine statuses."""
+        """What a suite reads for one run: main scores (with the pair columns checks read),
+        probe scores, engine statuses."""
         return {
-            "scores": self.sql("select * from v_run_scores where run_id = $r", r=run_id),
+            "scores": with_pair_columns(self.query("q_suite_scores", run_id=run_id),
+                                        self.query("q_suite_pairs", run_id=run_id)),
             "probes": self.sql("select * from v_probe_scores where run_id = $r", r=run_id),
             "engines": self.sql("select * from v_run_engine_status where run_id = $r "
                                 "order by engine_name", r=run_id),

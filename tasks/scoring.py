@@ -28,16 +28,24 @@ def start_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str) -> str:
     return scoring.begin_run(config, pairs, flow_name, flow_run.get_id())
 
 
+@task(cache_policy=NO_CACHE)
+def reopen_run(db: str, run_id: str) -> tuple[RunConfig, str, pl.DataFrame]:
+    return scoring.reopen_run(db, run_id)
+
+
 @task(cache_policy=NO_CACHE, task_run_name="score-{engine_name}")
 def score_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame,
-                 reuse: bool = False):
-    return scoring.score_and_store(config, engine_name, run_id, pairs, reuse=reuse)
+                 force: bool = False):
+    return scoring.score_and_store(config, engine_name, run_id, pairs, force=force)
 
 
 def score_all(config: RunConfig, run_id: str, pairs: pl.DataFrame,
-              reuse: tuple[str, ...] = ()) -> dict[str, str]:
-    """One score_engine task per engine config; returns {engine: error} for the failed ones."""
-    states = {e.name: score_engine(config, e.name, run_id, pairs, reuse=e.name in reuse,
+              force: bool = False) -> dict[str, str]:
+    """One score_engine task per engine config; returns {engine: error} for the failed ones.
+
+    Each scores only what the run lacks, copying what an identical fingerprint scored before
+    unless ``force``."""
+    states = {e.name: score_engine(config, e.name, run_id, pairs, force=force,
                                    return_state=True) for e in config.engines}
     return {name: str(state.message) for name, state in states.items() if state.is_failed()}
 

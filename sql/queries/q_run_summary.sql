@@ -21,7 +21,7 @@ per_engine as (
 )
 select e.engine_name as engine, e.status, coalesce(p.pairs, 0) as pairs, p.mean_score,
        p.mean_abs_delta, p.pairs_per_s, e.error
-from run_engines as e
+from v_run_engine_status as e
 left join per_engine as p using (engine_name)
 where e.run_id = $run_id
 order by e.engine_name = $reference desc, e.engine_name

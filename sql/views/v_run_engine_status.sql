@@ -6,7 +6,8 @@ with latest as (
     qualify row_number() over (partition by run_id, engine_name order by recorded_at desc) = 1
 )
 select l.run_id, l.engine_name, l.engine_id, l.status, l.error, l.pairs, l.score_seconds,
-       l.load_warnings, l.reused_from_run, e.kind, e.model, e.dtype, e.device, e.pooling,
-       e.max_length, e.activation, e.weights_sha256, e.versions
+       l.load_warnings, l.reused_from_run, l.scored_pairs, l.reused_pairs,
+       e.kind, e.model, e.dtype, e.device, e.pooling, e.max_length, e.activation,
+       e.weights_sha256, e.versions
 from latest as l
 left join engines as e using (engine_id)

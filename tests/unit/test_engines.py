@@ -274,8 +274,10 @@ def test_weights_sha256_follows_content(tmp_path: Path) -> None:
 
 
 def test_fingerprint_versions_are_installed_versions(st_cross, st_bi) -> None:
-    expected = {name: metadata.version(name) for name in TRACKED_PACKAGES}
-    assert set(expected) == {"torch", "transformers", "sentence-transformers"}
+    installed = {d.metadata["Name"].lower() for d in metadata.distributions()}
+    expected = {name: metadata.version(name) for name in TRACKED_PACKAGES
+                if name.lower() in installed}  # the missing ones are omitted
+    assert {"torch", "transformers", "sentence-transformers"} == set(expected)
     assert st_cross.fingerprint().versions == expected
     assert st_bi.fingerprint().versions == expected
 

@@ -328,6 +328,13 @@ def test_cli_reads_the_query_from_a_file(db_path: Path, tmp_path: Path) -> None:
     "update runs set status = 'succeeded'",
     "create table t as select 1",
     "attach 'other.duckdb'",
+    "copy scores to 'scores.csv'",
+    "copy (select * from scores) to 'scores.parquet' (format parquet)",
+    "pragma enable_profiling",
+    "set threads = 1",
+    "export database 'dump'",
+    "install httpfs",
+    "checkpoint",
 ])
 def test_cli_refuses_writes(db_path: Path, query: str) -> None:
     got = cli(query, "--db", str(db_path))
@@ -342,6 +349,35 @@ def test_read_only_store_is_the_second_line_of_defence(db_path: Path,
     got = cli("delete from scores", "--db", str(db_path))
     assert got.exit_code == 2, got.output
     assert "read-only" in got.output and "Traceback" not in got.output
+    assert scores_count(db_path) == 19
+
+
+@pytest.mark.parametrize("query", [
+    "insert into runs (run_id, flow_name, started_at, status, config) "
+    "values ('x', 'f', now(), 'running', '{}')",
+    "create table t as select 1",
+    "copy scores to '{out}/scores.csv'",
+    "explain analyze copy (select 1) to '{out}/explained.csv'",  # an EXPLAIN that writes
+    "export database '{out}/dump'",
+    "attach '{other}' as other",
+    "select * from read_csv('{other}')",
+    "pragma enable_profiling",
+    "set enable_external_access = true",
+    "load httpfs",
+])
+def test_the_sandboxed_connection_refuses_what_got_past_the_check(
+        db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, query: str) -> None:
+    """The connection itself (read-only, no file access, settings locked) refuses writes."""
+    out = tmp_path / "out"
+    out.mkdir()
+    other = tmp_path / "other.duckdb"
+    duckdb.connect(str(other)).close()
+    monkeypatch.setattr(sql_cli, "read_only_statement", lambda sql: sql)  # let it through
+    got = cli(query.replace("{out}", str(out)).replace("{other}", str(other)),
+              "--db", str(db_path))
+    assert got.exit_code == 2, got.output
+    assert "Traceback" not in got.output
+    assert list(out.iterdir()) == []  # no file was written
     assert scores_count(db_path) == 19
 
 

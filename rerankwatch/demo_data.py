@@ -1,0 +1,241 @@
+"""Training and evaluation data for the demo cross-encoder, from text that ships with gensim.
+
+Sources (all in the ``gensim`` wheel, ``gensim/test/test_data``):
+
+- a shortened English Wikipedia dump (CC BY-SA): articles split into sections and passages;
+- ``lee_background.cor``: 300 news paragraphs (latin-1), used as passages and negatives;
+- ``questions-words.txt``: country → capital / currency and city → state facts, turned into
+  templated fact sentences with entity-swapped negatives (France ↔ Germany).
+
+Everything here is deterministic: fixed file order, fixed seeds, no hashing of Python objects.
+"""
+
+from __future__ import annotations
+
+import bz2
+import importlib.util
+import random
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+NEWS_FILE = "lee_background.cor"
+FACTS_FILE = "questions-words.txt"
+SKIPPED_SECTIONS = {"references", "external links", "see also", "further reading", "notes",
+                    "bibliography", "footnotes", "sources", "citations", "other uses",
+                    "gallery", "works cited", "selected works", "books", "awards"}
+SKIPPED_TITLES = re.compile(r"^(list of|index of)|\(disambiguation\)|^wikipedia:", re.I)
+MARKUP_LEFT = re.compile(r"[|{}<>=\[\]]|File:|Image:|Category:|https?:|thumb")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
+PERSON_HINT = re.compile(r"\b(born|died|was an?|is an?) [A-Z]?[a-z]+ (writer|philosopher|"
+                         r"actor|actress|director|player|physicist|mathematician|politician|"
+                         r"novelist|general|filmmaker|lawyer)", re.I)
+FACT_TEMPLATES = {  # section of questions-words.txt → (queries, statements)
+    "capital-world": (  # includes every capital-common-countries pair
+        ["What is the capital of {b}?", "capital of {b}", "Which city is the capital of {b}?"],
+        ["{a} is the capital of {b}.", "The capital of {b} is {a}.",
+         "{a} is the capital city of {b} and the seat of its government."]),
+    "currency": (
+        ["What currency is used in {a}?", "currency of {a}", "What money do they use in {a}?"],
+        ["The currency of {a} is the {b}.", "In {a} people pay with the {b}.",
+         "The {b} is the official currency of {a}."]),
+    "city-in-state": (
+        ["Which state is {a} in?", "{a} state", "In which US state is {a}?"],
+        ["{a} is a city in {b}.", "The city of {a} lies in the state of {b}.",
+         "{a} is located in {b}, United States."]),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A short span of text (a few sentences) with where it came from."""
+
+    pid: int
+    text: str
+    source: str  # "wiki", "news" or "fact"
+    article: str  # wiki title, "news-<n>" or the fact's subject
+    section: str  # "" for a wiki lead, else the (sub)section heading
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A query with its target passages (relevance 2) and its article (relevance 1)."""
+
+    qid: str
+    text: str
+    kind: str  # "title", "section", "sentence" or "fact"
+    article: str
+    positives: tuple[int, ...]
+    swapped: tuple[int, ...] = ()  # entity-swapped statements: wrong entity, same template
+
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    passages: tuple[Passage, ...]
+    train_queries: tuple[Query, ...]
+    heldout_queries: tuple[Query, ...]
+    heldout_articles: frozenset[str]
+
+
+def data_dir() -> Path:
+    """gensim's bundled test data (found without importing gensim: the CLI asks on every run)."""
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("gensim is not installed: the demo model's text ships in it")
+    return Path(spec.submodule_search_locations[0]) / "test" / "test_data"
+
+
+def input_files() -> list[Path]:
+    """The files the recipe reads (their hashes go into the cache key)."""
+    return [data_dir() / name for name in (WIKI_FILE, NEWS_FILE, FACTS_FILE)]
+
+
+def clean_wiki_line(line: str) -> str:
+    line = re.sub(r"'{2,}", "", line)
+    line = re.sub(r"\(\s*[,;]?\s*\)", "", line)  # "()" left where a template was removed
+    line = re.sub(r"\s+([,.;:])", r"\1", line)
+    return re.sub(r"\s{2,}", " ", line).strip()
+
+
+def is_prose(text: str, min_chars: int = 160) -> bool:
+    """A real paragraph: long enough, ends a sentence, no markup left."""
+    if len(text) < min_chars or text[-1] not in '.!?"' or MARKUP_LEFT.search(text):
+        return False
+    letters = sum(ch.isalpha() or ch.isspace() for ch in text)
+    return letters / len(text) > 0.85
+
+
+def chunk(paragraph: str, max_chars: int = 300) -> list[str]:
+    """Split a paragraph into passages of whole sentences, at most ``max_chars`` each."""
+    passages, current = [], ""
+    for sentence in SENTENCE_END.split(paragraph):
+        if current and len(current) + 1 + len(sentence) > max_chars:
+            passages.append(current)
+            current = sentence
+        else:
+            current = f"{current} {sentence}".strip()
+    if current:
+        passages.append(current)
+    return [p for p in passages if len(p) >= 80]
+
+
+def wiki_sections(max_passages: int) -> dict[tuple[str, str], list[str]]:
+    """(title, section) → passages, in dump order; section "" is the lead."""
+    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+
+    sections: dict[tuple[str, str], list[str]] = {}
+    with bz2.open(data_dir() / WIKI_FILE) as dump:
+        for title, text, _ in extract_pages(dump, filter_namespaces=("0",)):
+            if text.lstrip().lower().startswith("#redirect") or SKIPPED_TITLES.search(title):
+                continue
+            heading, level2 = "", ""
+            for raw in filter_wiki(text).splitlines():
+                if match := re.match(r"^(=+)\s*(.*?)\s*=+\s*$", raw):
+                    name = clean_wiki_line(match.group(2))
+                    level2 = name if len(match.group(1)) == 2 else level2
+                    heading = name if len(match.group(1)) == 2 else f"{level2}: {name}"
+                    continue
+                if level2.lower() in SKIPPED_SECTIONS:
+                    continue
+                line = clean_wiki_line(raw)
+                if is_prose(line):
+                    found = sections.setdefault((title, heading), [])
+                    found.extend(chunk(line)[: max_passages - len(found)])
+    return {key: value for key, value in sections.items() if value}
+
+
+def news_paragraphs() -> list[str]:
+    text = (data_dir() / NEWS_FILE).read_text(encoding="latin-1")
+    return [line.strip() for line in text.splitlines() if len(line.strip()) > 100]
+
+
+def fact_pairs() -> dict[str, list[tuple[str, str]]]:
+    """Unique (a, b) pairs per questions-words section we use, in file order."""
+    pairs: dict[str, dict[tuple[str, str], None]] = defaultdict(dict)
+    section = ""
+    for line in (data_dir() / FACTS_FILE).read_text(encoding="utf-8").splitlines():
+        if line.startswith(":"):
+            section = line[1:].strip()
+        elif section in FACT_TEMPLATES:
+            a1, b1, a2, b2 = line.split()
+            pairs[section][(a1, b1)] = None
+            pairs[section][(a2, b2)] = None
+    return {name: list(found) for name, found in pairs.items()}
+
+
+def _title_query(title: str, lead: str, rng: random.Random) -> str:
+    if PERSON_HINT.search(lead):
+        return rng.choice([f"Who was {title}?", f"{title}", f"Tell me about {title}"])
+    return rng.choice([f"What is {title}?", f"{title}", f"Tell me about {title}"])
+
+
+def _section_query(title: str, heading: str, rng: random.Random) -> str:
+    name = heading.split(": ")[-1]
+    return rng.choice([f"{title} {name.lower()}", f"What is the {name.lower()} of {title}?",
+                       f"{name} of {title}", f"Tell me about the {name.lower()} of {title}"])
+
+
+def _sentence_query(text: str) -> tuple[str, str] | None:
+    """Inverse cloze: one sentence becomes the query, the rest of the passage its answer."""
+    sentences = SENTENCE_END.split(text)
+    if len(sentences) < 2 or not 30 <= len(sentences[0]) <= 200:
+        return None
+    return sentences[0], " ".join(sentences[1:])
+
+
+def build_corpus(seed: int, heldout_every: int = 5, max_passages: int = 6) -> Corpus:
+    """Passages and queries; every ``heldout_every``-th article and fact is held out."""
+    rng = random.Random(seed)
+    passages: list[Passage] = []
+    train: list[Query] = []
+    heldout: list[Query] = []
+
+    def add(text: str, source: str, article: str, section: str) -> int:
+        passages.append(Passage(len(passages), text, source, article, section))
+        return len(passages) - 1
+
+    sections = wiki_sections(max_passages)
+    titles = list(dict.fromkeys(title for title, _ in sections))
+    held = frozenset(titles[i] for i in range(heldout_every - 1, len(titles), heldout_every))
+    for (title, heading), texts in sections.items():
+        queries = heldout if title in held else train
+        if title in held or len(texts) < 2:
+            ids = tuple(add(t, "wiki", title, heading) for t in texts)
+        else:  # one passage becomes an inverse-cloze pair, its sentences split apart
+            cloze = _sentence_query(texts[-1])
+            ids = tuple(add(t, "wiki", title, heading) for t in texts[:-1])
+            if cloze:
+                answer = add(cloze[1], "wiki", title, heading)
+                train.append(Query(f"wiki-cloze-{answer}", cloze[0], "sentence", title,
+                                   (answer,)))
+        text = (_title_query(title, texts[0], rng) if not heading
+                else _section_query(title, heading, rng))
+        queries.append(Query(f"wiki-{ids[0]}", text, "section" if heading else "title",
+                             title, ids))
+    for number, paragraph in enumerate(news_paragraphs()):
+        spans = chunk(paragraph)
+        cloze = _sentence_query(spans[0]) if spans else None
+        for span in spans[1:]:
+            add(span, "news", f"news-{number}", "")
+        if cloze:
+            answer = add(cloze[1], "news", f"news-{number}", "")
+            train.append(Query(f"news-{number}", cloze[0], "sentence", f"news-{number}",
+                               (answer,)))
+    for name, pairs in fact_pairs().items():
+        questions, statements = FACT_TEMPLATES[name]
+        subject = 1 if name.startswith("capital") else 0  # the entity the question names
+        template = {p: rng.randrange(len(statements)) for p in pairs}
+        ids = {p: add(statements[template[p]].format(a=p[0], b=p[1]), "fact",
+                      p[subject], name) for p in pairs}
+        for index, pair in enumerate(pairs):
+            held_fact = index % heldout_every == heldout_every - 1
+            same_form = [ids[o] for i, o in enumerate(pairs) if o != pair
+                         and template[o] == template[pair]
+                         and (held_fact or i % heldout_every != heldout_every - 1)]
+            swapped = tuple(rng.sample(same_form, min(3, len(same_form))))
+            query = Query(f"fact-{ids[pair]}", rng.choice(questions).format(a=pair[0], b=pair[1]),
+                          "fact", pair[subject], (ids[pair],), swapped)
+            (heldout if held_fact else train).append(query)
+    return Corpus(tuple(passages), tuple(train), tuple(heldout), held)

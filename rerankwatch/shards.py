@@ -1,0 +1,250 @@
+"""Score shards: Parquet files that scoring workers write next to the DB, and the store ingests.
+
+A worker never opens the DuckDB file: it writes each chunk of scores to ``<db>.shards/`` under a
+temporary name, flushes it, then renames it, so a half-written shard is never seen. One ingest
+step (``Store.ingest_shards``) loads them transactionally; its ledger makes a second ingest of the
+same shard a no-op. Each shard carries its run, engine, variant and fingerprint in its metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engines.base import Fingerprint, ScoreBatch
+from rerankwatch.errors import RunNotResumable, ShardError
+
+META_KEY = b"rerankwatch.shard"
+CONSTANT_COLUMNS = ["run_id", "engine_name", "engine_id", "variant", "activation"]  # per shard
+SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("engine_name", pa.string()), ("engine_id", pa.string()),
+    ("pair_id", pa.string()), ("variant", pa.string()), ("logit", pa.float64()),
+    ("score", pa.float64()), ("activation", pa.string()), ("batch_index", pa.int32()),
+    ("latency_ms", pa.float64()), ("scored_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+@dataclass(frozen=True, slots=True)
+class ShardInfo:
+    """One complete shard on disk and what its metadata says it holds."""
+
+    path: Path
+    shard_id: str
+    run_id: str
+    engine_name: str
+    variant: str
+    rows: int
+    fingerprint: dict
+
+
+def shard_dir(db_path: str | Path) -> Path:
+    """Where the shards of a DuckDB file go: ``<db>.shards`` next to it."""
+    db = Path(db_path)
+    return db.with_name(db.name + ".shards")
+
+
+def score_table(run_id: str, engine_name: str, engine_id: str, variant: str,
+                pair_ids: Sequence[str], batch: ScoreBatch, batch_offset: int = 0) -> pa.Table:
+    """One scored chunk as rows of ``scores``; each batch's seconds are shared by its pairs."""
+    sizes = np.bincount(batch.batch_index, minlength=len(batch.batch_seconds))
+    per_pair_ms = np.asarray(batch.batch_seconds)[batch.batch_index] * 1000.0
+    n = len(pair_ids)
+    return pa.table({
+        "run_id": pa.array([run_id] * n, pa.string()),
+        "engine_name": pa.array([engine_name] * n, pa.string()),
+        "engine_id": pa.array([engine_id] * n, pa.string()),
+        "pair_id": pa.array(list(pair_ids), pa.string()),
+        "variant": pa.array([variant] * n, pa.string()),
+        "logit": pa.array(np.asarray(batch.logits, dtype=np.float64)),
+        "score": pa.array(np.asarray(batch.scores, dtype=np.float64)),
+        "activation": pa.array([batch.activation] * n, pa.string()),
+        "batch_index": pa.array(np.asarray(batch.batch_index) + batch_offset, pa.int32()),
+        "latency_ms": pa.array(per_pair_ms / sizes[batch.batch_index]),
+        "scored_at": pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC")),
+    }, schema=SCHEMA)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_shard(directory: str | Path, table: pa.Table, fingerprint: Fingerprint) -> Path:
+    """Write ``table`` (one run, engine and variant) as a complete shard; returns its path.
+
+    Written to a hidden temporary name, flushed to disk, then renamed: readers only ever list
+    ``*.parquet``, so they see a whole shard or none.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if table.num_rows == 0:
+        raise ValueError("refusing to write an empty shard")
+    first = {name: table.column(name)[0].as_py() for name in ("run_id", "engine_name", "variant")}
+    for name, value in first.items():
+        if table.column(name).unique().to_pylist() != [value]:
+            raise ValueError(f"a shard holds one {name}; got several")
+    meta = {**first, "fingerprint": json.loads(fingerprint.to_json()),
+            "engine_id": fingerprint.engine_id}
+    if table.column("engine_id").unique().to_pylist() != [fingerprint.engine_id]:
+        raise ValueError("shard rows and fingerprint disagree on the engine_id")
+    name = f"{first['engine_name']}.{first['variant']}.{uuid.uuid4().hex}.parquet"
+    tmp, final = directory / f".{name}.tmp", directory / name
+    table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
+    with tmp.open("wb") as handle:
+        # uncompressed: shards are transient, and writing + reading them is the hot path
+        pq.write_table(table, handle, compression="none", use_dictionary=CONSTANT_COLUMNS)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(directory)
+    return final
+
+
+class ShardSink:
+    """Writes shards (then calls ``after_write``, e.g. an ingest) on a background thread, so
+    scoring never waits on the disk or the DB. ``close`` waits for the last shard and re-raises
+    a failure; at most ``depth`` scored chunks wait in memory."""
+
+    def __init__(self, directory: str | Path, fingerprint: Fingerprint,
+                 after_write: Callable[[], object] | None = None, depth: int = 2):
+        self.directory, self.fingerprint = Path(directory), fingerprint
+        self.after_write = after_write
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="shard-sink", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (table := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    write_shard(self.directory, table, self.fingerprint)
+                    if self.after_write is not None:
+                        self.after_write()
+                except BaseException as exc:  # handed to the scoring thread
+                    self._error = exc
+
+    def put(self, table: pa.Table) -> None:
+        self._raise()
+        self._queue.put(table)
+
+    def close(self, quiet: bool = False) -> None:
+        """Write what is queued; re-raise a write failure unless ``quiet``."""
+        self._queue.put(None)
+        self._thread.join()
+        if not quiet:
+            self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
+def read_info(path: Path) -> ShardInfo:
+    """A shard's metadata (its footer only); a foreign or corrupt file raises ShardError."""
+    try:
+        meta = pq.read_metadata(path)
+        info = json.loads(meta.metadata[META_KEY])
+        if not meta.schema.to_arrow_schema().remove_metadata().equals(SCHEMA):
+            raise ValueError(f"columns {meta.schema.names} differ from {SCHEMA.names}")
+        return ShardInfo(path, path.name.removesuffix(".parquet"), info["run_id"],
+                         info["engine_name"], info["variant"], meta.num_rows, info["fingerprint"])
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # pyarrow raises several types for a bad footer
+        raise ShardError(f"{path}: not a readable rerankwatch shard "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def pending(directory: str | Path) -> list[ShardInfo]:
+    """Complete shards waiting in ``directory``; unreadable ones are moved to
+    ``rejected/`` and raised as ShardError, never silently skipped."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    infos = []
+    for path in sorted(directory.glob("*.parquet")):
+        try:
+            infos.append(read_info(path))
+        except FileNotFoundError:  # ingested and removed by another process meanwhile
+            continue
+        except ShardError:
+            (directory / "rejected").mkdir(exist_ok=True)
+            os.replace(path, directory / "rejected" / path.name)
+            raise
+    return infos
+
+
+def waiting_pair_ids(directory: str | Path, run_id: str, engine_name: str,
+                     variant: str = "main") -> set[str]:
+    """Pairs of one run, engine and variant already scored into shards not yet ingested."""
+    found = set()
+    for info in pending(directory):
+        if (info.run_id, info.engine_name, info.variant) == (run_id, engine_name, variant):
+            with contextlib.suppress(FileNotFoundError):  # ingested meanwhile: in the DB now
+                found.update(pq.read_table(info.path, columns=["pair_id"])["pair_id"].to_pylist())
+    return found
+
+
+def remove(paths: Sequence[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _lock_path(directory: Path, run_id: str) -> Path:
+    # run ids may come from users (resume): never put one into a path as-is
+    return directory / "locks" / f"{hashlib.sha256(run_id.encode()).hexdigest()[:24]}.lock"
+
+
+_HELD: dict[Path, TextIO] = {}  # run locks this process holds, by lock file
+
+
+def hold_run_lock(directory: str | Path, run_id: str) -> None:
+    """Take the run's lock until ``release_run_lock`` (or this process dies: the kernel drops
+    it); a run being scored by another process raises RunNotResumable. Re-entrant here."""
+    path = _lock_path(Path(directory), run_id)
+    if path in _HELD:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise RunNotResumable(f"run {run_id!r} is being scored right now by {holder}; "
+                              f"wait for it to end, or stop it first") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {os.uname().nodename}")
+    handle.flush()
+    _HELD[path] = handle
+
+
+def release_run_lock(directory: str | Path, run_id: str) -> None:
+    """Drop the run's lock (and its file) if this process holds it."""
+    path = _lock_path(Path(directory), run_id)
+    handle = _HELD.pop(path, None)
+    if handle is not None:
+        remove([path])
+        handle.close()

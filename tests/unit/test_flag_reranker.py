@@ -1,0 +1,102 @@
+"""FlagEmbedding's FlagReranker on the tiny fixture cross-encoder, in its isolated environment
+(FlagEmbedding 1.4 does not import under our transformers 5), and the truncation check on the
+golden set's long documents: FlagReranker's default max_length (512) vs st-cross at 128."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from checks.base import FAILED, PASSED, Judge
+from checks.truncation import Params, Truncation
+from engines import build_engine
+from engines.flag_reranker import ENVIRONMENT_REQUIREMENTS
+from rerankwatch.config import EngineConfig, EnvironmentConfig
+from rerankwatch.errors import PrecisionUnsupportedError, RerankwatchError
+from rerankwatch.store import Store
+from tests.suite_runs import golden_en, score, suite_input
+
+FLAG_ENV = EnvironmentConfig(name="flag", requirements=list(ENVIRONMENT_REQUIREMENTS))
+LONG_DOCS = {"en-q08-d1", "en-q09-d1", "en-q22-d1"}  # the golden set's `long` documents
+
+
+def flag_config(model: str, **extra) -> EngineConfig:
+    return EngineConfig(name="flag", kind="flag-reranker", model=model, environment="flag",
+                        **extra)
+
+
+def test_without_its_environment_it_names_the_requirements(tiny_cross_encoder: str) -> None:
+    with pytest.raises(RerankwatchError, match=r"isolated environment.*FlagEmbedding==1\.4\.2"):
+        build_engine(EngineConfig(name="flag", kind="flag-reranker", model=tiny_cross_encoder))
+
+
+@pytest.mark.parametrize("precision", ["float16", "bfloat16", "int8"])
+def test_rejects_what_flag_reranker_would_silently_run_as_float32(precision,
+                                                                   tiny_cross_encoder) -> None:
+    with pytest.raises(PrecisionUnsupportedError, match=f"not {precision} on cpu"):
+        build_engine(EngineConfig(name="flag", kind="flag-reranker", model=tiny_cross_encoder,
+                                  precision=precision))
+
+
+@pytest.fixture(scope="module")
+def pairs(golden_dir: Path) -> pl.DataFrame:
+    return golden_en(golden_dir)
+
+
+@pytest.fixture(scope="module")
+def scored(pairs: pl.DataFrame, tiny_cross_encoder: str) -> dict:
+    """FlagReranker (default max_length) in its venv; st-cross at its default and at 128."""
+    return {
+        "flag": score(flag_config(tiny_cross_encoder), pairs, environment=FLAG_ENV),
+        "st": score(EngineConfig(name="st", kind="st-cross", model=tiny_cross_encoder), pairs),
+        "st-128": score(EngineConfig(name="st-128", kind="st-cross", model=tiny_cross_encoder,
+                                     max_length=128), pairs),
+    }
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, pairs: pl.DataFrame):
+    with Store(tmp_path_factory.mktemp("db") / "flag.duckdb") as s:
+        s.add_pairs(pairs)
+        yield s
+
+
+@pytest.mark.slow
+def test_flag_reranker_matches_st_cross_at_the_same_max_length(scored) -> None:
+    (_, [(_, _, flag)], _), (_, [(_, _, st)], _) = scored["flag"], scored["st"]
+    assert flag.activation == st.activation == "sigmoid"
+    np.testing.assert_allclose(flag.logits, st.logits, atol=1e-4)
+    np.testing.assert_allclose(flag.scores, 1.0 / (1.0 + np.exp(-flag.logits)))
+
+
+@pytest.mark.slow
+def test_fingerprint_is_read_inside_the_environment(scored) -> None:
+    fingerprint = scored["flag"][0]
+    assert fingerprint.kind == "flag-reranker" and fingerprint.max_length == 512
+    assert fingerprint.versions["FlagEmbedding"] == "1.4.2"
+    assert fingerprint.versions["transformers"].startswith("4.")
+    assert fingerprint.extra["environment"] == "flag"
+    assert fingerprint.extra["query_max_length"] == "384"  # 3/4 of max_length, its default
+
+
+@pytest.mark.slow
+def test_truncation_check_sees_flag_reranker_default_vs_st_cross_at_128(store, scored) -> None:
+    data = suite_input(store, "st-128", {n: scored[n] for n in ("st-128", "flag")})
+    (result,) = Truncation().run(data, Params(), Judge())
+    assert result.status == FAILED and result.engine == "flag"
+    assert result.other_engine == "st-128"
+    assert result.detail["max_lengths"] == {"flag": 512, "st-128": 128}
+    assert result.detail["short_max_abs_delta"] < 1e-4
+    assert {p["doc_id"] for p in result.detail["affected_pairs"]} <= LONG_DOCS
+    assert result.detail["affected_pairs"]
+    assert "flag (max_length 512) and st-128 (max_length 128)" in result.detail["message"]
+
+
+@pytest.mark.slow
+def test_truncation_check_passes_flag_reranker_vs_st_cross_at_512(store, scored) -> None:
+    data = suite_input(store, "st", {n: scored[n] for n in ("st", "flag")})
+    (result,) = Truncation().run(data, Params(), Judge())
+    assert result.status == PASSED and result.detail["long_pairs"] == 3
