@@ -36,8 +36,14 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 
+# every bench at full size (about an hour on 2 CPU cores); `make bench QUICK=1`: small sizes
 bench: venv
-	$(BIN)/python bench/score_overhead.py
+	$(BIN)/python bench/score_overhead.py $(if $(QUICK),--pairs 100)
+	$(BIN)/python bench/nightly_overhead.py $(if $(QUICK),--pairs 1000)
+	$(BIN)/python bench/suite_scale.py $(if $(QUICK),--pairs 100000)
+	$(BIN)/python bench/history_queries.py $(if $(QUICK),--runs 30 --pairs 5000)
+	$(BIN)/python bench/store_ingest.py $(if $(QUICK),--rows 1000000)
+	$(BIN)/python bench/score_durability.py $(if $(QUICK),--pairs 1000 --repeat 1)
 
 replay: venv
 	$(BIN)/rerankwatch replay

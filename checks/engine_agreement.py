@@ -22,7 +22,8 @@ FINGERPRINT_FIELDS = ("kind", "dtype", "pooling", "max_length", "activation", "m
 
 
 class ExpectScoresCloseToReference(gx.expectations.ExpectColumnMaxToBeBetween):
-    """The largest per-pair |score - reference score| stays within tolerance."""
+    """The largest per-pair |score - reference score| stays within tolerance (judged on each
+    query's largest)."""
 
     column: str = "abs_delta"
     max_value: float = 0.02
@@ -110,6 +111,7 @@ class EngineAgreement:
                                                    "score_other", "logit", "logit_other"])
             queries = per_query(data.paired_blocks(engine, data.reference), params.top_k)
             ranked = queries.filter(pl.col("pairs") >= 2)
+            # the p99 as GE's pandas quantile computes it ("nearest"), judged as one value
             p99 = pl.DataFrame({"p99_abs_delta": [float(np.nanquantile(
                 pairs["abs_delta"].to_numpy(), 0.99, method="nearest"))]} if pairs.height else
                 {"p99_abs_delta": []}, schema={"p99_abs_delta": pl.Float64})

@@ -62,6 +62,17 @@ class Truncation:
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []
+        counted: dict[tuple, tuple[pl.Series, list[int]]] = {}
+
+        def count(pairs: pl.DataFrame, tokenizer, cross: bool) -> list[int]:
+            """token_counts, once per tokenizer and kind over the same pairs: tokenizing is
+            this check's whole cost, and engines judged against one reference share it."""
+            key = (id(tokenizer), cross)
+            if key not in counted or not counted[key][0].equals(pairs["pair_id"]):
+                counted[key] = (pairs["pair_id"], token_counts(
+                    tokenizer, pairs["query"].to_list(), pairs["doc"].to_list(), cross))
+            return counted[key][1]
+
         info = data.engine_info
         ref = data.reference
         for engine in data.ok_engines():
@@ -76,13 +87,11 @@ class Truncation:
                                    max_lengths=lengths))
                 continue
             pairs = data.paired(engine, ref)
-            queries, docs = pairs["query"].to_list(), pairs["doc"].to_list()
-            cut = {e: [n > lengths[e] for n in token_counts(
-                tokenizers[e] or fallback, queries, docs, data.is_cross_encoder(e))]
+            cut = {e: [n > lengths[e] for n in count(
+                pairs, tokenizers[e] or fallback, data.is_cross_encoder(e))]
                 for e in (engine, ref)}
             pairs = pairs.with_columns(
-                tokens=pl.Series(token_counts(fallback, queries, docs,
-                                              data.is_cross_encoder(ref))),
+                tokens=pl.Series(count(pairs, fallback, data.is_cross_encoder(ref))),
                 cut_by_engine=pl.Series(cut[engine]), cut_by_reference=pl.Series(cut[ref]),
                 abs_delta=(pl.col("score") - pl.col("score_other")).abs())
             long = pairs.filter(pl.col("cut_by_engine") | pl.col("cut_by_reference"))

@@ -65,7 +65,7 @@ class Query:
 
     qid: str
     text: str
-    kind: str  # "title", "section", "sentence" or "fact"
+    kind: str  # "title", "section" or "fact"
     article: str
     positives: tuple[int, ...]
     swapped: tuple[int, ...] = ()  # entity-swapped statements: wrong entity, same template
@@ -177,14 +177,6 @@ def _section_query(title: str, heading: str, rng: random.Random) -> str:
                        f"{name} of {title}", f"Tell me about the {name.lower()} of {title}"])
 
 
-def _sentence_query(text: str) -> tuple[str, str] | None:
-    """Inverse cloze: one sentence becomes the query, the rest of the passage its answer."""
-    sentences = SENTENCE_END.split(text)
-    if len(sentences) < 2 or not 30 <= len(sentences[0]) <= 200:
-        return None
-    return sentences[0], " ".join(sentences[1:])
-
-
 def build_corpus(seed: int, heldout_every: int = 5, max_passages: int = 6) -> Corpus:
     """Passages and queries; every ``heldout_every``-th article and fact is held out."""
     rng = random.Random(seed)
@@ -201,28 +193,14 @@ def build_corpus(seed: int, heldout_every: int = 5, max_passages: int = 6) -> Co
     held = frozenset(titles[i] for i in range(heldout_every - 1, len(titles), heldout_every))
     for (title, heading), texts in sections.items():
         queries = heldout if title in held else train
-        if title in held or len(texts) < 2:
-            ids = tuple(add(t, "wiki", title, heading) for t in texts)
-        else:  # one passage becomes an inverse-cloze pair, its sentences split apart
-            cloze = _sentence_query(texts[-1])
-            ids = tuple(add(t, "wiki", title, heading) for t in texts[:-1])
-            if cloze:
-                answer = add(cloze[1], "wiki", title, heading)
-                train.append(Query(f"wiki-cloze-{answer}", cloze[0], "sentence", title,
-                                   (answer,)))
+        ids = tuple(add(t, "wiki", title, heading) for t in texts)
         text = (_title_query(title, texts[0], rng) if not heading
                 else _section_query(title, heading, rng))
         queries.append(Query(f"wiki-{ids[0]}", text, "section" if heading else "title",
                              title, ids))
-    for number, paragraph in enumerate(news_paragraphs()):
-        spans = chunk(paragraph)
-        cloze = _sentence_query(spans[0]) if spans else None
-        for span in spans[1:]:
+    for number, paragraph in enumerate(news_paragraphs()):  # negatives: everyday prose
+        for span in chunk(paragraph):
             add(span, "news", f"news-{number}", "")
-        if cloze:
-            answer = add(cloze[1], "news", f"news-{number}", "")
-            train.append(Query(f"news-{number}", cloze[0], "sentence", f"news-{number}",
-                               (answer,)))
     for name, pairs in fact_pairs().items():
         questions, statements = FACT_TEMPLATES[name]
         subject = 1 if name.startswith("capital") else 0  # the entity the question names

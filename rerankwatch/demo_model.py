@@ -31,7 +31,7 @@ import numpy as np
 from rerankwatch.demo_data import Corpus, Query, build_corpus, input_files
 from rerankwatch.errors import RerankwatchError
 
-RECIPE_VERSION = "2"  # bump when the recipe changes in a way the budget does not show
+RECIPE_VERSION = "3"  # bump when the recipe changes in a way the budget does not show
 MODEL_NAME = "embedded:demo-cross-encoder"
 BUILD_COMMAND = "rerankwatch build-demo-model  (or: make demo-model)"
 BUDGET_ENV = "RERANKWATCH_DEMO_BUDGET"
@@ -57,7 +57,7 @@ class Budget:
     warmup_share: float = 0.1
     weight_decay: float = 0.01
     ranknet_weight: float = 1.0
-    structural_weight: float = 0.5  # label = w · structural + (1 − w) · teacher
+    structural_weight: float = 0.3  # label = w · structural + (1 − w) · teacher
     teacher_floor: float = 0.1  # cosine mapped to teacher label 0 ...
     teacher_ceiling: float = 0.7  # ... and to 1
     temperature: float = 1.5  # folded into the head: logits × temperature
@@ -446,7 +446,9 @@ def build(budget_name: str = "full", force: bool = False) -> Path:
         "evaluation": dataclasses.asdict(evaluation),
     }
     (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2))
-    if folder.exists():  # --force: replace the previous build
-        shutil.rmtree(folder)
+    if folder.exists() and not force:  # another process built the same recipe meanwhile
+        shutil.rmtree(tmp)
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)  # never leave a half-written model where it would be loaded
     return folder

@@ -54,7 +54,7 @@ def load_report_data(store: Store, run: str = "latest", nights: int = 14) -> Rep
     )
 
 
-MAX_LADDERS = 24
+MAX_LADDERS = 12
 
 
 def _png(figure) -> str:

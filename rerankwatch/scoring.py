@@ -27,6 +27,7 @@ from rerankwatch.store import IngestReport, Store, is_locked, open_store
 
 LOG = logging.getLogger("rerankwatch.scoring")
 RELOAD_PROBE_LIMIT = 16  # determinism needs few pairs; short ones keep it cheap
+SWAPPED_PROBE_LIMIT = 512  # argument_order's share needs hundreds, not every tagged pair
 CHUNK_SECONDS = 5.0  # adaptive chunks: about this much scoring between two commits
 MAX_CHUNK_PAIRS = 8192
 INGEST_WAIT_S = 120.0  # how long a required ingest waits while another process holds the DB
@@ -130,7 +131,7 @@ def score_with_probes(engine_config: EngineConfig, pairs: pl.DataFrame, probes: 
     warnings = list(engine.load_warnings)
     if probes:
         if engine.activation != "cosine":  # cross-encoders: score(doc, query) too
-            probe = probe_pairs(pairs)
+            probe = probe_pairs(pairs, SWAPPED_PROBE_LIMIT)
             scored.append(("swapped", probe["pair_id"], engine.score(_texts(probe, swap=True))))
         # determinism: the same probe, batched identically, before and after a fresh load
         probe = probe_pairs(pairs, RELOAD_PROBE_LIMIT)
@@ -256,7 +257,7 @@ def _missing_probes(store: Store, run_id: str, engine_name: str, fingerprint: Fi
                     reuse: bool) -> list[tuple[str, pl.DataFrame]]:
     """(variant, pairs) of the probes this run still lacks, after copying those an identical
     fingerprint scored (repeat and reload only together: one load and its fresh reload)."""
-    groups = [(("swapped",), probe_pairs(pairs))] if cross_encoder else []
+    groups = [(("swapped",), probe_pairs(pairs, SWAPPED_PROBE_LIMIT))] if cross_encoder else []
     groups.append((("repeat", "reload"), probe_pairs(pairs, RELOAD_PROBE_LIMIT)))
     todo = []
     for variants, probe in groups:

@@ -31,7 +31,7 @@ def test_corpus_is_deterministic_and_holds_articles_out(corpus):
     assert not {q.article for q in corpus.train_queries if q.kind != "fact"} \
         & corpus.heldout_articles
     assert not any("|" in p.text or "{" in p.text for p in corpus.passages)
-    assert {q.kind for q in corpus.train_queries} == {"title", "section", "sentence", "fact"}
+    assert {q.kind for q in corpus.train_queries} == {"title", "section", "fact"}
 
 
 def test_fact_queries_carry_entity_swaps(corpus):
