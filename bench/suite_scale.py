@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
                 run_id = write_run(store, pairs, args.engines)
                 print(f"  setup: {time.perf_counter() - started:.1f}s", file=sys.stderr)
 
-            import huggingface_hub  # noqa: F401 - imported by every engine before a suite runs
+            from huggingface_hub import snapshot_download  # noqa: F401 - engines import it
 
             per_check: dict[str, float] = defaultdict(float)
             timed_checks(per_check)  # also imports every check module (and GE)

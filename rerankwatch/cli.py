@@ -153,8 +153,8 @@ def replay(
 @app.command("build-demo-model")
 def build_demo_model(
     budget: Annotated[str | None, typer.Option(
-        help="full (~20 min on 2 CPU cores) or ci (a few minutes, still orders the golden "
-             "ladders). Default: $RERANKWATCH_DEMO_BUDGET, else full.")] = None,
+        help="full (~20 min on 2 CPU cores; what the demo loads) or ci (~8 min; for tests). "
+             "Default: $RERANKWATCH_DEMO_BUDGET, else full.")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even when cached.")] = False,
 ) -> None:
     """Train the demo cross-encoder (embedded:demo-cross-encoder) into the cache, once per

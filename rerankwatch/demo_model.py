@@ -35,7 +35,6 @@ RECIPE_VERSION = "3"  # bump when the recipe changes in a way the budget does no
 MODEL_NAME = "embedded:demo-cross-encoder"
 BUILD_COMMAND = "rerankwatch build-demo-model  (or: make demo-model)"
 BUDGET_ENV = "RERANKWATCH_DEMO_BUDGET"
-RESOLVE_ORDER = ("full", "ci")  # what `embedded:demo-cross-encoder` loads, first built wins
 BUILD_INFO = "build.json"
 CROSS_CONFIG = "pkg:rerankwatch/default_cross.toml"  # the default's second run, once built
 
@@ -134,27 +133,30 @@ def is_built(budget_name: str) -> bool:
     return (model_dir(budget_name) / BUILD_INFO).is_file()
 
 
-def find_built() -> Path | None:
-    """The built demo model that ``embedded:demo-cross-encoder`` loads, or None.
+def resolved_budget() -> str:
+    """The budget ``embedded:demo-cross-encoder`` loads: ``$RERANKWATCH_DEMO_BUDGET``, else full.
 
-    ``$RERANKWATCH_DEMO_BUDGET`` pins a budget; otherwise the full build wins over the CI one.
+    The CI build is for tests (it does not order every golden ladder); the demo uses the full one.
     """
-    pinned = os.environ.get(BUDGET_ENV)
-    for name in (pinned,) if pinned else RESOLVE_ORDER:
-        if is_built(name):
-            return model_dir(name)
-    return None
+    return os.environ.get(BUDGET_ENV) or "full"
+
+
+def find_built() -> Path | None:
+    """The built demo model that ``embedded:demo-cross-encoder`` loads, or None."""
+    name = resolved_budget()
+    return model_dir(name) if is_built(name) else None
 
 
 def demo_model_path() -> str:
     """Folder of the built demo cross-encoder; a clear error naming the build command if none."""
     found = find_built()
     if found is None:
-        pinned = os.environ.get(BUDGET_ENV)
-        which = f"with budget {pinned!r} " if pinned else ""
+        name = resolved_budget()
+        command = (BUILD_COMMAND if name == "full"
+                   else f"rerankwatch build-demo-model --budget {name}")
         raise DemoModelNotBuiltError(
-            f"{MODEL_NAME} is not built {which}in {cache_root()}: run `{BUILD_COMMAND}` "
-            f"(about 20 min on 2 CPU cores; `--budget ci` builds a smaller one in a few)")
+            f"{MODEL_NAME} (budget {name}) is not built in {cache_root()}: run `{command}`"
+            + (" (about 20 min on 2 CPU cores)" if name == "full" else ""))
     return str(found)
 
 

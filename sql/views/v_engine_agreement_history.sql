@@ -1,7 +1,7 @@
 -- Per run night (UTC date of runs.started_at) and engine name: max and p99 |Δ| score
 -- against that run's reference engine over the main-variant pairs both scored. Scores are
--- read where they are joined (not materialized once), so a filter on engine_name or on the
--- runs reads only the scores it needs; runs are joined back after the aggregation.
+-- read where they are joined (not materialized once), so a filter on engine_name reads only
+-- that engine's and the references' scores; runs are joined back after the aggregation.
 create or replace view engine_agreement_history as
 with run_reference as (
     select run_id, started_at, config ->> 'reference' as reference

@@ -73,12 +73,13 @@ def test_unbuilt_demo_model_names_the_build_command(tmp_path, monkeypatch):
         resolve_model(demo_model.MODEL_NAME)
 
 
-def test_resolution_prefers_the_full_build(tmp_path, monkeypatch):
+def test_the_demo_loads_the_full_build_unless_a_budget_is_pinned(tmp_path, monkeypatch):
     monkeypatch.setenv("RERANKWATCH_CACHE", str(tmp_path))
     monkeypatch.delenv(demo_model.BUDGET_ENV, raising=False)
-    for name in ("ci", "full"):
-        demo_model.model_dir(name).mkdir(parents=True)
-        (demo_model.model_dir(name) / demo_model.BUILD_INFO).write_text("{}")
-        assert resolve_model(demo_model.MODEL_NAME) == str(demo_model.model_dir(name))
+    ci = demo_model.model_dir("ci")
+    ci.mkdir(parents=True)
+    (ci / demo_model.BUILD_INFO).write_text("{}")
+    with pytest.raises(demo_model.DemoModelNotBuiltError, match="budget full"):
+        resolve_model(demo_model.MODEL_NAME)  # a CI build is for tests, not the demo
     monkeypatch.setenv(demo_model.BUDGET_ENV, "ci")
-    assert resolve_model(demo_model.MODEL_NAME) == str(demo_model.model_dir("ci"))
+    assert resolve_model(demo_model.MODEL_NAME) == str(ci)
