@@ -90,6 +90,15 @@ def package_versions(names: Sequence[str] = TRACKED_PACKAGES) -> dict[str, str]:
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of one file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def weights_sha256(model_dir: str | Path) -> str:
     """sha256 over the model's weight files (name + content), cached by path, size and mtime."""
     files = sorted(p for p in Path(model_dir).rglob("*") if p.suffix in WEIGHT_SUFFIXES)
@@ -100,11 +109,7 @@ def weights_sha256(model_dir: str | Path) -> str:
         stat = path.stat()
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         if key not in _SHA_CACHE:
-            file_digest = hashlib.sha256()
-            with path.open("rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    file_digest.update(chunk)
-            _SHA_CACHE[key] = file_digest.hexdigest()
+            _SHA_CACHE[key] = file_sha256(path)
         digest.update(f"{path.relative_to(model_dir)}:{_SHA_CACHE[key]}\n".encode())
     return digest.hexdigest()
 

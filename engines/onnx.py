@@ -24,6 +24,7 @@ from engines.base import (
     TRACKED_PACKAGES,
     BatchedEngine,
     Fingerprint,
+    file_sha256,
     local_model_dir,
     weights_sha256,
 )
@@ -41,13 +42,6 @@ META_FILE = "meta.json"
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def _build_once(folder: Path, build) -> dict:
     """Run ``build(tmp_folder) -> meta`` unless ``folder`` exists; never leave half a model."""
@@ -56,7 +50,7 @@ def _build_once(folder: Path, build) -> dict:
         tmp.mkdir(parents=True)
         try:
             meta = build(tmp)
-            meta["onnx_sha256"] = _sha256_file(tmp / MODEL_FILE)
+            meta["onnx_sha256"] = file_sha256(tmp / MODEL_FILE)
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
             tmp.rename(folder)
         except OSError:
@@ -137,7 +131,7 @@ class OnnxEngine(BatchedEngine):
         self.source_sha256 = weights_sha256(model_dir)
         config_file = model_dir / "config.json"  # same weights, other architecture: new export
         settings = {"weights_sha256": self.source_sha256, **export_settings(),
-                    "config_sha256": _sha256_file(config_file) if config_file.is_file() else ""}
+                    "config_sha256": file_sha256(config_file) if config_file.is_file() else ""}
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
         folder = cache_dir() / "onnx" / f"{self.source_sha256[:16]}-{key}"
         if not (folder / META_FILE).is_file():

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.base import file_sha256
 from rerankwatch.demo_data import Corpus, Query, build_corpus, input_files
 from rerankwatch.errors import RerankwatchError
 
@@ -92,13 +93,6 @@ def cache_root() -> Path:
     return cache_dir() / "demo-cross-encoder"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 @cache
 def base_model_dir() -> str:
@@ -115,7 +109,7 @@ def recipe_key(budget_name: str) -> str:
     recipe = {
         "recipe_version": RECIPE_VERSION,
         "budget": dataclasses.asdict(BUDGETS[budget_name]),
-        "inputs": {p.name: _sha256_file(p) for p in input_files()},
+        "inputs": {p.name: file_sha256(p) for p in input_files()},
         "base_model": weights_sha256(base_model_dir()),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
