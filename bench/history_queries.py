@@ -4,7 +4,8 @@ Run from the repo root: ``python bench/history_queries.py [--runs 365] [--pairs 
 A DuckDB file is created through our schema (``Store`` migrations) and filled with SQL: every
 night one ``nightly`` run scores ``--pairs`` pairs with 4 engine configs (100 k main score rows
 a night by default: 36.5 M over 365 nights), plus its repeat/reload probes, check results and a
-verdict; every 7th night also has an upgrade-gate run. One engine changes fingerprint half-way.
+verdict, and the per-run agreement summary finish_run writes; every 7th night also has an
+upgrade-gate run. One engine changes fingerprint half-way.
 Each view gets the query a user typically runs (listed in QUERIES), timed best of ``--repeat``
 after one warm-up; the target is ≤ 2 s each on 2 CPU cores.
 """
@@ -162,9 +163,11 @@ def build(path: Path, runs: int, pairs: int) -> None:
         con.execute(SETUP.format(docs=DOCS_PER_QUERY, pairs=pairs, runs=runs,
                                  engines=ENGINES, checks=CHECKS))
         night = NIGHT.format(pairs=pairs)
-        for n in range(runs):
+        run_ids = con.sql("select run_id from bench_runs order by n").fetchall()
+        for n, (run_id,) in enumerate(run_ids):
             for statement in night.split(";")[:-1]:
                 con.execute(statement, {"night": n})
+            store.summarize_run(run_id)  # what finish_run does when a nightly run ends
         con.execute("checkpoint")
 
 

@@ -189,11 +189,26 @@ class Store:
         self.close()
 
     def migrate(self) -> None:
-        """Create tables (sql/schema, in order) and views (sql/views); safe to re-run."""
+        """Create tables (sql/schema, in order) and views (sql/views); safe to re-run.
+
+        A store from before run_agreement existed gets its finished runs summarized once.
+        """
         with self.transaction():
+            backfill = self._tables_exist("runs") and not self._tables_exist("run_agreement")
             for kind in ("schema", "views"):
                 for name in _sql_files(kind):
                     self.con.execute(sql_text(kind, name.removesuffix(".sql")))
+            if backfill:
+                finished = self.sql("select run_id from runs where status <> 'running'")
+                for run_id in finished["run_id"]:
+                    self.summarize_run(run_id)
+
+    def _tables_exist(self, *names: str) -> bool:
+        found = self.con.execute(
+            "select count(*) from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'main' and list_contains($names, table_name)",
+            {"names": list(names)}).fetchall()[0][0]
+        return found == len(names)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -264,11 +279,21 @@ class Store:
                          "where run_id = $r", {"r": run_id})
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
-        self.con.execute(
-            "update runs set status = $status, error = $error, finished_at = $now "
-            "where run_id = $run_id",
-            {"status": status, "error": error, "now": datetime.now(UTC), "run_id": run_id},
-        )
+        """Close a run and (re)write its per-run agreement summary, together."""
+        with self.transaction():
+            self.con.execute(
+                "update runs set status = $status, error = $error, finished_at = $now "
+                "where run_id = $run_id",
+                {"status": status, "error": error, "now": datetime.now(UTC), "run_id": run_id},
+            )
+            self.summarize_run(run_id)
+
+    def summarize_run(self, run_id: str) -> None:
+        """Replace one run's rows in run_agreement (engine_agreement_history reads them)."""
+        self.con.execute("delete from run_agreement where run_id = $r", {"r": run_id})
+        self.con.execute("insert into run_agreement by name\n" + sql_text("queries",
+                                                                          "q_run_agreement"),
+                         {"run_id": run_id})
 
     def register_engine(self, fp: Fingerprint) -> None:
         self.con.execute(

@@ -1,6 +1,7 @@
 """The demo cross-encoder: the full build when cached, else a CI-budget build (built here if
 need be). It orders the golden ladders, reloads identically, scores alike through st-cross and
-hf-seqcls, and the default config's cross-encoder run passes every blocking check.
+hf-seqcls, and the default config's cross-encoder run (st-cross, hf-seqcls and vLLM's score API,
+all float32) agrees and passes every blocking check.
 
 The CI build (100 steps) is held to a stated tolerance on the two absolute checks: at least
 6 of the 8 golden_en ladders in order and every known-irrelevant pair below 0.65 (measured:
@@ -99,7 +100,17 @@ def test_cross_encoder_default_nightly_passes_every_blocking_check(demo_ce, tmp_
 
     state = nightly(demo_model.CROSS_CONFIG, str(tmp_path / "ce.duckdb"), return_state=True)
     with Store(tmp_path / "ce.duckdb", read_only=True) as store:
-        results = store.sql("select check_name, status from check_results")
+        results = store.sql("select check_name, engine_name, status from check_results")
+        deltas = store.sql(  # st-cross, hf-seqcls and vLLM's score API on the same pairs
+            "select c.engine_name, max(abs(c.score - r.score)) as d from scores as c "
+            "join scores as r using (run_id, pair_id) where c.variant = 'main' "
+            "and r.variant = 'main' and r.engine_name = 'st-cross-fp32' "
+            "and c.engine_name <> r.engine_name group by all")
+    assert dict(deltas.iter_rows()).keys() == {"hf-seqcls-fp32", "vllm-fp32"}
+    assert deltas["d"].max() < 1e-4, deltas
+    agreement = results.filter(pl.col("check_name") == "engine_agreement")
+    assert set(agreement["engine_name"]) == {"hf-seqcls-fp32", "vllm-fp32"}
+    assert set(agreement["status"]) == {"passed"}
     failing = set(results.filter(pl.col("status").is_in(["failed", "error"]))["check_name"])
     if is_full_build():
         assert state.is_completed(), state.message

@@ -216,6 +216,38 @@ def test_engine_agreement_history_per_night(store: Store) -> None:
         [np.quantile(old_delta, 0.99), np.quantile(new_delta, 0.99)])  # 0.197, 0.149
 
 
+def test_agreement_history_shows_a_run_once_it_finishes_and_follows_a_resume(
+        db_path: Path) -> None:
+    with Store(db_path) as store:
+        ids = store.sql("select pair_id from sample_pairs order by doc_id")["pair_id"].to_list()
+        run = store.start_run("nightly", {"reference": "ref"}, run_id="c-running")
+        store.write_scores(run, "ref", FP_REF, [("main", ids, batch(REF_NEW))])
+        store.write_scores(run, "cand", FP_CAND_NEW, [("main", ids[:1], batch([0.5]))])
+        history = "select * from engine_agreement_history where run_id = 'c-running'"
+        assert store.sql(history).is_empty()  # running: not summarized yet
+        store.finish_run(run, "failed", error="killed")
+        assert store.sql(history)["shared_pairs"].to_list() == [1]
+        assert store.sql(history)["max_abs_delta"].to_list() == pytest.approx([0.35])
+
+        store.reopen_run(run)  # resume scores the missing pairs, then finishes again
+        store.write_scores(run, "cand", FP_CAND_NEW, [("main", ids[1:], batch([0.6, 0.1, 0.5]))])
+        store.finish_run(run, "succeeded")
+        resumed = store.sql(history)
+        assert resumed["shared_pairs"].to_list() == [4]  # replaced, not appended
+        assert resumed["max_abs_delta"].to_list() == pytest.approx([0.35])
+
+
+def test_a_store_from_before_run_agreement_is_summarized_once(db_path: Path) -> None:
+    with Store(db_path) as store:
+        expected = store.sql("select * from engine_agreement_history order by run_id")
+        store.con.execute("drop view engine_agreement_history")
+        store.con.execute("drop table run_agreement")
+    with Store(db_path) as store:  # migrate: creates the table and backfills finished runs
+        backfilled = store.sql("select * from engine_agreement_history order by run_id")
+    assert backfilled.height == 2
+    assert backfilled.equals(expected)
+
+
 # --------------------------------------------------------------------------- checks, verdicts
 
 
