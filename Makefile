@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: venv
 	$(BIN)/rerankwatch nightly
 
-# ~20 min on 2 CPU cores, once per machine (cached); DEMO_BUDGET=ci builds a smaller one in a few
+# ~6 min on 2 CPU cores, once per machine (cached); DEMO_BUDGET=smoke only tests the plumbing
 DEMO_BUDGET ?= full
 demo-model: venv
 	$(BIN)/rerankwatch build-demo-model --budget $(DEMO_BUDGET)

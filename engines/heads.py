@@ -59,6 +59,17 @@ def st_max_seq_length(model_dir: str | Path) -> int | None:
     return None
 
 
+def tokenizer_max_length(model_dir: str | Path) -> int | None:
+    """``model_max_length`` of a saved tokenizer (what st-cross and hf-seqcls truncate to);
+    None when absent or the "no limit" sentinel transformers writes (~1e30)."""
+    config = Path(model_dir) / "tokenizer_config.json"
+    if config.is_file():
+        value = json.loads(config.read_text()).get("model_max_length")
+        if isinstance(value, int) and 0 < value < 1_000_000:
+            return value
+    return None
+
+
 def cosine(queries: np.ndarray, docs: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity in float64."""
     q = np.asarray(queries, dtype=np.float64)

@@ -16,7 +16,7 @@ import numpy as np
 
 from engines.base import TRACKED_PACKAGES, BatchedEngine, local_model_dir
 from engines.fixtures import cache_dir
-from engines.heads import head_to_scores, st_pooling
+from engines.heads import head_to_scores, st_pooling, tokenizer_max_length
 
 CPU_MEMORY_FRACTION = 0.3  # vLLM reserves this share of RAM on CPU; its GPU default fails there
 
@@ -55,8 +55,15 @@ class VllmEngine(BatchedEngine):
                              CPU_MEMORY_FRACTION if self.config.device == "cpu" else 0.5)
         model_dir = local_model_dir(self.model_ref)
         self.cross = _is_cross_encoder(model_dir)
+        max_length = self.config.max_length
+        if not max_length and self.cross and model_dir:  # truncate where st-cross/hf-seqcls do
+            max_length = tokenizer_max_length(model_dir)  # (vLLM's default: the position limit)
+            positions = json.loads((model_dir / "config.json").read_text()).get(
+                "max_position_embeddings") if (model_dir / "config.json").is_file() else None
+            if max_length and positions:
+                max_length = min(max_length, positions)
         self.llm = LLM(model=self.model_ref, runner="pooling", dtype=self.config.precision,
-                       max_model_len=self.config.max_length, gpu_memory_utilization=memory,
+                       max_model_len=max_length, gpu_memory_utilization=memory,
                        seed=int(options.get("seed", 0)),
                        enforce_eager=bool(options.get("enforce_eager", False)))
         self.max_length = self.llm.llm_engine.model_config.max_model_len

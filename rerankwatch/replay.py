@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from checks.suites import SuiteReport
 from rerankwatch import judging, scoring
-from rerankwatch.config import RunConfig
-from rerankwatch.demo_model import demo_model_path, find_built
+from rerankwatch.config import RunConfig, load_config
+from rerankwatch.demo_model import CROSS_CONFIG, demo_model_path, find_built
 
 LOG = logging.getLogger("rerankwatch.replay")
 MINILM = "embedded:all-MiniLM-L6-v2"
@@ -37,8 +37,11 @@ class Replay:
 
     @property
     def checks(self) -> dict:
+        """Thresholds as the model's own config has them (the demo model's ceiling is its own)."""
         models = {self.reference["model"], self.candidate["model"]}
-        return UNTRAINED if TINY_CE in models else {}
+        if TINY_CE in models:
+            return UNTRAINED
+        return load_config(CROSS_CONFIG).checks if self.needs_demo_model else {}
 
 
 CE_REF = _engine("tiny-ce", "st-cross", TINY_CE)

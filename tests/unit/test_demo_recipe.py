@@ -63,7 +63,7 @@ def test_grouped_loss_prefers_the_right_order():
 def test_each_budget_has_its_own_cache_key():
     keys = {demo_model.recipe_key(name) for name in demo_model.BUDGETS}
     assert len(keys) == len(demo_model.BUDGETS)
-    assert demo_model.model_dir("ci").name.startswith("ci-")
+    assert demo_model.model_dir("smoke").name.startswith("smoke-")
 
 
 def test_unbuilt_demo_model_names_the_build_command(tmp_path, monkeypatch):
@@ -76,10 +76,26 @@ def test_unbuilt_demo_model_names_the_build_command(tmp_path, monkeypatch):
 def test_the_demo_loads_the_full_build_unless_a_budget_is_pinned(tmp_path, monkeypatch):
     monkeypatch.setenv("RERANKWATCH_CACHE", str(tmp_path))
     monkeypatch.delenv(demo_model.BUDGET_ENV, raising=False)
-    ci = demo_model.model_dir("ci")
-    ci.mkdir(parents=True)
-    (ci / demo_model.BUILD_INFO).write_text("{}")
+    smoke = demo_model.model_dir("smoke")
+    smoke.mkdir(parents=True)
+    (smoke / demo_model.BUILD_INFO).write_text("{}")
     with pytest.raises(demo_model.DemoModelNotBuiltError, match="budget full"):
-        resolve_model(demo_model.MODEL_NAME)  # a CI build is for tests, not the demo
-    monkeypatch.setenv(demo_model.BUDGET_ENV, "ci")
-    assert resolve_model(demo_model.MODEL_NAME) == str(ci)
+        resolve_model(demo_model.MODEL_NAME)  # a smoke build only tests the plumbing
+    monkeypatch.setenv(demo_model.BUDGET_ENV, "smoke")
+    assert resolve_model(demo_model.MODEL_NAME) == str(smoke)
+
+
+def test_weight_average_is_the_mean_of_the_snapshots():
+    import torch
+
+    layer = torch.nn.Linear(2, 1)
+    averaged = demo_model.WeightAverage(layer)
+    averaged.load_into()  # no snapshot yet: the weights stay
+    for value in (1.0, 2.0, 6.0):
+        with torch.no_grad():
+            layer.weight.fill_(value)
+            layer.bias.fill_(-value)
+        averaged.add()
+    averaged.load_into()
+    assert torch.equal(layer.weight, torch.full((1, 2), 3.0))
+    assert torch.equal(layer.bias, torch.full((1,), -3.0))

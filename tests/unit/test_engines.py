@@ -310,3 +310,19 @@ def test_reports_random_init_markers() -> None:
     assert reports_random_init(["x", "classifier.bias | MISSING"])
     assert not reports_random_init(["Converting SentenceTransformer model to CrossEncoder."])
     assert not reports_random_init([])
+
+
+@pytest.mark.parametrize(("saved", "expected"), [
+    ({"model_max_length": 256}, 256),
+    ({"model_max_length": 1000000000000000019884624838656}, None),  # transformers' "no limit"
+    ({}, None),
+])
+def test_tokenizer_max_length_reads_the_saved_tokenizer(tmp_path: Path, saved: dict,
+                                                        expected: int | None) -> None:
+    """What vLLM is given as max_model_len for a cross-encoder, so it truncates where
+    st-cross and hf-seqcls do (vLLM alone would use the position limit)."""
+    from engines.heads import tokenizer_max_length
+
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(saved))
+    assert tokenizer_max_length(tmp_path) == expected
+    assert tokenizer_max_length(tmp_path / "missing") is None
