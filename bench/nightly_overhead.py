@@ -5,8 +5,9 @@ A sample set of real English text is built offline from the shortened Wikipedia 
 ``gensim`` wheel ships (queries: article title + section heading; docs: plain paragraphs, wiki
 markup stripped; ladders and known-irrelevant pairs included), written as JSONL in a temp dir.
 Two fp32 engine configs score it, by default ``st-cross`` and ``hf-seqcls`` on the seeded
-``fixture:tiny-cross-encoder`` (``--engines minilm``: ``st-bi`` and ``hf-bi`` on
-all-MiniLM-L6-v2, about 10 pairs/s on 2 cores with these paragraphs: use a few hundred pairs).
+``fixture:tiny-cross-encoder``; ``--engines demo-ce``: the same two on the built demo
+cross-encoder (a real MiniLM-L6 reranker, 128 tokens); ``--engines minilm``: ``st-bi`` and
+``hf-bi`` on all-MiniLM-L6-v2 (about 10 pairs/s on 2 cores at 512 tokens: a few hundred pairs).
 ``flows.nightly`` runs on a fresh store as ``rerankwatch nightly`` does: Prefect (its
 ephemeral server included), sample validation, scoring with its probes and reload, store
 writes, the suite, the HTML report. ratio = nightly wall ÷ the time spent inside the engines'
@@ -49,9 +50,11 @@ ENGINES = {
                 ("hf-seqcls-fp32", "hf-seqcls", "fixture:tiny-cross-encoder")],
     "minilm": [("st-bi-fp32", "st-bi", "embedded:all-MiniLM-L6-v2"),
                ("hf-bi-fp32", "hf-bi", "embedded:all-MiniLM-L6-v2")],
+    "demo-ce": [("st-cross-fp32", "st-cross", "embedded:demo-cross-encoder"),
+                ("hf-seqcls-fp32", "hf-seqcls", "embedded:demo-cross-encoder")],
 }
 # an untrained fixture says nothing about relevance: as `rerankwatch replay`, report only
-ADVISORY = {"fixture": ["monotonic_relevance", "irrelevant_ceiling"], "minilm": []}
+ADVISORY = {"fixture": ["monotonic_relevance", "irrelevant_ceiling"], "minilm": [], "demo-ce": []}
 DUMP = "test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 HEADING = re.compile(r"^=+\s*(.+?)\s*=+$")
 PARAGRAPH_CHARS = (200, 1200)
