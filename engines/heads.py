@@ -52,22 +52,29 @@ def st_pooling(model_dir: str | Path) -> str | None:
     return None
 
 
+def saved_json(model_dir: str | Path, name: str) -> dict:
+    """A JSON file of a model folder (config.json, tokenizer_config.json, …); {} when absent."""
+    path = Path(model_dir) / name
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def st_max_seq_length(model_dir: str | Path) -> int | None:
-    config = Path(model_dir) / "sentence_bert_config.json"
-    if config.is_file():
-        return json.loads(config.read_text()).get("max_seq_length")
-    return None
+    return saved_json(model_dir, "sentence_bert_config.json").get("max_seq_length")
 
 
 def tokenizer_max_length(model_dir: str | Path) -> int | None:
     """``model_max_length`` of a saved tokenizer (what st-cross and hf-seqcls truncate to);
     None when absent or the "no limit" sentinel transformers writes (~1e30)."""
-    config = Path(model_dir) / "tokenizer_config.json"
-    if config.is_file():
-        value = json.loads(config.read_text()).get("model_max_length")
-        if isinstance(value, int) and 0 < value < 1_000_000:
-            return value
-    return None
+    value = saved_json(model_dir, "tokenizer_config.json").get("model_max_length")
+    return value if isinstance(value, int) and 0 < value < 1_000_000 else None
+
+
+def cross_encoder_max_length(model_dir: str | Path) -> int | None:
+    """Where st-cross and hf-seqcls truncate a saved cross-encoder: the tokenizer's limit, capped
+    by the position embeddings (None without a tokenizer limit)."""
+    limit = tokenizer_max_length(model_dir)
+    positions = saved_json(model_dir, "config.json").get("max_position_embeddings")
+    return min(limit, positions) if limit and positions else limit
 
 
 def cosine(queries: np.ndarray, docs: np.ndarray) -> np.ndarray:

