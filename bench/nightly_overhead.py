@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
 
-from rerankwatch import prefect_env  # noqa: E402
+from rerankwatch.tasks import prefect_env  # noqa: E402
 
 prefect_env.apply()
 
@@ -60,9 +60,10 @@ HEADING = re.compile(r"^=+\s*(.+?)\s*=+$")
 PARAGRAPH_CHARS = (200, 1200)
 LADDER_EVERY = 10  # every 10th query also ranks: its section, same article, off-topic
 # the phases timed inside the flow: (module, function)
-PHASES = [("rerankwatch.scoring", "load_pairs"), ("rerankwatch.scoring", "begin_run"),
-          ("rerankwatch.scoring", "score_and_store"), ("rerankwatch.scoring", "end_run"),
-          ("rerankwatch.judging", "judge_run"), ("rerankwatch.report", "write_report")]
+SCORING = "rerankwatch.pipeline.scoring"
+PHASES = [(SCORING, "load_pairs"), (SCORING, "begin_run"), (SCORING, "score_and_store"),
+          (SCORING, "end_run"), ("rerankwatch.pipeline.judging", "judge_run"),
+          ("rerankwatch.report.html", "write_report")]
 
 
 def wiki_sections() -> list[tuple[str, str, list[str]]]:
@@ -148,9 +149,9 @@ def write_inputs(folder: Path, n_pairs: int, batch_size: int, engines: str) -> P
 
 def reference_seconds(config_path: Path) -> dict[str, float]:
     """Per engine config: one loaded engine's ``score`` over the pairs the nightly scores."""
-    from engines import build_engine
-    from rerankwatch.config import load_config
-    from rerankwatch.scoring import load_pairs
+    from rerankwatch.engines import build_engine
+    from rerankwatch.pipeline import load_config
+    from rerankwatch.pipeline.scoring import load_pairs
 
     config = load_config(config_path)
     pairs = load_pairs(config)
@@ -188,10 +189,10 @@ def timed_phases(seconds: dict[str, float]) -> None:
 
 def timed_engine_calls(seconds: dict[str, float]) -> None:
     """Time every engine ``score`` call made while the main pairs are scored (score_chunks)."""
-    import engines.base
-    import rerankwatch.scoring
+    from rerankwatch.engines.base import BatchedEngine
+    from rerankwatch.pipeline import scoring
 
-    score, score_chunks = engines.base.BatchedEngine.score, rerankwatch.scoring.score_chunks
+    score, score_chunks = BatchedEngine.score, scoring.score_chunks
     main = [False]
 
     @functools.wraps(score)
@@ -211,8 +212,8 @@ def timed_engine_calls(seconds: dict[str, float]) -> None:
         finally:
             main[0] = False
 
-    engines.base.BatchedEngine.score = timed_score
-    rerankwatch.scoring.score_chunks = main_chunks
+    BatchedEngine.score = timed_score
+    scoring.score_chunks = main_chunks
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         config_path = write_inputs(folder, args.pairs, args.batch_size, args.engines)
         before = reference_seconds(config_path)
 
-        from flows.nightly import nightly
+        from rerankwatch.flows.nightly import nightly
 
         phases: dict[str, float] = defaultdict(float)
         timed_phases(phases)

@@ -1,8 +1,9 @@
 """Durable scoring: pairs/s of chunked scoring that commits every chunk ÷ one ``engine.score``.
 
 Run from the repo root: ``python bench/score_durability.py [--pairs 4000] [--chunk-pairs N]``.
-Ours: ``rerankwatch.scoring.score_chunks`` as ``score_and_store`` runs it (chunks of ~5 s, or
-``--chunk-pairs``; each written as a shard and ingested into a DuckDB store in the background).
+Ours: ``rerankwatch.pipeline.scoring.score_chunks`` as ``score_and_store`` runs it (chunks of
+~5 s, or ``--chunk-pairs``; each written as a shard and ingested into a DuckDB store
+in the background).
 Reference: the same loaded engine scoring every pair in one call, nothing stored. Best of
 ``--repeat``, alternating which goes first. Prints one line; a ratio near 1.0 means committing
 as we go costs little.
@@ -25,11 +26,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 import polars as pl  # noqa: E402
 from score_overhead import make_pairs  # noqa: E402
 
-from engines import build_engine  # noqa: E402
-from engines.fixtures import build_tiny_cross_encoder  # noqa: E402
-from rerankwatch import scoring, shards  # noqa: E402
-from rerankwatch.config import EngineConfig  # noqa: E402
-from rerankwatch.store import Store  # noqa: E402
+from rerankwatch.core.config import EngineConfig  # noqa: E402
+from rerankwatch.engines import build_engine  # noqa: E402
+from rerankwatch.engines.fixtures import build_tiny_cross_encoder  # noqa: E402
+from rerankwatch.pipeline import scoring  # noqa: E402
+from rerankwatch.store import Store, shards  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,11 +19,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from engines import build_engine  # noqa: E402
-from engines.base import resolve_model  # noqa: E402
-from engines.fixtures import build_tiny_cross_encoder  # noqa: E402
-from rerankwatch.config import EngineConfig  # noqa: E402
-from rerankwatch.samples import load_sample_set  # noqa: E402
+from rerankwatch.core.config import EngineConfig  # noqa: E402
+from rerankwatch.engines import build_engine  # noqa: E402
+from rerankwatch.engines.base import resolve_model  # noqa: E402
+from rerankwatch.engines.fixtures import build_tiny_cross_encoder  # noqa: E402
+from rerankwatch.samples.loader import load_sample_set  # noqa: E402
 
 CASES = ("st-bi", "st-cross")
 

@@ -1,8 +1,9 @@
 """Store ingest: score rows/s through our shard path ÷ DuckDB's own CREATE TABLE AS from Arrow.
 
 Run from the repo root: ``python bench/store_ingest.py [--rows 10000000] [--shard-rows 100000]``.
-Ours: the rows are written as shards (``rerankwatch.shards.write_shard``, as scoring workers do),
-then one ``Store.ingest_shards`` loads them (ledger, de-duplication, engine registry) and the
+Ours: the rows are written as shards (``rerankwatch.store.shards.write_shard``, as scoring
+workers do), then one ``Store.ingest_shards`` loads them (ledger, de-duplication, engine registry)
+and the
 store is closed. Reference: ``create table as select * from <arrow table>`` into a fresh DuckDB
 file, closed. Both write to the same temporary directory. Prints one line.
 """
@@ -23,9 +24,8 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
-from engines.base import Fingerprint  # noqa: E402
-from rerankwatch import shards  # noqa: E402
-from rerankwatch.store import Store  # noqa: E402
+from rerankwatch.core.records import Fingerprint  # noqa: E402
+from rerankwatch.store import Store, shards  # noqa: E402
 
 FINGERPRINT = Fingerprint(kind="st-cross", model="bench", weights_sha256="ab" * 32,
                           dtype="float32", device="cpu", pooling="n/a", max_length=512,

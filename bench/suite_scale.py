@@ -26,11 +26,11 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from checks import check_class  # noqa: E402
-from checks.base import SuiteInput  # noqa: E402
-from checks.suites import SUITES, run_suite  # noqa: E402
-from engines.base import Fingerprint, ScoreBatch  # noqa: E402
-from rerankwatch.scoring import RELOAD_PROBE_LIMIT, probe_pairs  # noqa: E402
+from rerankwatch.checks import check_class  # noqa: E402
+from rerankwatch.checks.base import SuiteInput  # noqa: E402
+from rerankwatch.checks.suites import SUITES, run_suite  # noqa: E402
+from rerankwatch.core.records import Fingerprint, ScoreBatch  # noqa: E402
+from rerankwatch.pipeline.scoring import RELOAD_PROBE_LIMIT, probe_pairs  # noqa: E402
 from rerankwatch.store import Store  # noqa: E402
 
 TARGET_S = 10.0

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from rerankwatch.registry import build_registry, resolve
+from rerankwatch.core.registry import build_registry, resolve
 
 CHECKS = build_registry("check", [
-    ("monotonic_relevance", "checks.monotonic_relevance:MonotonicRelevance"),
-    ("engine_agreement", "checks.engine_agreement:EngineAgreement"),
-    ("irrelevant_ceiling", "checks.irrelevant_ceiling:IrrelevantCeiling"),
-    ("determinism", "checks.determinism:Determinism"),
-    ("argument_order", "checks.argument_order:ArgumentOrder"),
-    ("precision_drift", "checks.precision_drift:PrecisionDrift"),
-    ("saturation", "checks.saturation:Saturation"),
-    ("finite", "checks.finite:Finite"),
-    ("retrieval_quality", "checks.retrieval_quality:RetrievalQuality"),
-    ("truncation", "checks.truncation:Truncation"),
+    ("monotonic_relevance", "rerankwatch.checks.monotonic_relevance:MonotonicRelevance"),
+    ("engine_agreement", "rerankwatch.checks.engine_agreement:EngineAgreement"),
+    ("irrelevant_ceiling", "rerankwatch.checks.irrelevant_ceiling:IrrelevantCeiling"),
+    ("determinism", "rerankwatch.checks.determinism:Determinism"),
+    ("argument_order", "rerankwatch.checks.argument_order:ArgumentOrder"),
+    ("precision_drift", "rerankwatch.checks.precision_drift:PrecisionDrift"),
+    ("saturation", "rerankwatch.checks.saturation:Saturation"),
+    ("finite", "rerankwatch.checks.finite:Finite"),
+    ("retrieval_quality", "rerankwatch.checks.retrieval_quality:RetrievalQuality"),
+    ("truncation", "rerankwatch.checks.truncation:Truncation"),
 ])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,7 +11,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+from rerankwatch.core.records import FAILED, PASSED, CheckResult
+
 PAIRED_BLOCK_COLUMNS = ["score", "score_other", "logit", "logit_other", "label"]
 
 
@@ -21,34 +21,6 @@ class CheckParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     blocking: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """One row of check_results: a check's verdict on one engine (pair) and subject."""
-
-    check: str
-    engine: str | None
-    subject: str
-    status: str
-    blocking: bool
-    observed: float | None = None
-    threshold: float | None = None
-    detail: dict = field(default_factory=dict)
-    other_engine: str | None = None
-
-    @property
-    def blocks(self) -> bool:
-        return self.blocking and self.status in (FAILED, ERROR)
-
-    def detail_json(self) -> str:
-        return json.dumps(self.detail, default=_jsonable, ensure_ascii=False)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
 
 
 @dataclass(frozen=True)

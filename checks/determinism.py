@@ -5,8 +5,8 @@ from __future__ import annotations
 import great_expectations as gx
 import polars as pl
 
-from checks.base import SKIPPED, CheckParams, CheckResult, Judge, SuiteInput, judged, row, worst
-from engines.base import RANDOM_INIT_MARKERS
+from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row, worst
+from rerankwatch.core.records import RANDOM_INIT_MARKERS, SKIPPED, CheckResult
 
 
 class ExpectReloadIdentical(gx.expectations.ExpectColumnMaxToBeBetween):

@@ -7,16 +7,8 @@ import numpy as np
 import polars as pl
 from scipy.stats import kendalltau
 
-from checks.base import (
-    SKIPPED,
-    CheckParams,
-    CheckResult,
-    Judge,
-    SuiteInput,
-    judged,
-    row,
-    worst,
-)
+from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row, worst
+from rerankwatch.core.records import SKIPPED, CheckResult
 
 FINGERPRINT_FIELDS = ("kind", "dtype", "pooling", "max_length", "activation", "model")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import great_expectations as gx
 import polars as pl
 
-from checks.base import CheckParams, CheckResult, Judge, SuiteInput, judged
+from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged
+from rerankwatch.core.records import CheckResult
 
 
 class ExpectFiniteScores(gx.expectations.ExpectColumnValuesToBeInSet):

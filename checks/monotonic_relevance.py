@@ -5,7 +5,8 @@ from __future__ import annotations
 import great_expectations as gx
 import polars as pl
 
-from checks.base import SKIPPED, CheckParams, CheckResult, Judge, SuiteInput, judged, row, worst
+from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row, worst
+from rerankwatch.core.records import SKIPPED, CheckResult
 
 
 class ExpectLadderStepsNotInverted(gx.expectations.ExpectColumnValuesToBeBetween):

@@ -10,15 +10,8 @@ import polars as pl
 from pydantic import field_validator
 from scipy.stats import wilcoxon
 
-from checks.base import (
-    SKIPPED,
-    CheckParams,
-    CheckResult,
-    Judge,
-    SuiteInput,
-    judged,
-    row,
-)
+from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row
+from rerankwatch.core.records import SKIPPED, CheckResult
 
 # ranx's metric names (and definitions, with its default rel_lvl=1), optionally "@k"
 METRIC = re.compile(r"^(?P<name>ndcg|ndcg_burges|mrr|map|precision|recall|hit_rate)"

@@ -6,7 +6,8 @@ import great_expectations as gx
 import numpy as np
 import polars as pl
 
-from checks.base import SKIPPED, CheckParams, CheckResult, Judge, SuiteInput, judged, row
+from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row
+from rerankwatch.core.records import SKIPPED, CheckResult
 
 PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax")
 

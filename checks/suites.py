@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pydantic import ValidationError
 
-from checks import CHECKS, check_class
-from checks.base import ERROR, CheckResult, Judge, SuiteInput
-from rerankwatch.errors import ConfigError
+from rerankwatch.checks import CHECKS, check_class
+from rerankwatch.checks.base import Judge, SuiteInput
+from rerankwatch.core.errors import ConfigError
+from rerankwatch.core.records import ERROR, CheckResult, SuiteReport
 
 SUITES: dict[str, list[str]] = {
     "nightly": list(CHECKS),
     "gate": list(CHECKS),
 }
-
-
-@dataclass(frozen=True)
-class SuiteReport:
-    """The verdict of one suite run; printing, HTML and artifacts are views of it."""
-
-    run_id: str
-    suite: str
-    reference: str
-    results: tuple[CheckResult, ...]
-
-    @property
-    def blocked(self) -> bool:
-        return any(r.blocks for r in self.results)
-
-    @property
-    def verdict(self) -> str:
-        return "BLOCKED" if self.blocked else "PASS"
-
-    @property
-    def failing(self) -> list[CheckResult]:
-        return [r for r in self.results if r.blocks]
-
-    @property
-    def failing_checks(self) -> list[str]:
-        return sorted({r.check for r in self.failing})
 
 
 def check_params(overrides: dict[str, dict]) -> dict[str, object]:

@@ -14,7 +14,8 @@ import functools
 import great_expectations as gx
 import polars as pl
 
-from checks.base import SKIPPED, CheckParams, CheckResult, Judge, SuiteInput, judged, row, worst
+from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row, worst
+from rerankwatch.core.records import SKIPPED, CheckResult
 
 MAX_LISTED_PAIRS = 20
 
@@ -33,7 +34,7 @@ class Params(CheckParams):
 @functools.lru_cache(maxsize=8)
 def load_tokenizer(model: str):
     """The tokenizer of a configured model from local files, or None when there are none."""
-    from engines.base import local_model_dir, resolve_model
+    from rerankwatch.engines.base import local_model_dir, resolve_model
 
     folder = local_model_dir(resolve_model(model))
     if folder is None:

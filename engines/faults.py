@@ -9,8 +9,10 @@ import dataclasses
 
 import numpy as np
 
-from engines.base import BatchedEngine, Fingerprint
-from engines.st_cross import StCrossEngine
+from rerankwatch.core.records import Fingerprint
+from rerankwatch.engines import engine_class
+from rerankwatch.engines.base import BatchedEngine
+from rerankwatch.engines.st_cross import StCrossEngine
 
 
 class FaultEngine(BatchedEngine):
@@ -21,8 +23,6 @@ class FaultEngine(BatchedEngine):
     config_overrides: dict = {}  # noqa: RUF012 - class-level constant
 
     def _load(self) -> None:
-        from engines import engine_class
-
         inner = self.config.model_copy(update={
             "kind": self.config.wraps or self.default_wraps, "wraps": None,
             **self.config_overrides})

@@ -1,16 +1,30 @@
-"""Small seeded models built on demand (no hub access needed), cached on disk."""
+"""Models that live in the local cache: small seeded fixtures built on demand (no hub access
+needed), and the demo cross-encoder once ``rerankwatch build-demo-model`` has built it.
+
+The model aliases of ``rerankwatch.core.models`` point here.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-FIXTURES = {"fixture:tiny-cross-encoder"}
+from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.core.models import cache_dir
+
 FIXTURE_VERSION = 2  # bump when the recipe changes (v2: head_dim 32, which vLLM's CPU kernels need)
+# the demo cross-encoder: its build (rerankwatch.demo) writes <cache>/demo-cross-encoder/
+# <budget>-<recipe key>/build.json and points <budget>.current.json at the folder
+DEMO_MODEL = "embedded:demo-cross-encoder"
+DEMO_BUILD_COMMAND = "rerankwatch build-demo-model  (or: make demo-model)"
+DEMO_BUDGET_ENV = "RERANKWATCH_DEMO_BUDGET"
+DEMO_BUILD_INFO = "build.json"
+DEMO_CROSS_CONFIG = "pkg:rerankwatch/default_cross.toml"  # the default's second run, once built
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("RERANKWATCH_CACHE", Path.home() / ".cache" / "rerankwatch"))
+class DemoModelNotBuiltError(RerankwatchError):
+    """The demo cross-encoder is not in the cache yet."""
 
 
 def build_tiny_cross_encoder(folder: str | Path, seed: int = 0) -> Path:
@@ -39,10 +53,52 @@ def build_tiny_cross_encoder(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
-def fixture_path(name: str) -> str:
-    """Folder of a named fixture model, built once into the cache."""
-    folder = cache_dir() / "fixtures" / f"{name.removeprefix('fixture:')}-v{FIXTURE_VERSION}"
+def tiny_cross_encoder_path() -> str:
+    """Folder of ``fixture:tiny-cross-encoder``, built once into the cache."""
+    folder = cache_dir() / "fixtures" / f"tiny-cross-encoder-v{FIXTURE_VERSION}"
     if not folder.is_dir():
         folder.parent.mkdir(parents=True, exist_ok=True)
         build_tiny_cross_encoder(folder)
     return str(folder)
+
+
+def demo_cache_root() -> Path:
+    return cache_dir() / "demo-cross-encoder"
+
+
+def demo_budget() -> str:
+    """The budget ``embedded:demo-cross-encoder`` loads: ``$RERANKWATCH_DEMO_BUDGET``, else full
+    (smoke builds only test the build's plumbing)."""
+    return os.environ.get(DEMO_BUDGET_ENV) or "full"
+
+
+def demo_pointer(budget: str) -> Path:
+    """The file naming the folder of the latest build of ``budget``."""
+    return demo_cache_root() / f"{budget}.current.json"
+
+
+def find_demo_model(budget: str | None = None) -> Path | None:
+    """The latest complete build of the demo cross-encoder (the one its build last pointed at,
+    else the newest complete folder of that budget), or None."""
+    budget = budget or demo_budget()
+    pointer = demo_pointer(budget)
+    if pointer.is_file():
+        folder = demo_cache_root() / json.loads(pointer.read_text())["folder"]
+        if (folder / DEMO_BUILD_INFO).is_file():
+            return folder
+    built = sorted(demo_cache_root().glob(f"{budget}-*/{DEMO_BUILD_INFO}"),
+                   key=lambda p: p.stat().st_mtime)
+    return built[-1].parent if built else None
+
+
+def demo_cross_encoder_path() -> str:
+    """Folder of the built demo cross-encoder; a clear error naming the build command if none."""
+    found = find_demo_model()
+    if found is None:
+        budget = demo_budget()
+        command = (DEMO_BUILD_COMMAND if budget == "full"
+                   else f"rerankwatch build-demo-model --budget {budget}")
+        raise DemoModelNotBuiltError(
+            f"{DEMO_MODEL} (budget {budget}) is not built in {demo_cache_root()}: run "
+            f"`{command}`" + (" (about 6 min on 2 CPU cores)" if budget == "full" else ""))
+    return str(found)

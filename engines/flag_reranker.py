@@ -12,9 +12,10 @@ import dataclasses
 
 import numpy as np
 
-from engines.base import TRACKED_PACKAGES, BatchedEngine, Fingerprint
-from engines.heads import head_to_scores
-from rerankwatch.errors import ConfigError, PrecisionUnsupportedError, RerankwatchError
+from rerankwatch.core.errors import ConfigError, PrecisionUnsupportedError, RerankwatchError
+from rerankwatch.core.records import Fingerprint
+from rerankwatch.engines.base import TRACKED_PACKAGES, BatchedEngine
+from rerankwatch.engines.heads import head_to_scores
 
 # an isolated environment these requirements build runs this engine (torch stays on our pin)
 ENVIRONMENT_REQUIREMENTS = ("FlagEmbedding==1.4.2", "transformers>=4.44.2,<5")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rerankwatch.errors import RerankwatchError
+from rerankwatch.core.errors import RerankwatchError
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.base import DEFAULT_MAX_LENGTH, BatchedEngine, load_transformers, local_model_dir
-from engines.heads import cosine, st_max_seq_length, st_pooling
+from rerankwatch.engines.base import (
+    DEFAULT_MAX_LENGTH,
+    BatchedEngine,
+    load_transformers,
+    local_model_dir,
+)
+from rerankwatch.engines.heads import cosine, st_max_seq_length, st_pooling
 
 
 class HfBiEngine(BatchedEngine):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.base import DEFAULT_MAX_LENGTH, BatchedEngine, load_transformers, to_numpy
-from engines.heads import head_to_scores
+from rerankwatch.engines.base import DEFAULT_MAX_LENGTH, BatchedEngine, load_transformers, to_numpy
+from rerankwatch.engines.heads import head_to_scores
 
 
 class HfSeqClsEngine(BatchedEngine):

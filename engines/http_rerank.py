@@ -16,10 +16,12 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import numpy as np
 
-from engines.base import BatchedEngine, Fingerprint, Pair
-from engines.heads import sigmoid
-from engines.http_schemas import api_schema
-from rerankwatch.errors import RerankwatchError
+from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.core.records import Fingerprint, Pair
+from rerankwatch.core.secrets import load_secret
+from rerankwatch.engines.base import BatchedEngine
+from rerankwatch.engines.heads import sigmoid
+from rerankwatch.engines.http_schemas import api_schema
 
 LOG = logging.getLogger("rerankwatch.engines.http")
 OPTIONS = {"path": "", "activation": "sigmoid", "backoff_s": 0.5}  # known options, defaults
@@ -218,12 +220,10 @@ def api_key(config) -> str | None:
 
 
 def _secret(name: str, engine: str) -> str:
-    # the one place an engine reads Prefect: the key store users already deploy with
-    from prefect.blocks.system import Secret
-
+    # the store is registered by the orchestration layer (Prefect Secret blocks)
     try:
-        return Secret.load(name).get()
-    except Exception as exc:  # a missing block, no reachable Prefect API
+        return load_secret(name)
+    except Exception as exc:  # no store, a missing block, no reachable Prefect API
         raise HttpRerankError(f"engine {engine!r}: cannot load Prefect Secret block {name!r} "
                               f"(api_key_secret): {type(exc).__name__}: {exc}") from None
 

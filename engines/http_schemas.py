@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from rerankwatch.errors import UnknownNameError
+from rerankwatch.core.errors import UnknownNameError
 
 Body = Callable[[str, str, list[str]], dict]
 

@@ -23,12 +23,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from engines.base import Fingerprint, OnBatch, Pair, ScoreBatch, resolve_model
-from engines.environments import ensure_environment
-from rerankwatch.config import EngineConfig, EnvironmentConfig
-from rerankwatch.errors import EngineFailed, PrecisionUnsupportedError
+from rerankwatch.core.config import EngineConfig, EnvironmentConfig
+from rerankwatch.core.errors import EngineFailed, PrecisionUnsupportedError
+from rerankwatch.core.models import resolve_model
+from rerankwatch.core.records import Fingerprint, OnBatch, Pair, ScoreBatch
+from rerankwatch.engines.environments import ensure_environment
 
-SOURCE_PACKAGES = ("engines", "rerankwatch")  # what the worker imports from this project
+# what the worker imports from this project: rerankwatch's bottom layer and its engines
+SOURCE_PACKAGES = ("rerankwatch.core", "rerankwatch.engines")
 LOG_TAIL_LINES = 20
 _RAISED_AS = {"PrecisionUnsupportedError": PrecisionUnsupportedError}
 
@@ -44,7 +46,7 @@ class IsolatedEngine:
         self._link_sources()
         self._log = (self.job_dir / "worker.log").open("w")
         self.process = subprocess.Popen(
-            [str(python), "-m", "engines.worker"], cwd=self.job_dir, text=True,
+            [str(python), "-m", "rerankwatch.engines.worker"], cwd=self.job_dir, text=True,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
             env=self._worker_env(), start_new_session=True)
         self._replies: queue.Queue[str | None] = queue.Queue()
@@ -61,11 +63,14 @@ class IsolatedEngine:
         self.kind = self._fingerprint.kind
 
     def _link_sources(self) -> None:
-        """Expose only this project's packages to the worker (not this venv's site-packages)."""
-        src = self.job_dir / "src"
-        src.mkdir()
+        """Expose only the engines and the layer below them to the worker (not this venv's
+        site-packages, nor the rest of rerankwatch)."""
+        root = self.job_dir / "src" / "rerankwatch"
+        root.mkdir(parents=True)
+        (root / "__init__.py").write_text('"""rerankwatch engines, in an isolated worker."""\n')
         for package in SOURCE_PACKAGES:
-            (src / package).symlink_to(Path(str(resources.files(package))), True)
+            folder = Path(str(resources.files(package)))
+            (root / package.rpartition(".")[2]).symlink_to(folder, True)
 
     def _worker_env(self) -> dict[str, str]:
         inherited = {k: v for k, v in os.environ.items()

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.base import (
+from rerankwatch.core.errors import PrecisionUnsupportedError, RerankwatchError
+from rerankwatch.core.models import cache_dir
+from rerankwatch.engines.base import (
     DEFAULT_MAX_LENGTH,
     TRACKED_PACKAGES,
     BatchedEngine,
@@ -28,9 +30,7 @@ from engines.base import (
     local_model_dir,
     weights_sha256,
 )
-from engines.fixtures import cache_dir
-from engines.heads import head_to_scores
-from rerankwatch.errors import PrecisionUnsupportedError, RerankwatchError
+from rerankwatch.engines.heads import head_to_scores
 
 LOG = logging.getLogger("rerankwatch.engines")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.base import BatchedEngine, torch_dtype
-from engines.heads import cosine
+from rerankwatch.engines.base import BatchedEngine, torch_dtype
+from rerankwatch.engines.heads import cosine
 
 
 class StBiEngine(BatchedEngine):

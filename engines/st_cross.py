@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.base import BatchedEngine, to_numpy, torch_dtype
-from engines.heads import activation_name, head_to_scores
+from rerankwatch.engines.base import BatchedEngine, to_numpy, torch_dtype
+from rerankwatch.engines.heads import activation_name, head_to_scores
 
 
 class StCrossEngine(BatchedEngine):

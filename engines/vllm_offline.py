@@ -13,9 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.base import TRACKED_PACKAGES, BatchedEngine, local_model_dir
-from engines.fixtures import cache_dir
-from engines.heads import cross_encoder_max_length, head_to_scores, saved_json, st_pooling
+from rerankwatch.core.models import cache_dir
+from rerankwatch.engines.base import TRACKED_PACKAGES, BatchedEngine, local_model_dir
+from rerankwatch.engines.heads import (
+    cross_encoder_max_length,
+    head_to_scores,
+    saved_json,
+    st_pooling,
+)
 
 CPU_MEMORY_FRACTION = 0.3  # vLLM reserves this share of RAM on CPU; its GPU default fails there
 

@@ -24,8 +24,8 @@ def _serve(channel: IO[str]) -> None:
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
-    from engines import engine_class
-    from rerankwatch.config import EngineConfig
+    from rerankwatch.core.config import EngineConfig
+    from rerankwatch.engines import engine_class
 
     engine = None
     for line in sys.stdin:

@@ -1,5 +1,1 @@
-"""Prefect flows: thin sequences of tasks."""
-
-from rerankwatch import prefect_env
-
-prefect_env.apply()
+"""Prefect flows: thin sequences of tasks (importing rerankwatch.tasks applies its settings)."""

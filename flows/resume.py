@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prefect import flow
 
-from rerankwatch.errors import EngineFailed, GateBlocked
-from tasks.checking import run_checks, write_report
-from tasks.notify import notify_failure
-from tasks.scoring import finish_run, reopen_run, score_all
+from rerankwatch.core.errors import EngineFailed, GateBlocked
+from rerankwatch.tasks.checking import run_checks, write_report
+from rerankwatch.tasks.notify import notify_failure
+from rerankwatch.tasks.scoring import finish_run, reopen_run, score_all
 
 SUITES = {"nightly": "nightly", "upgrade-gate": "gate"}  # flows whose runs end in a verdict
 

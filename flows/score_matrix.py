@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from rerankwatch.errors import EngineFailed
-from tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
+from rerankwatch.core.errors import EngineFailed
+from rerankwatch.tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
 
 
 @flow(name="score-matrix")

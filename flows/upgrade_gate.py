@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prefect import flow
 
-from rerankwatch.errors import GateBlocked
-from tasks.checking import gate_config, run_checks
-from tasks.notify import notify_failure
-from tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
+from rerankwatch.core.errors import GateBlocked
+from rerankwatch.tasks.checking import gate_config, run_checks
+from rerankwatch.tasks.notify import notify_failure
+from rerankwatch.tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
 
 
 @flow(name="upgrade-gate", on_failure=[notify_failure], on_crashed=[notify_failure])

@@ -6,9 +6,10 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from checks.suites import SuiteReport
-from rerankwatch import judging, report, views
-from rerankwatch.config import RunConfig
+from rerankwatch.core.config import RunConfig
+from rerankwatch.core.records import SuiteReport
+from rerankwatch.pipeline import judging
+from rerankwatch.report import html as report, terminal as views
 
 
 @task(cache_policy=NO_CACHE)

@@ -7,7 +7,7 @@ import json
 from prefect.logging.loggers import flow_run_logger
 from prefect.settings import get_current_settings
 
-from rerankwatch import notify
+from rerankwatch.tasks import channels as notify
 
 MAX_PARAMETERS_CHARS = 500
 
@@ -23,7 +23,8 @@ def notify_failure(flow, flow_run, state) -> None:
     if notify.send(f"rerankwatch: {flow.name} {verdict}", failure_markdown(flow, flow_run, state)):
         logger.info("failure notification sent")
     else:
-        logger.warning("failure notification could not be sent (see the rerankwatch.notify log)")
+        logger.warning("failure notification could not be sent (see the rerankwatch.notify "
+                       "log)")
 
 
 def failure_markdown(flow, flow_run, state) -> str:

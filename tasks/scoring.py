@@ -6,8 +6,10 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from rerankwatch import scoring, views
-from rerankwatch.config import RunConfig, load_config
+from rerankwatch.core.config import RunConfig
+from rerankwatch.pipeline import scoring
+from rerankwatch.pipeline.config import load_config
+from rerankwatch.report import terminal as views
 
 
 @task(cache_policy=NO_CACHE)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 @pytest.fixture(scope="session")
 def tiny_cross_encoder(tmp_path_factory) -> str:
-    from engines.fixtures import build_tiny_cross_encoder
+    from rerankwatch.engines.fixtures import build_tiny_cross_encoder
 
     return str(build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny") / "ce"))
 

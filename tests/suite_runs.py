@@ -6,10 +6,10 @@ from pathlib import Path
 
 import polars as pl
 
-from checks.base import SuiteInput
-from rerankwatch.config import EngineConfig, EnvironmentConfig
-from rerankwatch.samples import load_sample_set
-from rerankwatch.scoring import score_with_probes
+from rerankwatch.checks.base import SuiteInput
+from rerankwatch.core.config import EngineConfig, EnvironmentConfig
+from rerankwatch.pipeline.scoring import score_with_probes
+from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
 
 Scored = tuple  # (fingerprint, [(variant, pair_ids, ScoreBatch)], load warnings)

@@ -8,12 +8,12 @@ import inspect
 import great_expectations as gx
 import pytest
 
-from checks import CHECKS, check_class
-from checks.base import CheckParams
-from engines import ENGINES, build_engine, engine_class
-from engines.base import BatchedEngine
-from engines.flag_reranker import ENVIRONMENT_REQUIREMENTS as FLAG_REQUIREMENTS
-from rerankwatch.config import EngineConfig, EnvironmentConfig
+from rerankwatch.checks import CHECKS, check_class
+from rerankwatch.checks.base import CheckParams
+from rerankwatch.core.config import EngineConfig, EnvironmentConfig
+from rerankwatch.engines import ENGINES, build_engine, engine_class
+from rerankwatch.engines.base import BatchedEngine
+from rerankwatch.engines.flag_reranker import ENVIRONMENT_REQUIREMENTS as FLAG_REQUIREMENTS
 from tests.configs import VLLM_REQUIREMENTS, VLLM_UNINSTALL
 from tests.servers.rerank_app import serve
 

@@ -12,10 +12,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engines import build_engine
-from rerankwatch import demo_model
-from rerankwatch.config import EngineConfig, load_config
-from rerankwatch.demo_eval import golden_en
+from rerankwatch.core.config import EngineConfig
+from rerankwatch.demo import model as demo_model
+from rerankwatch.demo.evaluate import golden_en
+from rerankwatch.engines import build_engine
+from rerankwatch.pipeline import load_config
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +77,7 @@ def test_default_runs_the_cross_encoder_config_once_built(demo_ce):
 
 
 def test_cross_encoder_default_nightly_passes_every_blocking_check(demo_ce, tmp_path):
-    from flows.nightly import nightly
+    from rerankwatch.flows.nightly import nightly
     from rerankwatch.store import Store
 
     state = nightly(demo_model.CROSS_CONFIG, str(tmp_path / "ce.duckdb"), return_state=True)
@@ -100,7 +101,7 @@ def test_cross_encoder_default_nightly_passes_every_blocking_check(demo_ce, tmp_
 
 
 def test_demo_replays_are_caught(demo_ce, tmp_path):
-    from rerankwatch.replay import run_replays
+    from rerankwatch.pipeline.replay import run_replays
 
     outcomes = {o.replay.name: o for o in run_replays(
         str(tmp_path / "replay.duckdb"), ["swap_args_demo_ce", "random_head_demo_ce"])}

@@ -13,11 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines import build_engine
-from engines.environments import EnvironmentBuildError, ensure_environment, environment_dir
-from flows.nightly import nightly
-from rerankwatch.config import EngineConfig, EnvironmentConfig
-from rerankwatch.errors import EngineFailed
+from rerankwatch.core.config import EngineConfig, EnvironmentConfig
+from rerankwatch.core.errors import EngineFailed
+from rerankwatch.engines import build_engine
+from rerankwatch.engines.environments import (
+    EnvironmentBuildError,
+    ensure_environment,
+    environment_dir,
+)
+from rerankwatch.flows.nightly import nightly
 from rerankwatch.store import Store
 from tests.configs import MINILM, ST5_REQUIREMENTS, environments_toml
 
@@ -94,8 +98,8 @@ def test_fingerprints_record_the_versions_installed_in_each_venv(versions_run):
 def test_the_main_process_never_imports_the_engine_packages(st5_python, tmp_path):
     script = f"""
 import sys
-from engines import build_engine
-from rerankwatch.config import EngineConfig, EnvironmentConfig
+from rerankwatch.engines import build_engine
+from rerankwatch.core.config import EngineConfig, EnvironmentConfig
 engine = build_engine(EngineConfig(name="x", kind="st-bi", model="{MINILM}", environment="st-5"),
                       EnvironmentConfig(name="st-5", requirements={ST5_REQUIREMENTS!r}))
 assert engine.score([("a query", "a document")]).scores.shape == (1,)

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from checks.suites import SUITES
-from engines.fixtures import fixture_path
-from engines.http_rerank import HttpRerankEngine, HttpRerankError
-from flows.nightly import nightly
+from rerankwatch.checks.suites import SUITES
 from rerankwatch.cli import app as cli
-from rerankwatch.config import EngineConfig
+from rerankwatch.core.config import EngineConfig
+from rerankwatch.core.models import resolve_model
+from rerankwatch.engines.http_rerank import HttpRerankEngine, HttpRerankError
+from rerankwatch.flows.nightly import nightly
 from rerankwatch.store import Store
 from tests.configs import TINY_CE, UNTRAINED
 from tests.servers.rerank_app import free_port, serve
@@ -42,7 +42,7 @@ options = {{ backoff_s = 0.01 }}
 
 @pytest.fixture(scope="module")
 def server():
-    with serve({"tiny": ("cross", fixture_path(TINY_CE))}) as app:
+    with serve({"tiny": ("cross", resolve_model(TINY_CE))}) as app:
         yield app
 
 

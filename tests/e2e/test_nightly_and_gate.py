@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows.nightly import nightly
 from rerankwatch.cli import app
-from rerankwatch.demo_model import find_built
-from rerankwatch.replay import REPLAYS, run_replays
+from rerankwatch.demo.model import find_built
+from rerankwatch.flows.nightly import nightly
+from rerankwatch.pipeline.replay import REPLAYS, run_replays
 from rerankwatch.store import Store
 from tests.configs import MINILM, TINY_CE, run_config
 

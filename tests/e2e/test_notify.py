@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.nightly import nightly
-from flows.upgrade_gate import upgrade_gate
-from rerankwatch import notify
+from rerankwatch.flows.nightly import nightly
+from rerankwatch.flows.upgrade_gate import upgrade_gate
+from rerankwatch.tasks import channels as notify
 from tests.configs import TINY_CE, run_config
 
 SECRET = "s3cr3t-token"

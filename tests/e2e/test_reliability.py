@@ -17,10 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from flows.nightly import nightly
-from rerankwatch import shards
 from rerankwatch.cli import app
-from rerankwatch.store import Store
+from rerankwatch.flows.nightly import nightly
+from rerankwatch.store import Store, shards
 from tests.configs import TINY_CE, UNTRAINED
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rerankwatch.cli import app
-from rerankwatch.replay import run_replays
+from rerankwatch.pipeline.replay import run_replays
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

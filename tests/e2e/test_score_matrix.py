@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.score_matrix import score_matrix
+from rerankwatch.flows.score_matrix import score_matrix
 from rerankwatch.store import Store
 
 ENGINE = """

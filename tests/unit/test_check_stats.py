@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 from scipy.stats import kendalltau
 
-from checks.base import query_blocks
-from checks.engine_agreement import kendall_tau_b, topk_overlap
-from checks.retrieval_quality import Params, metric_values, per_query_metrics
+from rerankwatch.checks.base import query_blocks
+from rerankwatch.checks.engine_agreement import kendall_tau_b, topk_overlap
+from rerankwatch.checks.retrieval_quality import Params, metric_values, per_query_metrics
 
 
 def test_query_blocks_stack_queries_by_size_in_frame_order() -> None:

@@ -18,24 +18,24 @@ import numpy as np
 import polars as pl
 import pytest
 
-import checks.finite
-from checks import CHECKS, check_class
-from checks.argument_order import ArgumentOrder
-from checks.base import ERROR, FAILED, PASSED, SKIPPED, CheckResult, Judge, SuiteInput
-from checks.determinism import Determinism
-from checks.engine_agreement import EngineAgreement
-from checks.finite import Finite
-from checks.irrelevant_ceiling import IrrelevantCeiling
-from checks.monotonic_relevance import MonotonicRelevance
-from checks.precision_drift import PrecisionDrift
-from checks.retrieval_quality import RetrievalQuality
-from checks.saturation import Saturation
-from checks.suites import SUITES, SuiteReport, check_params, run_suite
-from engines.base import Fingerprint, ScoreBatch
-from rerankwatch.config import EngineConfig
-from rerankwatch.errors import ConfigError, UnknownNameError
-from rerankwatch.samples import load_sample_set
-from rerankwatch.scoring import probe_pairs, score_with_probes
+import rerankwatch.checks.finite
+from rerankwatch.checks import CHECKS, check_class
+from rerankwatch.checks.argument_order import ArgumentOrder
+from rerankwatch.checks.base import ERROR, FAILED, PASSED, SKIPPED, CheckResult, Judge, SuiteInput
+from rerankwatch.checks.determinism import Determinism
+from rerankwatch.checks.engine_agreement import EngineAgreement
+from rerankwatch.checks.finite import Finite
+from rerankwatch.checks.irrelevant_ceiling import IrrelevantCeiling
+from rerankwatch.checks.monotonic_relevance import MonotonicRelevance
+from rerankwatch.checks.precision_drift import PrecisionDrift
+from rerankwatch.checks.retrieval_quality import RetrievalQuality
+from rerankwatch.checks.saturation import Saturation
+from rerankwatch.checks.suites import SUITES, check_params, run_suite
+from rerankwatch.core.config import EngineConfig
+from rerankwatch.core.errors import ConfigError, UnknownNameError
+from rerankwatch.core.records import Fingerprint, ScoreBatch, SuiteReport
+from rerankwatch.pipeline.scoring import probe_pairs, score_with_probes
+from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
 
 MINILM = "embedded:all-MiniLM-L6-v2"
@@ -862,7 +862,7 @@ def test_run_suite_records_error_for_a_crashing_check(bench: Bench,
     def boom(self, data, params, judge):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(checks.finite.Finite, "run", boom)
+    monkeypatch.setattr(rerankwatch.checks.finite.Finite, "run", boom)
     report = run_suite(bench.suite("ce", "ce", "ce-hf"), {**UNTRAINED, "finite": {}})
     (crash,) = [r for r in report.results if r.check == "finite"]
     assert crash.status == ERROR and crash.engine is None and crash.subject == "*"

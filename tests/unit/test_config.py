@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 import rerankwatch
-import samples
-from rerankwatch.config import DEFAULT_CONFIG, EngineConfig, RunConfig, load_config
-from rerankwatch.errors import ConfigError, RerankwatchError
-from rerankwatch.samples import load_sample_sets
+import rerankwatch.samples as samples
+from rerankwatch.core.config import DEFAULT_CONFIG, EngineConfig, RunConfig
+from rerankwatch.core.errors import ConfigError, RerankwatchError
+from rerankwatch.pipeline import load_config
+from rerankwatch.samples.loader import load_sample_sets
 
 SETS = """
 [[sample_sets]]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engines.base import resolve_model
-from rerankwatch import demo_model
-from rerankwatch.demo_data import build_corpus, chunk, clean_wiki_line, is_prose
+from rerankwatch.demo import model as demo_model
+from rerankwatch.demo.data import build_corpus, chunk, clean_wiki_line, is_prose
+from rerankwatch.engines.base import resolve_model
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines import build_engine
-from engines.base import (
+from rerankwatch.core.config import EngineConfig
+from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.engines import build_engine
+from rerankwatch.engines.base import (
     TRACKED_PACKAGES,
     WEIGHT_SUFFIXES,
     Fingerprint,
@@ -23,8 +25,6 @@ from engines.base import (
     reports_random_init,
     weights_sha256,
 )
-from rerankwatch.config import EngineConfig
-from rerankwatch.errors import RerankwatchError
 
 QUERY = "How do I train for my first marathon?"
 
@@ -321,7 +321,7 @@ def test_tokenizer_max_length_reads_the_saved_tokenizer(tmp_path: Path, saved: d
                                                         expected: int | None) -> None:
     """What vLLM is given as max_model_len for a cross-encoder, so it truncates where
     st-cross and hf-seqcls do (vLLM alone would use the position limit)."""
-    from engines.heads import tokenizer_max_length
+    from rerankwatch.engines.heads import tokenizer_max_length
 
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(saved))
     assert tokenizer_max_length(tmp_path) == expected
@@ -329,7 +329,7 @@ def test_tokenizer_max_length_reads_the_saved_tokenizer(tmp_path: Path, saved: d
 
 
 def test_cross_encoder_max_length_is_capped_by_the_positions(tmp_path: Path) -> None:
-    from engines.heads import cross_encoder_max_length
+    from rerankwatch.engines.heads import cross_encoder_max_length
 
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 512}))
     assert cross_encoder_max_length(tmp_path) == 512  # no config.json

@@ -10,12 +10,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from checks.base import FAILED, PASSED, Judge
-from checks.truncation import Params, Truncation
-from engines import build_engine
-from engines.flag_reranker import ENVIRONMENT_REQUIREMENTS
-from rerankwatch.config import EngineConfig, EnvironmentConfig
-from rerankwatch.errors import PrecisionUnsupportedError, RerankwatchError
+from rerankwatch.checks.base import FAILED, PASSED, Judge
+from rerankwatch.checks.truncation import Params, Truncation
+from rerankwatch.core.config import EngineConfig, EnvironmentConfig
+from rerankwatch.core.errors import PrecisionUnsupportedError, RerankwatchError
+from rerankwatch.engines import build_engine
+from rerankwatch.engines.flag_reranker import ENVIRONMENT_REQUIREMENTS
 from rerankwatch.store import Store
 from tests.suite_runs import golden_en, score, suite_input
 

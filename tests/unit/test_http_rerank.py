@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.http_rerank import HttpRerankEngine, HttpRerankError
-from engines.http_schemas import SCHEMAS
-from engines.st_bi import StBiEngine
-from engines.st_cross import StCrossEngine
-from rerankwatch.config import EngineConfig, load_config
-from rerankwatch.errors import ConfigError
+from rerankwatch.core.config import EngineConfig
+from rerankwatch.core.errors import ConfigError
+from rerankwatch.engines.http_rerank import HttpRerankEngine, HttpRerankError
+from rerankwatch.engines.http_schemas import SCHEMAS
+from rerankwatch.engines.st_bi import StBiEngine
+from rerankwatch.engines.st_cross import StCrossEngine
+from rerankwatch.pipeline import load_config
 from tests.servers.rerank_app import free_port, serve
 
 pytestmark = pytest.mark.server

@@ -9,12 +9,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from checks.base import FAILED, PASSED, SKIPPED
-from checks.suites import run_suite
-from engines import build_engine
-from engines.fixtures import cache_dir
-from rerankwatch.config import EngineConfig
-from rerankwatch.errors import PrecisionUnsupportedError
+from rerankwatch.checks.base import FAILED, PASSED, SKIPPED
+from rerankwatch.checks.suites import run_suite
+from rerankwatch.core.config import EngineConfig
+from rerankwatch.core.errors import PrecisionUnsupportedError
+from rerankwatch.core.models import cache_dir
+from rerankwatch.engines import build_engine
 from rerankwatch.store import Store
 from tests.suite_runs import golden_en, score, suite_input
 

@@ -7,10 +7,10 @@ import pathlib
 import pytest
 
 import engines
-from engines import ENGINES, build_engine, engine_class
-from rerankwatch.config import EngineConfig
-from rerankwatch.errors import RerankwatchError, UnknownNameError
-from rerankwatch.registry import build_registry, resolve
+from rerankwatch.core.config import EngineConfig
+from rerankwatch.core.errors import RerankwatchError, UnknownNameError
+from rerankwatch.core.registry import build_registry, resolve
+from rerankwatch.engines import ENGINES, build_engine, engine_class
 
 CORE_KINDS = ["hf-bi", "hf-seqcls", "st-bi", "st-cross"]
 AVAILABLE = ", ".join(sorted(ENGINES))
@@ -83,4 +83,4 @@ def test_resolve_imports_lazily_registered_attribute() -> None:
 
 def test_engines_module_registry_is_the_one_used() -> None:
     assert engines.ENGINES is ENGINES
-    assert ENGINES["st-cross"] == "engines.st_cross:StCrossEngine"
+    assert ENGINES["st-cross"] == "rerankwatch.engines.st_cross:StCrossEngine"

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from rerankwatch.errors import SampleSetError
-from rerankwatch.samples import SCHEMA, load_sample_set, load_sample_sets, pair_id
+from rerankwatch.core.errors import SampleSetError
+from rerankwatch.samples.loader import SCHEMA, load_sample_set, load_sample_sets, pair_id
 
 DROP = object()  # sentinel: leave the field out of the record
 

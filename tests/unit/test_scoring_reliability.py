@@ -10,12 +10,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from engines.base import Fingerprint
-from rerankwatch import scoring, shards
-from rerankwatch.config import RunConfig
-from rerankwatch.errors import EngineFailed, RunNotResumable, SampleSetError
-from rerankwatch.scoring import ChunkPlanner
-from rerankwatch.store import Store
+from rerankwatch.core.config import RunConfig
+from rerankwatch.core.errors import EngineFailed, RunNotResumable, SampleSetError
+from rerankwatch.core.records import Fingerprint
+from rerankwatch.pipeline import scoring
+from rerankwatch.pipeline.scoring import ChunkPlanner
+from rerankwatch.store import Store, shards
 
 GOLDEN = 45  # pairs in samples/golden_en.jsonl
 

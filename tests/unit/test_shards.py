@@ -15,10 +15,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from engines.base import Fingerprint, ScoreBatch
-from rerankwatch import shards
-from rerankwatch.errors import RunNotResumable, ShardError
-from rerankwatch.store import Store
+from rerankwatch.core.errors import RunNotResumable, ShardError
+from rerankwatch.core.records import Fingerprint, ScoreBatch
+from rerankwatch.store import Store, shards
 
 FP = Fingerprint(kind="st-cross", model="m", weights_sha256="ab" * 32, dtype="float32",
                  device="cpu", pooling="n/a", max_length=512, activation="sigmoid")
@@ -197,7 +196,7 @@ def test_run_lock_refuses_a_second_process(tmp_path: Path) -> None:
     script = tmp_path / "lock.py"
     root = str(Path(__file__).resolve().parents[2])
     script.write_text(
-        f"import sys\nsys.path.insert(0, {root!r})\nfrom rerankwatch import shards\n"
+        f"import sys\nsys.path.insert(0, {root!r})\nfrom rerankwatch.store import shards\n"
         f"try:\n    shards.hold_run_lock({str(tmp_path)!r}, 'run-1')\n"
         f"except Exception as exc:\n    print(type(exc).__name__, exc)\n    sys.exit(3)\n")
     shards.hold_run_lock(tmp_path, "run-1")

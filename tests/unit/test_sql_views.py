@@ -12,12 +12,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from checks.base import CheckResult
-from checks.suites import SuiteReport
-from engines.base import Fingerprint, ScoreBatch
-from rerankwatch import sql_cli
-from rerankwatch.cli import app
-from rerankwatch.samples import load_sample_set
+from rerankwatch.checks.base import CheckResult
+from rerankwatch.cli import app, sql as sql_cli
+from rerankwatch.core.records import Fingerprint, ScoreBatch, SuiteReport
+from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engines.base import Fingerprint, ScoreBatch
-from rerankwatch.samples import load_sample_set, pair_id
+from rerankwatch.core.records import Fingerprint, ScoreBatch
+from rerankwatch.samples.loader import load_sample_set, pair_id
 from rerankwatch.store import Store, new_run_id
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"

@@ -10,10 +10,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from checks.base import FAILED, PASSED, SKIPPED, Judge
-from checks.suites import run_suite
-from checks.truncation import Params, Truncation, load_tokenizer, token_counts
-from rerankwatch.config import EngineConfig
+from rerankwatch.checks.base import FAILED, PASSED, SKIPPED, Judge
+from rerankwatch.checks.suites import run_suite
+from rerankwatch.checks.truncation import Params, Truncation, load_tokenizer, token_counts
+from rerankwatch.core.config import EngineConfig
 from rerankwatch.store import Store
 from tests.suite_runs import golden_en, score, suite_input
 

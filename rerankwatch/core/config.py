@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -10,7 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rerankwatch.errors import ConfigError
+from rerankwatch.core.errors import ConfigError
+from rerankwatch.core.models import is_alias
 
 PRECISIONS = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
               "bfloat16": "bfloat16", "bf16": "bfloat16", "int8": "int8"}  # int8: onnx only
@@ -107,24 +107,11 @@ class RunConfig(_Strict):
                     Path(engine.model).expanduser().exists()):
                 raise ValueError(f"engine {engine.name!r}: model path {engine.model!r} does not "
                                  f"exist (relative to the working directory {Path.cwd()})")
-            if engine.kind == "http-rerank":
-                from engines.http_schemas import SCHEMAS
-
-                if engine.api_schema not in SCHEMAS:
-                    raise ValueError(f"engine {engine.name!r}: unknown api_schema "
-                                     f"{engine.api_schema!r}; available: {', '.join(SCHEMAS)}")
-                if not (engine.url or "").startswith(("http://", "https://")):
-                    raise ValueError(f"engine {engine.name!r}: http-rerank needs url = "
-                                     f"'http(s)://host[:port]'")
-        from engines import ENGINES
-
+            if engine.kind == "http-rerank" and not (engine.url or "").startswith(
+                    ("http://", "https://")):
+                raise ValueError(f"engine {engine.name!r}: http-rerank needs url = "
+                                 f"'http(s)://host[:port]'")
         for engine in self.engines:
-            for kind in filter(None, (engine.kind, engine.wraps)):
-                if kind not in ENGINES:
-                    close = difflib.get_close_matches(kind, ENGINES, n=1)
-                    raise ValueError(f"engine {engine.name!r}: unknown kind {kind!r}; available: "
-                                     f"{', '.join(ENGINES)}" + (f" (did you mean {close[0]!r}?)"
-                                                                if close else ""))
             if engine.precision == "int8" and "onnx" not in (engine.kind, engine.wraps):
                 raise ValueError(f"engine {engine.name!r}: precision 'int8' (dynamic "
                                  f"quantization) is supported by kind 'onnx' only")
@@ -150,9 +137,12 @@ class RunConfig(_Strict):
         return engine.sets or [s.name for s in self.sample_sets]
 
     def resolve_path(self, path: str) -> Path:
-        """Resolve a config-relative or ``pkg:`` path."""
+        """Resolve a config-relative or ``pkg:`` path (``pkg:samples/x.jsonl``: a file shipped
+        in ``rerankwatch.samples``; ``pkg:rerankwatch/x.toml``: in ``rerankwatch``)."""
         if path.startswith("pkg:"):
             package, _, rel = path[4:].partition("/")
+            if package != "rerankwatch" and not package.startswith("rerankwatch."):
+                package = f"rerankwatch.{package}"
             return Path(str(resources.files(package).joinpath(rel)))
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
@@ -164,13 +154,15 @@ def _looks_local(model: str) -> bool:
     Hub ids are not checked here (that needs the network): an engine whose hub model cannot be
     loaded fails at load, named, before it scores a pair.
     """
-    if model.startswith(("embedded:", "fixture:")):
+    if is_alias(model):
         return False
     return model.startswith(("/", ".", "~")) or model.count("/") > 1
 
 
-def load_config(path: str | Path | None = None) -> RunConfig:
-    """Read and validate a TOML run config (the packaged default when ``path`` is None)."""
+def parse_config(path: str | Path | None = None) -> RunConfig:
+    """Read a TOML run config (the packaged default when ``path`` is None) and validate its
+    structure and cross-references; ``rerankwatch.pipeline.load_config`` also holds it to the
+    engine and check registries."""
     source = DEFAULT_CONFIG if path is None else str(path)
     try:
         resolved = RunConfig.model_construct(base_dir=".").resolve_path(source)
@@ -185,14 +177,12 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise ConfigError(f"{resolved}: invalid TOML: {exc}") from None
     data.setdefault("base_dir", str(resolved.parent))
     try:
-        config = RunConfig.model_validate(data)
-        from checks.suites import check_params
-
-        check_params(config.checks)  # unknown checks or thresholds fail here, before any run
-        return config
+        return RunConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"{resolved}: {problems}") from None
+        raise ConfigError(f"{resolved}: {validation_problems(exc)}") from None
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """A pydantic error as one line: ``field.path: message; …``."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+                     for err in exc.errors())

@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from rerankwatch import prefect_env
-from rerankwatch.errors import RerankwatchError
-from rerankwatch.sql_cli import sql
+from rerankwatch.cli.sql import sql
+from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, find_demo_model
+from rerankwatch.tasks import prefect_env
 
 prefect_env.apply()
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -31,7 +32,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 def _check_config(config: str | None):
     """The validated RunConfig; a bad config exits 2 here, before Prefect starts."""
-    from rerankwatch.config import load_config
+    from rerankwatch.pipeline import load_config
 
     try:
         return load_config(config)
@@ -45,13 +46,11 @@ def _configs(config: str | None) -> list[str | None]:
     reference, and a cosine is no probability)."""
     if config is not None:
         return [config]
-    from rerankwatch.demo_model import BUILD_COMMAND, CROSS_CONFIG, find_built
-
-    if find_built() is None:
+    if find_demo_model() is None:
         typer.secho(f"note: the demo cross-encoder is not built, so only the bi-encoder default "
-                    f"runs; `{BUILD_COMMAND}` adds it", fg=typer.colors.YELLOW, err=True)
+                    f"runs; `{DEMO_BUILD_COMMAND}` adds it", fg=typer.colors.YELLOW, err=True)
         return [None]
-    return [None, CROSS_CONFIG]
+    return [None, DEMO_CROSS_CONFIG]
 
 
 def _finish(state, what: str) -> None:
@@ -69,7 +68,7 @@ def score(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False) -
     paths = _configs(config)
     for path in paths:
         _check_config(path)
-    from flows.score_matrix import score_matrix
+    from rerankwatch.flows.score_matrix import score_matrix
 
     states = [score_matrix(path, db, force, return_state=True) for path in paths]
     for state in states:
@@ -82,7 +81,7 @@ def nightly(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False)
     paths = _configs(config)
     for path in paths:
         _check_config(path)
-    from flows.nightly import nightly as nightly_flow
+    from rerankwatch.flows.nightly import nightly as nightly_flow
 
     states = [nightly_flow(path, db, force, return_state=True) for path in paths]
     for state in states:
@@ -96,13 +95,13 @@ def resume(
     force: ForceOpt = False,
 ) -> None:
     """Finish a failed or killed run: score only what it lacks, then judge it like its flow."""
-    from rerankwatch.scoring import check_resumable
+    from rerankwatch.pipeline.scoring import check_resumable
 
     try:
         check_resumable(db, run)
     except RerankwatchError as exc:
         _fail(str(exc), 2)
-    from flows.resume import resume as resume_flow
+    from rerankwatch.flows.resume import resume as resume_flow
 
     _finish(resume_flow(run, db, force, return_state=True), "resume")
 
@@ -115,13 +114,13 @@ def gate(
 ) -> None:
     """Judge a candidate engine against a baseline: exit 0 on PASS, 1 on BLOCKED."""
     loaded = _check_config(config)
-    from rerankwatch.judging import gate_config
+    from rerankwatch.pipeline.judging import gate_config
 
     try:
         gate_config(loaded, baseline, candidate)
     except RerankwatchError as exc:
         _fail(str(exc), 2)
-    from flows.upgrade_gate import upgrade_gate
+    from rerankwatch.flows.upgrade_gate import upgrade_gate
 
     _finish(upgrade_gate(baseline, candidate, config, db, return_state=True), "upgrade-gate")
     typer.secho("PASS", fg=typer.colors.GREEN, bold=True)
@@ -134,18 +133,17 @@ def replay(
 ) -> None:
     """Replay every known incident against the embedded default, the fixture cross-encoder and
     (when built) the demo cross-encoder."""
-    from rerankwatch import views
-    from rerankwatch.demo_model import BUILD_COMMAND, find_built
-    from rerankwatch.replay import run_replays
+    from rerankwatch.pipeline.replay import run_replays
+    from rerankwatch.report import terminal as views
 
     try:
         outcomes = run_replays(db, only)
     except (ValueError, RerankwatchError) as exc:
         _fail(str(exc), 2)
     views.print_replays(outcomes)
-    if not only and find_built() is None:
+    if not only and find_demo_model() is None:
         typer.secho(f"note: the demo cross-encoder replays were skipped (not built); "
-                    f"`{BUILD_COMMAND}` adds them", fg=typer.colors.YELLOW, err=True)
+                    f"`{DEMO_BUILD_COMMAND}` adds them", fg=typer.colors.YELLOW, err=True)
     if not all(o.ok for o in outcomes):
         _fail("a replay was not caught, or a clean control was blocked")
 
@@ -161,8 +159,15 @@ def build_demo_model(
     recipe and machine, and print its evaluation."""
     import os
 
-    from rerankwatch import demo_model
-    from rerankwatch.demo_eval import print_evaluation
+    from rerankwatch.demo import missing_requirements
+
+    missing = missing_requirements()
+    if missing:
+        _fail(f"building the demo cross-encoder needs {', '.join(missing)}, which this "
+              f"environment lacks: pip install 'rerankwatch[demo]' (or, in a checkout, "
+              f"make venv)", 2)
+    from rerankwatch.demo import model as demo_model
+    from rerankwatch.demo.evaluate import print_evaluation
 
     name = budget or os.environ.get(demo_model.BUDGET_ENV) or "full"
     if name not in demo_model.BUDGETS:
@@ -182,7 +187,7 @@ def report(
     nights: Annotated[int, typer.Option(help="Runs shown in the agreement trend.")] = 14,
 ) -> None:
     """Write one self-contained HTML report: verdict, check table and plots."""
-    from rerankwatch.report import write_report
+    from rerankwatch.report.html import write_report
 
     try:
         path = write_report(db, run, out, nights)

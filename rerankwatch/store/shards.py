@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engines.base import Fingerprint, ScoreBatch
-from rerankwatch.errors import RunNotResumable, ShardError
+from rerankwatch.core.errors import RunNotResumable, ShardError
+from rerankwatch.core.records import Fingerprint, ScoreBatch
 
 META_KEY = b"rerankwatch.shard"
 CONSTANT_COLUMNS = ["run_id", "engine_name", "engine_id", "variant", "activation"]  # per shard

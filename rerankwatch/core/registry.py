@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Iterable
 from typing import Any
 
-from rerankwatch.errors import UnknownNameError
+from rerankwatch.core.errors import UnknownNameError
 
 
 def build_registry(what: str, entries: Iterable[tuple[str, str]]) -> dict[str, str]:

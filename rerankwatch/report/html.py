@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from rerankwatch.errors import RerankwatchError
+from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.store import Store
 
 

@@ -13,7 +13,9 @@ from importlib import resources
 
 import numpy as np
 
-from rerankwatch.demo_data import Corpus, Query
+from rerankwatch.demo.data import Corpus, Query, base_model_dir, bm25_index, bm25_top
+from rerankwatch.report.terminal import CONSOLE
+from rerankwatch.samples.loader import load_sample_set
 
 # The issue's probes for topic bias: the right answer must beat the on-topic wrong one.
 BIAS_PROBES = [
@@ -44,9 +46,8 @@ class DemoEvaluation:
 
 
 def golden_en():
-    from rerankwatch.samples import load_sample_set
 
-    return load_sample_set(str(resources.files("samples").joinpath("golden_en.jsonl")))
+    return load_sample_set(str(resources.files("rerankwatch.samples").joinpath("golden_en.jsonl")))
 
 
 def golden_ladders(scores_by_pair: dict[tuple[str, str], float]) -> list[dict]:
@@ -85,7 +86,6 @@ def _heldout_metrics(corpus: Corpus, queries: list[Query], candidates: np.ndarra
     """(queries judged, MRR@10, nDCG@10) of the cross-encoder, the teacher and BM25."""
     from sentence_transformers import SentenceTransformer
 
-    from rerankwatch.demo_model import base_model_dir
 
     passages = corpus.passages
     teacher = SentenceTransformer(base_model_dir(), device="cpu")
@@ -128,7 +128,6 @@ def evaluate(model_dir: str, corpus: Corpus, budget, progress) -> DemoEvaluation
     """Score the held-out set, the golden ladders and random irrelevant pairs with the model."""
     from sentence_transformers import CrossEncoder
 
-    from rerankwatch.demo_model import bm25_index, bm25_top
 
     rng = random.Random(budget.seed)
     passages = corpus.passages
@@ -180,7 +179,6 @@ def print_evaluation(info: dict) -> None:
     """The build's evaluation (a build.json dict) as rich tables."""
     from rich.table import Table
 
-    from rerankwatch.views import CONSOLE
 
     evaluation = info["evaluation"]
     table = Table(title=f"held-out reranking ({evaluation['heldout_queries']} queries, "

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from checks.base import SuiteInput
-from checks.suites import SuiteReport, run_suite
-from rerankwatch.config import EngineConfig, RunConfig
-from rerankwatch.errors import ConfigError
+from rerankwatch.checks.base import SuiteInput
+from rerankwatch.checks.suites import run_suite
+from rerankwatch.core.config import EngineConfig, RunConfig
+from rerankwatch.core.errors import ConfigError
+from rerankwatch.core.records import SuiteReport
 from rerankwatch.store import Store
 
 

@@ -16,16 +16,15 @@ import numpy as np
 import polars as pl
 from pydantic import ValidationError
 
-from engines import build_engine
-from engines.base import Fingerprint
-from rerankwatch import shards
-from rerankwatch.config import EngineConfig, EnvironmentConfig, RunConfig
-from rerankwatch.errors import ConfigError, EngineFailed, RunNotResumable, SampleSetError
-from rerankwatch.progress import progress_bar
-from rerankwatch.samples import load_sample_sets
-from rerankwatch.store import IngestReport, Store, is_locked, open_store
+from rerankwatch.core.config import EngineConfig, EnvironmentConfig, RunConfig
+from rerankwatch.core.errors import ConfigError, EngineFailed, RunNotResumable, SampleSetError
+from rerankwatch.core.records import Fingerprint
+from rerankwatch.engines import build_engine
+from rerankwatch.pipeline.progress import progress_bar
+from rerankwatch.samples.loader import load_sample_sets
+from rerankwatch.store import IngestReport, Store, is_locked, open_store, shards
 
-LOG = logging.getLogger("rerankwatch.scoring")
+LOG = logging.getLogger("rerankwatch.pipeline.scoring")
 RELOAD_PROBE_LIMIT = 16  # determinism needs few pairs; short ones keep it cheap
 SWAPPED_PROBE_LIMIT = 512  # argument_order's share needs hundreds, not every tagged pair
 CHUNK_SECONDS = 5.0  # adaptive chunks: about this much scoring between two commits

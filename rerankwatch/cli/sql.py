@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from rerankwatch.errors import QueryRefused
+from rerankwatch.core.errors import QueryRefused
 
 READ_STATEMENTS = ("SELECT", "EXPLAIN")
 OUTPUT_SUFFIXES = (".csv", ".parquet")
@@ -108,7 +108,7 @@ def sql(
             raise typer.Exit(1) from None
         typer.echo(f"wrote {frame.height} rows to {out}")
         return
-    from rerankwatch import views
+    from rerankwatch.report import terminal as views
 
     views.CONSOLE.print(views.frame_table(frame.head(MAX_SHOWN)))
     shown = f"the first {MAX_SHOWN} of " if frame.height > MAX_SHOWN else ""

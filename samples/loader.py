@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from rerankwatch.errors import SampleSetError
+from rerankwatch.core.errors import SampleSetError
 
 REQUIRED_FIELDS = ("set_id", "query_id", "query", "doc_id", "doc", "label", "tags", "lang")
 LADDER_TAG = re.compile(r"^ladder:(?P<name>[a-z0-9_]+):(?P<rank>[1-9][0-9]*)$")

@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from checks.suites import SuiteReport
-from rerankwatch import judging, scoring
-from rerankwatch.config import RunConfig, load_config
-from rerankwatch.demo_model import CROSS_CONFIG, demo_model_path, find_built
+from rerankwatch.core.config import RunConfig
+from rerankwatch.core.records import SuiteReport
+from rerankwatch.engines.fixtures import (
+    DEMO_CROSS_CONFIG,
+    demo_cross_encoder_path,
+    find_demo_model,
+)
+from rerankwatch.pipeline import judging, scoring
+from rerankwatch.pipeline.config import load_config
 
-LOG = logging.getLogger("rerankwatch.replay")
+LOG = logging.getLogger("rerankwatch.pipeline.replay")
 MINILM = "embedded:all-MiniLM-L6-v2"
 TINY_CE = "fixture:tiny-cross-encoder"
 DEMO_CE = "embedded:demo-cross-encoder"  # replayed only once built (rerankwatch build-demo-model)
@@ -41,7 +46,7 @@ class Replay:
         models = {self.reference["model"], self.candidate["model"]}
         if TINY_CE in models:
             return UNTRAINED
-        return load_config(CROSS_CONFIG).checks if self.needs_demo_model else {}
+        return load_config(DEMO_CROSS_CONFIG).checks if self.needs_demo_model else {}
 
 
 CE_REF = _engine("tiny-ce", "st-cross", TINY_CE)
@@ -118,8 +123,8 @@ def run_replays(db: str, names: list[str] | None = None) -> list[ReplayOutcome]:
     if unknown:
         raise ValueError(f"unknown replay(s) {sorted(unknown)}; available: "
                          f"{[r.name for r in REPLAYS]}")
-    if any(r.needs_demo_model for r in chosen) and find_built() is None:
+    if any(r.needs_demo_model for r in chosen) and find_demo_model() is None:
         if names:  # asked for by name: say how to build it
-            demo_model_path()
+            demo_cross_encoder_path()
         chosen = [r for r in chosen if not r.needs_demo_model]
     return [run_replay(r, db) for r in chosen]

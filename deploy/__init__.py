@@ -1,0 +1,1 @@
+"""Prefect deployment files shipped as package data (``rerankwatch deploy``)."""
