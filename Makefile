@@ -18,7 +18,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt torch
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	# setuptools' editable install of a package laid over several folders prints an
+	# informational "Editable installation" note (a UserWarning): not a packaging problem
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 # the bi-encoder default, then the demo cross-encoder's run when it is built (make demo-model)
@@ -33,8 +35,15 @@ demo-model: venv
 test: venv
 	$(BIN)/python -m pytest -m "not gpu"
 
+# ruff, then the import-linter contracts of pyproject.toml (layers, forbidden imports, no cycles)
+# over the package as it installs (the one import package rerankwatch, laid out from the
+# top-level folders), built into .cache/lint
 lint: venv
 	$(BIN)/ruff check .
+	rm -rf .cache/lint
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet --no-deps --no-build-isolation \
+		--target .cache/lint .
+	cd .cache && PYTHONPATH=lint ../$(BIN)/lint-imports --no-cache ../pyproject.toml
 
 # every bench at full size (about an hour on 2 CPU cores); `make bench QUICK=1`: small sizes
 bench: venv
@@ -49,4 +58,4 @@ replay: venv
 	$(BIN)/rerankwatch replay
 
 clean:
-	rm -rf $(VENV) .prefect .prefect-test .cache rerankwatch.duckdb replay.duckdb
+	rm -rf $(VENV) build .prefect .prefect-test .cache rerankwatch.duckdb replay.duckdb

@@ -11,9 +11,17 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-from rerankwatch.core.records import FAILED, PASSED, CheckResult
+# a check's vocabulary, re-exported from the records every layer shares
+from rerankwatch.core.records import (
+    ERROR as ERROR,
+    FAILED as FAILED,
+    PASSED as PASSED,
+    SKIPPED as SKIPPED,
+    CheckResult as CheckResult,
+)
 
 PAIRED_BLOCK_COLUMNS = ["score", "score_other", "logit", "logit_other", "label"]
+PAIRED_COLUMNS = ("score", "logit", "tokens")  # what paired() puts beside the other engine's
 
 
 class CheckParams(BaseModel):
@@ -57,17 +65,20 @@ class SuiteInput:
     def is_cross_encoder(self, name: str) -> bool:
         return self.engine_info[name]["activation"] != "cosine"
 
-    def paired(self, name: str, other: str, column: str = "score") -> pl.DataFrame:
-        """Scores of two engines joined on pair_id: ``<column>`` and ``<column>_other``.
+    def paired(self, name: str, other: str) -> pl.DataFrame:
+        """Scores of two engines joined on pair_id: ``score``, ``logit`` and ``tokens``, and
+        the other engine's as ``score_other``, ``logit_other``, ``tokens_other``.
 
         Computed once per engine pair; scores of the same pairs in the same order (the usual
         case: both engines scored the same sets) are put side by side without a join."""
         if (name, other) not in self._paired:
             left, right = self.engine_scores(name), self.engine_scores(other)
+            columns = [c for c in PAIRED_COLUMNS if c in right.columns]
             if left["pair_id"].equals(right["pair_id"]):
-                joined = left.with_columns(score_other=right["score"], logit_other=right["logit"])
+                joined = left.with_columns(right.select(columns).rename(
+                    {c: f"{c}_other" for c in columns}))
             else:
-                joined = left.join(right.select("pair_id", "score", "logit"), on="pair_id",
+                joined = left.join(right.select("pair_id", *columns), on="pair_id",
                                    suffix="_other")
             self._paired[(name, other)] = joined
         return self._paired[(name, other)]

@@ -1,15 +1,14 @@
 """Truncation: scores disagree with the reference on pairs that a max_length cuts, not on the rest.
 
-A pair is *long* when its token count (the model's own tokenizer, special tokens included; the
-longer text for a bi-encoder) exceeds the engine's or the reference's ``max_length`` from their
-fingerprints: at least one of them scores a cut text. Long pairs that disagree beyond the
-tolerance while short pairs agree name truncation as the cause. Disagreement on short pairs too
-is not this check's to judge (engine_agreement reports it).
+A pair is *long* when its token count (``scores.tokens``: counted by the engine's own tokenizer
+when it scored the pair, special tokens included; the longer text for a bi-encoder) exceeds the
+engine's or the reference's ``max_length`` from their fingerprints: at least one of them scores
+a cut text. Long pairs that disagree beyond the tolerance while short pairs agree name
+truncation as the cause. Disagreement on short pairs too is not this check's to judge
+(engine_agreement reports it). The check reads frames only: it never loads a tokenizer.
 """
 
 from __future__ import annotations
-
-import functools
 
 import great_expectations as gx
 import polars as pl
@@ -31,31 +30,6 @@ class Params(CheckParams):
     tolerance: float = 0.02  # |Δ score| on long pairs; short pairs must agree within it too
 
 
-@functools.lru_cache(maxsize=8)
-def load_tokenizer(model: str):
-    """The tokenizer of a configured model from local files, or None when there are none."""
-    from rerankwatch.engines.base import local_model_dir, resolve_model
-
-    folder = local_model_dir(resolve_model(model))
-    if folder is None:
-        return None
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(str(folder))
-    except (OSError, ValueError):  # no tokenizer files in that folder
-        return None
-
-
-def token_counts(tokenizer, queries: list[str], docs: list[str], cross: bool) -> list[int]:
-    """Tokens one forward pass would see untruncated: the pair, or the longer single text."""
-    if cross:
-        return [len(ids) for ids in tokenizer(queries, docs, verbose=False)["input_ids"]]
-    lengths = [[len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
-               for texts in (queries, docs)]
-    return [max(q, d) for q, d in zip(*lengths, strict=True)]
-
-
 class Truncation:
     name = "truncation"
     Params = Params
@@ -63,37 +37,25 @@ class Truncation:
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []
-        counted: dict[tuple, tuple[pl.Series, list[int]]] = {}
-
-        def count(pairs: pl.DataFrame, tokenizer, cross: bool) -> list[int]:
-            """token_counts, once per tokenizer and kind over the same pairs: tokenizing is
-            this check's whole cost, and engines judged against one reference share it."""
-            key = (id(tokenizer), cross)
-            if key not in counted or not counted[key][0].equals(pairs["pair_id"]):
-                counted[key] = (pairs["pair_id"], token_counts(
-                    tokenizer, pairs["query"].to_list(), pairs["doc"].to_list(), cross))
-            return counted[key][1]
-
         info = data.engine_info
         ref = data.reference
         for engine in data.ok_engines():
             if engine == ref:
                 continue
             lengths = {e: int(info[e]["max_length"] or 0) for e in (engine, ref)}
-            tokenizers = {e: load_tokenizer(info[e]["model"]) for e in (engine, ref)}
-            fallback = tokenizers[ref] or tokenizers[engine]
-            if 0 in lengths.values() or fallback is None:
+            pairs = data.paired(engine, ref)
+            # each engine's own token counts, recorded when it scored; an engine without a
+            # tokenizer (a worker, a server) is measured with the other one's
+            tokens = {engine: pairs["tokens"].fill_null(pairs["tokens_other"]),
+                      ref: pairs["tokens_other"].fill_null(pairs["tokens"])}
+            if 0 in lengths.values() or tokens[ref].null_count() == pairs.height:
                 results.append(row(self, params, engine, "long_pairs", SKIPPED, other=ref,
-                                   reason="a max_length or the tokenizers are unknown",
+                                   reason="a max_length or the token counts are unknown",
                                    max_lengths=lengths))
                 continue
-            pairs = data.paired(engine, ref)
-            cut = {e: [n > lengths[e] for n in count(
-                pairs, tokenizers[e] or fallback, data.is_cross_encoder(e))]
-                for e in (engine, ref)}
             pairs = pairs.with_columns(
-                tokens=pl.Series(count(pairs, fallback, data.is_cross_encoder(ref))),
-                cut_by_engine=pl.Series(cut[engine]), cut_by_reference=pl.Series(cut[ref]),
+                tokens=tokens[ref], cut_by_engine=tokens[engine] > lengths[engine],
+                cut_by_reference=tokens[ref] > lengths[ref],
                 abs_delta=(pl.col("score") - pl.col("score_other")).abs())
             long = pairs.filter(pl.col("cut_by_engine") | pl.col("cut_by_reference"))
             short = pairs.filter(~(pl.col("cut_by_engine") | pl.col("cut_by_reference")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from pathlib import Path
@@ -119,6 +120,14 @@ def _check_ladders(path: Path, rows: list[dict]) -> None:
         if ranks != list(range(1, len(members) + 1)):
             raise SampleSetError(str(path), members[0]["line"], "tags",
                                  f"ladder {name!r} ranks {ranks} must be 1..{len(members)}")
+        ranked = sorted(members, key=lambda m: m["ladder_rank"])
+        for above, below in itertools.pairwise(ranked):
+            if below["label"] > above["label"]:
+                raise SampleSetError(
+                    str(path), below["line"], "label",
+                    f"ladder {name!r} rank {below['ladder_rank']} has label {below['label']:g}, "
+                    f"above rank {above['ladder_rank']}'s {above['label']:g} (line "
+                    f"{above['line']}); labels must not increase with rank")
 
 
 def load_sample_set(path: str | Path, expected_set_id: str | None = None) -> pl.DataFrame:
@@ -129,7 +138,7 @@ def load_sample_set(path: str | Path, expected_set_id: str | None = None) -> pl.
     readers = {".jsonl": _read_jsonl, ".parquet": _read_parquet}
     if path.suffix not in readers:
         raise SampleSetError(str(path), None, None, "unsupported format (use .jsonl or .parquet)")
-    rows, seen = [], {}
+    rows, seen, queries = [], {}, {}
     for line, record in readers[path.suffix](path):
         row = _check_row(path, line, record)
         if expected_set_id and row["set_id"] != expected_set_id:
@@ -142,6 +151,11 @@ def load_sample_set(path: str | Path, expected_set_id: str | None = None) -> pl.
                                  f"duplicate (query_id, doc_id) {key[1:]}; first on line "
                                  f"{seen[key]}")
         seen[key] = line
+        first = queries.setdefault((row["set_id"], row["query_id"]), (row["query"], line))
+        if row["query"] != first[0]:
+            raise SampleSetError(str(path), line, "query",
+                                 f"query_id {row['query_id']!r} has another query text than on "
+                                 f"line {first[1]}; a query_id names one query")
         rows.append(row)
     if not rows:
         raise SampleSetError(str(path), None, None, "sample set has 0 pairs")

@@ -213,15 +213,19 @@ def deploy(
     import subprocess
     import sys
     import zoneinfo
+    from importlib import resources
     from pathlib import Path
 
     import yaml
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
-    root = Path(__file__).resolve().parent.parent
-    prefect_file = root / "deploy" / "prefect.yaml"
+    # package data, found the same way from a checkout and from an installed wheel: the
+    # entrypoints (flows/<name>.py) resolve against the folder holding the flows package
+    prefect_file = Path(str(resources.files("rerankwatch.deploy").joinpath("prefect.yaml")))
+    root = Path(str(resources.files("rerankwatch.flows"))).parent
     if not prefect_file.is_file():
-        _fail(f"{prefect_file} not found: run from a checkout (pip install -e .)", 2)
+        _fail(f"{prefect_file} not found: this rerankwatch installation lacks its deploy "
+              f"files (reinstall the package)", 2)
     timezone = timezone or os.environ.get("RERANKWATCH_NIGHTLY_TIMEZONE") or "UTC"
     try:
         zoneinfo.ZoneInfo(timezone)
@@ -234,7 +238,7 @@ def deploy(
     pool = yaml.safe_load(prefect_file.read_text())["definitions"]["work_pools"]["process"]["name"]
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         _ensure_process_pool(pool)
-    typer.echo(f"deploying {prefect_file.relative_to(root)} (nightly timezone {timezone})")
+    typer.echo(f"deploying {prefect_file} (nightly timezone {timezone})")
     env = {**os.environ, "PREFECT_API_URL": api_url, "RERANKWATCH_NIGHTLY_TIMEZONE": timezone}
     # entrypoints and the default pull step resolve against the repository root
     command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all",

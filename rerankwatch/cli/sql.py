@@ -40,13 +40,13 @@ def run_query(db: str | Path, sql: str):
     other files, no extensions, settings locked)."""
     import duckdb
 
-    from rerankwatch.store import Store
+    from rerankwatch.store import open_store
 
     query = read_only_statement(sql)
     if not Path(db).is_file():
         raise QueryRefused(f"no such database: {db}")
     try:
-        with Store(db, read_only=True, sandboxed=True) as store:
+        with open_store(db, mode="sandboxed") as store:
             return store.sql(query)
     except duckdb.Error as exc:  # read-only and sandboxed: the second line of defence
         message = str(exc)

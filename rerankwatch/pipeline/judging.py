@@ -7,12 +7,13 @@ from rerankwatch.checks.suites import run_suite
 from rerankwatch.core.config import EngineConfig, RunConfig
 from rerankwatch.core.errors import ConfigError
 from rerankwatch.core.records import SuiteReport
-from rerankwatch.store import Store
+from rerankwatch.pipeline import scoring
+from rerankwatch.store import open_store
 
 
 def judge_run(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
     """Read the run's frames from the store, run the suite, store every result row."""
-    with Store(config.db_path) as store:
+    with open_store(config.db_path) as store:
         data = SuiteInput(run_id=run_id, reference=config.reference, **store.suite_frames(run_id))
         report = run_suite(data, config.checks, suite)
         store.write_check_results(report)
@@ -38,3 +39,15 @@ def gate_config(config: RunConfig, baseline: str | dict, candidate: str | dict) 
     data = config.model_dump()
     data.update(engines=[base.model_dump(), cand.model_dump()], reference=base.name)
     return RunConfig.model_validate(data)
+
+
+def run_and_judge(config: RunConfig, flow_name: str, suite: str,
+                  force: bool = False) -> tuple[str, SuiteReport]:
+    """A whole run without Prefect, the steps a flow's tasks take: validate the sample sets,
+    open the run, score every engine config (a failed one is recorded, the others finish),
+    close the run, judge it with ``suite``. Returns (run id, report)."""
+    pairs = scoring.load_pairs(config)
+    run_id = scoring.begin_run(config, pairs, flow_name)
+    failures = scoring.score_engines(config, run_id, pairs, force)
+    scoring.end_run(config, run_id, failures)
+    return run_id, judge_run(config, run_id, suite)

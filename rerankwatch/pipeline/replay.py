@@ -12,7 +12,7 @@ from rerankwatch.engines.fixtures import (
     demo_cross_encoder_path,
     find_demo_model,
 )
-from rerankwatch.pipeline import judging, scoring
+from rerankwatch.pipeline import judging
 from rerankwatch.pipeline.config import load_config
 
 LOG = logging.getLogger("rerankwatch.pipeline.replay")
@@ -101,17 +101,8 @@ def replay_config(replay: Replay, db: str) -> RunConfig:
 def run_replay(replay: Replay, db: str) -> ReplayOutcome:
     """Score reference and candidate (copied when an identical fingerprint is stored), then
     run the gate suite."""
-    config = replay_config(replay, db)
-    pairs = scoring.load_pairs(config)
-    run_id = scoring.begin_run(config, pairs, f"replay:{replay.name}")
-    failures = {}
-    for engine in config.engines:
-        try:
-            scoring.score_and_store(config, engine.name, run_id, pairs)
-        except Exception as exc:  # recorded in the run; the suite turns it into errors
-            failures[engine.name] = str(exc)
-    scoring.end_run(config, run_id, failures)
-    report = judging.judge_run(config, run_id, "gate")
+    _, report = judging.run_and_judge(replay_config(replay, db), f"replay:{replay.name}",
+                                      "gate")
     caught = tuple(sorted({r.check for r in report.failing
                            if r.engine == replay.candidate["name"]}))
     return ReplayOutcome(replay, report, caught)

@@ -73,7 +73,7 @@ def check_resumable(db: str | Path, run_id: str) -> None:
     """Raise RunNotResumable unless ``run_id`` is a failed or interrupted run in ``db``."""
     if not Path(db).is_file():
         raise RunNotResumable(f"no such database: {db}")
-    with open_store(db, INGEST_WAIT_S, read_only=True) as store:
+    with open_store(db, mode="read", wait_s=INGEST_WAIT_S) as store:
         run = store.run(run_id)
     if run is None:
         raise RunNotResumable(f"no run {run_id!r} in {db}")
@@ -117,31 +117,6 @@ def _texts(frame: pl.DataFrame, swap: bool = False) -> list[tuple[str, str]]:
     return list(zip(frame[first], frame[second], strict=True))
 
 
-def score_with_probes(engine_config: EngineConfig, pairs: pl.DataFrame, probes: bool = True,
-                      engine=None, environment: EnvironmentConfig | None = None) -> tuple:
-    """Score ``pairs`` (with ``engine`` if already loaded), then the probes: swapped arguments
-    (cross-encoders), and a small probe scored once more by this load ("repeat") and by a
-    fresh load ("reload"). Returns (fingerprint, [(variant, pair_ids, ScoreBatch)], load
-    warnings)."""
-    engine = engine or build_engine(engine_config, environment)
-    fingerprint = engine.fingerprint()
-    with progress_bar(engine_config.name, pairs.height) as advance:
-        scored = [("main", pairs["pair_id"], engine.score(_texts(pairs), on_batch=advance))]
-    warnings = list(engine.load_warnings)
-    if probes:
-        if engine.activation != "cosine":  # cross-encoders: score(doc, query) too
-            probe = probe_pairs(pairs, SWAPPED_PROBE_LIMIT)
-            scored.append(("swapped", probe["pair_id"], engine.score(_texts(probe, swap=True))))
-        # determinism: the same probe, batched identically, before and after a fresh load
-        probe = probe_pairs(pairs, RELOAD_PROBE_LIMIT)
-        scored.append(("repeat", probe["pair_id"], engine.score(_texts(probe))))
-        del engine  # free it before the fresh load
-        reloaded = build_engine(engine_config, environment)
-        scored.append(("reload", probe["pair_id"], reloaded.score(_texts(probe))))
-        warnings += [w for w in reloaded.load_warnings if w not in warnings]
-    return fingerprint, scored, warnings
-
-
 class ChunkPlanner:
     """Chunk sizes in whole batches: fixed, or grown to about CHUNK_SECONDS of scoring."""
 
@@ -175,10 +150,12 @@ def score_chunks(engine, fingerprint: Fingerprint, run_id: str, engine_name: str
         while start < pairs.height:
             chunk = pairs.slice(start, planner.size)
             started = time.perf_counter()
-            batch = engine.score(_texts(chunk), on_batch=on_batch)
+            texts = _texts(chunk)
+            batch = engine.score(texts, on_batch=on_batch)
             planner.record(chunk.height, time.perf_counter() - started)
             sink.put(shards.score_table(run_id, engine_name, fingerprint.engine_id, "main",
-                                        chunk["pair_id"], batch, batch_offset))
+                                        chunk["pair_id"], batch, batch_offset,
+                                        token_counts(engine, texts)))
             batch_offset += len(batch.batch_seconds)
             start += chunk.height
     except BaseException:
@@ -205,7 +182,7 @@ def score_shards(engine_config: EngineConfig, run_id: str, pairs: pl.DataFrame,
 
 
 def _store(db_path: str | Path, wait_s: float = INGEST_WAIT_S, migrate: bool = False) -> Store:
-    return open_store(db_path, wait_s, migrate=migrate)
+    return open_store(db_path, wait_s=wait_s, migrate=migrate)
 
 
 def ingest(db_path: str | Path, wait_s: float = 0.0) -> IngestReport | None:
@@ -246,107 +223,202 @@ def check_lengths(engine, pairs: pl.DataFrame, policy: str) -> None:
             f"truncation = 'truncate' scores them cut)")
 
 
-def _cacheable(fingerprint: Fingerprint) -> bool:
-    """Only weights we hashed prove two loads identical (a remote server's can change)."""
-    return fingerprint.weights_sha256 not in ("", "unknown")
+def token_counts(engine, texts: list[tuple[str, str]]) -> np.ndarray | None:
+    """Untruncated tokens one forward pass sees per pair (query + doc for a cross-encoder, the
+    longer text for a bi-encoder), stored as ``scores.tokens``; None without a tokenizer."""
+    counter = getattr(engine, "input_tokens", None)
+    counts = counter(texts) if counter else None
+    return None if counts is None else np.maximum(*counts)
 
 
 def _missing_probes(store: Store, run_id: str, engine_name: str, fingerprint: Fingerprint,
-                    pairs: pl.DataFrame, cross_encoder: bool,
+                    pairs: pl.DataFrame, variants: tuple[str, ...],
                     reuse: bool) -> list[tuple[str, pl.DataFrame]]:
     """(variant, pairs) of the probes this run still lacks, after copying those an identical
     fingerprint scored (repeat and reload only together: one load and its fresh reload)."""
-    groups = [(("swapped",), probe_pairs(pairs, SWAPPED_PROBE_LIMIT))] if cross_encoder else []
-    groups.append((("repeat", "reload"), probe_pairs(pairs, RELOAD_PROBE_LIMIT)))
+    groups = [(("swapped",), probe_pairs(pairs, SWAPPED_PROBE_LIMIT)),
+              (("repeat", "reload"), probe_pairs(pairs, RELOAD_PROBE_LIMIT))]
     todo = []
-    for variants, probe in groups:
-        ids = probe["pair_id"].to_list()
-        have = {v: store.scored_pair_ids(run_id, engine_name, v) >= set(ids) for v in variants}
-        if not any(have.values()) and reuse and store.reuse_probes(
-                run_id, engine_name, fingerprint.engine_id, variants, ids):
+    for group, probe in groups:
+        group = tuple(v for v in group if v in variants)
+        if not group:
             continue
-        todo += [(v, probe) for v in variants if not have[v]]
+        ids = probe["pair_id"].to_list()
+        have = {v: store.scored_pair_ids(run_id, engine_name, v) >= set(ids) for v in group}
+        if not any(have.values()) and reuse and store.reuse_probes(
+                run_id, engine_name, fingerprint.engine_id, group, ids):
+            continue
+        todo += [(v, probe) for v in group if not have[v]]
     return todo
 
 
-def _write_probe(engine, fingerprint: Fingerprint, run_id: str, engine_name: str, variant: str,
-                 probe: pl.DataFrame, directory: Path) -> None:
-    batch = engine.score(_texts(probe, swap=variant == "swapped"))
-    shards.write_shard(directory, shards.score_table(
-        run_id, engine_name, fingerprint.engine_id, variant, probe["pair_id"], batch), fingerprint)
+@dataclass
+class EnginePlan:
+    """What one engine config still has to do in a run (plan_engine), carried through the
+    steps: its loaded engine, fingerprint, the pairs it covers and those left to score."""
+
+    config: RunConfig
+    engine_config: EngineConfig
+    run_id: str
+    pairs: pl.DataFrame  # every pair of the run this engine config is held to
+    todo: pl.DataFrame  # the main pairs no score covers yet (after copying)
+    engine: object
+    fingerprint: Fingerprint
+    reuse: bool  # copy what an identical fingerprint scored
+    reused: int  # main pairs copied
+    batch_offset: int  # first unused batch number
+    load_warnings: list[str]
+
+    @property
+    def name(self) -> str:
+        return self.engine_config.name
+
+
+def load_engine(config: RunConfig, engine_config: EngineConfig):
+    """Load an engine config (in its isolated environment, if it names one)."""
+    try:
+        return build_engine(engine_config, config.environment_for(engine_config))
+    except OSError as exc:  # transformers' "couldn't find" messages do not name the model
+        raise EngineFailed(f"engine {engine_config.name!r} cannot load model "
+                           f"{engine_config.model!r}: {exc}") from exc
+
+
+def plan_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame,
+                force: bool = False, engine=None) -> EnginePlan | None:
+    """Step 1: load the engine (unless ``engine`` is given, already loaded), enforce the
+    length policy, refuse a fingerprint that changed within the run, copy what an identical
+    fingerprint scored in other runs (unless ``force``) and list what is left. None: this
+    engine config already succeeded in the run."""
+    engine_config = config.engine(engine_name)
+    subset = pairs.filter(pl.col("set_id").is_in(config.sets_for(engine_config)))
+    ingest(config.db_path, INGEST_WAIT_S)  # shards a killed attempt left
+    with _store(config.db_path) as store:
+        if store.engine_status(run_id, engine_name) == "succeeded":
+            return None
+    engine = engine or load_engine(config, engine_config)
+    fingerprint = engine.fingerprint()
+    check_lengths(engine, subset, config.truncation_for(engine_config))
+    reuse = not force and fingerprint.cacheable
+    with _store(config.db_path) as store:
+        changed = store.engine_ids_in_run(run_id, engine_name) - {fingerprint.engine_id}
+        if changed:
+            raise EngineFailed(f"engine {engine_name!r} changed since run {run_id} stored "
+                               f"its first scores (fingerprint {sorted(changed)[0]} → "
+                               f"{fingerprint.engine_id}: weights, dtype or package "
+                               f"versions differ); start a new run")
+        store.register_engine(fingerprint)
+        reused = store.reuse_pairs(run_id, engine_name, fingerprint.engine_id, "main",
+                                   subset["pair_id"]) if reuse else 0
+        done = store.scored_pair_ids(run_id, engine_name, "main")
+        offset = store.next_batch_index(run_id, engine_name, "main")
+    todo = subset.filter(~pl.col("pair_id").is_in(list(done)))
+    return EnginePlan(config, engine_config, run_id, subset, todo, engine, fingerprint, reuse,
+                      reused, offset, list(engine.load_warnings))
+
+
+def score_main(plan: EnginePlan) -> int:
+    """Step 2: score the main pairs left, chunk by chunk, each chunk committed as it is done;
+    returns the pairs scored."""
+    if plan.todo.is_empty():
+        LOG.info("%s: nothing to score (%d pairs copied from an identical fingerprint)",
+                 plan.name, plan.reused)
+        return 0
+    db = plan.config.db_path
+    with progress_bar(plan.name, plan.todo.height) as advance:
+        return score_chunks(plan.engine, plan.fingerprint, plan.run_id, plan.name, plan.todo,
+                            shards.shard_dir(db), plan.config.chunk_pairs, plan.batch_offset,
+                            lambda: ingest(db), advance)
+
+
+def probe_variants(engine) -> tuple[str, ...]:
+    """The probes that judge an engine: swapped arguments (cross-encoders only), and a small
+    probe scored again by the same load (repeat) and by a fresh load (reload)."""
+    swapped = ("swapped",) if engine.activation != "cosine" else ()
+    return (*swapped, "repeat", "reload")
+
+
+def score_probes(plan: EnginePlan, variants: tuple[str, ...] | None = None) -> None:
+    """Step 3: score the probes the run lacks (``variants``, default all of probe_variants),
+    copying those an identical fingerprint scored; a reload loads the engine afresh."""
+    wanted = set(probe_variants(plan.engine) if variants is None else variants)
+    with _store(plan.config.db_path) as store:
+        todo = _missing_probes(store, plan.run_id, plan.name, plan.fingerprint, plan.pairs,
+                               tuple(v for v in probe_variants(plan.engine) if v in wanted),
+                               plan.reuse)
+    directory = shards.shard_dir(plan.config.db_path)
+    for variant, probe in todo:
+        if variant == "reload":  # a fresh load; free the first one before it
+            _close(plan.engine)
+            plan.engine = load_engine(plan.config, plan.engine_config)
+            plan.load_warnings += [w for w in plan.engine.load_warnings
+                                   if w not in plan.load_warnings]
+        batch = plan.engine.score(_texts(probe, swap=variant == "swapped"))
+        shards.write_shard(directory, shards.score_table(
+            plan.run_id, plan.name, plan.fingerprint.engine_id, variant, probe["pair_id"],
+            batch), plan.fingerprint)
+
+
+def record_engine(plan: EnginePlan, scored: int) -> EngineOutcome:
+    """Step 4: ingest what waits in shards, make sure every pair has a main score, and record
+    the engine config's success with its counts and load report."""
+    ingest(plan.config.db_path, INGEST_WAIT_S)
+    with _store(plan.config.db_path) as store:
+        missing = set(plan.pairs["pair_id"]) - store.scored_pair_ids(plan.run_id, plan.name,
+                                                                      "main")
+        if missing:
+            raise EngineFailed(f"engine {plan.name!r}: {len(missing)} pairs still have "
+                               f"no score after scoring")
+        source = store.record_engine_success(plan.run_id, plan.name,
+                                             plan.fingerprint.engine_id, scored,
+                                             plan.load_warnings)
+    return EngineOutcome(plan.name, plan.pairs.height, source, scored, plan.reused)
+
+
+def _close(engine) -> None:
+    close = getattr(engine, "close", None)  # isolated workers hold a process
+    if close:
+        close()
 
 
 def score_and_store(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame,
-                    probes: bool = True, force: bool = False) -> EngineOutcome:
-    """Score what one engine config still lacks in a run, committing chunk by chunk.
+                    probes: bool | tuple[str, ...] = True, force: bool = False,
+                    engine=None) -> EngineOutcome:
+    """Score what one engine config still lacks in a run: plan_engine, score_main,
+    score_probes, record_engine. The one scoring path of flows, the CLI, replays and tests.
 
     Shards a killed attempt left are ingested first and pairs the run holds are kept (resume).
     Unless ``force``, scores an identical fingerprint stored in other runs are copied
-    (``scores.reused_from_run``), per pair. A failure is recorded against the run (engine name
-    and error) and re-raised; the chunks committed before it stay.
+    (``scores.reused_from_run``), per pair. ``probes``: every probe, none, or these variants.
+    ``engine``: an engine already loaded for this config (a fresh one is loaded otherwise).
+    A failure is recorded against the run (engine name and error) and re-raised; the chunks
+    committed before it stay.
     """
-    engine_config = config.engine(engine_name)
-    environment = config.environment_for(engine_config)
-    subset = pairs.filter(pl.col("set_id").is_in(config.sets_for(engine_config)))
-    directory = shards.shard_dir(config.db_path)
     try:
-        ingest(config.db_path, INGEST_WAIT_S)
-        with _store(config.db_path) as store:
-            if store.engine_status(run_id, engine_name) == "succeeded":
-                return EngineOutcome(engine_name, subset.height)
-        try:
-            engine = build_engine(engine_config, environment)
-        except OSError as exc:  # transformers' "couldn't find" messages do not name the model
-            raise EngineFailed(f"engine {engine_name!r} cannot load model "
-                               f"{engine_config.model!r}: {exc}") from exc
-        fingerprint = engine.fingerprint()
-        check_lengths(engine, subset, config.truncation_for(engine_config))
-        reuse = not force and _cacheable(fingerprint)
-        with _store(config.db_path) as store:
-            changed = store.engine_ids_in_run(run_id, engine_name) - {fingerprint.engine_id}
-            if changed:
-                raise EngineFailed(f"engine {engine_name!r} changed since run {run_id} stored "
-                                   f"its first scores (fingerprint {sorted(changed)[0]} → "
-                                   f"{fingerprint.engine_id}: weights, dtype or package "
-                                   f"versions differ); start a new run")
-            store.register_engine(fingerprint)
-            reused = store.reuse_pairs(run_id, engine_name, fingerprint.engine_id, "main",
-                                       subset["pair_id"]) if reuse else 0
-            done = store.scored_pair_ids(run_id, engine_name, "main")
-            offset = store.next_batch_index(run_id, engine_name, "main")
-        todo = subset.filter(~pl.col("pair_id").is_in(list(done)))
-        if todo.height:
-            with progress_bar(engine_name, todo.height) as advance:
-                scored = score_chunks(engine, fingerprint, run_id, engine_name, todo, directory,
-                                      config.chunk_pairs, offset, lambda: ingest(config.db_path),
-                                      advance)
-        else:
-            scored = 0
-            LOG.info("%s: nothing to score (%d pairs copied from an identical fingerprint)",
-                     engine_name, reused)
-        warnings = list(engine.load_warnings)
+        plan = plan_engine(config, engine_name, run_id, pairs, force, engine)
+        if plan is None:
+            subset = pairs.filter(pl.col("set_id").is_in(
+                config.sets_for(config.engine(engine_name))))
+            return EngineOutcome(engine_name, subset.height)
+        scored = score_main(plan)
         if probes:
-            with _store(config.db_path) as store:
-                todo_probes = _missing_probes(store, run_id, engine_name, fingerprint, subset,
-                                              engine.activation != "cosine", reuse)
-            for variant, probe in todo_probes:
-                if variant == "reload":  # a fresh load; free the first one before it
-                    del engine
-                    engine = build_engine(engine_config, environment)
-                    warnings += [w for w in engine.load_warnings if w not in warnings]
-                _write_probe(engine, fingerprint, run_id, engine_name, variant, probe, directory)
-        ingest(config.db_path, INGEST_WAIT_S)
-        with _store(config.db_path) as store:
-            missing = set(subset["pair_id"]) - store.scored_pair_ids(run_id, engine_name, "main")
-            if missing:
-                raise EngineFailed(f"engine {engine_name!r}: {len(missing)} pairs still have "
-                                   f"no score after scoring")
-            source = store.record_engine_success(run_id, engine_name, fingerprint.engine_id,
-                                                 scored, warnings)
+            score_probes(plan, None if probes is True else tuple(probes))
+        return record_engine(plan, scored)
     except Exception as exc:
         _record_failure(config, run_id, engine_name, exc)
         raise
-    return EngineOutcome(engine_name, subset.height, source, scored, reused)
+
+
+def score_engines(config: RunConfig, run_id: str, pairs: pl.DataFrame,
+                  force: bool = False) -> dict[str, str]:
+    """score_and_store every engine config of a run; {engine: error} for those that failed
+    (each failure is recorded in the run; the other engines still finish)."""
+    failures = {}
+    for engine in config.engines:
+        try:
+            score_and_store(config, engine.name, run_id, pairs, force=force)
+        except Exception as exc:  # recorded in the run; the suite turns it into errors
+            failures[engine.name] = str(exc)
+    return failures
 
 
 def _record_failure(config: RunConfig, run_id: str, engine_name: str, exc: Exception) -> None:

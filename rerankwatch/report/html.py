@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from rerankwatch.core.errors import RerankwatchError
-from rerankwatch.store import Store
+from rerankwatch.store import Store, open_store
 
 
 @dataclass(frozen=True)
@@ -38,18 +38,15 @@ def load_report_data(store: Store, run: str = "latest", nights: int = 14) -> Rep
         if latest.is_empty():
             raise RerankwatchError("no judged run in this database yet (run `rerankwatch nightly`)")
         run = latest["run_id"][0]
-    runs = store.sql("select * from runs where run_id = $r", r=run)
-    if runs.is_empty():
+    stored = store.run(run)
+    if stored is None:
         raise RerankwatchError(f"no run {run!r} in {store.path}")
     return ReportData(
-        run_id=run, run=runs.row(0, named=True),
+        run_id=run, run=stored,
         # a resumed run is judged again: its latest judgement counts (one transaction each)
-        verdicts=store.sql("select * from verdicts where run_id = $r qualify decided_at = "
-                           "max(decided_at) over ()", r=run),
-        checks=store.sql("select * from check_results where run_id = $r qualify recorded_at = "
-                         "max(recorded_at) over () order by check_name, engine_name, subject",
-                         r=run),
-        scores=store.sql("select * from v_run_scores where run_id = $r", r=run),
+        verdicts=store.query("q_run_verdicts", run_id=run),
+        checks=store.query("q_run_check_results", run_id=run),
+        scores=store.query("q_run_scores", run_id=run),
         trend=store.query("q_agreement_trend", run_id=run, nights=nights),
     )
 
@@ -237,7 +234,7 @@ def write_report(db: str | Path, run: str = "latest", out: str | Path | None = N
     """Write the report for ``run`` (an id or "latest") next to the DB unless ``out`` is given."""
     if not Path(db).is_file():
         raise RerankwatchError(f"no such database: {db}")
-    with Store(db, read_only=True) as store:
+    with open_store(db, mode="read") as store:
         data = load_report_data(store, run, nights)
     path = Path(out) if out else Path(db).parent / "reports" / f"{data.run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ SCHEMA = pa.schema([
     ("pair_id", pa.string()), ("variant", pa.string()), ("logit", pa.float64()),
     ("score", pa.float64()), ("activation", pa.string()), ("batch_index", pa.int32()),
     ("latency_ms", pa.float64()), ("scored_at", pa.timestamp("us", tz="UTC")),
+    ("tokens", pa.int32()),  # untruncated tokens per pair (null: the engine has no tokenizer)
 ])
 
 
@@ -59,8 +60,10 @@ def shard_dir(db_path: str | Path) -> Path:
 
 
 def score_table(run_id: str, engine_name: str, engine_id: str, variant: str,
-                pair_ids: Sequence[str], batch: ScoreBatch, batch_offset: int = 0) -> pa.Table:
-    """One scored chunk as rows of ``scores``; each batch's seconds are shared by its pairs."""
+                pair_ids: Sequence[str], batch: ScoreBatch, batch_offset: int = 0,
+                tokens: np.ndarray | None = None) -> pa.Table:
+    """One scored chunk as rows of ``scores``; each batch's seconds are shared by its pairs,
+    ``tokens`` are the pairs' untruncated token counts (None: unknown)."""
     sizes = np.bincount(batch.batch_index, minlength=len(batch.batch_seconds))
     per_pair_ms = np.asarray(batch.batch_seconds)[batch.batch_index] * 1000.0
     n = len(pair_ids)
@@ -76,6 +79,8 @@ def score_table(run_id: str, engine_name: str, engine_id: str, variant: str,
         "batch_index": pa.array(np.asarray(batch.batch_index) + batch_offset, pa.int32()),
         "latency_ms": pa.array(per_pair_ms / sizes[batch.batch_index]),
         "scored_at": pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC")),
+        "tokens": pa.nulls(n, pa.int32()) if tokens is None else pa.array(
+            np.asarray(tokens), pa.int32()),
     }, schema=SCHEMA)
 
 

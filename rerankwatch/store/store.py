@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -24,86 +26,46 @@ PAIR_COLUMNS = ("pair_id", "set_id", "query_id", "query", "doc_id", "doc", "labe
                 "lang", "ladder", "ladder_rank", "known_irrelevant", "source_file")
 INSERTABLE = frozenset({"sample_pairs", "scores", "check_results", "run_pairs",
                         "ingested_shards"})  # the only table names _insert puts into SQL
-# a score already stored for (run, engine, variant, pair) wins over one arriving again; shards
-# of one ingest do not overlap (workers skip pairs that wait in shards: scoring.score_shards)
-INGEST_SCORES = """
-insert into scores by name
-with incoming as (
-    select *
-    from read_parquet($files)
-),
-stored as (
-    select run_id, engine_name, variant, pair_id
-    from scores
-    where run_id = $run_id
-)
-select incoming.*
-from incoming
-anti join stored using (run_id, engine_name, variant, pair_id)
-"""
-# per pair, the latest score of one fingerprint and variant stored by another run
-REUSE_PAIRS = """
-insert into scores by name
-with candidates as (
-    select s.*
-    from scores as s
-    semi join wanted using (pair_id)
-    where s.engine_id = $engine_id and s.variant = $variant and s.run_id <> $run_id
-    qualify row_number() over (partition by s.pair_id order by s.scored_at desc, s.run_id) = 1
-),
-present as (
-    select pair_id
-    from scores
-    where run_id = $run_id and engine_name = $name and variant = $variant
-)
-select $run_id as run_id, $name as engine_name, engine_id, pair_id, variant, logit, score,
-       activation, batch_index, latency_ms, scored_at,
-       coalesce(reused_from_run, run_id) as reused_from_run
-from candidates
-anti join present using (pair_id)
-"""
-# the latest other run holding every wanted pair in each of $variants (for one fingerprint)
-PROBE_SOURCE = """
-with covered as (
-    select s.run_id, s.variant, count(distinct s.pair_id) as pairs, max(s.scored_at) as last_scored
-    from scores as s
-    semi join wanted using (pair_id)
-    where s.engine_id = $engine_id and s.run_id <> $run_id and list_contains($variants, s.variant)
-    group by all
-)
-select run_id
-from covered
-group by run_id
-having count(*) = len($variants) and min(pairs) = $n
-order by max(last_scored) desc, run_id
-limit 1
-"""
-COPY_PROBES = """
-insert into scores by name
-with source as (
-    select s.*
-    from scores as s
-    semi join wanted using (pair_id)
-    where s.run_id = $source and s.engine_id = $engine_id and list_contains($variants, s.variant)
-    qualify row_number() over (partition by s.variant, s.pair_id order by s.scored_at) = 1
-)
-select $run_id as run_id, $name as engine_name, engine_id, pair_id, variant, logit, score,
-       activation, batch_index, latency_ms, scored_at,
-       coalesce(reused_from_run, run_id) as reused_from_run
-from source
-"""
-LOCKED = "Could not set lock"
-SQL_PACKAGE = "rerankwatch.sql"  # DuckDB: another process holds the file
+LOCKED = "Could not set lock"  # DuckDB: another process holds the file
+# Every SQL statement lives in a file of this package: schema/ (migrations, in order), views/
+# (each file creates the view it is named after), queries/ (reads, q_*.sql: Store.query) and
+# statements/ (writes: Store.execute). The one statement built here is _insert's bulk insert.
+SQL_PACKAGE = "rerankwatch.sql"
+MODES = ("write", "read", "sandboxed")  # how open_store opens the file
 
 
+@functools.cache
 def sql_text(kind: str, name: str) -> str:
     """One statement from sql/<kind>/<name>.sql."""
     return resources.files(SQL_PACKAGE).joinpath(kind, f"{name}.sql").read_text(encoding="utf-8")
 
 
-def _sql_files(kind: str) -> list[str]:
+def sql_names(kind: str) -> list[str]:
+    """The statement names (file names without .sql) under sql/<kind>, sorted."""
     folder = resources.files(SQL_PACKAGE).joinpath(kind)
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+    return sorted(p.name.removesuffix(".sql") for p in folder.iterdir()
+                  if p.name.endswith(".sql"))
+
+
+def view_order() -> list[str]:
+    """The views (named like their files) in creation order: each after the views it selects
+    from, else by name. A view's text names another view: it depends on it."""
+    code = {name: re.sub(r"--[^\n]*", "", sql_text("views", name)) for name in sql_names("views")}
+    order: list[str] = []
+
+    def place(name: str, chain: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in chain:
+            raise ValueError(f"views select from each other: {' -> '.join((*chain, name))}")
+        for other in code:
+            if other != name and re.search(rf"\b{other}\b", code[name], flags=re.IGNORECASE):
+                place(other, (*chain, name))
+        order.append(name)
+
+    for name in code:
+        place(name, ())
+    return order
 
 
 def with_pair_columns(main: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
@@ -146,13 +108,34 @@ def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and LOCKED in str(exc)
 
 
-def open_store(path: str | Path, wait_s: float, **kwargs) -> Store:
-    """A Store, waiting up to ``wait_s`` seconds while another process holds the file (a
-    reader running `rerankwatch sql`, another run's ingest); then its lock error."""
+def open_store(path: str | Path, *, mode: str = "write", wait_s: float = 0.0,
+               migrate: bool | None = None) -> Store:
+    """The one way the product opens the store.
+
+    ``mode``:
+      - ``"write"``: read-write; creates the file and its folder. One process at a time.
+      - ``"read"``: read-only; several readers at once, none while a writer holds the file.
+      - ``"sandboxed"``: read-only, and no file access beyond the store, no extensions,
+        settings locked: for queries people type (`rerankwatch sql`).
+
+    ``migrate``: bring tables and views up to date first (idempotent). Default: True in
+    ``"write"`` mode (a caller that knows the store is current, e.g. mid-run, passes False);
+    the read-only modes never migrate (asking them to is a ValueError).
+
+    ``wait_s``: while another process holds the file (a reader running `rerankwatch sql`,
+    another run's ingest), retry up to this many seconds, then raise its lock error; 0 (the
+    default) raises at once.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode != "write" and migrate:
+        raise ValueError(f"a store opened {mode!r} is read-only: it cannot migrate")
+    options = {"read_only": mode != "write", "sandboxed": mode == "sandboxed",
+               "migrate": mode == "write" and migrate is not False}
     deadline, delay = time.monotonic() + wait_s, 0.05
     while True:
         try:
-            return Store(path, **kwargs)
+            return Store(path, **options)
         except duckdb.IOException as exc:
             if not is_locked(exc) or time.monotonic() >= deadline:
                 raise
@@ -163,8 +146,10 @@ def open_store(path: str | Path, wait_s: float, **kwargs) -> Store:
 class Store:
     """A DuckDB file holding sample pairs, engine fingerprints, runs, scores and check results.
 
-    ``sandboxed`` (read-only use by people): no file access beyond the store itself, no
-    extensions, and settings locked, so a query cannot write files or attach databases.
+    The product opens it with ``open_store`` (modes, migration and lock waits in one place);
+    tests and benches construct it directly. ``sandboxed`` (read-only use by people): no file
+    access beyond the store itself, no extensions, and settings locked, so a query cannot write
+    files or attach databases.
     """
 
     def __init__(self, path: str | Path, read_only: bool = False, migrate: bool = True,
@@ -190,26 +175,23 @@ class Store:
         self.close()
 
     def migrate(self) -> None:
-        """Create tables (sql/schema, in order) and views (sql/views); safe to re-run.
+        """Create tables (sql/schema, in file order) and views (sql/views, each after the views
+        it selects from: view_order); safe to re-run (create if not exists, create or replace).
 
         A store from before run_agreement existed gets its finished runs summarized once.
         """
         with self.transaction():
             backfill = self._tables_exist("runs") and not self._tables_exist("run_agreement")
-            for kind in ("schema", "views"):
-                for name in _sql_files(kind):
-                    self.con.execute(sql_text(kind, name.removesuffix(".sql")))
+            for name in sql_names("schema"):
+                self.con.execute(sql_text("schema", name))
+            for name in view_order():
+                self.con.execute(sql_text("views", name))
             if backfill:
-                finished = self.sql("select run_id from runs where status <> 'running'")
-                for run_id in finished["run_id"]:
+                for run_id in self.query("q_finished_runs")["run_id"]:
                     self.summarize_run(run_id)
 
     def _tables_exist(self, *names: str) -> bool:
-        found = self.con.execute(
-            "select count(*) from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'main' and list_contains($names, table_name)",
-            {"names": list(names)}).fetchall()[0][0]
-        return found == len(names)
+        return self.query("q_tables_present", names=list(names))["found"][0] == len(names)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -226,11 +208,27 @@ class Store:
         return self.con.sql(query, params=params or None).pl()
 
     def query(self, name: str, **params) -> pl.DataFrame:
-        """Run sql/queries/<name>.sql with named parameters."""
+        """Run sql/queries/<name>.sql with named parameters; its rows."""
         return self.sql(sql_text("queries", name), **params)
 
+    def execute(self, name: str, **params) -> duckdb.DuckDBPyConnection:
+        """Run sql/statements/<name>.sql (a write) with named parameters; the cursor (an
+        insert's ``fetchall()`` is its row count)."""
+        return self.con.execute(sql_text("statements", name), params or None)
+
+    @contextlib.contextmanager
+    def _wanted(self, pair_ids: Sequence[str]) -> Iterator[None]:
+        """The pair ids as the relation ``wanted`` that the reuse SQL semi-joins."""
+        self.con.register("wanted", pa.table({"pair_id": pa.array(list(pair_ids), pa.string())}))
+        try:
+            yield
+        finally:
+            self.con.unregister("wanted")
+
     def _insert(self, table: str, frame: pl.DataFrame, or_ignore: bool = False) -> None:
-        if table not in INSERTABLE:  # a table name cannot be a parameter: allow-list it
+        """Bulk-insert a frame by column name. The one statement built in Python, not read from
+        sql/: the table name cannot be a parameter, so it comes from the INSERTABLE allow-list."""
+        if table not in INSERTABLE:
             raise ValueError(f"not an insertable table: {table!r}")
         arrow = frame.to_arrow()  # noqa: F841 - DuckDB's replacement scan reads it by name
         verb = "insert or ignore" if or_ignore else "insert"
@@ -246,12 +244,9 @@ class Store:
         """Open a run (status running) covering ``pair_ids``; returns its id."""
         run_id = run_id or new_run_id()
         with self.transaction():
-            self.con.execute(
-                "insert into runs (run_id, flow_name, flow_run_id, started_at, status, config) "
-                "values ($run_id, $flow, $flow_run_id, $now, 'running', $config)",
-                {"run_id": run_id, "flow": flow_name, "flow_run_id": flow_run_id,
-                 "now": datetime.now(UTC), "config": json.dumps(config)},
-            )
+            self.execute("insert_run", run_id=run_id, flow_name=flow_name,
+                         flow_run_id=flow_run_id, started_at=datetime.now(UTC),
+                         config=json.dumps(config))
             if len(pair_ids):
                 self._insert("run_pairs", pl.DataFrame({"run_id": run_id,
                                                         "pair_id": list(pair_ids)}))
@@ -259,68 +254,50 @@ class Store:
 
     def run(self, run_id: str) -> dict | None:
         """The runs row of ``run_id`` (None: no such run)."""
-        found = self.sql("select * from runs where run_id = $r", r=run_id)
+        found = self.query("q_run", run_id=run_id)
         return found.row(0, named=True) if found.height else None
 
     def run_for_flow_run(self, flow_run_id: str) -> str | None:
         """The run a Prefect flow run opened, if it opened one (a retried flow run resumes it)."""
-        found = self.sql("select run_id from runs where flow_run_id = $f "
-                         "order by started_at desc limit 1", f=flow_run_id)
+        found = self.query("q_run_for_flow_run", flow_run_id=flow_run_id)
         return found["run_id"][0] if found.height else None
 
     def run_pairs(self, run_id: str) -> pl.DataFrame:
         """The stored sample pairs a run covers."""
-        return self.sql("select p.* exclude (first_loaded_at) from sample_pairs as p "
-                        "semi join (select pair_id from run_pairs where run_id = $r) "
-                        "using (pair_id) order by p.set_id, p.query_id, p.doc_id", r=run_id)
+        return self.query("q_run_pairs", run_id=run_id)
 
     def reopen_run(self, run_id: str) -> None:
         """Mark a failed or interrupted run running again (resume)."""
-        self.con.execute("update runs set status = 'running', error = null, finished_at = null "
-                         "where run_id = $r", {"r": run_id})
+        self.execute("reopen_run", run_id=run_id)
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
         """Close a run and (re)write its per-run agreement summary, together."""
         with self.transaction():
-            self.con.execute(
-                "update runs set status = $status, error = $error, finished_at = $now "
-                "where run_id = $run_id",
-                {"status": status, "error": error, "now": datetime.now(UTC), "run_id": run_id},
-            )
+            self.execute("finish_run", run_id=run_id, status=status, error=error,
+                         finished_at=datetime.now(UTC))
             self.summarize_run(run_id)
 
     def summarize_run(self, run_id: str) -> None:
         """Replace one run's rows in run_agreement (engine_agreement_history reads them)."""
-        self.con.execute("delete from run_agreement where run_id = $r", {"r": run_id})
-        self.con.execute("insert into run_agreement by name\n" + sql_text("queries",
-                                                                          "q_run_agreement"),
-                         {"run_id": run_id})
+        self.execute("delete_run_agreement", run_id=run_id)
+        self.execute("insert_run_agreement", run_id=run_id)
 
     def register_engine(self, fp: Fingerprint) -> None:
-        self.con.execute(
-            "insert or ignore into engines values ($id, $kind, $model, $sha, $dtype, $device, "
-            "$pooling, $max_length, $activation, $versions, $fingerprint, current_timestamp)",
-            {"id": fp.engine_id, "kind": fp.kind, "model": fp.model, "sha": fp.weights_sha256,
-             "dtype": fp.dtype, "device": fp.device, "pooling": fp.pooling,
-             "max_length": fp.max_length, "activation": fp.activation,
-             "versions": json.dumps(fp.versions), "fingerprint": fp.to_json()},
-        )
+        self.execute("insert_engine", engine_id=fp.engine_id, kind=fp.kind, model=fp.model,
+                     weights_sha256=fp.weights_sha256, dtype=fp.dtype, device=fp.device,
+                     pooling=fp.pooling, max_length=fp.max_length, activation=fp.activation,
+                     versions=json.dumps(fp.versions), fingerprint=fp.to_json())
 
     def _record_engine(self, run_id: str, engine_name: str, engine_id: str | None, status: str,
                        error: str | None = None, pairs: int | None = None,
                        seconds: float | None = None, load_warnings: Sequence[str] = (),
                        reused_from_run: str | None = None, scored_pairs: int | None = None,
                        reused_pairs: int | None = None) -> None:
-        self.con.execute(
-            "insert into run_engines (run_id, engine_name, engine_id, status, error, pairs, "
-            "score_seconds, load_warnings, reused_from_run, scored_pairs, reused_pairs) values "
-            "($run_id, $name, $engine_id, $status, $error, $pairs, $seconds, $warnings, "
-            "$reused_from_run, $scored, $reused)",
-            {"run_id": run_id, "name": engine_name, "engine_id": engine_id, "status": status,
-             "error": error, "pairs": pairs, "seconds": seconds,
-             "warnings": list(load_warnings), "reused_from_run": reused_from_run,
-             "scored": scored_pairs, "reused": reused_pairs},
-        )
+        self.execute("insert_run_engine", run_id=run_id, engine_name=engine_name,
+                     engine_id=engine_id, status=status, error=error, pairs=pairs,
+                     score_seconds=seconds, load_warnings=list(load_warnings),
+                     reused_from_run=reused_from_run, scored_pairs=scored_pairs,
+                     reused_pairs=reused_pairs)
 
     def write_scores(self, run_id: str, engine_name: str, fingerprint: Fingerprint,
                      scored: Sequence[tuple[str, Sequence[str], ScoreBatch]],
@@ -359,19 +336,19 @@ class Store:
         if not found:
             return IngestReport()
         ids = [info.shard_id for info in found]
-        seen = set(self.sql("select shard_id from ingested_shards "
-                            "where list_contains($ids, shard_id)", ids=ids)["shard_id"])
+        seen = set(self.query("q_ingested_shards", shard_ids=ids)["shard_id"])
         todo = [info for info in found if info.shard_id not in seen]
         added = 0
-        self.con.execute("set preserve_insertion_order = false")  # a parallel bulk load
+        # a parallel bulk load (a session setting, kept inline like its reset below)
+        self.con.execute("set preserve_insertion_order = false")
         try:
             with self.transaction():
                 for fingerprint in {json.dumps(i.fingerprint, sort_keys=True) for i in todo}:
                     self.register_engine(Fingerprint(**json.loads(fingerprint)))
                 for run_id in sorted({info.run_id for info in todo}):
                     files = [str(i.path) for i in todo if i.run_id == run_id]
-                    added += self.con.execute(INGEST_SCORES, {"files": files, "run_id": run_id}
-                                              ).fetchall()[0][0]
+                    added += self.execute("ingest_scores", files=files,
+                                          run_id=run_id).fetchall()[0][0]
                 if todo:
                     self._insert("ingested_shards", pl.DataFrame(
                         [{"shard_id": i.shard_id, "run_id": i.run_id,
@@ -384,60 +361,54 @@ class Store:
 
     def engine_status(self, run_id: str, engine_name: str) -> str | None:
         """The latest recorded status of one engine config in a run (None: none yet)."""
-        found = self.sql("select status from run_engines where run_id = $r and engine_name = $n "
-                         "order by recorded_at desc limit 1", r=run_id, n=engine_name)
+        found = self.query("q_engine_status", run_id=run_id, engine_name=engine_name)
         return found["status"][0] if found.height else None
 
     def scored_pair_ids(self, run_id: str, engine_name: str, variant: str) -> set[str]:
         """Pairs that already have a ``variant`` score by this engine config in this run."""
-        return set(self.sql("select pair_id from scores where run_id = $r and engine_name = $n "
-                            "and variant = $v", r=run_id, n=engine_name, v=variant)["pair_id"])
+        return set(self.query("q_scored_pair_ids", run_id=run_id, engine_name=engine_name,
+                              variant=variant)["pair_id"])
 
     def engine_ids_in_run(self, run_id: str, engine_name: str) -> set[str]:
         """Fingerprints (engine_id) this engine config's stored scores in a run were made by."""
-        return set(self.sql("select distinct engine_id from scores where run_id = $r "
-                            "and engine_name = $n", r=run_id, n=engine_name)["engine_id"])
+        return set(self.query("q_engine_ids_in_run", run_id=run_id,
+                              engine_name=engine_name)["engine_id"])
 
     def next_batch_index(self, run_id: str, engine_name: str, variant: str) -> int:
         """First unused batch number, so a resumed engine's batches stay distinct."""
-        found = self.sql("select coalesce(max(batch_index) + 1, 0) as b from scores where "
-                         "run_id = $r and engine_name = $n and variant = $v",
-                         r=run_id, n=engine_name, v=variant)
-        return int(found["b"][0])
+        found = self.query("q_next_batch_index", run_id=run_id, engine_name=engine_name,
+                           variant=variant)
+        return int(found["batch_index"][0])
 
     def reuse_pairs(self, run_id: str, engine_name: str, engine_id: str, variant: str,
                     pair_ids: Sequence[str]) -> int:
         """Copy, per pair, the latest ``variant`` score by the same fingerprint from another run
         (``reused_from_run`` names the run that scored it); returns the rows copied."""
-        wanted = pa.table({"pair_id": pa.array(list(pair_ids), pa.string())})  # noqa: F841
-        with self.transaction():
-            return self.con.execute(REUSE_PAIRS, {
-                "run_id": run_id, "name": engine_name, "engine_id": engine_id,
-                "variant": variant}).fetchall()[0][0]
+        with self._wanted(pair_ids), self.transaction():
+            return self.execute("reuse_scores", run_id=run_id, engine_name=engine_name,
+                                engine_id=engine_id, variant=variant).fetchall()[0][0]
 
     def reuse_probes(self, run_id: str, engine_name: str, engine_id: str,
                      variants: Sequence[str], pair_ids: Sequence[str]) -> str | None:
         """Copy probe variants that belong together (repeat + reload: one load and a fresh
         one) from the latest run holding all of them for every pair; returns that run."""
-        wanted = pa.table({"pair_id": pa.array(list(pair_ids), pa.string())})  # noqa: F841
         params = {"run_id": run_id, "engine_id": engine_id, "variants": list(variants)}
-        found = self.con.execute(PROBE_SOURCE, {**params, "n": len(set(pair_ids))}).fetchall()
-        if not found:
-            return None
-        with self.transaction():
-            self.con.execute(COPY_PROBES, {**params, "name": engine_name, "source": found[0][0]})
-        return found[0][0]
+        with self._wanted(pair_ids):
+            found = self.query("q_probe_source", **params, n=len(set(pair_ids)))
+            if found.is_empty():
+                return None
+            source = found["run_id"][0]
+            with self.transaction():
+                self.execute("copy_probe_scores", **params, engine_name=engine_name,
+                             source=source)
+        return source
 
     def record_engine_success(self, run_id: str, engine_name: str, engine_id: str,
                               scored_pairs: int, load_warnings: Sequence[str] = ()) -> str | None:
         """Mark an engine config done in a run, with its main-score counts and provenance;
         returns the run every main score was copied from, if they all came from one."""
-        main = self.sql(
-            "select count(*) as pairs, sum(latency_ms) / 1000.0 as seconds, "
-            "count(reused_from_run) as reused, min(reused_from_run) as source, "
-            "count(distinct reused_from_run) as sources from scores "
-            "where run_id = $r and engine_name = $n and variant = 'main'",
-            r=run_id, n=engine_name).row(0, named=True)
+        main = self.query("q_main_score_provenance", run_id=run_id,
+                          engine_name=engine_name).row(0, named=True)
         one_source = main["sources"] == 1 and main["reused"] == main["pairs"]
         source = main["source"] if one_source else None
         with self.transaction():
@@ -453,9 +424,8 @@ class Store:
         return {
             "scores": with_pair_columns(self.query("q_suite_scores", run_id=run_id),
                                         self.query("q_suite_pairs", run_id=run_id)),
-            "probes": self.sql("select * from v_probe_scores where run_id = $r", r=run_id),
-            "engines": self.sql("select * from v_run_engine_status where run_id = $r "
-                                "order by engine_name", r=run_id),
+            "probes": self.query("q_probe_scores", run_id=run_id),
+            "engines": self.query("q_run_engine_status", run_id=run_id),
         }
 
     def write_check_results(self, report) -> None:
@@ -473,13 +443,9 @@ class Store:
                              if r.engine and r.engine != report.reference})
         with self.transaction():
             self._insert("check_results", frame)
-            self.con.execute(
-                "insert into verdicts (run_id, suite, verdict, reference, candidates, "
-                "failing_checks) values ($run_id, $suite, $verdict, $reference, $candidates, "
-                "$failing)",
-                {"run_id": report.run_id, "suite": report.suite, "verdict": report.verdict,
-                 "reference": report.reference, "candidates": candidates,
-                 "failing": report.failing_checks})
+            self.execute("insert_verdict", run_id=report.run_id, suite=report.suite,
+                         verdict=report.verdict, reference=report.reference,
+                         candidates=candidates, failing_checks=report.failing_checks)
 
     def record_engine_failure(self, run_id: str, engine_name: str, error: str) -> None:
         with self.transaction():

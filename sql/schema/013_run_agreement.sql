@@ -1,5 +1,5 @@
 -- Per finished run and engine name: |Δ| score against the run's reference over the main-variant
--- pairs both scored. Written by Store.finish_run (sql/queries/q_run_agreement.sql), so the
+-- pairs both scored. Written by Store.finish_run (sql/statements/insert_run_agreement.sql), so the
 -- engine_agreement_history view reads one row per run instead of joining a year of scores.
 create table if not exists run_agreement (
     run_id varchar not null,

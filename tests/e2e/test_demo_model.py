@@ -23,13 +23,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def demo_ce():
-    """The full build's folder (built now when missing; a smoke build cannot stand in)."""
+    """The current recipe's full build (built now when missing; a smoke build or an older
+    recipe's build cannot stand in), and the folder the product loads for it."""
     saved = os.environ.pop(demo_model.BUDGET_ENV, None)
-    if demo_model.find_built() is None:
-        demo_model.build("full")
-    yield demo_model.demo_model_path()
-    if saved is not None:
-        os.environ[demo_model.BUDGET_ENV] = saved
+    try:
+        folder = demo_model.build("full")  # cached: only points the product at it again
+        assert demo_model.demo_model_path() == str(folder)
+        yield str(folder)
+    finally:
+        if saved is not None:
+            os.environ[demo_model.BUDGET_ENV] = saved
 
 
 @pytest.fixture(scope="session")

@@ -1,31 +1,137 @@
-"""The demo cross-encoder's recipe without training: corpus, groups, loss, cache key, resolution."""
+"""The demo cross-encoder without training: how the product finds a build (no demo code, no
+demo extra), the build command's missing-extra error, and the recipe (corpus, groups, loss,
+cache key), which needs the ``demo`` extra (gensim, bm25s)."""
 
 from __future__ import annotations
 
-import pytest
+import json
+import os
+from pathlib import Path
 
-from rerankwatch.demo import model as demo_model
-from rerankwatch.demo.data import build_corpus, chunk, clean_wiki_line, is_prose
-from rerankwatch.engines.base import resolve_model
+import pytest
+from typer.testing import CliRunner
+
+from rerankwatch.core.models import resolve_model
+from rerankwatch.engines.fixtures import (
+    DEMO_BUDGET_ENV,
+    DEMO_BUILD_INFO,
+    DEMO_MODEL,
+    DemoModelNotBuiltError,
+    demo_cache_root,
+    demo_pointer,
+)
+
+NEEDS_DEMO = "the demo build needs the demo extra (gensim, bm25s)"
 
 
 @pytest.fixture(scope="module")
-def corpus():
-    return build_corpus(seed=13)
+def demo_model():
+    return pytest.importorskip("rerankwatch.demo.model", reason=NEEDS_DEMO)
 
 
-def test_wiki_cleaning_drops_markup_and_keeps_prose():
+@pytest.fixture(scope="module")
+def demo_data():
+    return pytest.importorskip("rerankwatch.demo.data", reason=NEEDS_DEMO)
+
+
+@pytest.fixture(scope="module")
+def corpus(demo_data):
+    return demo_data.build_corpus(seed=13)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """An empty model cache; the default budget (full)."""
+    monkeypatch.setenv("RERANKWATCH_CACHE", str(tmp_path))
+    monkeypatch.delenv(DEMO_BUDGET_ENV, raising=False)
+    return tmp_path
+
+
+def fake_build(name: str, age_s: float) -> Path:
+    """A complete build folder (its build.json written ``age_s`` seconds ago)."""
+    folder = demo_cache_root() / name
+    folder.mkdir(parents=True)
+    info = folder / DEMO_BUILD_INFO
+    info.write_text(json.dumps({"model": DEMO_MODEL}))
+    stamp = info.stat().st_mtime - age_s
+    os.utime(info, (stamp, stamp))
+    return folder
+
+
+# --------------------------------------------------------------------------- product side
+
+
+def test_unbuilt_demo_model_names_the_build_command(cache):
+    with pytest.raises(DemoModelNotBuiltError, match="build-demo-model"):
+        resolve_model(DEMO_MODEL)
+
+
+def test_the_demo_loads_the_full_build_unless_a_budget_is_pinned(cache, monkeypatch):
+    smoke = fake_build("smoke-aaaa", age_s=0)
+    with pytest.raises(DemoModelNotBuiltError, match="budget full"):
+        resolve_model(DEMO_MODEL)  # a smoke build only tests the plumbing
+    monkeypatch.setenv(DEMO_BUDGET_ENV, "smoke")
+    assert resolve_model(DEMO_MODEL) == str(smoke)
+
+
+def test_the_pointer_names_the_build_the_product_loads(cache):
+    # named against their age: "newest" is the build.json's mtime, not the folder name
+    older, newer = fake_build("full-bbbb", age_s=3600), fake_build("full-aaaa", age_s=0)
+    assert resolve_model(DEMO_MODEL) == str(newer)  # no pointer: the newest complete build
+    demo_pointer("full").write_text(json.dumps({"folder": older.name, "recipe_version": "4"}))
+    assert resolve_model(DEMO_MODEL) == str(older)  # the pointer wins over the newer folder
+    demo_pointer("full").unlink()
+    assert resolve_model(DEMO_MODEL) == str(newer)
+
+
+def test_a_pointer_at_an_incomplete_build_falls_back_to_the_newest(cache):
+    fake_build("full-aaaa", age_s=3600)
+    newest = fake_build("full-bbbb", age_s=0)
+    (demo_cache_root() / "full-cccc").mkdir()  # no build.json: never loaded
+    demo_pointer("full").write_text(json.dumps({"folder": "full-cccc"}))
+    assert resolve_model(DEMO_MODEL) == str(newest)
+
+
+def test_the_builds_own_pointer_is_what_the_product_loads(cache, demo_model):
+    older = fake_build("full-aaaa", age_s=3600)
+    fake_build("full-bbbb", age_s=0)  # newer, but not the one the build pointed at
+    demo_model._point_at(older, "full")
+    assert resolve_model(DEMO_MODEL) == str(older) == str(demo_model.find_built())
+
+
+@pytest.mark.parametrize("missing", [["gensim"], ["bm25s"], ["gensim", "bm25s"]])
+def test_build_demo_model_without_the_demo_extra_exits_2(cache, monkeypatch, missing):
+    import importlib.util
+
+    import rerankwatch.demo
+    from rerankwatch.cli import app
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(rerankwatch.demo, "find_spec",
+                        lambda name, *a: None if name in missing else real(name, *a))
+    result = CliRunner().invoke(app, ["build-demo-model", "--budget", "smoke"])
+    assert result.exit_code == 2, result.output
+    assert f"needs {', '.join(missing)}," in result.output
+    assert "rerankwatch[demo]" in result.output
+    assert not demo_cache_root().exists()  # nothing was built
+
+
+# --------------------------------------------------------------------------- the recipe
+
+
+def test_wiki_cleaning_drops_markup_and_keeps_prose(demo_data):
+    clean_wiki_line, is_prose = demo_data.clean_wiki_line, demo_data.is_prose
     assert clean_wiki_line("'''Alabama''' () is a state , in the US.") == \
         "Alabama is a state, in the US."
     assert not is_prose("{{Infobox | name = x}} " + "word " * 60)
     assert not is_prose("[[File:Map.png|thumb]] " + "word " * 60 + ".")
     sentence = "Alabama is a state in the southeastern region of the United States."
     assert is_prose(" ".join([sentence] * 3))
-    assert all(len(p) <= 400 for p in chunk("A short sentence here. " * 60))
+    assert all(len(p) <= 400 for p in demo_data.chunk("A short sentence here. " * 60))
 
 
-def test_corpus_is_deterministic_and_holds_articles_out(corpus):
-    again = build_corpus(seed=13)
+def test_corpus_is_deterministic_and_holds_articles_out(corpus, demo_data):
+    again = demo_data.build_corpus(seed=13)
     assert corpus.passages == again.passages and corpus.train_queries == again.train_queries
     assert corpus.heldout_articles
     assert not {q.article for q in corpus.train_queries if q.kind != "fact"} \
@@ -41,7 +147,7 @@ def test_fact_queries_carry_entity_swaps(corpus):
     assert all(corpus.passages[p].article != right.article for p in fact.swapped)
 
 
-def test_groups_never_use_held_out_passages(corpus):
+def test_groups_never_use_held_out_passages(corpus, demo_model):
     groups = demo_model.training_groups(corpus, demo_model.BUDGETS["smoke"])
     budget = demo_model.BUDGETS["smoke"]
     assert len(groups) == budget.steps * budget.groups_per_step
@@ -51,7 +157,7 @@ def test_groups_never_use_held_out_passages(corpus):
         assert group.structural[0] == 1.0  # the target passage leads every group
 
 
-def test_grouped_loss_prefers_the_right_order():
+def test_grouped_loss_prefers_the_right_order(demo_model):
     import torch
 
     labels = torch.tensor([[0.9, 0.4, 0.0]])
@@ -60,32 +166,13 @@ def test_grouped_loss_prefers_the_right_order():
     assert right < wrong
 
 
-def test_each_budget_has_its_own_cache_key():
+def test_each_budget_has_its_own_cache_key(demo_model):
     keys = {demo_model.recipe_key(name) for name in demo_model.BUDGETS}
     assert len(keys) == len(demo_model.BUDGETS)
     assert demo_model.model_dir("smoke").name.startswith("smoke-")
 
 
-def test_unbuilt_demo_model_names_the_build_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("RERANKWATCH_CACHE", str(tmp_path))
-    monkeypatch.delenv(demo_model.BUDGET_ENV, raising=False)
-    with pytest.raises(demo_model.DemoModelNotBuiltError, match="build-demo-model"):
-        resolve_model(demo_model.MODEL_NAME)
-
-
-def test_the_demo_loads_the_full_build_unless_a_budget_is_pinned(tmp_path, monkeypatch):
-    monkeypatch.setenv("RERANKWATCH_CACHE", str(tmp_path))
-    monkeypatch.delenv(demo_model.BUDGET_ENV, raising=False)
-    smoke = demo_model.model_dir("smoke")
-    smoke.mkdir(parents=True)
-    (smoke / demo_model.BUILD_INFO).write_text("{}")
-    with pytest.raises(demo_model.DemoModelNotBuiltError, match="budget full"):
-        resolve_model(demo_model.MODEL_NAME)  # a smoke build only tests the plumbing
-    monkeypatch.setenv(demo_model.BUDGET_ENV, "smoke")
-    assert resolve_model(demo_model.MODEL_NAME) == str(smoke)
-
-
-def test_weight_average_is_the_mean_of_the_snapshots():
+def test_weight_average_is_the_mean_of_the_snapshots(demo_model):
     import torch
 
     layer = torch.nn.Linear(2, 1)

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-import engines
+import rerankwatch.engines as engines
 from rerankwatch.core.config import EngineConfig
 from rerankwatch.core.errors import RerankwatchError, UnknownNameError
 from rerankwatch.core.registry import build_registry, resolve
@@ -22,10 +22,10 @@ def test_engine_kinds_are_registered() -> None:
 
 
 @pytest.mark.parametrize("kind,module,cls", [
-    ("st-cross", "engines.st_cross", "StCrossEngine"),
-    ("st-bi", "engines.st_bi", "StBiEngine"),
-    ("hf-seqcls", "engines.hf_seqcls", "HfSeqClsEngine"),
-    ("hf-bi", "engines.hf_bi", "HfBiEngine"),
+    ("st-cross", "rerankwatch.engines.st_cross", "StCrossEngine"),
+    ("st-bi", "rerankwatch.engines.st_bi", "StBiEngine"),
+    ("hf-seqcls", "rerankwatch.engines.hf_seqcls", "HfSeqClsEngine"),
+    ("hf-bi", "rerankwatch.engines.hf_bi", "HfBiEngine"),
 ])
 def test_engine_class_resolves_each_kind(kind: str, module: str, cls: str) -> None:
     engine = engine_class(kind)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from rerankwatch.core.errors import SampleSetError
-from rerankwatch.samples.loader import SCHEMA, load_sample_set, load_sample_sets, pair_id
+from rerankwatch.samples.loader import (
+    REQUIRED_FIELDS,
+    SCHEMA,
+    load_sample_set,
+    load_sample_sets,
+    pair_id,
+)
 
 DROP = object()  # sentinel: leave the field out of the record
 
@@ -133,6 +140,144 @@ def test_golden_en_has_several_docs_beyond_512_minilm_tokens(
     for tags, n in zip(en["tags"].to_list(), lengths, strict=True):
         if "long" in tags:
             assert n > 512
+
+
+# --------------------------------------------------------------------------- shipped sets' content
+# What our golden sets hold (samples/README.md, "Shipped sets"); the format's rules are the
+# loader's, these are the conventions the sets were written to.
+
+
+@dataclass(frozen=True)
+class Shipped:
+    set_id: str
+    lang: str
+    pairs: int
+    queries: int
+    ladders: dict[str, int]  # name: rungs, in file order
+    ending_irrelevant: set[str]  # ladders whose last rung is a known_irrelevant doc
+    known_irrelevant: int  # all of them, on ladders or not
+    standalone_irrelevant: int  # single-doc queries whose one doc is known_irrelevant
+    long: int
+    long_ladder_tops: set[str]  # ladders whose rank 1 is a long document
+
+
+SHIPPED = [
+    Shipped("golden_en", "en", pairs=45, queries=22, ladders={
+        "sell_shirt": 4, "boil_egg": 4, "python_reverse_list": 4, "dehydration": 4,
+        "japan_visa": 4, "capital_australia": 4, "soccer_players": 3, "roth_ira": 4},
+        ending_irrelevant={"sell_shirt", "boil_egg", "python_reverse_list", "dehydration",
+                           "japan_visa", "capital_australia", "roth_ira"},
+        known_irrelevant=16, standalone_irrelevant=9, long=3, long_ladder_tops={"roth_ira"}),
+    Shipped("golden_zh", "zh", pairs=30, queries=17, ladders={
+        "caffeine_insomnia": 3, "tesla_fsd": 2, "hongshaorou": 4, "python_json": 4,
+        "altitude_sickness": 3, "train_ticket_change": 3},
+        ending_irrelevant={"hongshaorou", "python_json"},
+        known_irrelevant=9, standalone_irrelevant=7, long=3,
+        long_ladder_tops={"altitude_sickness"}),
+]
+
+
+@pytest.fixture(scope="module", params=SHIPPED, ids=lambda s: s.set_id)
+def shipped(request, golden_dir: Path) -> tuple[Shipped, pl.DataFrame, Path]:
+    spec = request.param
+    path = golden_dir / f"{spec.set_id}.jsonl"
+    return spec, load_sample_set(path, expected_set_id=spec.set_id), path
+
+
+def test_shipped_set_counts_match_the_readme(shipped) -> None:
+    spec, frame, _ = shipped
+    assert frame["set_id"].unique().to_list() == [spec.set_id]
+    assert frame["lang"].unique().to_list() == [spec.lang]
+    assert frame.height == spec.pairs
+    assert frame["query_id"].n_unique() == spec.queries
+    assert frame["known_irrelevant"].sum() == spec.known_irrelevant
+    assert sum("long" in tags for tags in frame["tags"].to_list()) == spec.long
+    sizes = frame.group_by("query_id").agg(pl.len(), pl.col("known_irrelevant").all())
+    assert sizes.filter((pl.col("len") == 1) & pl.col("known_irrelevant")).height \
+        == spec.standalone_irrelevant
+
+
+def test_shipped_ladders(shipped) -> None:
+    spec, frame, _ = shipped
+    ladders = frame.filter(pl.col("ladder").is_not_null())
+    assert dict(ladders.group_by("ladder", maintain_order=True).len().iter_rows()) \
+        == spec.ladders
+    for (name,), rungs in ladders.group_by("ladder"):
+        rungs = rungs.sort("ladder_rank")
+        irrelevant = rungs["known_irrelevant"].to_list()
+        # a known_irrelevant doc can only be a ladder's last rung
+        assert irrelevant == [False] * (rungs.height - 1) + [name in spec.ending_irrelevant]
+        top_is_long = "long" in rungs["tags"][0].to_list()
+        assert top_is_long == (name in spec.long_ladder_tops), name
+        assert rungs["label"][0] > rungs["label"][-1], name  # a ladder has a slope
+
+
+def test_shipped_ids_are_numbered_in_file_order(shipped) -> None:
+    """Queries are <lang>-q01, -q02, ... in one block of lines each; docs <query_id>-d1, -d2,
+    ...; a ladder takes every doc of its query, best first, so rank = doc number."""
+    spec, frame, _ = shipped
+    assert frame["line"].to_list() == list(range(1, frame.height + 1))  # no blank lines
+    query, doc, previous = 0, 0, None
+    for row in frame.iter_rows(named=True):
+        if row["query_id"] != previous:
+            query, doc, previous = query + 1, 0, row["query_id"]
+        doc += 1
+        assert row["query_id"] == f"{spec.lang}-q{query:02d}", row["line"]
+        assert row["doc_id"] == f"{row['query_id']}-d{doc}", row["line"]
+        assert row["ladder_rank"] in (None, doc), row["line"]
+    per_query = frame.group_by("query_id").agg(
+        on_ladder=pl.col("ladder").is_not_null().sum(), ladders=pl.col("ladder").n_unique(),
+        docs=pl.len())
+    for row in per_query.filter(pl.col("on_ladder") > 0).iter_rows(named=True):
+        assert row["on_ladder"] == row["docs"] and row["ladders"] == 1, row["query_id"]
+    # one text, one query_id: no query is asked twice under two ids
+    assert frame.group_by("query").agg(pl.col("query_id").n_unique())["query_id"].max() == 1
+
+
+def test_shipped_labels_and_tags(shipped) -> None:
+    """Integer labels; only the documented tags, in the order ladder, known_irrelevant, long."""
+    _, frame, _ = shipped
+    assert all(label.is_integer() for label in frame["label"].to_list())
+    for row in frame.iter_rows(named=True):
+        expected = [f"ladder:{row['ladder']}:{row['ladder_rank']}"] if row["ladder"] else []
+        expected += ["known_irrelevant"] if row["known_irrelevant"] else []
+        expected += ["long"] if "long" in row["tags"] else []
+        assert row["tags"] == expected, row["line"]
+
+
+def test_shipped_long_docs_are_long(shipped) -> None:
+    """samples/README.md: English > 3,500 characters and 600+ words; Chinese > 900 characters."""
+    spec, frame, _ = shipped
+    long_docs = frame.filter(pl.col("tags").list.contains("long"))["doc"].to_list()
+    assert len(long_docs) == spec.long
+    for doc in long_docs:
+        if spec.lang == "en":
+            assert len(doc) > 3500 and len(doc.split()) >= 600, doc[:60]
+        else:
+            assert len(doc) > 900, doc[:60]
+
+
+def test_shipped_texts_are_tidy(shipped) -> None:
+    """No stray whitespace; paragraphs are separated by one blank line and hold no line break."""
+    _, frame, _ = shipped
+    for text in frame["query"].to_list() + frame["doc"].to_list():
+        paragraphs = text.split("\n\n")
+        assert all(p and p == p.strip() and "\n" not in p for p in paragraphs), text[:60]
+        assert "  " not in text, text[:60]
+
+
+def test_shipped_files_are_canonical_jsonl(shipped) -> None:
+    """One json.dumps(..., ensure_ascii=False) object per line, fields in the documented order,
+    newline-terminated: diffs stay readable and show only what changed."""
+    _, frame, path = shipped
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("\n") and "\r" not in text
+    lines = text.splitlines()
+    assert len(lines) == frame.height
+    for line in lines:
+        record = json.loads(line)
+        assert list(record) == list(REQUIRED_FIELDS)
+        assert json.dumps(record, ensure_ascii=False) == line
 
 
 # --------------------------------------------------------------------------- valid small sets
@@ -338,6 +483,71 @@ def test_ladder_ranks_must_be_one_to_n(tmp_path: Path, ranks: list[int], message
         load_sample_set(path)
     assert_error(exc, path, 2, "tags", message)
     assert "'s1/shirt'" in exc.value.message
+
+
+@pytest.mark.parametrize("labels,line,message", [
+    ([3, 1, 2], 3, "rank 3 has label 2, above rank 2's 1 (line 2)"),
+    ([0, 3], 2, "rank 2 has label 3, above rank 1's 0 (line 1)"),
+    ([2.5, 2, 2.25], 3, "rank 3 has label 2.25, above rank 2's 2 (line 2)"),
+])
+def test_ladder_labels_must_not_increase_with_rank(tmp_path: Path, labels: list[float],
+                                                    line: int, message: str) -> None:
+    path = write_jsonl(tmp_path / "s1.jsonl", [
+        record(doc_id=f"d{rank}", label=label, tags=[f"ladder:shirt:{rank}"])
+        for rank, label in enumerate(labels, start=1)
+    ])
+    with pytest.raises(SampleSetError) as exc:
+        load_sample_set(path)
+    assert_error(exc, path, line, "label", message)
+    assert "'s1/shirt'" in exc.value.message and "must not increase" in exc.value.message
+
+
+def test_ladder_label_error_names_the_lower_rungs_line_in_any_file_order(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "s1.jsonl", [
+        record(doc_id="d9", label=0, tags=["known_irrelevant"]),
+        record(doc_id="d3", label=2, tags=["ladder:shirt:3"]),
+        record(doc_id="d1", label=3, tags=["ladder:shirt:1"]),
+        record(doc_id="d2", label=1, tags=["ladder:shirt:2"]),
+    ])
+    with pytest.raises(SampleSetError) as exc:
+        load_sample_set(path)
+    assert_error(exc, path, 2, "label", "rank 3 has label 2, above rank 2's 1 (line 4)")
+
+
+def test_ladder_labels_may_tie(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "s1.jsonl", [
+        record(doc_id="d1", label=2, tags=["ladder:shirt:1"]),
+        record(doc_id="d2", label=2, tags=["ladder:shirt:2"]),
+        record(doc_id="d3", label=0, tags=["ladder:shirt:3", "known_irrelevant"]),
+        record(doc_id="d4", label=0, tags=["ladder:shirt:4"]),
+    ])
+    assert load_sample_set(path)["ladder_rank"].to_list() == [1, 2, 3, 4]
+
+
+def test_parquet_ladder_labels_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "s1.parquet"
+    pl.DataFrame([record(doc_id="d1", label=1.0, tags=["ladder:shirt:1"]),
+                  record(doc_id="d2", label=3.0, tags=["ladder:shirt:2"])]).write_parquet(path)
+    with pytest.raises(SampleSetError) as exc:
+        load_sample_set(path)
+    assert_error(exc, path, 2, "label", "rank 2 has label 3, above rank 1's 1 (line 1)")
+
+
+def test_query_id_names_one_query_text(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "s1.jsonl", [
+        record(), record(query_id="q2", doc_id="d2", query="Another question"),
+        record(doc_id="d3", query="How do I sell my shirt? "),
+    ])
+    with pytest.raises(SampleSetError) as exc:
+        load_sample_set(path)
+    assert_error(exc, path, 3, "query", "query_id 'q1' has another query text than on line 1")
+
+
+def test_a_query_id_may_recur_in_another_set_with_another_text(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "mixed.jsonl", [
+        record(), record(set_id="s2", query="A question of the other set"),
+    ])
+    assert load_sample_set(path).height == 2
 
 
 def test_ladder_spanning_query_ids(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import duckdb
@@ -14,6 +15,7 @@ import pytest
 from rerankwatch.core.records import Fingerprint, ScoreBatch
 from rerankwatch.samples.loader import load_sample_set, pair_id
 from rerankwatch.store import Store, new_run_id
+from rerankwatch.store.store import view_order
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 CORE_TABLES = {"sample_pairs", "engines", "runs", "run_engines", "scores", "check_results"}
@@ -362,3 +364,34 @@ def test_read_only_store_reads_but_cannot_write(db_path: Path, pairs: pl.DataFra
         with pytest.raises(duckdb.Error, match="read-only"):
             write(reader, run_id, "e", fingerprint(), ["p1"], batch([0.5], [0], (0.1,)))
         assert count(reader, "scores") == 0 and count(reader, "runs") == 1
+
+
+# --------------------------------------------------------------------------- SQL files
+
+
+def test_every_sql_file_is_named_for_what_it_does_and_used() -> None:
+    """Each sql/views file creates exactly the view it is named after (after the views it reads:
+    view_order); each sql/queries and sql/statements file is named somewhere in the package's
+    Python source (Store.query / Store.execute), so no SQL file is dead."""
+    order = view_order()
+    views = sorted(path.stem for path in (SQL_DIR / "views").glob("*.sql"))
+    assert sorted(order) == views
+    for name in views:
+        code = re.sub(r"--[^\n]*", "", (SQL_DIR / "views" / f"{name}.sql").read_text())
+        assert re.findall(r"create\s+(?:or\s+replace\s+)?view\s+(\w+)", code, re.I) == [name]
+        assert len(duckdb.extract_statements(code)) == 1, name
+        for other in views:
+            if other != name and re.search(rf"\b{other}\b", code, re.I):
+                assert order.index(other) < order.index(name), (other, name)
+    root = SQL_DIR.parent
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {"rerankwatch", *setuptools["package-dir"].values()} - {"sql"}
+    source = "\n".join(path.read_text(encoding="utf-8") for folder in sorted(folders)
+                       for path in (root / folder).rglob("*.py"))
+    for kind in ("queries", "statements"):
+        names = sorted(path.stem for path in (SQL_DIR / kind).glob("*.sql"))
+        assert names, kind
+        for name in names:
+            code = (SQL_DIR / kind / f"{name}.sql").read_text()
+            assert len(duckdb.extract_statements(code)) == 1, name
+            assert f'"{name}"' in source, f"sql/{kind}/{name}.sql: no code runs it"

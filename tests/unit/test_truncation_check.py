@@ -12,10 +12,12 @@ import pytest
 
 from rerankwatch.checks.base import FAILED, PASSED, SKIPPED, Judge
 from rerankwatch.checks.suites import run_suite
-from rerankwatch.checks.truncation import Params, Truncation, load_tokenizer, token_counts
+from rerankwatch.checks.truncation import Params, Truncation
 from rerankwatch.core.config import EngineConfig
+from rerankwatch.engines import build_engine
+from rerankwatch.pipeline.scoring import token_counts
 from rerankwatch.store import Store
-from tests.suite_runs import golden_en, score, suite_input
+from tests.suite_runs import golden_en, score_run, suite_input
 
 MINILM = "embedded:all-MiniLM-L6-v2"
 LONG_DOCS = {"en-q08-d1", "en-q09-d1", "en-q22-d1"}  # the golden set's `long` documents
@@ -30,50 +32,52 @@ def pairs(golden_dir: Path) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, pairs: pl.DataFrame):
     with Store(tmp_path_factory.mktemp("db") / "truncation.duckdb") as s:
-        s.add_pairs(pairs)
         yield s
 
 
 @pytest.fixture(scope="module")
-def scored(pairs: pl.DataFrame, tiny_cross_encoder: str) -> dict:
-    """Each engine scored once: name -> (kind, model, max_length)."""
+def scored(store: Store, pairs: pl.DataFrame, tiny_cross_encoder: str):
+    """``scored(reference, engine)``: a new run of both, through the production scoring path
+    (each engine config scores once; later runs copy its scores)."""
     engines = {"ce": ("st-cross", tiny_cross_encoder, None),
                "ce-hf": ("hf-seqcls", tiny_cross_encoder, None),
                "ce-trunc128": ("replay-truncate-128", tiny_cross_encoder, None),
                "ce-logits": ("replay-raw-logits", tiny_cross_encoder, None),
                "bi": ("st-bi", MINILM, None),
                "bi-128": ("st-bi", MINILM, 128)}
-    cache = {}
 
-    def get(name: str):
-        if name not in cache:
-            kind, model, max_length = engines[name]
-            cache[name] = score(EngineConfig(name=name, kind=kind, model=model,
-                                             max_length=max_length), pairs)
-        return cache[name]
+    def config(name: str) -> EngineConfig:
+        kind, model, max_length = engines[name]
+        return EngineConfig(name=name, kind=kind, model=model, max_length=max_length)
 
-    return get
+    def run(reference: str, engine: str):
+        run_id = score_run(store.path, reference, [config(reference), config(engine)], pairs,
+                           probes=False)
+        return suite_input(store, run_id, reference)
+
+    return run
 
 
-def truncation(store: Store, scored, reference: str, engine: str, **params):
-    data = suite_input(store, reference, {n: scored(n) for n in (reference, engine)})
-    (result,) = Truncation().run(data, Params(**params), Judge())
+def truncation(scored, reference: str, engine: str, **params):
+    (result,) = Truncation().run(scored(reference, engine), Params(**params), Judge())
     return result
 
 
-def test_golden_set_has_pairs_beyond_512_tokens(pairs: pl.DataFrame,
-                                                tiny_cross_encoder: str) -> None:
-    tokenizer = load_tokenizer(tiny_cross_encoder)
-    counts = dict(zip(pairs["doc_id"], token_counts(
-        tokenizer, pairs["query"].to_list(), pairs["doc"].to_list(), cross=True), strict=True))
+def test_tokens_are_recorded_when_scored_and_the_golden_set_has_pairs_beyond_512(
+        scored, tiny_cross_encoder: str) -> None:
+    data = scored("ce", "ce-hf")
+    ce = data.engine_scores("ce")
+    counts = dict(zip(ce["doc_id"], ce["tokens"], strict=True))
     assert {d for d, n in counts.items() if n > 128} == LONG_DOCS
     assert all(counts[d] > 512 for d in LONG_DOCS)
-    bi_counts = token_counts(tokenizer, ["a short query"], ["one two three four"], cross=False)
-    assert bi_counts == [6]  # the longer text alone, with [CLS] and [SEP]
+    assert data.engine_scores("ce-hf")["tokens"].to_list() == ce["tokens"].to_list()
+    bi = build_engine(EngineConfig(name="bi", kind="st-bi", model=MINILM))
+    # a bi-encoder: the longer text alone, with [CLS] and [SEP]
+    assert token_counts(bi, [("a short query", "one two three four")]).tolist() == [6]
 
 
-def test_fails_on_the_truncate_128_replay(store: Store, scored) -> None:
-    result = truncation(store, scored, "ce", "ce-trunc128")
+def test_fails_on_the_truncate_128_replay(scored) -> None:
+    result = truncation(scored, "ce", "ce-trunc128")
     assert result.status == FAILED and result.other_engine == "ce"
     assert result.observed > result.threshold == 0.02
     detail = result.detail
@@ -88,39 +92,37 @@ def test_fails_on_the_truncate_128_replay(store: Store, scored) -> None:
     assert "truncate differently" in detail["message"]
 
 
-def test_passes_two_engines_with_the_same_max_length(store: Store, scored) -> None:
-    result = truncation(store, scored, "ce", "ce-hf")
+def test_passes_two_engines_with_the_same_max_length(scored) -> None:
+    result = truncation(scored, "ce", "ce-hf")
     assert result.status == PASSED and result.observed < 1e-4
     assert result.detail["max_lengths"] == {"ce-hf": 512, "ce": 512}
     assert result.detail["long_pairs"] == 3  # cut by both, at the same place
     assert result.detail["message"] is None and result.detail["affected_pairs"] == []
 
 
-def test_skips_when_short_pairs_disagree_too(store: Store, scored) -> None:
-    result = truncation(store, scored, "ce", "ce-logits")
+def test_skips_when_short_pairs_disagree_too(scored) -> None:
+    result = truncation(scored, "ce", "ce-logits")
     assert result.status == SKIPPED
     assert "disagree on short pairs too" in result.detail["reason"]
 
 
-def test_skips_without_long_pairs(store: Store, scored) -> None:
-    data = suite_input(store, "ce", {n: scored(n) for n in ("ce", "ce-trunc128")})
+def test_skips_without_long_pairs(scored) -> None:
+    data = scored("ce", "ce-trunc128")
     short_only = dataclasses.replace(
         data, scores=data.scores.filter(~pl.col("doc_id").is_in(LONG_DOCS)))
     (result,) = Truncation().run(short_only, Params(), Judge())
     assert result.status == SKIPPED and "no long pairs" in result.detail["reason"]
 
 
-def test_bi_encoder_cut_at_128_tokens_fails(store: Store, scored) -> None:
-    result = truncation(store, scored, "bi", "bi-128")
+def test_bi_encoder_cut_at_128_tokens_fails(scored) -> None:
+    result = truncation(scored, "bi", "bi-128")
     assert result.status == FAILED
     assert result.detail["max_lengths"] == {"bi-128": 128, "bi": 256}
     assert {p["doc_id"] for p in result.detail["affected_pairs"]} <= LONG_DOCS
 
 
-def test_a_suite_blocks_on_truncation(store: Store, scored) -> None:
-    data = suite_input(store, "ce", {n: scored(n) for n in ("ce", "ce-trunc128")})
-    report = run_suite(data, UNTRAINED)
+def test_a_suite_blocks_on_truncation(scored) -> None:
+    report = run_suite(scored("ce", "ce-trunc128"), UNTRAINED)
     assert "truncation" in report.failing_checks
-    clean = run_suite(suite_input(store, "ce", {n: scored(n) for n in ("ce", "ce-hf")}),
-                      UNTRAINED)
+    clean = run_suite(scored("ce", "ce-hf"), UNTRAINED)
     assert [r.status for r in clean.results if r.check == "truncation"] == [PASSED]

@@ -1,5 +1,7 @@
--- One run's agreement rows for run_agreement: each engine name's |Δ| score against the run's
--- reference engine over the main-variant pairs both scored ($run_id filters every scan).
+-- One run's agreement rows into run_agreement (after delete_run_agreement: Store.summarize_run):
+-- each engine name's |Δ| score against the run's reference engine over the main-variant pairs
+-- both scored ($run_id filters every scan).
+insert into run_agreement by name
 with reference as (
     select config ->> 'reference' as reference
     from runs

@@ -1,0 +1,11 @@
+-- One engine config's main scores in one run: how many, their scoring seconds, how many were
+-- copied from other runs, and from how many runs (source: one of them).
+select count(*) as pairs,
+       sum(latency_ms) / 1000.0 as seconds,
+       count(reused_from_run) as reused,
+       min(reused_from_run) as source,
+       count(distinct reused_from_run) as sources
+from scores
+where run_id = $run_id
+  and engine_name = $engine_name
+  and variant = 'main'

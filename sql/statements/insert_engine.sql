@@ -1,0 +1,5 @@
+-- Register an engine fingerprint; one seen before (same engine_id) keeps its first row.
+insert or ignore into engines (engine_id, kind, model, weights_sha256, dtype, device, pooling,
+                               max_length, activation, versions, fingerprint, first_seen_at)
+values ($engine_id, $kind, $model, $weights_sha256, $dtype, $device, $pooling, $max_length,
+        $activation, $versions, $fingerprint, current_timestamp)
