@@ -5,7 +5,8 @@ from __future__ import annotations
 import great_expectations as gx
 import polars as pl
 
-from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row, worst
+from rerankwatch.checks import base
+from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 REVERSED = ("scores match the reference's swapped score(doc, query): this engine passes its "
@@ -20,6 +21,17 @@ class ExpectNotReferenceSwapped(gx.expectations.ExpectColumnMeanToBeBetween):
     max_value: float = 0.5
 
 
+class Detail(base.Detail):
+    """What a argument_order result's detail holds."""
+
+    summary_fields = ("message", "hint", "reason")
+    rows_field = "examples"
+    message: str | None = None
+    hint: str | None = None
+    pairs: int | None = None
+    examples: Rows = []
+
+
 class Params(CheckParams):
     min_mean_asymmetry: float = 1e-4  # mean |score(q, d) - score(d, q)|
     max_swapped_share: float = 0.5
@@ -28,6 +40,7 @@ class Params(CheckParams):
 class ArgumentOrder:
     name = "argument_order"
     Params = Params
+    Detail = Detail
     needs_reference = False
 
     def _swapped(self, data: SuiteInput, engine: str) -> pl.DataFrame:

@@ -24,6 +24,34 @@ PAIRED_BLOCK_COLUMNS = ["score", "score_other", "logit", "logit_other", "label"]
 PAIRED_COLUMNS = ("score", "logit", "tokens")  # what paired() puts beside the other engine's
 
 
+Rows = list[dict[str, Any]]
+
+
+class Detail(BaseModel):
+    """What a check's result detail holds. Each check declares its own subclass (its fields,
+    typed), and every view renders any check's detail from that declaration alone: the first
+    non-empty of ``summary_fields`` is the one-line reason, ``rows_field`` the table of
+    offending rows. A check that writes an undeclared key fails (extra fields are forbidden)."""
+
+    model_config = ConfigDict(extra="forbid")
+    summary_fields: ClassVar[tuple[str, ...]] = ("message", "hint", "reason")
+    rows_field: ClassVar[str | None] = None
+    reason: str | None = None  # why a row was skipped or errored
+
+    def summary(self) -> str:
+        """One line: the first non-empty summary field, else the first offending row."""
+        for name in self.summary_fields:
+            value = getattr(self, name, None)
+            if value:
+                return str(value)
+        rows = self.rows()
+        return f"{self.rows_field}: {rows[0]}" if rows else ""
+
+    def rows(self) -> Rows:
+        """The offending rows this detail lists (empty when it lists none)."""
+        return list(getattr(self, self.rows_field) or []) if self.rows_field else []
+
+
 class CheckParams(BaseModel):
     """Base for a check's thresholds; every check may be made non-blocking."""
 
@@ -178,6 +206,7 @@ class Check(Protocol):
 
     name: ClassVar[str]
     Params: ClassVar[type[CheckParams]]
+    Detail: ClassVar[type[Detail]]
     needs_reference: ClassVar[bool]
 
     def run(self, data: SuiteInput, params: CheckParams, judge: Judge) -> list[CheckResult]: ...
@@ -186,7 +215,9 @@ class Check(Protocol):
 def row(check: Check, params: CheckParams, engine: str | None, subject: str, status: str,
         observed: Any = None, threshold: Any = None, other: str | None = None,
         **detail: Any) -> CheckResult:
-    """Build a CheckResult for ``check`` with its blocking flag."""
+    """Build a CheckResult for ``check`` with its blocking flag; ``detail`` must fit the
+    check's declared Detail."""
+    check.Detail.model_validate(detail)  # an undeclared or mistyped key is the check's bug
     return CheckResult(check.name, engine, subject, status, params.blocking, finite(observed),
                        finite(threshold), detail, other)
 

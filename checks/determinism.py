@@ -5,7 +5,8 @@ from __future__ import annotations
 import great_expectations as gx
 import polars as pl
 
-from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row, worst
+from rerankwatch.checks import base
+from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
 from rerankwatch.core.records import RANDOM_INIT_MARKERS, SKIPPED, CheckResult
 
 
@@ -23,6 +24,17 @@ class ExpectNoRandomInitReport(gx.expectations.ExpectColumnValuesToNotMatchRegex
     regex_list: list = list(RANDOM_INIT_MARKERS)
 
 
+class Detail(base.Detail):
+    """What a determinism result's detail holds."""
+
+    summary_fields = ("hint", "reason")
+    rows_field = "worst_pairs"
+    hint: str | None = None
+    pairs: int | None = None
+    worst_pairs: Rows = []
+    load_report: list[str] = []
+
+
 class Params(CheckParams):
     tolerance: float = 1e-6
 
@@ -30,6 +42,7 @@ class Params(CheckParams):
 class Determinism:
     name = "determinism"
     Params = Params
+    Detail = Detail
     needs_reference = False
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:

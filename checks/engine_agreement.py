@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import great_expectations as gx
 import numpy as np
 import polars as pl
 from scipy.stats import kendalltau
 
-from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row, worst
+from rerankwatch.checks import base
+from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 FINGERPRINT_FIELDS = ("kind", "dtype", "pooling", "max_length", "activation", "model")
@@ -19,6 +22,18 @@ class ExpectScoresCloseToReference(gx.expectations.ExpectColumnMaxToBeBetween):
 
     column: str = "abs_delta"
     max_value: float = 0.02
+
+
+class Detail(base.Detail):
+    """What a engine_agreement result's detail holds."""
+
+    summary_fields = ("reason",)
+    rows_field = "worst_pairs"
+    pairs: int | None = None
+    fingerprint_differs: dict[str, Any] | list | None = None
+    worst_pairs: Rows = []
+    worst_queries: Rows = []
+    k: int | None = None
 
 
 class Params(CheckParams):
@@ -84,6 +99,7 @@ def per_query(blocks: list[tuple[pl.DataFrame, dict]], top_k: int) -> pl.DataFra
 class EngineAgreement:
     name = "engine_agreement"
     Params = Params
+    Detail = Detail
     needs_reference = True
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:

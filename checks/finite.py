@@ -5,7 +5,8 @@ from __future__ import annotations
 import great_expectations as gx
 import polars as pl
 
-from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged
+from rerankwatch.checks import base
+from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged
 from rerankwatch.core.records import CheckResult
 
 
@@ -22,6 +23,15 @@ class ExpectEveryPairScored(gx.expectations.ExpectColumnValuesToBeBetween):
     column: str = "pairs"
 
 
+class Detail(base.Detail):
+    """What a finite result's detail holds."""
+
+    summary_fields = ("reason",)
+    rows_field = "examples"
+    missing: int | None = None
+    examples: Rows = []
+
+
 class Params(CheckParams):
     pass
 
@@ -29,6 +39,7 @@ class Params(CheckParams):
 class Finite:
     name = "finite"
     Params = Params
+    Detail = Detail
     needs_reference = False
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:

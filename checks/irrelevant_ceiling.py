@@ -5,13 +5,23 @@ from __future__ import annotations
 import great_expectations as gx
 import polars as pl
 
-from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row, worst
+from rerankwatch.checks import base
+from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 
 class ExpectIrrelevantBelowCeiling(gx.expectations.ExpectColumnValuesToBeBetween):
     column: str = "score"
     max_value: float = 0.5
+
+
+class Detail(base.Detail):
+    """What a irrelevant_ceiling result's detail holds."""
+
+    summary_fields = ("reason",)
+    rows_field = "worst_pairs"
+    pairs: int | None = None
+    worst_pairs: Rows = []
 
 
 class Params(CheckParams):
@@ -22,6 +32,7 @@ class Params(CheckParams):
 class IrrelevantCeiling:
     name = "irrelevant_ceiling"
     Params = Params
+    Detail = Detail
     needs_reference = False
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import great_expectations as gx
 import polars as pl
 
-from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row, worst
+from rerankwatch.checks import base
+from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 
@@ -16,6 +17,15 @@ class ExpectLadderStepsNotInverted(gx.expectations.ExpectColumnValuesToBeBetween
     min_value: float = 0.0
 
 
+class Detail(base.Detail):
+    """What a monotonic_relevance result's detail holds."""
+
+    summary_fields = ("reason",)
+    rows_field = "inverted"
+    ladders: int | None = None
+    inverted: Rows = []
+
+
 class Params(CheckParams):
     margin: float = 0.0  # how far a lower rung may score above the one before it
 
@@ -23,6 +33,7 @@ class Params(CheckParams):
 class MonotonicRelevance:
     name = "monotonic_relevance"
     Params = Params
+    Detail = Detail
     needs_reference = False
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:

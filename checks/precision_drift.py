@@ -5,7 +5,8 @@ from __future__ import annotations
 import great_expectations as gx
 import polars as pl
 
-from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row, worst
+from rerankwatch.checks import base
+from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 SAME_ENGINE = ("kind", "model", "pooling", "max_length", "device")
@@ -19,6 +20,14 @@ class ExpectWithinPrecisionTolerance(gx.expectations.ExpectColumnMaxToBeBetween)
     max_value: float = 0.02
 
 
+class Detail(base.Detail):
+    """What a precision_drift result's detail holds."""
+
+    summary_fields = ("reason",)
+    rows_field = "worst_pairs"
+    worst_pairs: Rows = []
+
+
 class Params(CheckParams):
     tolerance: float = 0.02
 
@@ -26,6 +35,7 @@ class Params(CheckParams):
 class PrecisionDrift:
     name = "precision_drift"
     Params = Params
+    Detail = Detail
     needs_reference = False
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:

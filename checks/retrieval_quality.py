@@ -10,6 +10,7 @@ import polars as pl
 from pydantic import field_validator
 from scipy.stats import wilcoxon
 
+from rerankwatch.checks import base
 from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row
 from rerankwatch.core.records import SKIPPED, CheckResult
 
@@ -21,6 +22,17 @@ METRIC = re.compile(r"^(?P<name>ndcg|ndcg_burges|mrr|map|precision|recall|hit_ra
 class ExpectNoSignificantDrop(gx.expectations.ExpectColumnValuesToBeInSet):
     column: str = "significant_drop"
     value_set: list = [False]  # noqa: RUF012 - pydantic field default
+
+
+class Detail(base.Detail):
+    """What a retrieval_quality result's detail holds."""
+
+    summary_fields = ("reason",)
+    rows_field = None
+    baseline: float | None = None
+    candidate: float | None = None
+    p_value: float | None = None
+    queries: int | None = None
 
 
 class Params(CheckParams):
@@ -93,6 +105,7 @@ def paired_drop_p(candidate: np.ndarray, baseline: np.ndarray) -> float:
 class RetrievalQuality:
     name = "retrieval_quality"
     Params = Params
+    Detail = Detail
     needs_reference = True
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:

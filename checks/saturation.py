@@ -6,7 +6,8 @@ import great_expectations as gx
 import numpy as np
 import polars as pl
 
-from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row
+from rerankwatch.checks import base
+from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax")
@@ -16,6 +17,14 @@ class ExpectShareAtMost(gx.expectations.ExpectColumnMeanToBeBetween):
     """The share of flagged pairs stays at or below a ceiling (judged on the one-row share)."""
 
     max_value: float = 0.0
+
+
+class Detail(base.Detail):
+    """What a saturation result's detail holds."""
+
+    summary_fields = ("reason",)
+    rows_field = "examples"
+    examples: Rows = []
 
 
 class Params(CheckParams):
@@ -51,6 +60,7 @@ def tied_within_query(scores: pl.DataFrame) -> np.ndarray:
 class Saturation:
     name = "saturation"
     Params = Params
+    Detail = Detail
     needs_reference = False
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:

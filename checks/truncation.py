@@ -13,7 +13,8 @@ from __future__ import annotations
 import great_expectations as gx
 import polars as pl
 
-from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row, worst
+from rerankwatch.checks import base
+from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 MAX_LISTED_PAIRS = 20
@@ -26,6 +27,19 @@ class ExpectLongPairsCloseToReference(gx.expectations.ExpectColumnMaxToBeBetween
     max_value: float = 0.02
 
 
+class Detail(base.Detail):
+    """What a truncation result's detail holds."""
+
+    summary_fields = ("message", "reason")
+    rows_field = "affected_pairs"
+    message: str | None = None
+    max_lengths: dict[str, int] = {}
+    long_pairs: int | None = None
+    short_pairs: int | None = None
+    short_max_abs_delta: float | None = None
+    affected_pairs: Rows = []
+
+
 class Params(CheckParams):
     tolerance: float = 0.02  # |Δ score| on long pairs; short pairs must agree within it too
 
@@ -33,6 +47,7 @@ class Params(CheckParams):
 class Truncation:
     name = "truncation"
     Params = Params
+    Detail = Detail
     needs_reference = True
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:

@@ -138,7 +138,7 @@ def load_sample_set(path: str | Path, expected_set_id: str | None = None) -> pl.
     readers = {".jsonl": _read_jsonl, ".parquet": _read_parquet}
     if path.suffix not in readers:
         raise SampleSetError(str(path), None, None, "unsupported format (use .jsonl or .parquet)")
-    rows, seen, queries = [], {}, {}
+    rows, seen = [], {}
     for line, record in readers[path.suffix](path):
         row = _check_row(path, line, record)
         if expected_set_id and row["set_id"] != expected_set_id:
@@ -151,11 +151,6 @@ def load_sample_set(path: str | Path, expected_set_id: str | None = None) -> pl.
                                  f"duplicate (query_id, doc_id) {key[1:]}; first on line "
                                  f"{seen[key]}")
         seen[key] = line
-        first = queries.setdefault((row["set_id"], row["query_id"]), (row["query"], line))
-        if row["query"] != first[0]:
-            raise SampleSetError(str(path), line, "query",
-                                 f"query_id {row['query_id']!r} has another query text than on "
-                                 f"line {first[1]}; a query_id names one query")
         rows.append(row)
     if not rows:
         raise SampleSetError(str(path), None, None, "sample set has 0 pairs")

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.report.details import explain
 from rerankwatch.store import Store, open_store
 
 
@@ -158,23 +159,30 @@ def trend_plot(data: ReportData) -> str | None:
     return _png(figure)
 
 
-def _cell(column: str, value) -> str:
+def _detail(check: str, value: str) -> str:
+    """The check's own summary, then its offending rows as a table and the whole JSON."""
+    summary, rows = explain(check, value)
+    table = _table(pl.DataFrame(rows, infer_schema_length=None)) if rows else ""
+    return (f"<details><summary>{html.escape(summary[:160]) or 'detail'}</summary>{table}"
+            f"<pre>{html.escape(str(value))}</pre></details>")
+
+
+def _cell(column: str, value, check: str | None = None) -> str:
     if value is None:
         return ""
-    if column == "detail":  # long JSON: collapsed, with its first words as the summary
-        text = html.escape(str(value))
-        return f"<details><summary>{text[:60]}…</summary><pre>{text}</pre></details>"
+    if column == "detail" and check:
+        return _detail(check, value)
     if isinstance(value, float):
         return f"{value:.4g}"
     return html.escape(str(value))
 
 
-def _table(frame: pl.DataFrame, row_class=None) -> str:
+def _table(frame: pl.DataFrame, row_class=None, check: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     body = []
     for row in frame.iter_rows(named=True):
         css = f' class="{row_class(row)}"' if row_class else ""
-        cells = "".join(f"<td>{_cell(c, v)}</td>" for c, v in row.items())
+        cells = "".join(f"<td>{_cell(c, v, check)}</td>" for c, v in row.items())
         body.append(f"<tr{css}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -223,7 +231,8 @@ def render_html(data: ReportData) -> str:
     parts.append("<h2>Check details</h2>")
     for (check,), frame in checks.group_by("check_name", maintain_order=True):
         parts.append(f'<section id="check-{check}"><h3>{check}</h3>'
-                     + _table(frame.drop("check_name"), lambda r: r["status"]) + "</section>")
+                     + _table(frame.drop("check_name"), lambda r: r["status"], check)
+                     + "</section>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>rerankwatch "
             f"{html.escape(data.run_id)}</title><style>{STYLE}</style></head><body>"
             + "\n".join(parts) + "</body></html>")

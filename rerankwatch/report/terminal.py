@@ -8,6 +8,8 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from rerankwatch.report.details import explain
+
 CONSOLE = Console(width=None if sys.stdout.isatty() else 160)
 
 
@@ -38,14 +40,7 @@ def print_run_summary(run_id: str, reference: str, summary: pl.DataFrame) -> Non
 
 
 def _reason(result) -> str:
-    detail = result.detail
-    for key in ("message", "hint", "reason"):
-        if detail.get(key):
-            return str(detail[key])
-    for key in ("inverted", "worst_pairs", "worst_queries", "examples", "load_report"):
-        if detail.get(key):
-            return f"{key}: {detail[key][0]}"
-    return ""
+    return explain(result.check, result.detail)[0]
 
 
 def suite_frames(report) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -74,3 +74,35 @@ def test_check_has_params_and_a_ge_expectation(name):
                     and obj.__module__ == module.__name__]
     assert expectations, f"{name} defines no Great Expectations expectation"
     assert callable(cls().run)
+
+
+# --------------------------------------------------------------------------- check details
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_every_check_declares_its_detail(name: str) -> None:
+    """Views render any check's detail from its declared Detail alone."""
+    from rerankwatch.checks.base import Detail
+
+    declared = check_class(name).Detail
+    assert issubclass(declared, Detail) and declared is not Detail
+    fields = set(declared.model_fields)
+    assert set(declared.summary_fields) <= fields, "summary fields must be declared fields"
+    assert declared.rows_field is None or declared.rows_field in fields
+
+
+def test_a_detail_renders_its_summary_and_rows_and_refuses_undeclared_keys() -> None:
+    from pydantic import ValidationError
+
+    from rerankwatch.checks.base import row
+    from rerankwatch.report.details import explain
+
+    inverted = [{"ladder": "boil_egg", "rung": 2, "score": 0.4, "previous": 0.3}]
+    summary, rows = explain("monotonic_relevance", {"ladders": 1, "inverted": inverted})
+    assert rows == inverted and summary == f"inverted: {inverted[0]}"
+    assert explain("truncation", {"message": "cut at 128", "affected_pairs": []}) == (
+        "cut at 128", [])
+    assert explain("no_such_check", '{"reason": "gone"}') == ("gone", [])
+    check = check_class("finite")()
+    with pytest.raises(ValidationError, match="undeclared"):
+        row(check, check.Params(), "e", "*", "failed", undeclared=1)

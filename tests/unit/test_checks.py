@@ -1,10 +1,15 @@
-"""Expectation checks on real scores: engines score a tiny sample set into DuckDB, the checks
-read it back through the store's views, exactly as a suite does.
+"""Expectation checks on real scores: engines score a tiny sample set into DuckDB through the
+production scoring path, the checks read it back through the store's views, exactly as a suite
+does.
 
-Every engine is scored once per module (lazily, on first use) and its batches are written into
-as many runs as the tests need. Hand-built batches cover what no real engine can produce here
-(NaN scores, a lost score, an inverted ladder, the pooling incident's numbers, a reversed ranker
-over many graded queries).
+Each test opens a new run of the engines it needs (``tests.suite_runs.score_run``: ``begin_run``
+then ``score_and_store`` per engine config); an engine config scores once per module, and later
+runs of its fingerprint copy the stored scores, as any run would. Hand-built batches cover what
+no real engine can produce here (NaN scores, a lost score, an inverted ladder, the pooling
+incident's numbers, a reversed ranker over many graded queries); they go through the store's
+own write path (shards, ``Store.ingest_shards``, ``record_engine_success``:
+``tests.suite_runs.write_batches``). A real engine's stored batches, tampered with, are written
+under its fingerprint marked as tampered, so no later run copies them as the engine's scores.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ from rerankwatch.checks.suites import SUITES, check_params, run_suite
 from rerankwatch.core.config import EngineConfig
 from rerankwatch.core.errors import ConfigError, UnknownNameError
 from rerankwatch.core.records import Fingerprint, ScoreBatch, SuiteReport
-from rerankwatch.pipeline.scoring import probe_pairs, score_with_probes
+from rerankwatch.pipeline.scoring import probe_pairs
 from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
+from tests.suite_runs import score_run, suite_input, write_batches
 
 MINILM = "embedded:all-MiniLM-L6-v2"
 SET = "mini"
@@ -58,7 +64,8 @@ ENGINES = {
     "minilm-as-reranker": ("replay-random-head", "minilm", "float32", True),
 }
 
-Scored = tuple[Fingerprint, list, list[str]]  # what score_with_probes returns
+Batches = list[tuple[str, list[str], ScoreBatch]]  # (variant, pair_ids, batch)
+Scored = tuple[Fingerprint, Batches, list[str]]  # an engine config's stored scores, load report
 
 
 # --------------------------------------------------------------------------- sample sets
@@ -101,12 +108,44 @@ def graded(tmp_path_factory) -> pl.DataFrame:
 # --------------------------------------------------------------------------- the bench
 
 
+def stored_scores(store: Store, run_id: str, name: str) -> Scored:
+    """One engine config's stored scores in a run (every variant, by pair_id), its fingerprint
+    and its load report, read back from the store."""
+    engine = store.sql("select r.load_warnings, e.fingerprint from v_run_engine_status as r "
+                       "join engines as e using (engine_id) "
+                       "where r.run_id = $r and r.engine_name = $n", r=run_id, n=name)
+    assert engine.height == 1, (run_id, name, engine)
+    warnings, fingerprint = engine.row(0)
+    rows = store.sql("select variant, pair_id, logit, score, activation, batch_index, latency_ms "
+                     "from scores where run_id = $r and engine_name = $n "
+                     "order by variant, pair_id", r=run_id, n=name)
+    batches = []
+    for (variant,), frame in rows.partition_by("variant", as_dict=True,
+                                               maintain_order=True).items():
+        (activation,) = frame["activation"].unique().to_list()
+        index = frame["batch_index"].to_numpy().astype(np.int64)
+        seconds = np.bincount(index, weights=frame["latency_ms"].to_numpy() / 1000.0)
+        batches.append((variant, frame["pair_id"].to_list(), ScoreBatch(
+            frame["logit"].to_numpy().astype(np.float64),
+            frame["score"].to_numpy().astype(np.float64), activation, index,
+            tuple(float(x) for x in seconds))))
+    return Fingerprint(**json.loads(fingerprint)), batches, list(warnings or [])
+
+
+def tampered(fingerprint: Fingerprint, how: str) -> Fingerprint:
+    """The engine's fingerprint (kind, model, dtype, activation... unchanged) marked as tampered:
+    its own engine_id, so no later run of the real engine copies the tampered scores."""
+    return dataclasses.replace(fingerprint, extra={**fingerprint.extra, "tampered": how})
+
+
 class Bench:
-    """Scores each engine once (lazily) and writes chosen engines into fresh runs."""
+    """Opens runs of chosen engines: real ones scored through the production path (each engine
+    config scores once, later runs copy its scores), hand-built ones written through the
+    store's shard ingest, failed ones recorded."""
 
     def __init__(self, store: Store, pairs: pl.DataFrame, tiny: str):
         self.store, self.pairs, self.tiny = store, pairs, tiny
-        self._scored: dict[str, Scored] = {}
+        self._stored: dict[str, Scored] = {}
 
     def config(self, name: str) -> EngineConfig:
         kind, model, precision, _ = ENGINES[name]
@@ -118,24 +157,42 @@ class Bench:
             return self.pairs.filter(pl.col("doc_id") != LONG_DOC)
         return self.pairs
 
-    def scored(self, name: str) -> Scored:
-        if name not in self._scored:
-            self._scored[name] = score_with_probes(self.config(name), self.pairs_for(name),
-                                                   probes=ENGINES[name][3])
-        return self._scored[name]
+    def run(self, reference: str, *names: str) -> str:
+        """A new run in which the real engines ``names`` score (or copy) through the production
+        path, each with its probes as ENGINES says; every one of them succeeded."""
+        run_id = score_run(self.store.path, reference if reference in names else names[0],
+                           [self.config(n) for n in names], self.pairs,
+                           probes={n: ENGINES[n][3] for n in names},
+                           pairs_for={n: self.pairs_for(n) for n in names})
+        status = {row["engine_name"]: (row["status"], row["error"]) for row in self.store.sql(
+            "select engine_name, status, error from v_run_engine_status where run_id = $r",
+            r=run_id).iter_rows(named=True)}
+        assert all(status.get(n, (None,))[0] == "succeeded" for n in names), status
+        return run_id
+
+    def stored(self, name: str) -> Scored:
+        """A real engine's scores as stored by a run of its own (every variant scored)."""
+        if name not in self._stored:
+            self._stored[name] = stored_scores(self.store, self.run(name, name), name)
+        return self._stored[name]
 
     def suite(self, reference: str, *names: str, hand: dict[str, Scored] | None = None,
               failed: dict[str, str] | None = None) -> SuiteInput:
         """A new run holding ``names`` (real engines), ``hand`` (hand-built batches) and
         ``failed`` engines (name -> error), read back as a suite does."""
-        run_id = self.store.start_run("test-checks", {"reference": reference})
-        for name in names:
-            self.store.write_scores(run_id, name, *self.scored(name))
-        for name, (fingerprint, scored, warnings) in (hand or {}).items():
-            self.store.write_scores(run_id, name, fingerprint, scored, warnings)
-        for name, error in (failed or {}).items():
+        hand, failed = hand or {}, failed or {}
+        if names:
+            run_id = self.run(reference, *names)
+        else:
+            ids = sorted({i for _, batches, _ in hand.values() for _, pair_ids, _ in batches
+                          for i in pair_ids})
+            run_id = self.store.start_run("test-checks", {"reference": reference},
+                                          pair_ids=ids)
+        for name, (fingerprint, batches, warnings) in hand.items():
+            write_batches(self.store, run_id, name, fingerprint, batches, warnings)
+        for name, error in failed.items():
             self.store.record_engine_failure(run_id, name, error)
-        return SuiteInput(run_id=run_id, reference=reference, **self.store.suite_frames(run_id))
+        return suite_input(self.store, run_id, reference)
 
 
 @pytest.fixture(scope="module")
@@ -177,10 +234,12 @@ def run_check(check_cls, data: SuiteInput, judge: Judge, **params) -> list[Check
 
 
 def replace_variant(scored: Scored, variant: str, **changes) -> Scored:
-    """A copy of ``scored`` whose ``variant`` batch has ``changes`` (scores=..., logits=...)."""
+    """A copy of ``scored`` whose ``variant`` batch has ``changes`` (scores=..., logits=...),
+    under the engine's fingerprint marked as tampered."""
     fingerprint, batches, warnings = scored
-    return fingerprint, [(v, ids, dataclasses.replace(b, **changes) if v == variant else b)
-                         for v, ids, b in batches], warnings
+    return tampered(fingerprint, variant), [
+        (v, ids, dataclasses.replace(b, **changes) if v == variant else b)
+        for v, ids, b in batches], warnings
 
 
 def main_batch(scored: Scored) -> tuple[list[str], ScoreBatch]:
@@ -202,6 +261,17 @@ def hand_batch(scores, logits=None, activation: str = "cosine") -> ScoreBatch:
 def hand_fingerprint(pooling: str = "mean", dtype: str = "float32") -> Fingerprint:
     return Fingerprint(kind="hf-bi", model="hand-built", weights_sha256="ab" * 32, dtype=dtype,
                        device="cpu", pooling=pooling, max_length=256, activation="cosine")
+
+
+def hand_suite(store: Store, reference: str,
+               engines: dict[str, tuple[Fingerprint, list[str], np.ndarray]]) -> SuiteInput:
+    """A new run of hand-built engines only (name -> fingerprint, pair ids, main scores),
+    written through the store's shard ingest and read back as a suite does."""
+    ids = sorted({i for _, pair_ids, _ in engines.values() for i in pair_ids})
+    run_id = store.start_run("test-checks", {"reference": reference}, pair_ids=ids)
+    for name, (fingerprint, pair_ids, scores) in engines.items():
+        write_batches(store, run_id, name, fingerprint, [("main", pair_ids, hand_batch(scores))])
+    return suite_input(store, run_id, reference)
 
 
 def graded_scores(graded: pl.DataFrame, per_label: dict[float, float],
@@ -275,10 +345,10 @@ def test_finite_passes_real_scores(bench: Bench, judge: Judge) -> None:
 
 
 def test_finite_fails_on_nan_and_inf(bench: Bench, judge: Judge, pairs: pl.DataFrame) -> None:
-    ids, main = main_batch(bench.scored("ce"))
+    ids, main = main_batch(bench.stored("ce"))
     scores, logits = main.scores.copy(), main.logits.copy()
     scores[2], logits[5] = np.nan, np.inf
-    broken = replace_variant(bench.scored("ce"), "main", scores=scores, logits=logits)
+    broken = replace_variant(bench.stored("ce"), "main", scores=scores, logits=logits)
     results = run_check(Finite, bench.suite("ce", "ce", hand={"ce-nan": broken}), judge)
 
     values = only(results, "ce-nan", "values")
@@ -342,8 +412,8 @@ def test_argument_order_passes_a_clean_cross_encoder(bench: Bench, judge: Judge)
 def test_argument_order_fails_an_engine_that_ignores_the_order(bench: Bench,
                                                                judge: Judge) -> None:
     """Swapped re-scores equal to the main scores: score(q, d) == score(d, q)."""
-    fingerprint, batches, warnings = bench.scored("ce")
-    ids, batch = main_batch(bench.scored("ce"))
+    fingerprint, batches, warnings = bench.stored("ce")
+    ids, batch = main_batch(bench.stored("ce"))
     by_pair = dict(zip(ids, batch.scores, strict=True))
     symmetric = []
     for variant, probe_ids, b in batches:
@@ -351,8 +421,9 @@ def test_argument_order_fails_an_engine_that_ignores_the_order(bench: Bench,
             same = np.array([by_pair[i] for i in probe_ids])
             b = dataclasses.replace(b, scores=same, logits=same.copy())
         symmetric.append((variant, probe_ids, b))
+    assert {v for v, _, _ in symmetric} >= {"main", "swapped"}
     results = run_check(ArgumentOrder, bench.suite(
-        "ce", hand={"ce": (fingerprint, symmetric, warnings)}), judge)
+        "ce", hand={"ce": (tampered(fingerprint, "symmetric"), symmetric, warnings)}), judge)
     asymmetry = only(results, "ce", "asymmetry")
     assert asymmetry.status == FAILED
     assert asymmetry.observed == 0.0 and asymmetry.threshold == 1e-4
@@ -465,12 +536,16 @@ def identity_cross_encoder(tiny_cross_encoder: str, tmp_path_factory) -> str:
 
 
 def test_saturation_low_precision_share_passes_clean_bf16_raw_score_engine(
-        bench: Bench, judge: Judge, identity_cross_encoder: str) -> None:
+        bench: Bench, store: Store, judge: Judge, identity_cross_encoder: str) -> None:
     config = EngineConfig(name="ce-identity-bf16", kind="st-cross", model=identity_cross_encoder,
                           precision="bfloat16")
-    scored = score_with_probes(config, bench.pairs, probes=False)
-    assert scored[1][0][2].activation == "none"
-    results = run_check(Saturation, bench.suite("ce", hand={"ce-identity-bf16": scored}), judge)
+    run_id = score_run(store.path, config.name, [config], bench.pairs, probes=False)
+    data = suite_input(store, run_id, "ce")
+    assert data.engine_info["ce-identity-bf16"]["status"] == "succeeded"
+    assert data.engine_info["ce-identity-bf16"]["activation"] == "none"
+    assert store.sql("select distinct variant, activation from scores where run_id = $r",
+                     r=run_id).rows() == [("main", "none")]
+    results = run_check(Saturation, data, judge)
     grid = only(results, "ce-identity-bf16", "low_precision_share")
     assert grid.status in (PASSED, SKIPPED), (grid.status, grid.observed, grid.threshold)
     assert not grid.blocks
@@ -566,12 +641,12 @@ def test_monotonic_relevance_passes_minilm_on_english_ladders(bench: Bench,
 def test_monotonic_relevance_names_an_inverted_ladder(bench: Bench, judge: Judge,
                                                       pairs: pl.DataFrame) -> None:
     """The sell_shirt rungs 1 and 3 swap scores: two inverted steps on that ladder only."""
-    ids, main = main_batch(bench.scored("bi"))
+    ids, main = main_batch(bench.stored("bi"))
     docs = doc_ids(pairs, ids)
     first, third = docs.index("en-q01-d1"), docs.index("en-q01-d3")
     scores = main.scores.copy()
     scores[[first, third]] = scores[[third, first]]
-    inverted = replace_variant(bench.scored("bi"), "main", scores=scores, logits=scores.copy())
+    inverted = replace_variant(bench.stored("bi"), "main", scores=scores, logits=scores.copy())
     results = run_check(MonotonicRelevance, bench.suite("bi", hand={"bi": inverted}), judge)
 
     ladders = only(results, "bi", SET)
@@ -651,12 +726,8 @@ def test_engine_agreement_pooling_incident_fails_on_delta_despite_same_ranking(
     incident = graded["doc_id"].to_list().index("g12-d3")
     assert (mean_scores[incident], cls_scores[incident]) == (pytest.approx(0.290),
                                                              pytest.approx(0.608))
-    run_id = store.start_run("test-checks", {})
-    store.write_scores(run_id, "mean", hand_fingerprint("mean"),
-                       [("main", ids, hand_batch(mean_scores))])
-    store.write_scores(run_id, "cls", hand_fingerprint("cls"),
-                       [("main", ids, hand_batch(cls_scores))])
-    data = SuiteInput(run_id=run_id, reference="mean", **store.suite_frames(run_id))
+    data = hand_suite(store, "mean", {"mean": (hand_fingerprint("mean"), ids, mean_scores),
+                                      "cls": (hand_fingerprint("cls"), ids, cls_scores)})
     results = run_check(EngineAgreement, data, judge)
 
     tau = only(results, "cls", "kendall_tau_min")
@@ -679,11 +750,8 @@ def test_engine_agreement_p99_status_agrees_with_observed(store: Store, judge: J
     ids, reference = graded_scores(graded, {3.0: 0.9, 1.0: 0.5, 0.0: 0.1})
     candidate = reference.copy()
     candidate[0] += 0.015  # one pair of 36 moves, within max_abs_delta; p99 (linear) 0.00975
-    run_id = store.start_run("test-checks", {})
-    store.write_scores(run_id, "ref", hand_fingerprint(), [("main", ids, hand_batch(reference))])
-    store.write_scores(run_id, "cand", hand_fingerprint(dtype="float16"),
-                       [("main", ids, hand_batch(candidate))])
-    data = SuiteInput(run_id=run_id, reference="ref", **store.suite_frames(run_id))
+    data = hand_suite(store, "ref", {"ref": (hand_fingerprint(), ids, reference),
+                                     "cand": (hand_fingerprint(dtype="float16"), ids, candidate)})
     results = run_check(EngineAgreement, data, judge)
     assert only(results, "cand", "score_max_abs_delta").status == PASSED
     p99 = only(results, "cand", "score_p99_abs_delta")
@@ -705,20 +773,18 @@ def test_engine_agreement_rankings_skip_without_multi_doc_queries(bench: Bench,
 # --------------------------------------------------------------------------- retrieval_quality
 
 
-def graded_run(store: Store, graded: pl.DataFrame, **engines: np.ndarray) -> str:
-    run_id = store.start_run("test-checks", {})
+def graded_run(store: Store, graded: pl.DataFrame, reference: str,
+               **engines: np.ndarray) -> SuiteInput:
     ids = graded["pair_id"].to_list()
-    for name, scores in engines.items():
-        store.write_scores(run_id, name, hand_fingerprint(), [("main", ids, hand_batch(scores))])
-    return run_id
+    return hand_suite(store, reference, {name: (hand_fingerprint(), ids, scores)
+                                         for name, scores in engines.items()})
 
 
 def test_retrieval_quality_catches_a_reversed_ranker(store: Store, judge: Judge,
                                                      graded: pl.DataFrame) -> None:
     _, good = graded_scores(graded, {3.0: 0.9, 1.0: 0.5, 0.0: 0.1})
     _, reversed_ = graded_scores(graded, {3.0: 0.1, 1.0: 0.5, 0.0: 0.9})
-    run_id = graded_run(store, graded, good=good, reversed=reversed_)
-    data = SuiteInput(run_id=run_id, reference="good", **store.suite_frames(run_id))
+    data = graded_run(store, graded, "good", good=good, reversed=reversed_)
     results = run_check(RetrievalQuality, data, judge)
 
     assert [r.subject for r in results] == ["ndcg@10", "mrr"]
@@ -735,8 +801,7 @@ def test_retrieval_quality_catches_a_reversed_ranker(store: Store, judge: Judge,
 def test_retrieval_quality_passes_an_engine_against_itself(store: Store, judge: Judge,
                                                            graded: pl.DataFrame) -> None:
     _, good = graded_scores(graded, {3.0: 0.9, 1.0: 0.5, 0.0: 0.1})
-    run_id = graded_run(store, graded, good=good, copy=good)
-    data = SuiteInput(run_id=run_id, reference="good", **store.suite_frames(run_id))
+    data = graded_run(store, graded, "good", good=good, copy=good)
     results = run_check(RetrievalQuality, data, judge)
     assert [r.subject for r in results] == ["ndcg@10", "mrr"]
     for r in results:
@@ -750,8 +815,7 @@ def test_retrieval_quality_ignores_an_insignificant_drop(store: Store, judge: Ju
     _, good = graded_scores(graded, {3.0: 0.9, 1.0: 0.5, 0.0: 0.1})
     one_bad = good.copy()
     one_bad[:3] = one_bad[:3][::-1]  # g01 only
-    run_id = graded_run(store, graded, good=good, one_bad=one_bad)
-    data = SuiteInput(run_id=run_id, reference="good", **store.suite_frames(run_id))
+    data = graded_run(store, graded, "good", good=good, one_bad=one_bad)
     ndcg = only(run_check(RetrievalQuality, data, judge), "one_bad", "ndcg@10")
     assert ndcg.observed > ndcg.threshold and ndcg.detail["p_value"] >= 0.05
     assert ndcg.status == PASSED

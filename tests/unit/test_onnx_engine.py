@@ -16,7 +16,7 @@ from rerankwatch.core.errors import PrecisionUnsupportedError
 from rerankwatch.core.models import cache_dir
 from rerankwatch.engines import build_engine
 from rerankwatch.store import Store
-from tests.suite_runs import golden_en, score, suite_input
+from tests.suite_runs import golden_en, score_run, suite_input
 
 UNTRAINED = {"monotonic_relevance": {"blocking": False}, "irrelevant_ceiling": {"blocking": False}}
 
@@ -108,12 +108,12 @@ def test_torch_engines_reject_int8_and_name_onnx(kind, tiny_cross_encoder):
 
 @pytest.fixture(scope="module")
 def int8_suite(tmp_path_factory, pairs, tiny_cross_encoder, onnx_fp32, onnx_int8):
-    """A run: onnx float32 (the reference) and onnx int8, with the probes."""
+    """A run: onnx float32 (the reference) and onnx int8, with the probes, through the
+    production scoring path (the module's loaded engines score; the reload probe loads anew)."""
     with Store(tmp_path_factory.mktemp("db") / "onnx.duckdb") as store:
-        store.add_pairs(pairs)
-        yield suite_input(store, "onnx-fp32", {
-            "onnx-fp32": score(onnx_fp32.config, pairs, probes=True),
-            "onnx-int8": score(onnx_int8.config, pairs, probes=True)})
+        run_id = score_run(store.path, "onnx-fp32", [onnx_fp32.config, onnx_int8.config], pairs,
+                           probes=True, loaded={"onnx-fp32": onnx_fp32, "onnx-int8": onnx_int8})
+        yield suite_input(store, run_id, "onnx-fp32")
 
 
 def rows(report, check: str) -> list:

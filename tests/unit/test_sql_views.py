@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,12 +14,15 @@ import pytest
 from typer.testing import CliRunner
 
 from rerankwatch.checks.base import CheckResult
-from rerankwatch.cli import app, sql as sql_cli
+from rerankwatch.cli import app
 from rerankwatch.core.records import Fingerprint, ScoreBatch, SuiteReport
 from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
+from tests.suite_runs import write_batches
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+# the module, not the command function `rerankwatch.cli` re-exports under the same name
+sql_cli = importlib.import_module("rerankwatch.cli.sql")
 OLD, NEW = "b-older", "a-newer"  # run_id order opposite to started_at: "latest" means by time
 OLD_AT = datetime(2025, 1, 1, 2, 0, tzinfo=UTC)
 NEW_AT = datetime(2025, 1, 2, 2, 30, tzinfo=UTC)
@@ -74,8 +78,8 @@ def db_path(tmp_path: Path) -> Path:
     with Store(path) as store:
         store.add_pairs(pairs)
         old = store.start_run("nightly", {"reference": "ref"}, run_id=OLD)
-        store.write_scores(old, "ref", FP_REF, [("main", ids, batch(REF_OLD))])
-        store.write_scores(old, "cand", FP_CAND_OLD, [("main", ids, batch(CAND_OLD))])
+        write_batches(store, old, "ref", FP_REF, [("main", ids, batch(REF_OLD))])
+        write_batches(store, old, "cand", FP_CAND_OLD, [("main", ids, batch(CAND_OLD))])
         store.finish_run(old, "succeeded")
         store.write_check_results(SuiteReport(old, "nightly", "ref", (
             result("engine_agreement", "cand", "score_max_abs_delta", "passed", 0.2, 0.25,
@@ -86,9 +90,9 @@ def db_path(tmp_path: Path) -> Path:
         )))
 
         new = store.start_run("upgrade-gate", {"reference": "ref"}, run_id=NEW)
-        store.write_scores(new, "ref", FP_REF, [("main", ids, batch(REF_NEW)),
+        write_batches(store, new, "ref", FP_REF, [("main", ids, batch(REF_NEW)),
                                                 ("reload", ids, batch(RELOAD_NEW))])
-        store.write_scores(new, "cand", FP_CAND_NEW, [("main", ids[:3], batch(CAND_NEW))])
+        write_batches(store, new, "cand", FP_CAND_NEW, [("main", ids[:3], batch(CAND_NEW))])
         store.record_engine_failure(new, "broken", "boom")
         store.finish_run(new, "failed", error="engine broken failed")
         store.write_check_results(SuiteReport(new, "gate", "ref", (
@@ -219,8 +223,8 @@ def test_agreement_history_shows_a_run_once_it_finishes_and_follows_a_resume(
     with Store(db_path) as store:
         ids = store.sql("select pair_id from sample_pairs order by doc_id")["pair_id"].to_list()
         run = store.start_run("nightly", {"reference": "ref"}, run_id="c-running")
-        store.write_scores(run, "ref", FP_REF, [("main", ids, batch(REF_NEW))])
-        store.write_scores(run, "cand", FP_CAND_NEW, [("main", ids[:1], batch([0.5]))])
+        write_batches(store, run, "ref", FP_REF, [("main", ids, batch(REF_NEW))])
+        write_batches(store, run, "cand", FP_CAND_NEW, [("main", ids[:1], batch([0.5]))])
         history = "select * from engine_agreement_history where run_id = 'c-running'"
         assert store.sql(history).is_empty()  # running: not summarized yet
         store.finish_run(run, "failed", error="killed")
@@ -228,7 +232,8 @@ def test_agreement_history_shows_a_run_once_it_finishes_and_follows_a_resume(
         assert store.sql(history)["max_abs_delta"].to_list() == pytest.approx([0.35])
 
         store.reopen_run(run)  # resume scores the missing pairs, then finishes again
-        store.write_scores(run, "cand", FP_CAND_NEW, [("main", ids[1:], batch([0.6, 0.1, 0.5]))])
+        write_batches(store, run, "cand", FP_CAND_NEW,
+                      [("main", ids[1:], batch([0.6, 0.1, 0.5]))])
         store.finish_run(run, "succeeded")
         resumed = store.sql(history)
         assert resumed["shared_pairs"].to_list() == [4]  # replaced, not appended

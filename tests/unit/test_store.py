@@ -1,4 +1,8 @@
-"""Store on real DuckDB files: migrations, idempotent pairs, transactional writes, SQL views."""
+"""Store on real DuckDB files: migrations, idempotent pairs, transactional writes, SQL views.
+
+Scores are written the way production writes them: shards (``shards.score_table`` +
+``write_shard``), ``Store.ingest_shards`` (engines, scores and the shard ledger in one
+transaction), then ``Store.record_engine_success`` (the run_engines row)."""
 
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from rerankwatch.core.records import Fingerprint, ScoreBatch
 from rerankwatch.samples.loader import load_sample_set, pair_id
-from rerankwatch.store import Store, new_run_id
+from rerankwatch.store import Store, new_run_id, shards
 from rerankwatch.store.store import view_order
+from tests.suite_runs import write_batches
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 CORE_TABLES = {"sample_pairs", "engines", "runs", "run_engines", "scores", "check_results"}
@@ -47,13 +53,19 @@ def batch(scores: list[float], batch_index: list[int], seconds: tuple[float, ...
 
 
 def write(store: Store, run_id: str, engine_name: str, fp: Fingerprint, pair_ids, sb: ScoreBatch,
-          **kwargs) -> None:
-    """write_scores with only main-variant scores."""
-    store.write_scores(run_id, engine_name, fp, [("main", list(pair_ids), sb)], **kwargs)
+          load_warnings=()) -> None:
+    """Main-variant scores through the production write path: a shard, its ingest, then the
+    engine's success record."""
+    write_batches(store, run_id, engine_name, fp, [("main", list(pair_ids), sb)], load_warnings)
 
 
 def count(store: Store, table: str) -> int:
     return store.con.execute(f"select count(*) from {table}").fetchall()[0][0]
+
+
+def waiting(store: Store) -> list[shards.ShardInfo]:
+    """Shards next to the store not ingested yet."""
+    return shards.pending(shards.shard_dir(store.path))
 
 
 @pytest.fixture
@@ -161,17 +173,27 @@ def test_new_run_ids_are_unique() -> None:
     assert len(ids) == 50
 
 
-# --------------------------------------------------------------------------- write_scores
+# --------------------------------------------------------------------------- writing scores
 
 
-def test_write_scores_commits_scores_engine_and_run_engine(store: Store,
-                                                          pairs: pl.DataFrame) -> None:
+def test_shard_ingest_and_engine_success_commit_scores_engine_and_run_engine(
+        store: Store, pairs: pl.DataFrame) -> None:
     store.add_pairs(pairs)
     run_id = store.start_run("f", {})
     fp = fingerprint()
     ids = pairs["pair_id"].to_list()
     sb = batch([0.9, 0.5, 0.1], [1, 0, 0], (0.2, 0.3))
-    write(store, run_id, "st-bi-fp32", fp, ids, sb, load_warnings=["w1", "w2"])
+    directory = shards.shard_dir(store.path)
+    shards.write_shard(directory, shards.score_table(run_id, "st-bi-fp32", fp.engine_id, "main",
+                                                     ids, sb), fp)
+    assert count(store, "scores") == 0 and len(waiting(store)) == 1  # a shard, not the DB yet
+    report = store.ingest_shards(directory)
+    assert (report.shards, report.rows, report.skipped) == (1, 3, 0)
+    assert waiting(store) == [] and count(store, "ingested_shards") == 1
+    # scores and engine are committed by the ingest; the engine's status by its success record
+    assert count(store, "scores") == 3 and count(store, "engines") == 1
+    assert count(store, "run_engines") == 0
+    store.record_engine_success(run_id, "st-bi-fp32", fp.engine_id, 3, ["w1", "w2"])
 
     scores = store.sql("select * from scores order by pair_id")
     assert scores.height == 3
@@ -201,7 +223,7 @@ def test_write_scores_commits_scores_engine_and_run_engine(store: Store,
     assert count(store, "engines") == 1 and count(store, "scores") == 6
 
 
-def test_write_scores_keeps_probe_variants_apart(store: Store, pairs: pl.DataFrame) -> None:
+def test_shards_keep_probe_variants_apart(store: Store, pairs: pl.DataFrame) -> None:
     """Probe re-scores are stored with their variant; views and summary read main only."""
     store.add_pairs(pairs)
     run_id = store.start_run("f", {})
@@ -209,8 +231,8 @@ def test_write_scores_keeps_probe_variants_apart(store: Store, pairs: pl.DataFra
     main = batch([0.9, 0.5, 0.1], [0, 0, 1], (0.2, 0.2))
     reload = batch([0.8, 0.5, 0.3], [0, 0, 0], (0.5,))
     swapped = batch([0.7], [0], (0.1,))
-    store.write_scores(run_id, "ref", fingerprint(), [("main", ids, main), ("reload", ids, reload),
-                                                      ("swapped", ids[:1], swapped)])
+    write_batches(store, run_id, "ref", fingerprint(),
+                  [("main", ids, main), ("reload", ids, reload), ("swapped", ids[:1], swapped)])
     variants = dict(store.sql("select variant, count(*) as n from scores group by variant")
                     .iter_rows())
     assert variants == {"main": 3, "reload": 3, "swapped": 1}
@@ -230,34 +252,76 @@ def assert_nothing_written(store: Store) -> None:
     assert count(store, "run_engines") == 0
 
 
-def test_write_scores_wrong_length_writes_nothing(store: Store) -> None:
+@pytest.mark.parametrize(("pair_ids", "scores"), [
+    (["p1", "p2"], [0.1, 0.2, 0.3]),  # more scores than pair ids
+    (["p1", "p2", "p3"], [0.1, 0.2]),  # fewer
+])
+def test_score_table_wrong_length_writes_nothing(store: Store, pair_ids: list[str],
+                                                 scores: list[float]) -> None:
+    """A batch whose length differs from its pair ids never becomes a shard (pyarrow refuses
+    the table: every column must have the pair ids' length), so nothing reaches the store."""
     run_id = store.start_run("f", {})
-    with pytest.raises(pl.exceptions.ShapeError):
-        write(store, run_id, "e", fingerprint(), ["p1", "p2"],
-                           batch([0.1, 0.2, 0.3], [0, 0, 1], (0.1, 0.1)))
+    sb = batch(scores, [0] * len(scores), (0.1,))
+    with pytest.raises(pa.ArrowInvalid, match="expected length"):
+        write(store, run_id, "e", fingerprint(), pair_ids, sb)
+    assert waiting(store) == []  # no shard was written
     assert_nothing_written(store)
 
 
 def test_failed_scores_insert_rolls_back_engine_row(store: Store) -> None:
-    """The engines row is inserted first; a failing scores insert must take it back out."""
+    """The ingest inserts the engines row first; a failing scores insert must take it back
+    out (and the shard waits on disk for the next ingest, unrecorded in the ledger)."""
     run_id = store.start_run("f", {})
     bad = batch([0.1, 0.2], [0, 0], (0.1,), activation=None)  # scores.activation is NOT NULL
     with pytest.raises(duckdb.ConstraintException):
         write(store, run_id, "e", fingerprint(), ["p1", "p2"], bad)
     assert_nothing_written(store)
+    assert count(store, "ingested_shards") == 0 and len(waiting(store)) == 1
 
 
-def test_failed_run_engine_insert_rolls_back_scores(store: Store) -> None:
-    """The last statement fails: the engines row and the scores written before it vanish."""
+def test_failed_ledger_insert_rolls_back_engine_row_and_scores(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ingest's last statement (the shard ledger) fails: the engines row and the scores
+    written before it vanish, and the shard stays for the next ingest."""
     run_id = store.start_run("f", {})
+    fp = fingerprint()
+    good = batch([0.1, 0.2], [0, 0], (0.1,))
+    insert = store._insert
+
+    def ledger_fails(table: str, frame: pl.DataFrame, or_ignore: bool = False) -> None:
+        if table == "ingested_shards":
+            raise duckdb.ConstraintException("ledger insert failed")
+        insert(table, frame, or_ignore)
+
+    monkeypatch.setattr(store, "_insert", ledger_fails)
+    with pytest.raises(duckdb.ConstraintException, match="ledger"):
+        write(store, run_id, "e", fp, ["p1", "p2"], good)
+    assert_nothing_written(store)
+    assert count(store, "ingested_shards") == 0 and len(waiting(store)) == 1
+    # the connection is usable after the rollback, and the run itself was not touched: the
+    # next ingest loads the waiting shard, then the engine's success is recorded
+    monkeypatch.setattr(store, "_insert", insert)
+    assert store.ingest_shards(shards.shard_dir(store.path)).shards == 1
+    store.record_engine_success(run_id, "e", fp.engine_id, 2)
+    assert count(store, "scores") == 2 and count(store, "run_engines") == 1
+    assert waiting(store) == [] and count(store, "ingested_shards") == 1
+    assert store.sql("select status from runs")["status"].to_list() == ["running"]
+
+
+def test_failed_run_engine_insert_rolls_back_the_success_record(store: Store) -> None:
+    """The success record fails: no run_engines row. The ingest before it committed the scores
+    and engines row (a resumed run keeps them), and recording again succeeds once."""
+    run_id = store.start_run("f", {})
+    fp = fingerprint()
     good = batch([0.1, 0.2], [0, 0], (0.1,))
     with pytest.raises(duckdb.Error):
-        write(store, run_id, "e", fingerprint(), ["p1", "p2"], good,
-                           load_warnings=[object()])  # not convertible to varchar[]
-    assert_nothing_written(store)
+        write(store, run_id, "e", fp, ["p1", "p2"], good,
+              load_warnings=[object()])  # not convertible to varchar[]
+    assert count(store, "run_engines") == 0
+    assert count(store, "scores") == 2 and count(store, "engines") == 1
     # the connection is usable after the rollback, and the run itself was not touched
-    write(store, run_id, "e", fingerprint(), ["p1", "p2"], good)
-    assert count(store, "scores") == 2 and count(store, "run_engines") == 1
+    write(store, run_id, "e", fp, ["p1", "p2"], good)
+    assert count(store, "scores") == 2 and count(store, "run_engines") == 1  # not duplicated
     assert store.sql("select status from runs")["status"].to_list() == ["running"]
 
 
