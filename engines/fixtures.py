@@ -86,7 +86,8 @@ def find_demo_model(budget: str | None = None) -> Path | None:
         folder = demo_cache_root() / json.loads(pointer.read_text())["folder"]
         if (folder / DEMO_BUILD_INFO).is_file():
             return folder
-    built = sorted(demo_cache_root().glob(f"{budget}-*/{DEMO_BUILD_INFO}"),
+    built = sorted((p for p in demo_cache_root().glob(f"{budget}-*/{DEMO_BUILD_INFO}")
+                    if ".partial" not in p.parent.name),  # a build still being renamed
                    key=lambda p: p.stat().st_mtime)
     return built[-1].parent if built else None
 
