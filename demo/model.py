@@ -28,6 +28,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from rich import progress as bars
 
 from rerankwatch.demo.data import (
     Corpus,
@@ -327,20 +328,11 @@ class BuildProgress:
     """One rich progress display, a bar (with ETA) per build stage."""
 
     def __init__(self):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), TextColumn("{task.fields[note]}"), console=CONSOLE)
+        self.progress = bars.Progress(
+            bars.TextColumn("[bold]{task.description}"), bars.BarColumn(),
+            bars.MofNCompleteColumn(), bars.TextColumn("{task.fields[unit]}"),
+            bars.TimeElapsedColumn(), bars.TextColumn("ETA"), bars.TimeRemainingColumn(),
+            bars.TextColumn("{task.fields[note]}"), console=CONSOLE)
 
     def __enter__(self) -> BuildProgress:
         self.progress.__enter__()

@@ -1,4 +1,9 @@
-"""The `rerankwatch` command line."""
+"""The `rerankwatch` command line.
+
+Commands import the flows, the pipeline and the demo inside their functions: not to dodge a
+cycle (the CLI is the top layer) but so `rerankwatch --help` and `rerankwatch sql` start without
+loading Prefect, torch or GX.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, 
 from rerankwatch.tasks import prefect_env
 
 prefect_env.apply()
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c",
                       help="Run config (TOML). Default: the embedded all-MiniLM-L6-v2 config, "
@@ -62,30 +67,30 @@ ForceOpt = Annotated[bool, typer.Option(
     "--force", help="Rescore pairs an identical engine fingerprint already scored.")]
 
 
-@app.command()
-def score(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False) -> None:
-    """Score every configured engine config on its sample sets and store the results."""
+def _run_each(config: str | None, db: str | None, force: bool, flow, what: str) -> None:
+    """Validate every config first (exit 2), then run ``flow`` on each; exit 1 on a failure."""
     paths = _configs(config)
     for path in paths:
         _check_config(path)
+    states = [flow(path, db, force, return_state=True) for path in paths]
+    for state in states:
+        _finish(state, what)
+
+
+@app.command()
+def score(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False) -> None:
+    """Score every configured engine config on its sample sets and store the results."""
     from rerankwatch.flows.score_matrix import score_matrix
 
-    states = [score_matrix(path, db, force, return_state=True) for path in paths]
-    for state in states:
-        _finish(state, "score-matrix")
+    _run_each(config, db, force, score_matrix, "score-matrix")
 
 
 @app.command()
 def nightly(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False) -> None:
     """Score everything, run the suite; exit 1 when a blocking check fails."""
-    paths = _configs(config)
-    for path in paths:
-        _check_config(path)
     from rerankwatch.flows.nightly import nightly as nightly_flow
 
-    states = [nightly_flow(path, db, force, return_state=True) for path in paths]
-    for state in states:
-        _finish(state, "nightly")
+    _run_each(config, db, force, nightly_flow, "nightly")
 
 
 @app.command()

@@ -15,11 +15,10 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from rerankwatch.core.records import Fingerprint, ScoreBatch
+from rerankwatch.core.records import Fingerprint
 from rerankwatch.store import shards  # noqa: I001
 
 PAIR_COLUMNS = ("pair_id", "set_id", "query_id", "query", "doc_id", "doc", "label", "tags",
@@ -298,32 +297,6 @@ class Store:
                      score_seconds=seconds, load_warnings=list(load_warnings),
                      reused_from_run=reused_from_run, scored_pairs=scored_pairs,
                      reused_pairs=reused_pairs)
-
-    def write_scores(self, run_id: str, engine_name: str, fingerprint: Fingerprint,
-                     scored: Sequence[tuple[str, Sequence[str], ScoreBatch]],
-                     load_warnings: Sequence[str] = ()) -> None:
-        """Commit one engine config's scores (main + probes), fingerprint and status together.
-
-        ``scored`` holds (variant, pair_ids, batch) with variant main, reload or swapped.
-        """
-        frames = []
-        for variant, pair_ids, batch in scored:
-            sizes = np.bincount(batch.batch_index, minlength=len(batch.batch_seconds))
-            per_pair_ms = np.asarray(batch.batch_seconds)[batch.batch_index] * 1000.0
-            frames.append(pl.DataFrame({
-                "run_id": run_id, "engine_name": engine_name,
-                "engine_id": fingerprint.engine_id, "pair_id": list(pair_ids),
-                "variant": variant, "logit": batch.logits, "score": batch.scores,
-                "activation": batch.activation, "batch_index": batch.batch_index,
-                "latency_ms": per_pair_ms / sizes[batch.batch_index],
-            }))
-        main = next(b for v, _, b in scored if v == "main")
-        with self.transaction():
-            self.register_engine(fingerprint)
-            self._insert("scores", pl.concat(frames))
-            self._record_engine(run_id, engine_name, fingerprint.engine_id, "succeeded",
-                                pairs=len(main.scores), seconds=main.seconds,
-                                load_warnings=load_warnings)
 
     def ingest_shards(self, directory: str | Path) -> IngestReport:
         """Load every complete shard in ``directory`` in one transaction, then delete them.
