@@ -1,0 +1,5 @@
+"""`python -m rerankwatch.cli`: the `rerankwatch` command."""
+
+from rerankwatch.cli import main
+
+main()
