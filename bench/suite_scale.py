@@ -108,7 +108,7 @@ def write_run(store: Store, pairs: pl.DataFrame, engines: int, seed: int = 0) ->
             shards.write_shard(directory, shards.score_table(
                 run_id, name, fingerprint.engine_id, variant, pair_ids, scored), fingerprint)
         store.ingest_shards(directory)
-        store.record_engine_success(run_id, name, fingerprint.engine_id, pairs.height)
+        store.record_engine_success(run_id, name, fingerprint.engine_id)
     store.finish_run(run_id, "succeeded")
     return run_id
 

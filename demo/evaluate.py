@@ -178,6 +178,7 @@ def evaluate(model_dir: str, corpus: Corpus, budget, progress) -> DemoEvaluation
 def print_evaluation(info: dict) -> None:
     """The build's evaluation (a build.json dict) as rich tables."""
     from rich.table import Table
+    from rich.text import Text
 
 
     evaluation = info["evaluation"]
@@ -192,7 +193,7 @@ def print_evaluation(info: dict) -> None:
     for column in ("ladder", "scores", "ordered"):
         ladders.add_column(column)
     for ladder in evaluation["ladders"]:
-        ladders.add_row(ladder["ladder"], " > ".join(f"{s:.2f}" for s in ladder["scores"]),
+        ladders.add_row(Text(ladder["ladder"]), " > ".join(f"{s:.2f}" for s in ladder["scores"]),
                         "yes" if ladder["ordered"] else "[red]NO[/red]")
     CONSOLE.print(ladders)
     irrelevant, swaps = evaluation["irrelevant"], evaluation["fact_swaps"]
@@ -206,7 +207,8 @@ def print_evaluation(info: dict) -> None:
         f"{swaps['mean_swapped']:.2f} swapped; mean |score(q,d) − score(d,q)| "
         f"{evaluation['asymmetry']:.3f}")
     for probe in evaluation["probes"]:
-        CONSOLE.print(f"  {probe['score']:.2f}  {probe['query']!r} ← {probe['doc']!r}")
+        CONSOLE.print(f"  {probe['score']:.2f}  {probe['query']!r} ← {probe['doc']!r}",
+                      markup=False, emoji=False)
     seconds = info["seconds"]
     CONSOLE.print(f"budget {info['budget']['name']}: {info['pairs_trained']} pairs trained; "
                   f"{seconds['total'] / 60:.1f} min (training {seconds['train'] / 60:.1f}); "

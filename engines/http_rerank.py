@@ -18,6 +18,7 @@ import numpy as np
 
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.core.records import Fingerprint, Pair
+from rerankwatch.core.redact import redact_text, redact_url, url_credentials
 from rerankwatch.core.secrets import load_secret
 from rerankwatch.engines.base import BatchedEngine
 from rerankwatch.engines.heads import sigmoid
@@ -177,6 +178,7 @@ class HttpRerankEngine(BatchedEngine):
         return np.log(clipped) - np.log1p(-clipped), values
 
     def _redact(self, text: str) -> str:
+        text = redact_text(text)
         return text.replace(self._key, "***") if self._key else text
 
     def _error(self, message: str) -> HttpRerankError:
@@ -185,14 +187,16 @@ class HttpRerankEngine(BatchedEngine):
 
 def endpoint_url(url: str | None, path: str, engine: str) -> str:
     """``url`` + the schema's path, without the query string; refuses credentials in the URL
-    (the run config is stored)."""
+    (user info, credential-named query parameters), as the config validation does for a
+    config it parsed. Errors never repeat a credential."""
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HttpRerankError(f"engine {engine!r}: http-rerank needs url = 'http(s)://host[:port]'"
-                              f", got {url!r}")
-    if parts.username or parts.password:
-        raise HttpRerankError(f"engine {engine!r}: put credentials in api_key_env or "
-                              f"api_key_secret, not in the url")
+                              f", got {redact_url(url or '')!r}")
+    found = url_credentials(url)
+    if found:
+        raise HttpRerankError(f"engine {engine!r}: url holds credentials ({', '.join(found)}); "
+                              f"put the key in api_key_env or api_key_secret, not in the url")
     base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
     return base + "/" + path.lstrip("/")
 

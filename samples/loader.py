@@ -133,6 +133,8 @@ def _check_ladders(path: Path, rows: list[dict]) -> None:
 def load_sample_set(path: str | Path, expected_set_id: str | None = None) -> pl.DataFrame:
     """Read one JSONL or Parquet sample set, validating every row; raises SampleSetError."""
     path = Path(path)
+    if path.is_dir():
+        raise SampleSetError(str(path), None, None, "is a directory, not a sample file")
     if not path.is_file():
         raise SampleSetError(str(path), None, None, "file not found")
     readers = {".jsonl": _read_jsonl, ".parquet": _read_parquet}

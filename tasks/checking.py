@@ -29,7 +29,7 @@ def gate_config(config: RunConfig, baseline: str | dict, candidate: str | dict) 
 @task(cache_policy=NO_CACHE)
 def write_report(config: RunConfig, run_id: str) -> str:
     path = report.write_report(config.db_path, run_id)
-    views.CONSOLE.print(f"report: {path}")
+    views.CONSOLE.print(f"report: {path}", markup=False, emoji=False)  # a path, as written
     create_link_artifact(key="nightly-report", link=path.resolve().as_uri(),
                          link_text=f"rerankwatch report {run_id}")
     return str(path)

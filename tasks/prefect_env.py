@@ -1,6 +1,9 @@
-"""Prefect settings rerankwatch needs, applied before prefect is imported (env wins)."""
+"""Prefect settings rerankwatch needs, applied before prefect is imported (env wins), and the
+terminal side of Prefect's logging for a command run without --debug."""
 
+import logging
 import os
+import re
 from pathlib import Path
 
 DEFAULTS = {
@@ -9,8 +12,56 @@ DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
 }
+RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+FAILED_STATE = re.compile(r"Finished in state (Failed|Crashed|TimedOut)\b")
 
 
 def apply() -> None:
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
+
+
+class _KeepRunFailuresOffTheTerminal(logging.Filter):
+    """Drops Prefect's reports of a failed flow or task run (the exception with its traceback,
+    the final Failed state): the CLI says the error once, in its `error:` line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(RUN_LOGGERS):
+            return True
+        return not record.exc_info and not FAILED_STATE.match(record.getMessage())
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats a record as ``inner`` does, without its traceback (the record keeps it, for
+    the handlers after this one)."""
+
+    def __init__(self, inner: logging.Formatter):
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def quiet_console(handlers: list[logging.Handler] | None = None) -> None:
+    """Keep tracebacks and Prefect's failure reports off the terminal (a command run without
+    --debug). Only the console handlers change (by default the ones Prefect's logging config
+    put on the root logger); Prefect's API log handler still gets every record whole, so the
+    Prefect UI and its logs keep the traceback."""
+    if handlers is None:
+        from prefect.logging.configuration import ensure_logging_setup
+        from prefect.logging.handlers import PrefectConsoleHandler
+
+        ensure_logging_setup()
+        handlers = [h for h in logging.getLogger().handlers
+                    if isinstance(h, PrefectConsoleHandler)]
+    for handler in handlers:
+        if not any(isinstance(f, _KeepRunFailuresOffTheTerminal) for f in handler.filters):
+            handler.addFilter(_KeepRunFailuresOffTheTerminal())
+        if not isinstance(handler.formatter, _WithoutTraceback):
+            handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))

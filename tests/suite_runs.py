@@ -69,8 +69,7 @@ def write_batches(store: Store, run_id: str, engine_name: str, fingerprint: Fing
             run_id, engine_name, fingerprint.engine_id, variant, list(pair_ids), batch),
             fingerprint)
     store.ingest_shards(directory)
-    main = sum(len(ids) for variant, ids, _ in batches if variant == "main")
-    store.record_engine_success(run_id, engine_name, fingerprint.engine_id, main,
+    store.record_engine_success(run_id, engine_name, fingerprint.engine_id,
                                 list(load_warnings))
 
 

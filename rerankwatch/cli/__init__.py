@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from rerankwatch.cli.sql import sql as sql_command
-from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.cli.sql import fail_busy, note_wait, sql as sql_command
+from rerankwatch.core.errors import RerankwatchError, StoreBusy
 from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, find_demo_model
 from rerankwatch.tasks import prefect_env
 
@@ -25,9 +25,18 @@ ConfigOpt = Annotated[str | None, typer.Option("--config", "-c",
 DbOpt = Annotated[str | None, typer.Option("--db", help="DuckDB file (overrides the config).")]
 
 
+DEBUG_ENV = "RERANKWATCH_DEBUG"
+_debug = False  # --debug / RERANKWATCH_DEBUG=1: tracebacks and Prefect's whole console log
+
+
 @app.callback()
-def _root() -> None:
+def _root(debug: Annotated[bool, typer.Option(
+        "--debug", envvar=DEBUG_ENV,
+        help="Show the traceback of an error, and Prefect's own report of a failed flow.",
+)] = False) -> None:
     """Batch scoring and regression monitoring for reranker engines."""
+    global _debug
+    _debug = debug
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -35,14 +44,29 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _error(exc: BaseException, code: int, message: str | None = None) -> None:
+    """Exit ``code`` with one `error:` line (``message``, else the error's own); its traceback
+    first only with --debug."""
+    if _debug:
+        import traceback
+
+        typer.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+    _fail(message or str(exc), code)
+
+
 def _check_config(config: str | None):
-    """The validated RunConfig; a bad config exits 2 here, before Prefect starts."""
+    """The validated RunConfig, its sample sets validated too: a bad config or sample set
+    exits 2 here, in one line, before Prefect starts. (The flow validates the sets again: a
+    deployment runs it without this CLI.)"""
     from rerankwatch.pipeline import load_config
+    from rerankwatch.pipeline.scoring import load_pairs
 
     try:
-        return load_config(config)
+        loaded = load_config(config)
+        load_pairs(loaded)
     except RerankwatchError as exc:
-        _fail(str(exc), 2)
+        _error(exc, 2)
+    return loaded
 
 
 def _configs(config: str | None) -> list[str | None]:
@@ -59,8 +83,51 @@ def _configs(config: str | None) -> list[str | None]:
 
 
 def _finish(state, what: str) -> None:
-    if not state.is_completed():
-        _fail(state.message or f"the {what} flow failed")
+    """Exit with the error of a flow that did not complete, said once: exit 2 for input the
+    flow refused (config, sample set, unknown run), 1 for a failed or blocked run."""
+    from rerankwatch.core.errors import (
+        ConfigError,
+        RunNotResumable,
+        SampleSetError,
+        UnknownNameError,
+    )
+
+    if state.is_completed():
+        return
+    exc = _flow_error(state)
+    if isinstance(exc, StoreBusy):
+        fail_busy(exc, hint=False)
+    if isinstance(exc, RerankwatchError):
+        refused = (ConfigError, SampleSetError, UnknownNameError, RunNotResumable)
+        _error(exc, 2 if isinstance(exc, refused) else 1)
+    if exc is not None:  # a bug, not an expected error: name its type
+        hint = "" if _debug else "; rerun with --debug for the traceback"
+        _error(exc, 1, f"the {what} flow failed: {type(exc).__name__}: {exc}{hint}")
+    _fail(state.message or f"the {what} flow failed")
+
+
+def _flow_error(state) -> BaseException | None:
+    """The exception a failed or crashed flow run raised, if Prefect still holds it (not
+    Prefect's stand-in for a state without one: its message says it then)."""
+    from prefect.exceptions import CancelledRun, CrashedRun, FailedRun
+    from prefect.states import get_state_exception
+
+    try:
+        exc = get_state_exception(state)
+    except Exception:  # e.g. a result that cannot be read back
+        return None
+    return None if isinstance(exc, FailedRun | CrashedRun | CancelledRun) else exc
+
+
+def _start_prefect() -> None:
+    """Start Prefect's temporary server from this (main) thread, bound to this process: a
+    command killed even by SIGKILL leaves no server behind (rerankwatch.tasks.prefect_server).
+    Called after the cheap checks, so a bad config or run exits without starting it."""
+    from rerankwatch.tasks.prefect_server import start_bound_server
+
+    if not _debug:
+        prefect_env.quiet_console()
+    start_bound_server()
 
 
 ForceOpt = Annotated[bool, typer.Option(
@@ -72,6 +139,7 @@ def _run_each(config: str | None, db: str | None, force: bool, flow, what: str) 
     paths = _configs(config)
     for path in paths:
         _check_config(path)
+    _start_prefect()
     states = [flow(path, db, force, return_state=True) for path in paths]
     for state in states:
         _finish(state, what)
@@ -104,8 +172,11 @@ def resume(
 
     try:
         check_resumable(db, run)
+    except StoreBusy as exc:
+        fail_busy(exc, hint=False)
     except RerankwatchError as exc:
-        _fail(str(exc), 2)
+        _error(exc, 2)
+    _start_prefect()
     from rerankwatch.flows.resume import resume as resume_flow
 
     _finish(resume_flow(run, db, force, return_state=True), "resume")
@@ -124,7 +195,8 @@ def gate(
     try:
         gate_config(loaded, baseline, candidate)
     except RerankwatchError as exc:
-        _fail(str(exc), 2)
+        _error(exc, 2)
+    _start_prefect()
     from rerankwatch.flows.upgrade_gate import upgrade_gate
 
     _finish(upgrade_gate(baseline, candidate, config, db, return_state=True), "upgrade-gate")
@@ -143,8 +215,10 @@ def replay(
 
     try:
         outcomes = run_replays(db, only)
+    except StoreBusy as exc:
+        fail_busy(exc, hint=False)
     except (ValueError, RerankwatchError) as exc:
-        _fail(str(exc), 2)
+        _error(exc, 2)
     views.print_replays(outcomes)
     if not only and find_demo_model() is None:
         typer.secho(f"note: the demo cross-encoder replays were skipped (not built); "
@@ -195,9 +269,11 @@ def report(
     from rerankwatch.report.html import write_report
 
     try:
-        path = write_report(db, run, out, nights)
+        path = write_report(db, run, out, nights, on_wait=note_wait)
+    except StoreBusy as exc:
+        fail_busy(exc)
     except RerankwatchError as exc:
-        _fail(str(exc), 2)
+        _error(exc, 2)
     typer.echo(f"report written: {path}")
 
 

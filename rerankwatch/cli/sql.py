@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from rerankwatch.core.errors import QueryRefused
+from rerankwatch.core.errors import ConfigError, QueryRefused, StoreBusy
 
 READ_STATEMENTS = ("SELECT", "EXPLAIN")
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 MAX_SHOWN = 1000  # a terminal table longer than this helps nobody; --out writes every row
+BATCH_ROWS = 65_536  # rows fetched at a time: what is printed or written, never the whole result
+BUSY_EXIT = 3  # another process held the store past the wait (README: exit codes)
 
 
 def read_only_statement(sql: str) -> str:
@@ -35,9 +38,14 @@ def read_only_statement(sql: str) -> str:
     return sql
 
 
-def run_query(db: str | Path, sql: str):
+def run_query(db: str | Path, sql: str, wait_s: float = 0.0, on_wait=None, fetch=None):
     """Rows of one read-only statement, from the store opened read-only and sandboxed (no
-    other files, no extensions, settings locked)."""
+    other files, no extensions, settings locked). While a writer holds the store, wait up to
+    ``wait_s`` seconds (``on_wait`` is told when it starts waiting), then raise StoreBusy.
+
+    ``fetch``: instead of every row as one frame, what ``fetch(rows)`` returns, called with the
+    store open and the rows as ``Rows`` (Arrow record batches of BATCH_ROWS) that DuckDB
+    streams as they are consumed: a result larger than memory is fine."""
     import duckdb
 
     from rerankwatch.store import open_store
@@ -46,8 +54,10 @@ def run_query(db: str | Path, sql: str):
     if not Path(db).is_file():
         raise QueryRefused(f"no such database: {db}")
     try:
-        with open_store(db, mode="sandboxed") as store:
-            return store.sql(query)
+        with open_store(db, mode="sandboxed", wait_s=wait_s, on_wait=on_wait) as store:
+            if fetch is None:
+                return store.sql(query)
+            return fetch(Rows(store.con.sql(query).to_arrow_reader(BATCH_ROWS)))
     except duckdb.Error as exc:  # read-only and sandboxed: the second line of defence
         message = str(exc)
         if isinstance(exc, duckdb.CatalogException):
@@ -56,25 +66,98 @@ def run_query(db: str | Path, sql: str):
         raise QueryRefused(message) from None
 
 
-def write_frame(frame, out: Path) -> None:
-    """CSV or Parquet by the suffix; lists and structs become JSON text in a CSV."""
+class Rows:
+    """A query's rows as they stream from DuckDB: ``schema`` and the Arrow record batches. An
+    error DuckDB raises while they stream (it reaches Python through Arrow, as an OSError)
+    is the query's QueryRefused, not an error of the output file."""
+
+    def __init__(self, reader):
+        self.reader, self.schema = reader, reader.schema
+
+    def __iter__(self):
+        import pyarrow as pa
+
+        while True:
+            try:
+                batch = self.reader.read_next_batch()
+            except StopIteration:
+                return
+            except (OSError, pa.ArrowException) as exc:
+                raise QueryRefused(str(exc)) from None
+            yield batch
+
+
+def head_and_count(rows: Rows, n: int):
+    """(the first ``n`` rows as a polars frame, the number of rows), holding no more than one
+    batch beyond those ``n``."""
+    import polars as pl
+    import pyarrow as pa
+
+    kept, total = [], 0
+    for batch in rows:
+        if total < n:
+            kept.append(batch.slice(0, n - total))
+        total += batch.num_rows
+    return pl.from_arrow(pa.Table.from_batches(kept, rows.schema)), total
+
+
+def _json_text(frame):
+    """Lists and structs as JSON text (what a CSV can hold)."""
     import polars as pl
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        frame.write_parquet(out)
-        return
     nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
-    frame.with_columns(
+    return frame.with_columns(
         pl.Series(name, [None if v is None else json.dumps(v, default=str)
                          for v in frame[name].to_list()], dtype=pl.String)
-        for name in nested
-    ).write_csv(out)
+        for name in nested)
+
+
+def write_rows(rows: Rows, out: Path) -> int:
+    """Write the rows to CSV or Parquet by the suffix, one batch at a time (lists and structs
+    become JSON text in a CSV); returns their number. Written to a temporary file next to
+    ``out`` and renamed when complete, so a failed query leaves no partial file."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    count = 0
+    try:
+        if out.suffix.lower() == ".parquet":
+            with pq.ParquetWriter(partial, rows.schema, compression="zstd") as writer:
+                for batch in rows:
+                    writer.write_batch(batch)
+                    count += batch.num_rows
+        else:
+            with partial.open("wb") as sink:
+                header = rows.schema.empty_table()  # the header line, even for no rows
+                _json_text(pl.from_arrow(header)).write_csv(sink)
+                for batch in rows:
+                    _json_text(pl.from_arrow(batch)).write_csv(sink, include_header=False)
+                    count += batch.num_rows
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return count
 
 
 def _refuse(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
+
+
+def note_wait(message: str) -> None:
+    """A reader's note on stderr that it waits for the process holding the store."""
+    typer.secho(f"note: {message}", fg=typer.colors.YELLOW, err=True)
+
+
+def fail_busy(exc: StoreBusy, hint: bool = True) -> None:
+    """Exit BUSY_EXIT naming the process that held the store."""
+    from rerankwatch.store import LOCK_WAIT_ENV
+
+    more = f"; try again when it is done, or set {LOCK_WAIT_ENV} to wait longer" if hint else ""
+    typer.secho(f"error: {exc}{more}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(BUSY_EXIT)
 
 
 def sql(
@@ -96,21 +179,31 @@ def sql(
         if not file.is_file():
             _refuse(f"no such SQL file: {file}")
         query = file.read_text(encoding="utf-8")
-    try:
-        frame = run_query(db, query)
-    except QueryRefused as exc:
-        _refuse(str(exc))
+    from rerankwatch.store import reader_wait_s
+
+    # only the printed rows are kept (the rest are counted), or every row streams to --out
     if out is not None:
-        try:
-            write_frame(frame, out)
-        except OSError as exc:
-            typer.secho(f"error: cannot write {out}: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(1) from None
-        typer.echo(f"wrote {frame.height} rows to {out}")
+        fetch = functools.partial(write_rows, out=out)
+    else:
+        fetch = functools.partial(head_and_count, n=MAX_SHOWN)
+    try:
+        fetched = run_query(db, query, reader_wait_s(), note_wait, fetch=fetch)
+    except StoreBusy as exc:
+        fail_busy(exc)
+    except (QueryRefused, ConfigError) as exc:
+        _refuse(str(exc))
+    except OSError as exc:  # the output file's (a query's own errors are QueryRefused)
+        if out is None:
+            raise
+        typer.secho(f"error: cannot write {out}: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    if out is not None:
+        typer.echo(f"wrote {fetched} rows to {out}")
         return
     from rerankwatch.report import terminal as views
 
-    views.CONSOLE.print(views.frame_table(frame.head(MAX_SHOWN)))
-    shown = f"the first {MAX_SHOWN} of " if frame.height > MAX_SHOWN else ""
+    frame, total = fetched
+    views.CONSOLE.print(views.frame_table(frame))
+    shown = f"the first {MAX_SHOWN} of " if total > MAX_SHOWN else ""
     more = "; --out FILE.csv writes them all" if shown else ""
-    views.CONSOLE.print(f"{shown}{frame.height} rows{more}", style="dim")
+    views.CONSOLE.print(f"{shown}{total} rows{more}", style="dim")

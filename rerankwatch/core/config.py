@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rerankwatch.core.errors import ConfigError
 from rerankwatch.core.models import is_alias
+from rerankwatch.core.redact import url_credentials
 
 PRECISIONS = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
               "bfloat16": "bfloat16", "bf16": "bfloat16", "int8": "int8"}  # int8: onnx only
@@ -18,7 +19,8 @@ DEFAULT_CONFIG = "pkg:rerankwatch/default.toml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a ValidationError's text never repeats a value (it may be a secret)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class SampleSetConfig(_Strict):
@@ -68,6 +70,19 @@ class EngineConfig(_Strict):
         if value not in PRECISIONS:
             raise ValueError(f"unknown precision {value!r}; use one of {sorted(set(PRECISIONS))}")
         return PRECISIONS[value]
+
+    @model_validator(mode="after")
+    def _no_credentials(self) -> EngineConfig:
+        """The run config is stored: a key belongs in api_key_env or api_key_secret, never in
+        the url (or a model URL). Names what looks like a credential, never its value."""
+        for field in ("url", "model"):
+            found = url_credentials(getattr(self, field))
+            if found:
+                raise ValueError(f"engine {self.name!r}: {field} holds credentials "
+                                 f"({', '.join(found)}); put the key in api_key_env or "
+                                 f"api_key_secret, never in the {field} (the run config is "
+                                 f"stored)")
+        return self
 
 
 class RunConfig(_Strict):

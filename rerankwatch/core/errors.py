@@ -51,3 +51,14 @@ class ShardError(RerankwatchError):
 
 class RunNotResumable(RerankwatchError):
     """A run cannot be resumed: unknown, still being scored elsewhere, or already complete."""
+
+
+class StoreBusy(RerankwatchError):
+    """Another process held the store past the wait; names that process when DuckDB does."""
+
+    def __init__(self, path: str, waited_s: float, pid: int | None = None,
+                 holder: str | None = None):
+        self.path, self.waited_s, self.pid, self.holder = path, waited_s, pid, holder
+        who = f"PID {pid} ({holder})" if pid is not None else "another process"
+        super().__init__(f"the store {path} is busy: {who} holds it "
+                         f"(gave up after {waited_s:g} s)")

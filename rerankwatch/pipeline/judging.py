@@ -12,10 +12,12 @@ from rerankwatch.store import open_store
 
 
 def judge_run(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
-    """Read the run's frames from the store, run the suite, store every result row."""
-    with open_store(config.db_path) as store:
+    """Read the run's frames from the store, run the suite (the store closed meanwhile, so
+    readers get in), store every result row; waits for the store as scoring does."""
+    with open_store(config.db_path, wait_s=scoring.INGEST_WAIT_S) as store:
         data = SuiteInput(run_id=run_id, reference=config.reference, **store.suite_frames(run_id))
-        report = run_suite(data, config.checks, suite)
+    report = run_suite(data, config.checks, suite)
+    with open_store(config.db_path, wait_s=scoring.INGEST_WAIT_S, migrate=False) as store:
         store.write_check_results(report)
     return report
 

@@ -20,10 +20,11 @@ CONSOLE = Console(stderr=True)
 
 @contextlib.contextmanager
 def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """Yield an ``advance(n)`` callback that moves a bar of ``total`` steps."""
+    """Yield an ``advance(n)`` callback that moves a bar of ``total`` steps; ``description``
+    is shown as written (no rich markup)."""
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("pairs"), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
+        MofNCompleteColumn(), TextColumn("pairs"), TimeElapsedColumn(), TimeRemainingColumn(),
         console=CONSOLE, transient=False,
     ) as progress:
         task = progress.add_task(description, total=total)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rerankwatch.core.config import EngineConfig, EnvironmentConfig, RunConfig
 from rerankwatch.core.errors import ConfigError, EngineFailed, RunNotResumable, SampleSetError
 from rerankwatch.core.records import Fingerprint
+from rerankwatch.core.redact import redact_config
 from rerankwatch.engines import build_engine
 from rerankwatch.pipeline.progress import progress_bar
 from rerankwatch.samples.loader import load_sample_sets
@@ -39,7 +40,7 @@ class EngineOutcome:
     engine_name: str
     pairs: int = 0
     reused_from: str | None = None  # every main score was copied from this run
-    scored: int = 0  # main pairs this call scored
+    scored: int = 0  # main pairs this call scored (run_engines.scored_pairs: every attempt's)
     reused: int = 0  # main pairs this call copied from an identical fingerprint
 
 
@@ -51,13 +52,14 @@ def load_pairs(config: RunConfig) -> pl.DataFrame:
 def begin_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str,
               flow_run_id: str | None = None) -> str:
     """Store the validated pairs and open a run; returns its id. A flow run that runs again
-    (a Prefect retry) reopens the run it opened. This process holds the run until end_run."""
+    (a Prefect retry) reopens the run it opened. This process holds the run until end_run.
+    The run's config is stored redacted (``rerankwatch.core.redact.redact_config``)."""
     with _store(config.db_path, migrate=True) as store:
         store.add_pairs(pairs)
         run_id = store.run_for_flow_run(flow_run_id) if flow_run_id else None
         if run_id is None:
-            run_id = store.start_run(flow_name, config.model_dump(mode="json"), flow_run_id,
-                                     pair_ids=pairs["pair_id"])
+            run_id = store.start_run(flow_name, redact_config(config.model_dump(mode="json")),
+                                     flow_run_id, pair_ids=pairs["pair_id"])
             shards.hold_run_lock(shards.shard_dir(config.db_path), run_id)
             return run_id
         if set(store.run_pairs(run_id)["pair_id"]) != set(pairs["pair_id"]):
@@ -73,7 +75,7 @@ def check_resumable(db: str | Path, run_id: str) -> None:
     """Raise RunNotResumable unless ``run_id`` is a failed or interrupted run in ``db``."""
     if not Path(db).is_file():
         raise RunNotResumable(f"no such database: {db}")
-    with open_store(db, mode="read", wait_s=INGEST_WAIT_S) as store:
+    with open_store(db, mode="read", wait_s=INGEST_WAIT_S, on_wait=LOG.warning) as store:
         run = store.run(run_id)
     if run is None:
         raise RunNotResumable(f"no run {run_id!r} in {db}")
@@ -182,7 +184,7 @@ def score_shards(engine_config: EngineConfig, run_id: str, pairs: pl.DataFrame,
 
 
 def _store(db_path: str | Path, wait_s: float = INGEST_WAIT_S, migrate: bool = False) -> Store:
-    return open_store(db_path, wait_s=wait_s, migrate=migrate)
+    return open_store(db_path, wait_s=wait_s, migrate=migrate, on_wait=LOG.warning)
 
 
 def ingest(db_path: str | Path, wait_s: float = 0.0) -> IngestReport | None:
@@ -360,7 +362,8 @@ def score_probes(plan: EnginePlan, variants: tuple[str, ...] | None = None) -> N
 
 def record_engine(plan: EnginePlan, scored: int) -> EngineOutcome:
     """Step 4: ingest what waits in shards, make sure every pair has a main score, and record
-    the engine config's success with its counts and load report."""
+    the engine config's success with its load report and its counts, taken from the store
+    (every attempt's scores, not only this call's ``scored``)."""
     ingest(plan.config.db_path, INGEST_WAIT_S)
     with _store(plan.config.db_path) as store:
         missing = set(plan.pairs["pair_id"]) - store.scored_pair_ids(plan.run_id, plan.name,
@@ -369,8 +372,7 @@ def record_engine(plan: EnginePlan, scored: int) -> EngineOutcome:
             raise EngineFailed(f"engine {plan.name!r}: {len(missing)} pairs still have "
                                f"no score after scoring")
         source = store.record_engine_success(plan.run_id, plan.name,
-                                             plan.fingerprint.engine_id, scored,
-                                             plan.load_warnings)
+                                             plan.fingerprint.engine_id, plan.load_warnings)
     return EngineOutcome(plan.name, plan.pairs.height, source, scored, plan.reused)
 
 

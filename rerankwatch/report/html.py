@@ -13,7 +13,7 @@ import polars as pl
 
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.report.details import explain
-from rerankwatch.store import Store, open_store
+from rerankwatch.store import Store, open_store, reader_wait_s
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ def _grid(count: int, width: float = 3.4, height: float = 3.0):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = min(count, 4)
-    rows = -(-count // cols)
+    cols = max(1, min(count, 4))  # no engine scored (all failed): one empty panel
+    rows = max(1, -(-count // cols))
     figure, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
     for ax in axes.flat[count:]:
         ax.axis("off")
@@ -239,11 +239,12 @@ def render_html(data: ReportData) -> str:
 
 
 def write_report(db: str | Path, run: str = "latest", out: str | Path | None = None,
-                 nights: int = 14) -> Path:
-    """Write the report for ``run`` (an id or "latest") next to the DB unless ``out`` is given."""
+                 nights: int = 14, on_wait=None) -> Path:
+    """Write the report for ``run`` (an id or "latest") next to the DB unless ``out`` is given.
+    While a writer holds the DB, wait reader_wait_s() (``on_wait`` is told), then StoreBusy."""
     if not Path(db).is_file():
         raise RerankwatchError(f"no such database: {db}")
-    with open_store(db, mode="read") as store:
+    with open_store(db, mode="read", wait_s=reader_wait_s(), on_wait=on_wait) as store:
         data = load_report_data(store, run, nights)
     path = Path(out) if out else Path(db).parent / "reports" / f"{data.run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)

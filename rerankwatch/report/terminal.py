@@ -1,4 +1,9 @@
-"""Terminal views of stored results (compute lives elsewhere; these only format)."""
+"""Terminal views of stored results (compute lives elsewhere; these only format).
+
+Every value, column name and title built from data is a ``rich.text.Text``: stored text (a
+document holding ``[/INST]``, an engine error, a column alias) is printed as written, never
+read as rich markup or emoji codes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import sys
 import polars as pl
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from rerankwatch.report.details import explain
 
@@ -22,12 +28,12 @@ def _fmt(value, digits: int = 4) -> str:
 
 
 def frame_table(frame: pl.DataFrame, title: str | None = None) -> Table:
-    """A rich table of any polars frame."""
-    table = Table(title=title, header_style="bold")
+    """A rich table of any polars frame; its title, column names and cells print literally."""
+    table = Table(title=None if title is None else Text(title), header_style="bold")
     for column in frame.columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(Text(column), overflow="fold")
     for row in frame.iter_rows():
-        table.add_row(*(_fmt(v) for v in row))
+        table.add_row(*(Text(_fmt(v)) for v in row))
     return table
 
 
@@ -71,7 +77,7 @@ def print_suite_report(report) -> None:
         CONSOLE.print(frame_table(failing, title="blocking failures"))
     style = "bold red" if report.blocked else "bold green"
     suffix = f": {', '.join(report.failing_checks)}" if report.blocked else ""
-    CONSOLE.print(f"[{style}]verdict {report.verdict}{suffix}[/]")
+    CONSOLE.print(Text(f"verdict {report.verdict}{suffix}", style=style))
 
 
 def suite_markdown(report) -> str:

@@ -1,6 +1,16 @@
 """The store: a DuckDB file of pairs, fingerprints, runs, scores and check results, the Parquet
 shards scoring writes before an ingest, and every SQL statement (``rerankwatch.sql``)."""
 
-from rerankwatch.store.store import IngestReport, Store, is_locked, new_run_id, open_store
+from rerankwatch.store.store import (
+    LOCK_WAIT_ENV,
+    IngestReport,
+    Store,
+    create_store,
+    is_locked,
+    new_run_id,
+    open_store,
+    reader_wait_s,
+)
 
-__all__ = ["IngestReport", "Store", "is_locked", "new_run_id", "open_store"]
+__all__ = ["LOCK_WAIT_ENV", "IngestReport", "Store", "create_store", "is_locked", "new_run_id",
+           "open_store", "reader_wait_s"]

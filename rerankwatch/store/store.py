@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import json
+import math
+import os
 import re
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -18,6 +21,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from rerankwatch.core.errors import ConfigError, StoreBusy
 from rerankwatch.core.records import Fingerprint
 from rerankwatch.store import shards  # noqa: I001
 
@@ -26,6 +30,10 @@ PAIR_COLUMNS = ("pair_id", "set_id", "query_id", "query", "doc_id", "doc", "labe
 INSERTABLE = frozenset({"sample_pairs", "scores", "check_results", "run_pairs",
                         "ingested_shards"})  # the only table names _insert puts into SQL
 LOCKED = "Could not set lock"  # DuckDB: another process holds the file
+HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
+LOCK_WAIT_ENV = "RERANKWATCH_LOCK_WAIT_S"  # how long a reader waits for a writer
+READ_WAIT_S = 30.0  # ... unless that says otherwise
+CREATING = ".creating-"  # a new store's temporary name: .<name>.creating-<pid>-<random>
 # Every SQL statement lives in a file of this package: schema/ (migrations, in order), views/
 # (each file creates the view it is named after), queries/ (reads, q_*.sql: Store.query) and
 # statements/ (writes: Store.execute). The one statement built here is _insert's bulk insert.
@@ -103,12 +111,88 @@ class IngestReport:
 
 
 def is_locked(exc: BaseException) -> bool:
-    """True when DuckDB refused the file because another process holds it."""
-    return isinstance(exc, duckdb.IOException) and LOCKED in str(exc)
+    """True when the store was refused because another process holds it (StoreBusy, or
+    DuckDB's own lock error)."""
+    return isinstance(exc, StoreBusy) or (isinstance(exc, duckdb.IOException)
+                                          and LOCKED in str(exc))
+
+
+def lock_holder(exc: BaseException) -> tuple[int | None, str | None]:
+    """(PID, what it runs) of the process DuckDB's lock error names; (None, None) if none."""
+    found = HOLDER.search(str(exc))
+    if found is None:
+        return None, None
+    pid = int(found["pid"])
+    try:  # the command and its first arguments say more than the interpreter's path
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:3]
+        command = " ".join(" ".join(w.decode(errors="replace").split()) for w in words if w)
+    except OSError:
+        command = ""
+    command = command or found["exe"]
+    return pid, command if len(command) <= 100 else command[:99] + "…"
+
+
+def reader_wait_s() -> float:
+    """How long a reader (`rerankwatch sql`, `rerankwatch report`) waits while a writer holds
+    the store: $RERANKWATCH_LOCK_WAIT_S seconds, else READ_WAIT_S."""
+    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    if not raw:
+        return READ_WAIT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < math.inf:
+        raise ConfigError(f"{LOCK_WAIT_ENV} must be a number of seconds (0 or more), "
+                          f"got {raw!r}")
+    return value
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def create_store(path: str | Path) -> bool:
+    """Create a new store atomically: created and migrated under a temporary name in its
+    folder, then linked into place, so a reader finds no file or a complete store, never a
+    half-written one (nor one a killed creator left half-migrated). False: the file existed,
+    or another process created it first (theirs is kept)."""
+    path = Path(path)
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{path.name}{CREATING}"
+    for stale in path.parent.glob(glob.escape(prefix) + "*"):  # left by a killed creator
+        pid = stale.name.removeprefix(prefix).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    tmp = path.with_name(f"{prefix}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with Store(tmp) as store:
+            store.execute("checkpoint")  # everything in the file, no write-ahead log beside it
+        try:
+            os.link(tmp, path)  # never replaces a store another process created meanwhile
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: rename (same folder: atomic)
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+        return True
+    finally:
+        for leftover in (tmp, Path(f"{tmp}.wal")):
+            leftover.unlink(missing_ok=True)
 
 
 def open_store(path: str | Path, *, mode: str = "write", wait_s: float = 0.0,
-               migrate: bool | None = None) -> Store:
+               migrate: bool | None = None,
+               on_wait: Callable[[str], object] | None = None) -> Store:
     """The one way the product opens the store.
 
     ``mode``:
@@ -119,26 +203,36 @@ def open_store(path: str | Path, *, mode: str = "write", wait_s: float = 0.0,
 
     ``migrate``: bring tables and views up to date first (idempotent). Default: True in
     ``"write"`` mode (a caller that knows the store is current, e.g. mid-run, passes False);
-    the read-only modes never migrate (asking them to is a ValueError).
+    the read-only modes never migrate (asking them to is a ValueError). A new file is created
+    atomically (``create_store``): readers never see it half-created.
 
     ``wait_s``: while another process holds the file (a reader running `rerankwatch sql`,
-    another run's ingest), retry up to this many seconds, then raise its lock error; 0 (the
-    default) raises at once.
+    another run's ingest), retry up to this many seconds, then raise StoreBusy naming the
+    process DuckDB says holds it; 0 (the default) raises at once. ``on_wait`` is told once,
+    in words, when a wait begins (the CLI notes it on stderr).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode != "write" and migrate:
         raise ValueError(f"a store opened {mode!r} is read-only: it cannot migrate")
+    created = mode == "write" and create_store(path)  # migrated already
     options = {"read_only": mode != "write", "sandboxed": mode == "sandboxed",
-               "migrate": mode == "write" and migrate is not False}
-    deadline, delay = time.monotonic() + wait_s, 0.05
+               "migrate": mode == "write" and migrate is not False and not created}
+    deadline, delay, noted = time.monotonic() + wait_s, 0.05, False
     while True:
         try:
             return Store(path, **options)
         except duckdb.IOException as exc:
-            if not is_locked(exc) or time.monotonic() >= deadline:
+            if not is_locked(exc):
                 raise
-            time.sleep(delay)
+            pid, holder = lock_holder(exc)
+            if time.monotonic() >= deadline:
+                raise StoreBusy(str(path), wait_s, pid, holder) from exc
+            if on_wait is not None and not noted:
+                who = f"PID {pid} ({holder})" if pid is not None else "another process"
+                on_wait(f"the store {path} is held by {who}: waiting up to {wait_s:g} s")
+                noted = True
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
             delay = min(2 * delay, 1.0)
 
 
@@ -377,9 +471,13 @@ class Store:
         return source
 
     def record_engine_success(self, run_id: str, engine_name: str, engine_id: str,
-                              scored_pairs: int, load_warnings: Sequence[str] = ()) -> str | None:
+                              load_warnings: Sequence[str] = ()) -> str | None:
         """Mark an engine config done in a run, with its main-score counts and provenance;
-        returns the run every main score was copied from, if they all came from one."""
+        returns the run every main score was copied from, if they all came from one.
+
+        The counts come from the stored scores, not from the caller: ``scored_pairs`` are the
+        run's own scores (every attempt's, a killed one's committed chunks included),
+        ``reused_pairs`` those copied from other runs; they add up to ``pairs``."""
         main = self.query("q_main_score_provenance", run_id=run_id,
                           engine_name=engine_name).row(0, named=True)
         one_source = main["sources"] == 1 and main["reused"] == main["pairs"]
@@ -387,7 +485,7 @@ class Store:
         with self.transaction():
             self._record_engine(run_id, engine_name, engine_id, "succeeded", pairs=main["pairs"],
                                 seconds=main["seconds"], load_warnings=load_warnings,
-                                reused_from_run=source, scored_pairs=scored_pairs,
+                                reused_from_run=source, scored_pairs=main["scored"],
                                 reused_pairs=main["reused"])
         return source
 

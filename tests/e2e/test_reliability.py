@@ -24,6 +24,8 @@ from tests.configs import TINY_CE, UNTRAINED
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = 45
+# the `rerankwatch` command in a process of its own (the package has no __main__ module)
+RERANKWATCH = [sys.executable, "-c", "from rerankwatch.cli import main; main()"]
 
 
 def cli(*args: str):
@@ -90,9 +92,8 @@ def test_sigkilled_score_resumes_scoring_only_the_missing_pairs(tmp_path, golden
     config.write_text(config_toml(db, sets, engine("tiny-ce", batch_size=20),
                                   f"chunk_pairs = {chunk}"))
     log = (tmp_path / "score.log").open("w")
-    scorer = subprocess.Popen([sys.executable, "-m", "rerankwatch.cli", "score", "-c",
-                               str(config)], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    scorer = subprocess.Popen([*RERANKWATCH, "score", "-c", str(config)], cwd=tmp_path,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 400
         while (committed_main(db) or 0) < 2 * chunk:
@@ -124,8 +125,9 @@ def test_sigkilled_score_resumes_scoring_only_the_missing_pairs(tmp_path, golden
             "from scores where variant = 'main'", t=killed_at)[0]
     assert (total, distinct) == (n, n)  # every pair exactly once
     assert fresh == n - stored - waiting  # the resume scored only the missing pairs
-    status_row = sql(db, "select status, scored_pairs, pairs from v_run_engine_status")
-    assert status_row == [("succeeded", n - stored - waiting, n)]
+    status_row = sql(db, "select status, scored_pairs, reused_pairs, pairs "
+                         "from v_run_engine_status")
+    assert status_row == [("succeeded", n, 0, n)]  # the killed attempt's chunks count too
     variants = sql(db, "select distinct variant from scores order by 1")
     assert [v for (v,) in variants] == ["main", "reload", "repeat", "swapped"]
     assert list(shards.shard_dir(db).glob("*.parquet")) == []
@@ -153,14 +155,19 @@ def test_crashing_engine_fails_the_nightly_and_resume_finishes_and_judges_it(tmp
                         "group by 1"))
     assert kept == {"tiny-ce": GOLDEN, "tiny-ce-crashy": 16}  # the finished chunks stayed
 
+    crashed_at = datetime.now(UTC)
     result = cli("resume", run_id, "--db", str(db))
     assert result.exit_code == 0, result.output
     assert sql(db, "select status from runs") == [("succeeded",)]
     engines = sql(db, "select engine_name, status, pairs, scored_pairs from v_run_engine_status "
                       "order by 1")
-    # tiny-ce had finished: not touched again; the crashy engine scored the 29 it lacked
+    # tiny-ce had finished: not touched again; the crashy engine scored the 29 it lacked,
+    # and its row counts the 16 the crashed attempt committed too
     assert engines == [("tiny-ce", "succeeded", GOLDEN, GOLDEN),
-                       ("tiny-ce-crashy", "succeeded", GOLDEN, GOLDEN - 16)]
+                       ("tiny-ce-crashy", "succeeded", GOLDEN, GOLDEN)]
+    fresh = sql(db, "select count(*) from scores where variant = 'main' and scored_at > $t "
+                    "and engine_name = 'tiny-ce-crashy'", t=crashed_at)
+    assert fresh == [(GOLDEN - 16,)]  # the resume scored only what the run lacked
     assert sql(db, "select verdict from verdicts order by decided_at") == [("BLOCKED",),
                                                                            ("PASS",)]
     assert (db.parent / "reports" / f"{run_id}.html").is_file()
@@ -220,7 +227,7 @@ def test_an_empty_sample_set_fails_before_anything_is_written(tmp_path):
     config.write_text(config_toml(
         db, f'[[sample_sets]]\nname = "empty"\npath = "{empty}"\n', engine("tiny-ce")))
     result = cli("score", "-c", str(config))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # refused before anything ran, like a bad config
     assert "empty.jsonl: sample set has 0 pairs" in result.output
     assert not db.exists()
 

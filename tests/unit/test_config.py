@@ -315,3 +315,88 @@ def test_int8_is_refused_for_engines_other_than_onnx(tmp_path: Path) -> None:
     body = valid_body(engines=engine_toml("a") + engine_toml("b", precision="int8"))
     assert_config_error(write_config(tmp_path, body), "engine 'b'",
                         "precision 'int8' (dynamic quantization) is supported by kind 'onnx'")
+
+
+# --------------------------------------------------------------------------- credentials in URLs
+
+SECRET = "s3cr3t-Pw"
+HTTP_ENGINE = ('\n[[engines]]\nname = "remote"\nkind = "http-rerank"\nmodel = "tiny"\n'
+               'api_schema = "tei"\n')
+
+
+@pytest.mark.parametrize(("url", "what"), [
+    (f"http://user:{SECRET}@127.0.0.1:8000", "user info"),
+    (f"https://{SECRET}@rerank.example", "user info"),  # a token as the user name
+    (f"http://:{SECRET}@127.0.0.1:8000/v1", "user info"),
+    (f"http://127.0.0.1:8000/?api_key={SECRET}", "'api_key'"),
+    (f"https://rerank.example/v1?version=2&token={SECRET}", "'token'"),
+    (f"https://rerank.example/?X-Amz-Signature={SECRET}&X-Amz-Expires=60", "'X-Amz-Signature'"),
+    (f"https://rerank.example/?sv=2024&sig={SECRET}", "'sig'"),
+    (f"https://rerank.example/?client_secret={SECRET}", "'client_secret'"),
+    (f"https://rerank.example/?password={SECRET}", "'password'"),
+    (f"https://rerank.example/?accessToken={SECRET}", "'accessToken'"),
+    (f"https://rerank.example/?key={SECRET}", "'key'"),
+])
+def test_credentials_in_the_url_are_refused_without_showing_them(tmp_path: Path, url: str,
+                                                                 what: str) -> None:
+    body = valid_body(engines=engine_toml("a") + HTTP_ENGINE + f'url = "{url}"\n')
+    err = assert_config_error(write_config(tmp_path, body), "engine 'remote'", "url",
+                              what, "api_key_env")
+    assert SECRET not in str(err)
+
+
+def test_credentials_in_a_model_url_are_refused(tmp_path: Path) -> None:
+    model = f"https://models.example/bge?token={SECRET}"
+    body = valid_body(engines=engine_toml("a") + engine_toml("b").replace(
+        'model = "m"', f'model = "{model}"'))
+    err = assert_config_error(write_config(tmp_path, body), "engine 'b'", "model", "'token'")
+    assert SECRET not in str(err)
+
+
+def test_an_engine_config_built_in_code_refuses_credentials_too() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as exc:
+        EngineConfig(name="remote", kind="http-rerank", model="tiny",
+                     url=f"http://user:{SECRET}@127.0.0.1:8000")
+    assert "engine 'remote': url" in str(exc.value)
+    assert all(SECRET not in err["msg"] for err in exc.value.errors())
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8000", "https://rerank.example/v1/?version=2&tenant=acme",
+    "https://rerank.example/?tokenizer=bert&keyword=shirt",  # names that only contain a word
+])
+def test_urls_without_credentials_pass(tmp_path: Path, url: str) -> None:
+    body = valid_body(engines=engine_toml("a") + HTTP_ENGINE + f'url = "{url}"\n')
+    assert load_config(write_config(tmp_path, body)).engine("remote").url == url
+
+
+def test_the_cli_refuses_credentials_in_the_url_before_anything_runs(tmp_path: Path,
+                                                                     golden_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rerankwatch.cli import app
+
+    db = tmp_path / "out" / "run.duckdb"
+    config = write_config(tmp_path, f"""db = "{db}"
+reference = "ref"
+[[sample_sets]]
+name = "golden_en"
+path = "{golden_dir / 'golden_en.jsonl'}"
+[[engines]]
+name = "ref"
+kind = "st-cross"
+model = "fixture:tiny-cross-encoder"
+[[engines]]
+name = "remote"
+kind = "http-rerank"
+model = "tiny"
+api_schema = "tei"
+url = "http://admin:{SECRET}@127.0.0.1:9/"
+""")
+    got = CliRunner().invoke(app, ["score", "--config", str(config)])
+    assert got.exit_code == 2, got.output
+    assert "engine 'remote'" in got.output and "url" in got.output
+    assert SECRET not in got.output
+    assert not db.exists() and not db.parent.exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from rerankwatch.core.config import EngineConfig
 from rerankwatch.core.errors import ConfigError
@@ -172,8 +173,8 @@ def test_scores_outside_0_1_under_sigmoid_are_a_configuration_error(server):
         engine._logits_and_scores(np.array([1.5, -0.2]))
 
 
-def test_fingerprint_names_the_remote_without_secrets(server):
-    fingerprint = http_engine(server.url + "/?token=abc", "tei").fingerprint()
+def test_fingerprint_names_the_remote_without_its_query_string(server):
+    fingerprint = http_engine(server.url + "/?tenant=abc", "tei").fingerprint()
     assert (fingerprint.kind, fingerprint.weights_sha256, fingerprint.device) == (
         "http-rerank", "unknown", "remote")
     assert fingerprint.extra == {"url": f"{server.url}/rerank", "api_schema": "tei"}
@@ -181,10 +182,30 @@ def test_fingerprint_names_the_remote_without_secrets(server):
 
 
 def test_credentials_in_the_url_and_unknown_options_are_refused():
-    with pytest.raises(HttpRerankError, match="not in the url"):
-        http_engine("http://user:pass@127.0.0.1:9")
+    secret = "pw-" + "z" * 12
+    for url, what in ((f"http://user:{secret}@127.0.0.1:9", "user info"),
+                      (f"http://127.0.0.1:9/?api_key={secret}", "query parameter 'api_key'")):
+        with pytest.raises(ValidationError, match="url holds credentials") as refused:
+            http_engine(url)  # the config refuses it
+        assert what in str(refused.value) and secret not in str(refused.value)
+        # an engine handed an unvalidated config refuses it at load, still without the secret
+        unchecked = EngineConfig.model_construct(**{**EngineConfig(
+            name="remote", kind="http-rerank", model="tiny", url="http://127.0.0.1:9",
+            api_schema="tei").model_dump(), "url": url})
+        with pytest.raises(HttpRerankError, match="not in the url") as at_load:
+            HttpRerankEngine(unchecked)
+        assert what in str(at_load.value) and secret not in str(at_load.value)
     with pytest.raises(HttpRerankError, match=r"unknown option\(s\) \['timeout'\]"):
         http_engine("http://127.0.0.1:9", options={"timeout": 3})
+
+
+def test_a_url_that_is_no_http_url_is_named_without_its_credentials():
+    config = EngineConfig.model_construct(**{**EngineConfig(
+        name="remote", kind="http-rerank", model="tiny", url="http://127.0.0.1:9",
+        api_schema="tei").model_dump(), "url": "ftp://user:pw-secret@127.0.0.1:9"})
+    with pytest.raises(HttpRerankError, match="needs url") as error:
+        HttpRerankEngine(config)
+    assert "pw-secret" not in str(error.value) and "ftp://***@127.0.0.1:9" in str(error.value)
 
 
 def test_an_unknown_api_schema_fails_config_validation_listing_the_names(tmp_path, golden_dir):

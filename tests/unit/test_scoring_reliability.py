@@ -105,17 +105,60 @@ def test_a_crash_keeps_finished_chunks_and_resume_scores_the_rest(tmp_path, gold
     assert flow_name == "test" and stored_pairs.height == GOLDEN
     outcome = scoring.score_and_store(resumed, "crashy-resume", run_id, stored_pairs)
     scoring.end_run(resumed, run_id, {})
-    assert outcome.scored == GOLDEN - 16
+    assert outcome.scored == GOLDEN - 16  # this call's share
     main = rows(config, "select count(*) as n, count(distinct pair_id) as d from scores "
                 "where variant = 'main'").row(0)
     assert main == (GOLDEN, GOLDEN)
     done = engine_row(config, run_id, "crashy-resume")
-    assert done["status"] == "succeeded" and done["scored_pairs"] == GOLDEN - 16
+    assert done["status"] == "succeeded"  # the run's own scores: both attempts'
+    assert (done["pairs"], done["scored_pairs"], done["reused_pairs"]) == (GOLDEN, GOLDEN, 0)
     assert rows(config, "select status from runs")["status"].to_list() == ["succeeded"]
     probes = rows(config, "select distinct variant from scores order by 1")["variant"]
     assert probes.to_list() == ["main", "reload", "repeat", "swapped"]
     with pytest.raises(RunNotResumable, match="already succeeded"):
         scoring.reopen_run(config.db_path, run_id)
+
+
+def test_counts_add_up_after_crashes_resumes_and_copies(tmp_path, golden_dir,
+                                                       tiny_cross_encoder) -> None:
+    """A run that copies 8 pairs from an earlier run, crashes twice (8 pairs committed each
+    time) and is resumed twice: its engine row counts every pair the run holds, scored by
+    any attempt or copied, never only the last attempt's share."""
+    crashy = ce("crashy-counts", tiny_cross_encoder, kind="replay-crash", wraps="st-cross",
+                options={"crash_after_pairs": 12, "crashes": 2})
+    config = make_config(tmp_path, golden_dir, [crashy], chunk_pairs=8)
+    pairs = scoring.load_pairs(config)
+    earlier, _ = run_once(config, pairs.head(8), probes=False)  # 8 pairs, under the crash
+    run_id = scoring.begin_run(config, pairs, "test")
+    for attempt in range(3):  # crash, crash, then the transient fault is past
+        if attempt:
+            config, _, pairs = scoring.reopen_run(config.db_path, run_id)
+        if attempt < 2:
+            with pytest.raises(RuntimeError, match="injected crash"):
+                scoring.score_and_store(config, "crashy-counts", run_id, pairs)
+            scoring.end_run(config, run_id, {"crashy-counts": "crash"})
+        else:
+            outcome = scoring.score_and_store(config, "crashy-counts", run_id, pairs)
+            scoring.end_run(config, run_id, {})
+    assert (outcome.scored, outcome.reused) == (GOLDEN - 8 - 16, 0)  # this call's share
+    main = rows(config, "select count(*) as n, count(distinct pair_id) as d, "
+                "count(*) filter (reused_from_run is null) as fresh, "
+                "count(*) filter (reused_from_run = $e) as copied from scores "
+                "where run_id = $r and variant = 'main'", r=run_id, e=earlier).row(0)
+    assert main == (GOLDEN, GOLDEN, GOLDEN - 8, 8)
+    engine_rows = rows(config, "select run_id, status, pairs, scored_pairs, reused_pairs "
+                       "from run_engines order by recorded_at")
+    assert engine_rows["status"].to_list() == ["succeeded", "failed", "failed", "succeeded"]
+    for row in engine_rows.iter_rows(named=True):
+        if row["status"] == "succeeded":
+            assert row["scored_pairs"] + row["reused_pairs"] == row["pairs"], row
+        else:  # a failed attempt claims no counts
+            assert (row["pairs"], row["scored_pairs"], row["reused_pairs"]) == (None,) * 3
+    done = engine_row(config, run_id, "crashy-counts")
+    assert (done["pairs"], done["scored_pairs"], done["reused_pairs"]) == (
+        GOLDEN, GOLDEN - 8, 8)
+    first = engine_row(config, earlier, "crashy-counts")
+    assert (first["pairs"], first["scored_pairs"], first["reused_pairs"]) == (8, 8, 0)
 
 
 def test_resume_refuses_an_engine_that_changed_since(tmp_path, golden_dir,

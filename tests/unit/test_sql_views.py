@@ -437,3 +437,142 @@ def test_cli_invalid_usage_exits_2(db_path: Path, args: list[str], message: str)
     got = cli(*args, "--db", str(db_path))
     assert got.exit_code == 2, got.output
     assert message in got.output
+
+
+# --------------------------------------------------------------------------- literal output
+
+LINK = "[link=https://evil.example]click[/link]"
+
+
+@pytest.fixture
+def markup_db(tmp_path: Path) -> Path:
+    """A store whose documents look like rich markup (an instruction-tuned prompt, a link)."""
+    rows = [{"set_id": "s1", "query_id": "q1", "query": "[b]query", "doc_id": f"d{i}",
+             "doc": doc, "label": 1, "tags": [], "lang": "en"}
+            for i, doc in enumerate(["<s>[INST] Summarize. [/INST]", LINK, "[/x]"])]
+    sample = tmp_path / "s1.jsonl"
+    sample.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    path = tmp_path / "markup.duckdb"
+    with Store(path) as store:
+        store.add_pairs(load_sample_set(sample, expected_set_id="s1"))
+    return path
+
+
+@pytest.mark.parametrize(("query", "shown"), [
+    ("select '[/x]' as v", ["[/x]"]),
+    ("select doc from sample_pairs order by doc_id",
+     ["<s>[INST] Summarize. [/INST]", LINK, "[/x]"]),
+    (f"select '{LINK}' as v", [LINK]),
+    ('select 1 as "[/x]", 2 as "[bold]h[/bold]", query from sample_pairs limit 1',
+     ["[/x]", "[bold]h[/bold]", "[b]query"]),
+])
+def test_cli_prints_markup_like_values_and_names_literally(markup_db: Path, query: str,
+                                                           shown: list[str]) -> None:
+    got = cli(query, "--db", str(markup_db))
+    assert got.exit_code == 0, got.output
+    for literal in shown:
+        assert literal in got.output
+
+
+def test_cli_error_lines_are_literal(markup_db: Path) -> None:
+    got = cli('select * from "[/x][link=https://evil.example]t[/link]"', "--db", str(markup_db))
+    assert got.exit_code == 2, got.output
+    assert "[/x][link=https://evil.example]t[/link]" in got.output
+
+
+# --------------------------------------------------------------------------- large results
+
+BIG_ROWS = 5_000_000
+MAX_EXTRA_MB = 250  # over the command's own footprint; the 5 M rows take ~600 MB in a frame
+
+
+@pytest.fixture(scope="module")
+def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real store with a table of BIG_ROWS rows (an id, a text, a list, a float)."""
+    path = tmp_path_factory.mktemp("big") / "big.duckdb"
+    Store(path).close()
+    con = duckdb.connect(str(path))
+    con.execute(f"create table big as select range as n, 'pair-' || range || ' a document "
+                f"of some words' as doc, [range % 7, range % 11] as ids, range * 0.5 as score "
+                f"from range({BIG_ROWS})")
+    con.close()
+    return path
+
+
+# Runs a command and prints its peak RSS in KB. Measured from this small process, not from
+# pytest: Linux counts the RSS a child had before its exec, i.e. pytest's own, in ru_maxrss.
+MEASURE = """
+import resource, subprocess, sys
+with open(sys.argv[1], "w") as log:
+    done = subprocess.run(sys.argv[2:], stdout=log, stderr=subprocess.STDOUT)
+print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def peak_mb(tmp_path: Path, *args: str) -> tuple[float, str]:
+    """(peak RSS in MB, output) of the real `rerankwatch sql` in a process of its own."""
+    import os
+    import subprocess
+    import sys
+
+    command = Path(sys.executable).with_name("rerankwatch")  # the installed console script
+    log = tmp_path / "sql.log"
+    measured = subprocess.run([sys.executable, "-c", MEASURE, str(log), str(command), "sql",
+                               *args], capture_output=True, text=True, check=True,
+                              env={**os.environ, "COLUMNS": "120"})
+    code, peak_kb = map(int, measured.stdout.split())
+    text = log.read_text()
+    assert code == 0, text
+    return peak_kb / 1024, text
+
+
+def test_cli_fetches_only_what_it_prints_or_streams_to_out(big_db: Path,
+                                                           tmp_path: Path) -> None:
+    own, _ = peak_mb(tmp_path, "select 1", "--db", str(big_db))
+
+    printed, text = peak_mb(tmp_path, "select * from big", "--db", str(big_db))
+    assert f"the first 1000 of {BIG_ROWS} rows" in text and "pair-999 " in text
+    assert printed - own < MAX_EXTRA_MB, f"printing 1000 rows took {printed - own:.0f} MB"
+
+    parquet = tmp_path / "big.parquet"
+    written, text = peak_mb(tmp_path, "select * from big", "--db", str(big_db),
+                            "--out", str(parquet))
+    assert f"wrote {BIG_ROWS} rows" in text
+    assert written - own < MAX_EXTRA_MB, f"--out .parquet took {written - own:.0f} MB"
+    rows = pl.scan_parquet(parquet).select(pl.len(), pl.col("n").sum().alias("sum"),
+                                           pl.col("n").n_unique()).collect().row(0)
+    assert rows == (BIG_ROWS, BIG_ROWS * (BIG_ROWS - 1) // 2, BIG_ROWS)  # every row, once
+    assert pl.read_parquet(parquet, n_rows=1)["ids"].to_list() == [[0, 0]]
+
+    csv = tmp_path / "big.csv"
+    written, text = peak_mb(tmp_path, "select n, doc from big", "--db", str(big_db),
+                            "--out", str(csv))
+    assert f"wrote {BIG_ROWS} rows" in text
+    assert written - own < MAX_EXTRA_MB, f"--out .csv took {written - own:.0f} MB"
+    rows = pl.scan_csv(csv).select(pl.len(), pl.col("n").sum()).collect().row(0)
+    assert rows == (BIG_ROWS, BIG_ROWS * (BIG_ROWS - 1) // 2)
+
+
+def test_cli_out_of_an_empty_result_keeps_the_columns(db_path: Path, tmp_path: Path) -> None:
+    for name in ("empty.csv", "empty.parquet"):
+        out = tmp_path / name
+        got = cli("select run_id, failing_checks from upgrade_decisions where false",
+                  "--db", str(db_path), "--out", str(out))
+        assert got.exit_code == 0 and "wrote 0 rows" in got.output, got.output
+        frame = pl.read_csv(out) if name.endswith(".csv") else pl.read_parquet(out)
+        assert frame.columns == ["run_id", "failing_checks"] and frame.height == 0
+
+
+def test_cli_query_failing_while_rows_stream_exits_2_and_writes_nothing(
+        db_path: Path, tmp_path: Path) -> None:
+    """DuckDB fails on row 300,000, after earlier batches streamed: the query's error (exit
+    2), not the output file's, and no partial file."""
+    query = ("select cast(case when range = 300000 then 'x' else '1' end as int) as v "
+             "from range(1000000)")
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for out in (folder / "v.parquet", folder / "v.csv", None):
+        got = cli(query, "--db", str(db_path), *(["--out", str(out)] if out else []))
+        assert got.exit_code == 2, got.output
+        assert "Could not convert string 'x'" in got.output and "cannot write" not in got.output
+        assert list(folder.iterdir()) == []

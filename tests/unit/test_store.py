@@ -7,7 +7,10 @@ transaction), then ``Store.record_engine_success`` (the run_engines row)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -17,10 +20,20 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from rerankwatch.core.errors import ConfigError, StoreBusy
 from rerankwatch.core.records import Fingerprint, ScoreBatch
 from rerankwatch.samples.loader import load_sample_set, pair_id
-from rerankwatch.store import Store, new_run_id, shards
-from rerankwatch.store.store import view_order
+from rerankwatch.store import (
+    LOCK_WAIT_ENV,
+    Store,
+    create_store,
+    is_locked,
+    new_run_id,
+    open_store,
+    reader_wait_s,
+    shards,
+)
+from rerankwatch.store.store import lock_holder, view_order
 from tests.suite_runs import write_batches
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -193,7 +206,7 @@ def test_shard_ingest_and_engine_success_commit_scores_engine_and_run_engine(
     # scores and engine are committed by the ingest; the engine's status by its success record
     assert count(store, "scores") == 3 and count(store, "engines") == 1
     assert count(store, "run_engines") == 0
-    store.record_engine_success(run_id, "st-bi-fp32", fp.engine_id, 3, ["w1", "w2"])
+    store.record_engine_success(run_id, "st-bi-fp32", fp.engine_id, ["w1", "w2"])
 
     scores = store.sql("select * from scores order by pair_id")
     assert scores.height == 3
@@ -214,6 +227,7 @@ def test_shard_ingest_and_engine_success_commit_scores_engine_and_run_engine(
 
     run_engine = store.sql("select * from run_engines").row(0, named=True)
     assert run_engine["status"] == "succeeded" and run_engine["pairs"] == 3
+    assert (run_engine["scored_pairs"], run_engine["reused_pairs"]) == (3, 0)  # from the store
     assert run_engine["score_seconds"] == pytest.approx(0.5)
     assert run_engine["load_warnings"] == ["w1", "w2"]
     assert run_engine["engine_id"] == fp.engine_id
@@ -302,7 +316,7 @@ def test_failed_ledger_insert_rolls_back_engine_row_and_scores(
     # next ingest loads the waiting shard, then the engine's success is recorded
     monkeypatch.setattr(store, "_insert", insert)
     assert store.ingest_shards(shards.shard_dir(store.path)).shards == 1
-    store.record_engine_success(run_id, "e", fp.engine_id, 2)
+    store.record_engine_success(run_id, "e", fp.engine_id)
     assert count(store, "scores") == 2 and count(store, "run_engines") == 1
     assert waiting(store) == [] and count(store, "ingested_shards") == 1
     assert store.sql("select status from runs")["status"].to_list() == ["running"]
@@ -428,6 +442,55 @@ def test_read_only_store_reads_but_cannot_write(db_path: Path, pairs: pl.DataFra
         with pytest.raises(duckdb.Error, match="read-only"):
             write(reader, run_id, "e", fingerprint(), ["p1"], batch([0.5], [0], (0.1,)))
         assert count(reader, "scores") == 0 and count(reader, "runs") == 1
+
+
+# --------------------------------------------------------------------------- creation and locks
+
+
+def _finished_pid() -> int:
+    """The PID of a process that has exited (as a killed store creator's)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(60)
+    return process.pid
+
+
+def test_open_store_creates_a_new_store_whole_or_not_at_all(tmp_path: Path) -> None:
+    """A new store is created and migrated under a temporary name, then linked into place;
+    what a killed creator left is removed, another live creator's file is not."""
+    path = tmp_path / "rw.duckdb"
+    stale = tmp_path / f".rw.duckdb.creating-{_finished_pid()}-0badf00d"
+    live = tmp_path / f".rw.duckdb.creating-{os.getpid()}-0badf00d"
+    stale.write_bytes(b"")
+    live.write_bytes(b"")
+    with open_store(path) as store:
+        assert TABLES <= set(store.sql("select table_name from information_schema.tables")
+                             ["table_name"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "rw.duckdb"]
+    assert create_store(path) is False  # it exists: kept as it is
+    with Store(path, read_only=True) as reader:
+        assert count(reader, "runs") == 0
+
+
+def test_reader_wait_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(LOCK_WAIT_ENV, raising=False)
+    assert reader_wait_s() == 30.0
+    monkeypatch.setenv(LOCK_WAIT_ENV, "2.5")
+    assert reader_wait_s() == 2.5
+    for bad in ("soon", "-1", "inf", "nan"):
+        monkeypatch.setenv(LOCK_WAIT_ENV, bad)
+        with pytest.raises(ConfigError, match=LOCK_WAIT_ENV):
+            reader_wait_s()
+
+
+def test_the_lock_error_names_its_holder() -> None:
+    pid = _finished_pid()  # no /proc entry: the executable DuckDB named is what is known
+    error = duckdb.IOException(f'IO Error: Could not set lock on file "/x/rw.duckdb": Conflicting '
+                               f"lock is held in /usr/bin/python3.11 (PID {pid}). See also …")
+    assert is_locked(error) and lock_holder(error) == (pid, "/usr/bin/python3.11")
+    busy = StoreBusy("/x/rw.duckdb", 30, pid, "/usr/bin/python3.11")
+    assert is_locked(busy) and f"PID {pid} (/usr/bin/python3.11)" in str(busy)
+    assert lock_holder(duckdb.IOException("IO Error: disk full")) == (None, None)
+    assert not is_locked(duckdb.IOException("IO Error: disk full"))
 
 
 # --------------------------------------------------------------------------- SQL files
