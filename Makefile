@@ -35,15 +35,12 @@ demo-model: venv
 test: venv
 	$(BIN)/python -m pytest -m "not gpu"
 
-# ruff, then the import-linter contracts of pyproject.toml (layers, forbidden imports, no cycles)
-# over the package as it installs (the one import package rerankwatch, laid out from the
-# top-level folders), built into .cache/lint
+# ruff, then the import-linter contracts of pyproject.toml (layers, forbidden imports, no
+# cycles); rerankwatch/<folder> links to each top-level folder, so the checkout's rerankwatch/
+# is the whole package, as the wheel installs it
 lint: venv
 	$(BIN)/ruff check .
-	rm -rf .cache/lint
-	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet --no-deps --no-build-isolation \
-		--target .cache/lint .
-	cd .cache && PYTHONPATH=lint ../$(BIN)/lint-imports --no-cache ../pyproject.toml
+	$(BIN)/lint-imports
 
 # every bench at full size (about an hour on 2 CPU cores); `make bench QUICK=1`: small sizes
 bench: venv

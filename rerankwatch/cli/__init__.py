@@ -303,7 +303,7 @@ def deploy(
     # package data, found the same way from a checkout and from an installed wheel: the
     # entrypoints (flows/<name>.py) resolve against the folder holding the flows package
     prefect_file = Path(str(resources.files("rerankwatch.deploy").joinpath("prefect.yaml")))
-    root = Path(str(resources.files("rerankwatch.flows"))).parent
+    root = Path(str(resources.files("rerankwatch.flows"))).resolve().parent
     if not prefect_file.is_file():
         _fail(f"{prefect_file} not found: this rerankwatch installation lacks its deploy "
               f"files (reinstall the package)", 2)

@@ -75,3 +75,11 @@ def test_the_wheel_holds_one_import_package_and_its_data(tmp_path: Path) -> None
                      "rerankwatch/default.toml"):
         assert expected in names
     assert not any("_build_golden" in n for n in names)
+
+
+def test_the_checkout_package_folder_links_every_mapped_folder() -> None:
+    """rerankwatch/<folder> links to ../<folder>, so tools that walk the package's own folder
+    (lint-imports) see the whole package, as installed."""
+    for folder in FOLDERS:
+        link = ROOT / "rerankwatch" / folder
+        assert link.is_symlink() and link.resolve() == (ROOT / folder).resolve()
