@@ -5,12 +5,11 @@ Plain data, no imports beyond the standard library, so config validation can lis
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from rerankwatch.core.errors import UnknownNameError
+from rerankwatch.core.registry import unknown_name
 
 Body = Callable[[str, str, list[str]], dict]
 
@@ -72,8 +71,5 @@ SCHEMAS: dict[str, ApiSchema] = {
 def api_schema(name: str | None) -> ApiSchema:
     """The schema registered as ``name``; an unknown one lists the available names."""
     if name not in SCHEMAS:
-        close = difflib.get_close_matches(name or "", SCHEMAS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownNameError(f"unknown api_schema {name!r}. Available: "
-                               f"{', '.join(sorted(SCHEMAS))}.{hint}")
+        raise unknown_name("api_schema", SCHEMAS, name)
     return SCHEMAS[name]

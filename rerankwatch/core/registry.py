@@ -20,13 +20,23 @@ def build_registry(what: str, entries: Iterable[tuple[str, str]]) -> dict[str, s
     return registry
 
 
+def closest(name: str | None, names: Iterable[str]) -> str | None:
+    """The known name closest to a mistyped ``name`` (difflib), or None."""
+    close = difflib.get_close_matches(name or "", list(names), n=1)
+    return close[0] if close else None
+
+
+def unknown_name(what: str, names: Iterable[str], name: str | None) -> UnknownNameError:
+    """The error for an unknown ``name``: the available names and the closest one."""
+    names = sorted(names)
+    close = closest(name, names)
+    hint = f" Did you mean {close!r}?" if close else ""
+    return UnknownNameError(f"unknown {what} {name!r}. Available: {', '.join(names)}.{hint}")
+
+
 def resolve(what: str, registry: dict[str, str], name: str) -> Any:
     """Import and return the registry entry for ``name``."""
     if name not in registry:
-        close = difflib.get_close_matches(name, registry, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownNameError(
-            f"unknown {what} {name!r}. Available: {', '.join(sorted(registry))}.{hint}"
-        )
+        raise unknown_name(what, registry, name)
     module, _, attr = registry[name].partition(":")
     return getattr(importlib.import_module(module), attr)

@@ -6,12 +6,12 @@ and check registries know are checked here, still before anything runs or is wri
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 from rerankwatch.checks.suites import check_params
 from rerankwatch.core.config import DEFAULT_CONFIG, RunConfig, parse_config
 from rerankwatch.core.errors import ConfigError
+from rerankwatch.core.registry import closest
 from rerankwatch.engines import ENGINES
 from rerankwatch.engines.http_schemas import SCHEMAS
 
@@ -22,10 +22,10 @@ def registry_problems(config: RunConfig) -> list[str]:
     for engine in config.engines:
         for kind in filter(None, (engine.kind, engine.wraps)):
             if kind not in ENGINES:
-                close = difflib.get_close_matches(kind, ENGINES, n=1)
+                close = closest(kind, ENGINES)
                 problems.append(f"engine {engine.name!r}: unknown kind {kind!r}; available: "
                                 f"{', '.join(ENGINES)}"
-                                + (f" (did you mean {close[0]!r}?)" if close else ""))
+                                + (f" (did you mean {close!r}?)" if close else ""))
         if engine.kind == "http-rerank" and engine.api_schema not in SCHEMAS:
             problems.append(f"engine {engine.name!r}: unknown api_schema "
                             f"{engine.api_schema!r}; available: {', '.join(SCHEMAS)}")
