@@ -52,6 +52,7 @@ def score_rows(n: int, run_id: str = "20250101T000000-bench") -> pa.Table:
         "latency_ms": rng.random(n) * 10,
         "scored_at": pa.array(np.full(n, 1_735_689_600_000_000, dtype=np.int64)).cast(
             pa.timestamp("us", tz="UTC")),
+        "tokens": pa.array(rng.integers(8, 512, n, dtype=np.int32)),  # recorded when scored
     }, schema=shards.SCHEMA)
 
 

@@ -205,10 +205,9 @@ class BatchedEngine:
             versions=package_versions(self.packages),
         )
 
-    def input_tokens(self, pairs: Sequence[Pair]) -> tuple[np.ndarray, np.ndarray] | None:
-        """Untruncated token counts per pair: (the query alone, what one forward pass sees of
-        the doc: the doc alone for bi-encoders, query + doc for cross-encoders); None without
-        a tokenizer. Compared with ``max_length`` by the truncation policy."""
+    def _token_counter(self) -> Callable[..., np.ndarray] | None:
+        """``count(texts)`` / ``count(queries, docs)``: untruncated tokens per text or pair by
+        this engine's tokenizer; None without one."""
         inner = getattr(self, "inner", None)  # fault injectors tokenize as the engine they wrap
         tokenizer = (inner or self).__dict__.get("tokenizer") or getattr(
             getattr(inner or self, "model", None), "tokenizer", None)
@@ -217,11 +216,33 @@ class BatchedEngine:
 
         def count(*texts: list[str]) -> np.ndarray:
             encoded = tokenizer(*texts, truncation=False, verbose=False)["input_ids"]
-            return np.fromiter(map(len, encoded), dtype=np.int64, count=len(pairs))
+            return np.fromiter(map(len, encoded), dtype=np.int64, count=len(texts[0]))
 
+        return count
+
+    def input_tokens(self, pairs: Sequence[Pair]) -> tuple[np.ndarray, np.ndarray] | None:
+        """Untruncated token counts per pair: (the query alone, what one forward pass sees of
+        the doc: the doc alone for bi-encoders, query + doc for cross-encoders); None without
+        a tokenizer. Compared with ``max_length`` by the truncation policy."""
+        count = self._token_counter()
+        if count is None:
+            return None
         queries, docs = [q for q, _ in pairs], [d for _, d in pairs]
         cross_encoder = self.activation != "cosine"
         return count(queries), count(queries, docs) if cross_encoder else count(docs)
+
+    def pass_tokens(self, pairs: Sequence[Pair]) -> np.ndarray | None:
+        """Untruncated tokens the longest forward pass of each pair sees: query + doc for a
+        cross-encoder, the longer text for a bi-encoder (``scores.tokens``); None without a
+        tokenizer. One tokenizer call for a cross-encoder: a pair is never shorter than its
+        query."""
+        count = self._token_counter()
+        if count is None:
+            return None
+        queries, docs = [q for q, _ in pairs], [d for _, d in pairs]
+        if self.activation != "cosine":
+            return count(queries, docs)
+        return np.maximum(count(queries), count(docs))
 
     def _length(self, pair: Pair) -> int:
         """What padding depends on: the text one forward pass sees."""

@@ -228,9 +228,8 @@ def check_lengths(engine, pairs: pl.DataFrame, policy: str) -> None:
 def token_counts(engine, texts: list[tuple[str, str]]) -> np.ndarray | None:
     """Untruncated tokens one forward pass sees per pair (query + doc for a cross-encoder, the
     longer text for a bi-encoder), stored as ``scores.tokens``; None without a tokenizer."""
-    counter = getattr(engine, "input_tokens", None)
-    counts = counter(texts) if counter else None
-    return None if counts is None else np.maximum(*counts)
+    counter = getattr(engine, "pass_tokens", None)
+    return counter(texts) if counter else None
 
 
 def _missing_probes(store: Store, run_id: str, engine_name: str, fingerprint: Fingerprint,
