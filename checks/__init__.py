@@ -15,6 +15,8 @@ CHECKS = build_registry("check", [
     ("finite", "rerankwatch.checks.finite:Finite"),
     ("retrieval_quality", "rerankwatch.checks.retrieval_quality:RetrievalQuality"),
     ("truncation", "rerankwatch.checks.truncation:Truncation"),
+    ("history_baseline", "rerankwatch.checks.history_baseline:HistoryBaseline"),
+    ("score_scale", "rerankwatch.checks.score_scale:ScoreScale"),
 ])
 
 

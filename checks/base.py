@@ -68,6 +68,10 @@ class SuiteInput:
     scores: pl.DataFrame  # v_run_scores: the main scores with the pair columns checks read
     probes: pl.DataFrame  # v_probe_scores: reload / swapped re-scores
     engines: pl.DataFrame  # v_run_engine_status: one row per engine config in the run
+    # q_history_baselines: per engine, the accepted runs it is held to ("last", "pinned")
+    baselines: pl.DataFrame | None = None
+    history: pl.DataFrame | None = None  # q_history_scores: those runs' main scores
+    suite: str = "nightly"
     _paired: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property

@@ -24,6 +24,7 @@ ENGINES = build_registry("engine kind", [
     ("replay-raw-logits", "rerankwatch.engines.faults:RawLogitsEngine"),
     ("replay-truncate-128", "rerankwatch.engines.faults:Truncate128Engine"),
     ("replay-crash", "rerankwatch.engines.faults:CrashEngine"),
+    ("replay-shared-upgrade", "rerankwatch.engines.faults:SharedUpgradeEngine"),
 ])
 
 

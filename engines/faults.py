@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 
+from rerankwatch.core.errors import ConfigError
 from rerankwatch.core.records import Fingerprint
 from rerankwatch.engines import engine_class
 from rerankwatch.engines.base import BatchedEngine
@@ -146,3 +147,37 @@ class Truncate128Engine(FaultEngine):
 
     fault = "truncate_128"
     config_overrides = {"max_length": 128}  # noqa: RUF012
+
+
+class SharedUpgradeEngine(FaultEngine):
+    """A library upgrade that moves every engine alike: each logit shifted by the same amount
+    (``options.logit_shift``, default 0.3), rankings and agreement between engines unchanged.
+
+    Replays the class of fmeval PR #180 (upgrading transformers to 4.36 moved BERTScore from
+    0.734 to 0.748 on every model, cause never found), bert_score #81 (transformers 2.11 → 3.3
+    shifted scores abruptly) and anserini PR #2535 (a DJL upgrade changed scores through its
+    tokenizers). Put it on every engine of a run (``wraps`` = each one's kind): only the
+    history baseline can see it.
+    """
+
+    fault = "shared_upgrade"
+
+    def _load(self) -> None:
+        super()._load()
+        if self.activation != "sigmoid":
+            raise ConfigError(f"engine {self.config.name!r}: replay-shared-upgrade shifts the "
+                              f"logits of a sigmoid head; {self.inner.kind} gives "
+                              f"{self.activation!r} scores")
+
+    @property
+    def logit_shift(self) -> float:
+        return float(self.config.options.get("logit_shift", 0.3))
+
+    def fingerprint(self) -> Fingerprint:  # the shift shapes every score
+        return dataclasses.replace(self.inner.fingerprint(), extra={
+            "fault": self.fault, "logit_shift": f"{self.logit_shift:g}"})
+
+    def _score_batch(self, queries, docs):
+        logits, _ = self.inner._score_batch(queries, docs)
+        shifted = logits + self.logit_shift
+        return shifted, 1.0 / (1.0 + np.exp(-shifted))

@@ -62,3 +62,7 @@ class StoreBusy(RerankwatchError):
         who = f"PID {pid} ({holder})" if pid is not None else "another process"
         super().__init__(f"the store {path} is busy: {who} holds it "
                          f"(gave up after {waited_s:g} s)")
+
+
+class BaselineError(RerankwatchError):
+    """A run or engine config that cannot be accepted as a history baseline."""

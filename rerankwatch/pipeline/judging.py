@@ -10,15 +10,28 @@ from rerankwatch.core.records import SuiteReport
 from rerankwatch.pipeline import scoring
 from rerankwatch.store import open_store
 
+AUTO_ACCEPTED_BY = "rerankwatch"  # who accepts a run whose suite passed
+
+
+def history_sources(config: RunConfig, suite: str) -> dict[str, str]:
+    """Whose accepted history each engine config is held to: its own name's; in a gate, a
+    candidate is held to the baseline engine's (the reference's) history."""
+    return {e.name: config.reference if suite == "gate" else e.name for e in config.engines}
+
 
 def judge_run(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
     """Read the run's frames from the store, run the suite (the store closed meanwhile, so
-    readers get in), store every result row; waits for the store as scoring does."""
+    readers get in), store every result row; waits for the store as scoring does. A run whose
+    suite passes is accepted: each engine config's scores become its history baseline."""
     with open_store(config.db_path, wait_s=scoring.INGEST_WAIT_S) as store:
-        data = SuiteInput(run_id=run_id, reference=config.reference, **store.suite_frames(run_id))
+        data = SuiteInput(run_id=run_id, reference=config.reference, suite=suite,
+                          **store.suite_frames(run_id, history_sources(config, suite)))
     report = run_suite(data, config.checks, suite)
     with open_store(config.db_path, wait_s=scoring.INGEST_WAIT_S, migrate=False) as store:
         store.write_check_results(report)
+        if not report.blocked:
+            store.accept_run(run_id, data.ok_engines(), AUTO_ACCEPTED_BY,
+                             f"{suite} suite passed", manual=False, suite=suite)
     return report
 
 

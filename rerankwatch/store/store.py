@@ -489,15 +489,47 @@ class Store:
                                 reused_pairs=main["reused"])
         return source
 
-    def suite_frames(self, run_id: str) -> dict[str, pl.DataFrame]:
+    def suite_frames(self, run_id: str,
+                     history_sources: dict[str, str] | None = None) -> dict[str, pl.DataFrame]:
         """What a suite reads for one run: main scores (with the pair columns checks read),
-        probe scores, engine statuses."""
+        probe scores, engine statuses and the accepted history (``history_frames``; by
+        default each engine config is held to its own name's acceptances)."""
+        engines = self.query("q_run_engine_status", run_id=run_id)
+        sources = history_sources or {name: name for name in engines["engine_name"]}
         return {
             "scores": with_pair_columns(self.query("q_suite_scores", run_id=run_id),
                                         self.query("q_suite_pairs", run_id=run_id)),
             "probes": self.query("q_probe_scores", run_id=run_id),
-            "engines": self.query("q_run_engine_status", run_id=run_id),
+            "engines": engines,
+            **self.history_frames(run_id, sources),
         }
+
+    def history_frames(self, run_id: str, sources: dict[str, str]) -> dict[str, pl.DataFrame]:
+        """The accepted history each engine config of a run is held to: ``baselines`` (per
+        engine name: its last and last pinned acceptance, with both fingerprints) and
+        ``history`` (those runs' main scores). ``sources``: engine name -> the engine name
+        whose acceptances count (itself; in a gate, a candidate's baseline engine)."""
+        names = list(sources)
+        baselines = self.query("q_history_baselines", run_id=run_id, engines=names,
+                               sources=[sources[n] for n in names])
+        scores = self.query("q_history_scores", runs=baselines["baseline_run_id"].to_list(),
+                            sources=baselines["source_name"].to_list())
+        return {"baselines": baselines, "history": scores}
+
+    def accept_run(self, run_id: str, engine_names: Sequence[str], accepted_by: str,
+                   reason: str | None = None, manual: bool = False,
+                   suite: str | None = None) -> list[str]:
+        """Record engine configs of a run as accepted history baselines (those that succeeded
+        in it); returns the names accepted."""
+        accepted = []
+        with self.transaction():
+            for name in engine_names:
+                rows = self.execute("insert_acceptance", run_id=run_id, engine_name=name,
+                                    suite=suite, manual=manual, accepted_by=accepted_by,
+                                    reason=reason, accepted_at=datetime.now(UTC)).fetchall()
+                if rows and rows[0][0]:
+                    accepted.append(name)
+        return accepted
 
     def write_check_results(self, report) -> None:
         """Store a SuiteReport: one row per result plus the verdict, in one transaction."""

@@ -1,0 +1,72 @@
+"""`rerankwatch baseline`: accept a run's scores as history baselines by hand, list them."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Annotated
+
+import typer
+
+from rerankwatch.cli.sql import fail_busy
+from rerankwatch.core.errors import BaselineError, StoreBusy
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="History baselines: accept an intended change, list acceptances.")
+DbOpt = Annotated[str, typer.Option(help="DuckDB file.")]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container): the uid
+        return f"uid {os.getuid()}"
+
+
+@app.command()
+def accept(
+    run: Annotated[str, typer.Argument(help="Run id whose scores become the baseline.")],
+    reason: Annotated[str, typer.Option(help="Why this change is intended (recorded).")],
+    engine: Annotated[list[str] | None, typer.Option(
+        help="Only this engine config (repeatable; default: every one that succeeded).")] = None,
+    by: Annotated[str | None, typer.Option(help="Who accepts (default: the login name).")]
+    = None,
+    db: DbOpt = "rerankwatch.duckdb",
+) -> None:
+    """Accept a run as the pinned history baseline of its engine configs (an intended change,
+    like reviewing a snapshot): later runs are held to it."""
+    from rerankwatch.pipeline import baselines
+
+    try:
+        accepted = baselines.accept(db, run, engine, by or _user(), reason)
+    except StoreBusy as exc:
+        fail_busy(exc)
+    except BaselineError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"accepted run {run} as the pinned baseline of: {', '.join(accepted)}")
+
+
+@app.command()
+def history(
+    engine: Annotated[str | None, typer.Option(help="Only this engine config.")] = None,
+    db: DbOpt = "rerankwatch.duckdb",
+) -> None:
+    """Every acceptance, newest first (the baseline_history view)."""
+    from rerankwatch.pipeline import baselines
+
+    try:
+        frame = baselines.history(db, engine)
+    except StoreBusy as exc:
+        fail_busy(exc)
+    except BaselineError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    if frame.is_empty():
+        typer.echo("no acceptance yet" + (f" of {engine!r}" if engine else ""))
+        return
+    for row in frame.iter_rows(named=True):
+        pinned = " pinned" if row["pinned"] else ""
+        typer.echo(f"{row['accepted_at']:%Y-%m-%d %H:%M:%S}  {row['engine_name']}  "
+                   f"{row['run_id']}  {row['how']}{pinned}  by {row['accepted_by']}"
+                   + (f": {row['reason']}" if row["reason"] else ""))
