@@ -1,0 +1,173 @@
+"""History baselines and score scale, on real engine scores stored run after run.
+
+Nights are whole runs (``judging.run_and_judge``: score, judge, accept when the suite passes)
+of the tiny fixture cross-encoder; a regression every engine shares is the shared-upgrade
+fault injector (engines/faults.py), a logit shift on every engine alike.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from rerankwatch.checks.history_baseline import SAME_FINGERPRINT, changed_message, fingerprint_diff
+from rerankwatch.cli import app as cli
+from rerankwatch.core.config import RunConfig
+from rerankwatch.core.records import FAILED, PASSED, SKIPPED
+from rerankwatch.pipeline import judging
+from rerankwatch.pipeline.replay_nights import HISTORY_CHECK, TINY_CE, UNTRAINED, run_nights
+from rerankwatch.store import Store
+
+
+def night(db, engines: list[tuple[str, str, dict]], suite: str = "nightly",
+          reference: str | None = None, checks: dict | None = None):
+    """One whole run of ``engines`` given as (name, kind, extra config); returns (run, report)."""
+    config = RunConfig.model_validate({
+        "db": str(db), "reference": reference or engines[0][0],
+        "sample_sets": [{"name": "golden_en", "path": "pkg:samples/golden_en.jsonl"}],
+        "engines": [{"name": n, "kind": k, "model": TINY_CE, **extra}
+                    for n, k, extra in engines],
+        "checks": {**UNTRAINED, **(checks or {})}})
+    return judging.run_and_judge(config, "test", suite)
+
+
+def shifted(kind: str, shift: float) -> dict:
+    return {"wraps": kind, "options": {"logit_shift": shift}}
+
+
+def results(report, check: str, engine: str | None = None) -> dict[str, object]:
+    """{subject: result} of one check (on one engine)."""
+    return {r.subject: r for r in report.results
+            if r.check == check and (engine is None or r.engine == engine)}
+
+
+CLEAN = [("ce", "st-cross", {}), ("ce-hf", "hf-seqcls", {})]
+
+
+def test_a_regression_every_engine_shares_is_blocked_by_the_history_check_alone(tmp_path):
+    outcome = run_nights(str(tmp_path / "nights.duckdb"), model=TINY_CE)
+    first, second, third = outcome.reports
+    assert results(first, HISTORY_CHECK, "nightly-ce")["last_accepted"].status == SKIPPED
+    assert results(second, HISTORY_CHECK, "nightly-ce")["last_accepted"].status == PASSED
+    assert results(second, HISTORY_CHECK, "nightly-ce")["last_accepted"].observed == 0.0
+    assert third.blocked and outcome.caught_by == (HISTORY_CHECK,) and outcome.ok
+    failed = results(third, HISTORY_CHECK, "nightly-ce-hf")["last_accepted"]
+    assert failed.status == FAILED and failed.observed > 10 * failed.threshold
+    assert failed.detail["fingerprint_changed"] == {"extra.fault": [None, "shared_upgrade"],
+                                                    "extra.logit_shift": [None, "0.3"]}
+    assert "extra.fault None → shared_upgrade" in failed.detail["message"]
+    assert failed.detail["moved_share"] > 0.5 and failed.detail["kendall_tau_min"] == 1.0
+    # the first accepted run is the pinned one: judged once while it is also the last
+    assert "pinned" not in results(second, HISTORY_CHECK, "nightly-ce")
+    assert results(third, HISTORY_CHECK, "nightly-ce")["pinned"].status == FAILED
+
+
+def test_passing_nights_cannot_walk_the_baseline_away_in_small_steps(tmp_path):
+    db = tmp_path / "walk.duckdb"
+    night(db, [("ce", "st-cross", {})])  # pinned: the first accepted run
+    _, step1 = night(db, [("ce", "replay-shared-upgrade", shifted("st-cross", 0.012))])
+    _, step2 = night(db, [("ce", "replay-shared-upgrade", shifted("st-cross", 0.024))])
+    one = results(step1, HISTORY_CHECK)
+    assert not step1.blocked and one["last_accepted"].status == PASSED, one
+    two = results(step2, HISTORY_CHECK)
+    assert two["last_accepted"].status == PASSED  # each step is small ...
+    assert two["pinned"].status == FAILED  # ... but two of them are not, against the pin
+    assert two["pinned"].observed > two["pinned"].threshold > two["last_accepted"].observed
+    assert step2.failing_checks == [HISTORY_CHECK]
+
+
+def test_an_intended_change_is_accepted_by_hand_and_recorded(tmp_path):
+    db = tmp_path / "accept.duckdb"
+    night(db, [("ce", "st-cross", {})])
+    upgraded = [("ce", "replay-shared-upgrade", shifted("st-cross", 0.3))]
+    run_id, blocked = night(db, upgraded)
+    # a single engine: its scale is also held to its accepted run (no reference to compare)
+    assert blocked.failing_checks == [HISTORY_CHECK, "score_scale"]
+    runner = CliRunner()
+    answer = runner.invoke(cli, ["baseline", "accept", run_id, "--db", str(db), "--reason",
+                                 "new tokenizer, reviewed", "--by", "ana"])
+    assert answer.exit_code == 0, answer.output
+    assert "accepted run" in answer.output and "ce" in answer.output
+    _, after = night(db, upgraded)
+    assert not after.blocked
+    assert results(after, HISTORY_CHECK)["last_accepted"].detail["accepted"]["by"] == "ana"
+    with Store(db) as store:
+        history = store.sql("select * from baseline_history")
+    manual = history.filter(pl.col("how") == "manual").row(0, named=True)
+    assert manual["run_id"] == run_id and manual["accepted_by"] == "ana" and manual["pinned"]
+    assert manual["reason"] == "new tokenizer, reviewed"
+    assert history.filter(pl.col("how") == "suite passed").height == 2  # nights 1 and 3
+    listed = runner.invoke(cli, ["baseline", "history", "--db", str(db), "--engine", "ce"])
+    assert listed.exit_code == 0 and "manual pinned  by ana: new tokenizer" in listed.output
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["RUN", "--reason", "x"], "no run 'RUN'"),
+    (["{run}", "--reason", "x", "--engine", "nope"], "has no engine config 'nope'"),
+    (["{run}", "--reason", "  "], "--reason is required"),
+])
+def test_accept_refuses_what_it_cannot_accept_with_exit_2(tmp_path, argv, message):
+    db = tmp_path / "refuse.duckdb"
+    run_id, _ = night(db, [("ce", "st-cross", {})])
+    answer = CliRunner().invoke(cli, ["baseline", "accept", *[a.format(run=run_id) for a in argv],
+                                      "--db", str(db)])
+    assert answer.exit_code == 2 and message in answer.output, answer.output
+    missing = CliRunner().invoke(cli, ["baseline", "accept", run_id, "--reason", "x", "--db",
+                                       str(tmp_path / "none.duckdb")])
+    assert missing.exit_code == 2 and "no such database" in missing.output
+
+
+def test_a_gate_holds_the_candidate_to_the_baselines_accepted_history(tmp_path):
+    db = tmp_path / "gate.duckdb"
+    night(db, CLEAN)  # accepts ce (and ce-hf)
+    _, clean = night(db, [("ce", "st-cross", {}), ("cand", "hf-seqcls", {})], suite="gate")
+    held = results(clean, HISTORY_CHECK, "cand")["last_accepted"]
+    assert held.status == PASSED and held.other_engine == "ce"
+    _, shared = night(db, [("ce", "replay-shared-upgrade", shifted("st-cross", 0.3)),
+                           ("cand2", "replay-shared-upgrade", shifted("hf-seqcls", 0.3))],
+                      suite="gate")
+    assert results(shared, HISTORY_CHECK, "cand2")["last_accepted"].status == FAILED
+    assert shared.failing_checks == [HISTORY_CHECK]  # the two still agree with each other
+
+
+def test_fingerprint_diff_names_what_changed():
+    diff = fingerprint_diff('{"dtype": "float32", "versions": {"torch": "2.14"}}',
+                            '{"dtype": "float32", "versions": {"torch": "2.13"}}')
+    assert diff == {"versions.torch": ["2.13", "2.14"]}
+    assert changed_message({}) == SAME_FINGERPRINT
+
+
+# --------------------------------------------------------------------------- score scale
+
+
+def test_score_scale_passes_engines_on_one_scale(tmp_path):
+    _, report = night(tmp_path / "scale.duckdb", CLEAN)
+    scale = results(report, "score_scale", "ce-hf")
+    assert {s: r.status for s, r in scale.items()} == {
+        "spread_ratio": PASSED, "top_rung_mean": PASSED, "irrelevant_mean": PASSED}
+    assert scale["spread_ratio"].observed == pytest.approx(1.0, abs=1e-3)
+
+
+def test_score_scale_fails_a_uniform_shift_and_a_stretch(tmp_path):
+    db = tmp_path / "scale.duckdb"
+    _, report = night(db, [("ce", "st-cross", {}),
+                           ("ce-up", "replay-shared-upgrade", shifted("st-cross", 2.0)),
+                           ("ce-logits", "replay-raw-logits", {})])
+    up = results(report, "score_scale", "ce-up")
+    assert up["top_rung_mean"].status == FAILED and up["irrelevant_mean"].status == FAILED
+    assert "shifted by" in up["top_rung_mean"].detail["message"]
+    stretched = results(report, "score_scale", "ce-logits")["spread_ratio"]
+    assert stretched.status == FAILED and stretched.observed > 2
+    assert "stretched" in stretched.detail["message"]
+
+
+def test_a_single_engine_is_scaled_against_its_accepted_history(tmp_path):
+    db = tmp_path / "single.duckdb"
+    _, first = night(db, [("ce", "st-cross", {})])
+    assert results(first, "score_scale")["spread_ratio"].status == SKIPPED
+    _, same = night(db, [("ce", "st-cross", {})])
+    assert results(same, "score_scale")["spread_ratio"].status == PASSED
+    _, logits = night(db, [("ce", "replay-raw-logits", {})])
+    scale = results(logits, "score_scale")["spread_ratio"]
+    assert scale.status == FAILED and "accepted run" in scale.detail["compared_with"]
