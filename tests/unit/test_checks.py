@@ -299,7 +299,7 @@ def test_every_check_is_registered_with_its_name() -> None:
         assert isinstance(cls.needs_reference, bool)
         assert cls.Params().blocking is True  # every check blocks unless configured not to
     assert {n for n in CHECKS if check_class(n).needs_reference} == {
-        "engine_agreement", "retrieval_quality", "truncation"}
+        "engine_agreement", "retrieval_quality", "truncation", "score_scale"}
 
 
 def test_check_params_applies_overrides_on_defaults() -> None:
