@@ -17,6 +17,7 @@ CHECKS = build_registry("check", [
     ("truncation", "rerankwatch.checks.truncation:Truncation"),
     ("history_baseline", "rerankwatch.checks.history_baseline:HistoryBaseline"),
     ("score_scale", "rerankwatch.checks.score_scale:ScoreScale"),
+    ("cache_spot_check", "rerankwatch.checks.cache_spot_check:CacheSpotCheck"),
 ])
 
 

@@ -71,12 +71,41 @@ def weights_sha256(model_dir: str | Path) -> str:
         return "unknown"
     digest = hashlib.sha256()
     for path in files:
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key not in _SHA_CACHE:
-            _SHA_CACHE[key] = file_sha256(path)
-        digest.update(f"{path.relative_to(model_dir)}:{_SHA_CACHE[key]}\n".encode())
+        digest.update(f"{path.relative_to(model_dir)}:{_cached_sha(path)}\n".encode())
     return digest.hexdigest()
+
+
+# files of a model folder that never shape a score: documentation, images, VCS and caches
+# (everything else is hashed: config.json, tokenizer files, vocab.txt, merges.txt, modules.json,
+# 1_Pooling/config.json, sentence_bert_config.json, chat templates, ...)
+NOT_SHAPING = re.compile(r"(^|/)\.|(^|/)(README|LICENSE|LICENCE|NOTICE|CHANGELOG|CITATION)[^/]*$"
+                         r"|\.(md|png|jpe?g|gif|svg|webp|ipynb)$", re.IGNORECASE)
+
+
+def _cached_sha(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = file_sha256(path)
+    return _SHA_CACHE[key]
+
+
+def files_sha256(model_dir: str | Path) -> str:
+    """sha256 over every file of the model folder that shapes a score besides the weights
+    (name + content; see NOT_SHAPING), cached by path, size and mtime."""
+    root = Path(model_dir)
+    files = sorted(p for p in root.rglob("*") if p.is_file()
+                   and p.suffix not in WEIGHT_SUFFIXES
+                   and not NOT_SHAPING.search(p.relative_to(root).as_posix()))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.relative_to(root).as_posix()}:{_cached_sha(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def model_revision(model_dir: Path) -> str:
+    """The hub commit a model folder is a snapshot of (``.../snapshots/<sha>``), else ""."""
+    return model_dir.name if model_dir.parent.name == "snapshots" else ""
 
 
 def local_model_dir(model: str) -> Path | None:
@@ -203,6 +232,8 @@ class BatchedEngine:
             max_length=int(self.max_length),
             activation=self.activation,
             versions=package_versions(self.packages),
+            files_sha256=files_sha256(model_dir) if model_dir else "unknown",
+            revision=model_revision(model_dir) if model_dir else "",
         )
 
     def _token_counter(self) -> Callable[..., np.ndarray] | None:

@@ -21,7 +21,8 @@ OnBatch = Callable[[int], None]
 # what a load report says when weights were freshly (randomly) initialized
 RANDOM_INIT_MARKERS = ("newly initialized", "MISSING", "were not initialized from the model")
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
-VARIANTS = ("main", "swapped", "repeat", "reload")  # scores.variant: main scores, then probes
+# scores.variant: main scores, then probes ("spot": copied main scores re-scored afresh)
+VARIANTS = ("main", "swapped", "repeat", "reload", "spot")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,10 @@ class Fingerprint:
     activation: str
     versions: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)  # e.g. the fault a replay injects
+    # every other file of the model folder that shapes a score (config.json, tokenizer files,
+    # sentence-transformers module configs, templates): a changed tokenizer is a new engine
+    files_sha256: str = ""
+    revision: str = ""  # a hub model's resolved commit (its snapshot folder)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

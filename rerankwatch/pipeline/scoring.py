@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from rerankwatch.samples.loader import load_sample_sets
 from rerankwatch.store import IngestReport, Store, is_locked, open_store, shards
 
 LOG = logging.getLogger("rerankwatch.pipeline.scoring")
+SPOT_CHECK_PAIRS = 8  # copied main scores re-scored afresh per engine config and run
 RELOAD_PROBE_LIMIT = 16  # determinism needs few pairs; short ones keep it cheap
 SWAPPED_PROBE_LIMIT = 512  # argument_order's share needs hundreds, not every tagged pair
 CHUNK_SECONDS = 5.0  # adaptive chunks: about this much scoring between two commits
@@ -359,6 +361,32 @@ def score_probes(plan: EnginePlan, variants: tuple[str, ...] | None = None) -> N
             batch), plan.fingerprint)
 
 
+def spot_pairs(reused: pl.DataFrame, run_id: str, limit: int = SPOT_CHECK_PAIRS) -> list[str]:
+    """A sample of the copied pairs, seeded by the run id: the same run (a resume) draws the
+    same pairs, another night draws others."""
+    ids = sorted(reused["pair_id"].to_list())
+    return sorted(random.Random(run_id).sample(ids, min(limit, len(ids))))
+
+
+def score_spot(plan: EnginePlan) -> int:
+    """Step 2b: when main scores were copied from an identical fingerprint, re-score a small
+    seeded sample of them afresh (variant "spot", never itself copied), so that a fingerprint
+    that misses what changed a score (cache_spot_check) cannot pass copied scores off as
+    tonight's. Returns the pairs scored."""
+    with _store(plan.config.db_path) as store:
+        reused = store.query("q_reused_pair_ids", run_id=plan.run_id, engine_name=plan.name)
+        done = store.scored_pair_ids(plan.run_id, plan.name, "spot")
+    if reused.is_empty() or done:
+        return 0
+    wanted = spot_pairs(reused, plan.run_id)
+    spot = plan.pairs.filter(pl.col("pair_id").is_in(wanted))
+    batch = plan.engine.score(_texts(spot))
+    shards.write_shard(shards.shard_dir(plan.config.db_path), shards.score_table(
+        plan.run_id, plan.name, plan.fingerprint.engine_id, "spot", spot["pair_id"], batch),
+        plan.fingerprint)
+    return spot.height
+
+
 def record_engine(plan: EnginePlan, scored: int) -> EngineOutcome:
     """Step 4: ingest what waits in shards, make sure every pair has a main score, and record
     the engine config's success with its load report and its counts, taken from the store
@@ -401,6 +429,7 @@ def score_and_store(config: RunConfig, engine_name: str, run_id: str, pairs: pl.
                 config.sets_for(config.engine(engine_name))))
             return EngineOutcome(engine_name, subset.height)
         scored = score_main(plan)
+        score_spot(plan)
         if probes:
             score_probes(plan, None if probes is True else tuple(probes))
         return record_engine(plan, scored)

@@ -379,7 +379,8 @@ class Store:
         self.execute("insert_engine", engine_id=fp.engine_id, kind=fp.kind, model=fp.model,
                      weights_sha256=fp.weights_sha256, dtype=fp.dtype, device=fp.device,
                      pooling=fp.pooling, max_length=fp.max_length, activation=fp.activation,
-                     versions=json.dumps(fp.versions), fingerprint=fp.to_json())
+                     versions=json.dumps(fp.versions), fingerprint=fp.to_json(),
+                     files_sha256=fp.files_sha256, revision=fp.revision)
 
     def _record_engine(self, run_id: str, engine_name: str, engine_id: str | None, status: str,
                        error: str | None = None, pairs: int | None = None,

@@ -1,5 +1,6 @@
 -- Register an engine fingerprint; one seen before (same engine_id) keeps its first row.
 insert or ignore into engines (engine_id, kind, model, weights_sha256, dtype, device, pooling,
-                               max_length, activation, versions, fingerprint, first_seen_at)
+                               max_length, activation, versions, fingerprint, files_sha256,
+                               revision, first_seen_at)
 values ($engine_id, $kind, $model, $weights_sha256, $dtype, $device, $pooling, $max_length,
-        $activation, $versions, $fingerprint, current_timestamp)
+        $activation, $versions, $fingerprint, $files_sha256, $revision, current_timestamp)

@@ -8,6 +8,6 @@ with latest as (
 select l.run_id, l.engine_name, l.engine_id, l.status, l.error, l.pairs, l.score_seconds,
        l.load_warnings, l.reused_from_run, l.scored_pairs, l.reused_pairs,
        e.kind, e.model, e.dtype, e.device, e.pooling, e.max_length, e.activation,
-       e.weights_sha256, e.versions
+       e.weights_sha256, e.files_sha256, e.revision, e.versions
 from latest as l
 left join engines as e using (engine_id)

@@ -1,0 +1,85 @@
+"""Copied scores still reproduce: a cache that cannot lie.
+
+Scores are copied from an earlier run when the engine's fingerprint is identical (weights,
+every file of the model folder that shapes a score, dtype, package versions, ...). Whatever
+the fingerprint misses would let a run pass on scores it never computed, so every run that
+copied main scores re-scores a small seeded sample of them afresh (probe variant ``spot``) and
+this check holds the copies to the fresh scores.
+"""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import polars as pl
+
+from rerankwatch.checks import base
+from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
+from rerankwatch.core.records import SKIPPED, CheckResult
+
+INCOMPLETE = "fingerprint incomplete: cached scores no longer reproduce"
+
+
+class ExpectCopiesReproduce(gx.expectations.ExpectColumnMaxToBeBetween):
+    """|fresh score - copied score| is within tolerance on every spot-checked pair."""
+
+    column: str = "abs_delta"
+    max_value: float = 1e-4
+
+
+class Detail(base.Detail):
+    """What a cache_spot_check result's detail holds."""
+
+    summary_fields = ("message", "reason")
+    rows_field = "worst_pairs"
+    message: str | None = None
+    copied_from: str | None = None
+    pairs: int | None = None
+    worst_pairs: Rows = []
+
+
+class Params(CheckParams):
+    # the spot sample is scored in other batches than the copies were: float32 on CPU moves
+    # by < 1e-6 from batch composition alone, half precisions by a few 1e-3
+    float32: float = 1e-4
+    float16: float = 1e-2
+    bfloat16: float = 2e-2
+    int8: float = 1e-2
+
+    def tolerance(self, precision: str) -> float:
+        return getattr(self, precision, self.float32)
+
+
+class CacheSpotCheck:
+    name = "cache_spot_check"
+    Params = Params
+    Detail = Detail
+    needs_reference = False
+
+    def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
+        results = []
+        for engine in data.ok_engines():
+            info = data.engine_info[engine]
+            spot = data.probes.filter((pl.col("engine_name") == engine)
+                                      & (pl.col("variant") == "spot"))
+            if spot.is_empty():
+                reason = ("no score was copied from an earlier run" if not info["reused_pairs"]
+                          else "copied scores were not spot-checked (probes were not scored)")
+                results.append(row(self, params, engine, "copied_scores", SKIPPED,
+                                   reason=reason))
+                continue
+            pairs = data.engine_scores(engine).select("pair_id", "score").join(
+                spot.select("pair_id", pl.col("score").alias("score_fresh")), on="pair_id",
+            ).with_columns((pl.col("score") - pl.col("score_fresh")).abs().alias("abs_delta"))
+            tolerance = params.tolerance(info["dtype"])
+            success, _ = judge.validate(pairs, ExpectCopiesReproduce(max_value=tolerance))
+            source = info["reused_from_run"] or "earlier runs"
+            results.append(judged(
+                self, params, engine, "copied_scores", success, pairs["abs_delta"].max(),
+                tolerance, copied_from=source, pairs=pairs.height,
+                message=None if success else (
+                    f"{INCOMPLETE}: re-scored now, {pairs.height} pairs copied from "
+                    f"{source} differ by up to {pairs['abs_delta'].max():.4g} (tolerance "
+                    f"{tolerance:g}); something that shapes the scores changed without "
+                    f"changing the fingerprint: run with --force, and report it"),
+                worst_pairs=worst(pairs, "abs_delta", ["pair_id", "score", "score_fresh"])))
+        return results
