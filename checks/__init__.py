@@ -18,6 +18,7 @@ CHECKS = build_registry("check", [
     ("history_baseline", "rerankwatch.checks.history_baseline:HistoryBaseline"),
     ("score_scale", "rerankwatch.checks.score_scale:ScoreScale"),
     ("cache_spot_check", "rerankwatch.checks.cache_spot_check:CacheSpotCheck"),
+    ("batch_invariance", "rerankwatch.checks.batch_invariance:BatchInvariance"),
 ])
 
 

@@ -25,6 +25,16 @@ ENGINES = build_registry("engine kind", [
     ("replay-truncate-128", "rerankwatch.engines.faults:Truncate128Engine"),
     ("replay-crash", "rerankwatch.engines.faults:CrashEngine"),
     ("replay-shared-upgrade", "rerankwatch.engines.faults:SharedUpgradeEngine"),
+    ("replay-attention-mask-dropped", "rerankwatch.engines.faults:AttentionMaskDroppedEngine"),
+    ("replay-request-normalization", "rerankwatch.engines.faults:RequestNormalizationEngine"),
+    ("replay-index-ignored", "rerankwatch.engines.faults:IndexIgnoredEngine"),
+    ("replay-empty-docs-dropped", "rerankwatch.engines.faults:EmptyDocsDroppedEngine"),
+    ("replay-token-type-ids-dropped", "rerankwatch.engines.faults:TokenTypeIdsDroppedEngine"),
+    ("replay-pooler-dropped", "rerankwatch.engines.faults:PoolerDroppedEngine"),
+    ("replay-activation-twice", "rerankwatch.engines.faults:ActivationTwiceEngine"),
+    ("replay-int8-weights", "rerankwatch.engines.faults:Int8WeightsEngine"),
+    ("replay-default-dtype", "rerankwatch.engines.faults:DefaultDtypeEngine"),
+    ("replay-zeroed-head", "rerankwatch.engines.faults:ZeroedHeadEngine"),
 ])
 
 

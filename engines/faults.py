@@ -12,7 +12,8 @@ import numpy as np
 from rerankwatch.core.errors import ConfigError
 from rerankwatch.core.records import Fingerprint
 from rerankwatch.engines import engine_class
-from rerankwatch.engines.base import BatchedEngine
+from rerankwatch.engines.base import BatchedEngine, to_numpy
+from rerankwatch.engines.heads import head_to_scores
 from rerankwatch.engines.st_cross import StCrossEngine
 
 
@@ -181,3 +182,213 @@ class SharedUpgradeEngine(FaultEngine):
         logits, _ = self.inner._score_batch(queries, docs)
         shifted = logits + self.logit_shift
         return shifted, 1.0 / (1.0 + np.exp(-shifted))
+
+
+class AttentionMaskDroppedEngine(FaultEngine):
+    """Runs the model on a padded batch without its attention mask: padding tokens are attended
+    to, so a pair's score depends on the longest pair of its batch.
+
+    Replays TEI #882 / PR #883 (batched reranking without the attention mask) and candle #3582
+    (BERT attention mask ignored in batches). Wraps ``hf-seqcls`` (its tokenizer and model)."""
+
+    fault = "attention_mask_dropped"
+    default_wraps = "hf-seqcls"
+
+    def _score_batch(self, queries, docs):
+        import torch
+
+        inner = self.inner
+        features = inner.tokenizer(queries, docs, padding=True, truncation=True,
+                                   max_length=inner.max_length, return_tensors="pt")
+        features.pop("attention_mask", None)
+        with torch.inference_mode():
+            logits = inner.model(**features.to(self.config.device)).logits
+        return head_to_scores(to_numpy(logits), self.activation)
+
+
+class RequestNormalizationEngine(FaultEngine):
+    """Normalises scores across the documents of a request (one batch): min-max
+    (``options.method = "minmax"``, the default) or softmax (``"softmax"``), so a score depends
+    on its neighbours and a request of one document always scores 1.
+
+    Replays AutoRAG PR #403 (min-max over a request's rerank scores) and mem0 PR #5715
+    (softmax across a request's documents)."""
+
+    fault = "request_normalization"
+
+    def fingerprint(self) -> Fingerprint:
+        return dataclasses.replace(self.inner.fingerprint(), extra={
+            "fault": self.fault, "method": self.method})
+
+    @property
+    def method(self) -> str:
+        return str(self.config.options.get("method", "minmax"))
+
+    def _score_batch(self, queries, docs):
+        logits, scores = self.inner._score_batch(queries, docs)
+        if self.method == "softmax":
+            exp = np.exp(logits - logits.max())
+            return logits, exp / exp.sum()
+        spread = scores.max() - scores.min()
+        return logits, (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
+
+
+class IndexIgnoredEngine(FaultEngine):
+    """A server returns a request's results sorted by score; the client ignores each result's
+    ``index`` and assigns them by position, so the i-th document gets the i-th best score.
+
+    Replays ragflow #2575 and rerankers #39 (rerank results mapped by position, not index)."""
+
+    fault = "index_ignored"
+
+    def _score_batch(self, queries, docs):
+        logits, scores = self.inner._score_batch(queries, docs)
+        order = np.argsort(-scores, kind="stable")
+        return logits[order], scores[order]
+
+
+class EmptyDocsDroppedEngine(FaultEngine):
+    """A server drops the documents it finds empty from its response; the client maps the
+    shorter response by position, so every document after a dropped one gets its neighbour's
+    score and the last ones get the client's default (0).
+
+    Replays OpenViking PRs #1712 / #2926 (empty documents dropped from a rerank response).
+    Sample sets hold no empty document (the loader refuses them), so the replay makes the
+    server find documents shorter than ``options.empty_below_chars`` characters empty (1: only
+    truly empty ones, the default); the rest of the mechanism is the incident's."""
+
+    fault = "empty_docs_dropped"
+
+    def fingerprint(self) -> Fingerprint:
+        return dataclasses.replace(self.inner.fingerprint(), extra={
+            "fault": self.fault, "empty_below_chars": str(self.empty_below)})
+
+    @property
+    def empty_below(self) -> int:
+        return int(self.config.options.get("empty_below_chars", 1))
+
+    def _score_batch(self, queries, docs):
+        kept = [i for i, d in enumerate(docs) if len(d.strip()) >= self.empty_below]
+        logits = np.full(len(docs), -30.0)  # the client's default for a missing result
+        scores = np.zeros(len(docs))
+        if kept:
+            got_logits, got_scores = self.inner._score_batch([queries[i] for i in kept],
+                                                             [docs[i] for i in kept])
+            logits[:len(kept)], scores[:len(kept)] = got_logits, got_scores
+        return logits, scores
+
+
+class TokenTypeIdsDroppedEngine(FaultEngine):
+    """Runs a BERT-style cross-encoder without its ``token_type_ids``: every token of the
+    document is read as if it belonged to the query (segment 0).
+
+    Replays vllm #17743 and PR #47772 (token_type_ids not passed to BERT-based rerankers).
+    Wraps ``hf-seqcls``."""
+
+    fault = "token_type_ids_dropped"
+    default_wraps = "hf-seqcls"
+
+    def _score_batch(self, queries, docs):
+        import torch
+
+        inner = self.inner
+        features = inner.tokenizer(queries, docs, padding=True, truncation=True,
+                                   max_length=inner.max_length, return_tensors="pt")
+        features.pop("token_type_ids", None)
+        with torch.inference_mode():
+            logits = inner.model(**features.to(self.config.device)).logits
+        return head_to_scores(to_numpy(logits), self.activation)
+
+
+class PoolerDroppedEngine(FaultEngine):
+    """Feeds the classifier the raw [CLS] hidden state: the BERT pooler (dense + tanh) that a
+    converter dropped is skipped. Logits shrink by orders of magnitude, order mostly kept.
+
+    Replays a llama.cpp-based rerank server that dropped ``bert.pooler`` from converted
+    BERT rerankers (scores ~100x smaller, ranking kept). Wraps ``hf-seqcls`` on a BERT model."""
+
+    fault = "pooler_dropped"
+    default_wraps = "hf-seqcls"
+
+    def _load(self) -> None:
+        super()._load()
+        model = self.inner.model
+        if not (hasattr(model, "bert") and hasattr(model, "classifier")):
+            raise ConfigError(f"engine {self.config.name!r}: replay-pooler-dropped needs a "
+                              f"BERT sequence classifier, not {type(model).__name__}")
+
+    def _score_batch(self, queries, docs):
+        import torch
+
+        inner = self.inner
+        features = inner.tokenizer(queries, docs, padding=True, truncation=True,
+                                   max_length=inner.max_length, return_tensors="pt")
+        with torch.inference_mode():
+            hidden = inner.model.bert(**features.to(self.config.device)).last_hidden_state
+            logits = inner.model.classifier(hidden[:, 0])
+        return head_to_scores(to_numpy(logits), self.activation)
+
+
+class ActivationTwiceEngine(FaultEngine):
+    """Applies the sigmoid to scores that are already probabilities: every score lands in
+    [0.5, 0.731], ranking kept.
+
+    Replays node-llama-cpp #617 (sigmoid over an already-activated rerank score)."""
+
+    fault = "activation_twice"
+
+    def _score_batch(self, queries, docs):
+        logits, scores = self.inner._score_batch(queries, docs)
+        return logits, 1.0 / (1.0 + np.exp(-scores))
+
+
+class Int8WeightsEngine(FaultEngine):
+    """Dynamic int8 quantisation of every Linear layer (torch), while the config still says
+    float32: scores drift from the float model's.
+
+    Replays openvino.genai PR #2883 (int8-compressed rerankers whose scores were 0.94 similar
+    to fp16). Wraps ``hf-seqcls``."""
+
+    fault = "int8_weights"
+    default_wraps = "hf-seqcls"
+
+    def _load(self) -> None:
+        import torch
+
+        super()._load()
+        self.inner.model = torch.ao.quantization.quantize_dynamic(
+            self.inner.model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class DefaultDtypeEngine(FaultEngine):
+    """Loads the weights in the dtype the checkpoint's config names (``options.dtype``, default
+    bfloat16) where the engine config still says float32, as a library upgrade that changes the
+    default load dtype does.
+
+    Replays transformers v5 loading a model in its config's ``dtype`` (v4 loaded float32 unless
+    asked). Wraps ``hf-seqcls``."""
+
+    fault = "default_dtype"
+    default_wraps = "hf-seqcls"
+
+    def _load(self) -> None:
+        from rerankwatch.engines.base import torch_dtype
+
+        super()._load()
+        self.inner.model.to(dtype=torch_dtype(str(self.config.options.get("dtype", "bfloat16"))))
+
+    def fingerprint(self) -> Fingerprint:
+        return dataclasses.replace(self.inner.fingerprint(), extra={
+            "fault": self.fault, "dtype": str(self.config.options.get("dtype", "bfloat16"))})
+
+
+class ZeroedHeadEngine(FaultEngine):
+    """A classifier head loaded as zeros: every logit 0, every score exactly 0.5.
+
+    Replays vllm #27857 (a reranker returning a constant 0.5 for every pair)."""
+
+    fault = "zeroed_head"
+
+    def _score_batch(self, queries, docs):
+        logits = np.zeros(len(queries))
+        return logits, 1.0 / (1.0 + np.exp(-logits))

@@ -22,7 +22,8 @@ OnBatch = Callable[[int], None]
 RANDOM_INIT_MARKERS = ("newly initialized", "MISSING", "were not initialized from the model")
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
 # scores.variant: main scores, then probes ("spot": copied main scores re-scored afresh)
-VARIANTS = ("main", "swapped", "repeat", "reload", "spot")
+# and "single", "shuffled", "mixed": the batch-invariance probes (pipeline/batch_probes.py)
+VARIANTS = ("main", "swapped", "repeat", "reload", "spot", "single", "shuffled", "mixed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from rerankwatch.core.errors import ConfigError, EngineFailed, RunNotResumable, 
 from rerankwatch.core.records import Fingerprint
 from rerankwatch.core.redact import redact_config
 from rerankwatch.engines import build_engine
+from rerankwatch.pipeline.batch_probes import BATCH_VARIANTS, batch_probe, score_variant
 from rerankwatch.pipeline.progress import progress_bar
 from rerankwatch.samples.loader import load_sample_sets
 from rerankwatch.store import IngestReport, Store, is_locked, open_store, shards
@@ -240,7 +241,8 @@ def _missing_probes(store: Store, run_id: str, engine_name: str, fingerprint: Fi
     """(variant, pairs) of the probes this run still lacks, after copying those an identical
     fingerprint scored (repeat and reload only together: one load and its fresh reload)."""
     groups = [(("swapped",), probe_pairs(pairs, SWAPPED_PROBE_LIMIT)),
-              (("repeat", "reload"), probe_pairs(pairs, RELOAD_PROBE_LIMIT))]
+              (("repeat", "reload"), probe_pairs(pairs, RELOAD_PROBE_LIMIT)),
+              (BATCH_VARIANTS, batch_probe(pairs))]
     todo = []
     for group, probe in groups:
         group = tuple(v for v in group if v in variants)
@@ -334,10 +336,11 @@ def score_main(plan: EnginePlan) -> int:
 
 
 def probe_variants(engine) -> tuple[str, ...]:
-    """The probes that judge an engine: swapped arguments (cross-encoders only), and a small
-    probe scored again by the same load (repeat) and by a fresh load (reload)."""
+    """The probes that judge an engine: swapped arguments (cross-encoders only), a small
+    probe scored again by the same load (repeat) and by a fresh load (reload), and the batch
+    invariance probes (pipeline/batch_probes.py: single, shuffled, mixed)."""
     swapped = ("swapped",) if engine.activation != "cosine" else ()
-    return (*swapped, "repeat", "reload")
+    return (*swapped, "repeat", "reload", *BATCH_VARIANTS)
 
 
 def score_probes(plan: EnginePlan, variants: tuple[str, ...] | None = None) -> None:
@@ -355,7 +358,10 @@ def score_probes(plan: EnginePlan, variants: tuple[str, ...] | None = None) -> N
             plan.engine = load_engine(plan.config, plan.engine_config)
             plan.load_warnings += [w for w in plan.engine.load_warnings
                                    if w not in plan.load_warnings]
-        batch = plan.engine.score(_texts(probe, swap=variant == "swapped"))
+        if variant in BATCH_VARIANTS:
+            batch = score_variant(plan.engine, variant, probe, plan.pairs)
+        else:
+            batch = plan.engine.score(_texts(probe, swap=variant == "swapped"))
         shards.write_shard(directory, shards.score_table(
             plan.run_id, plan.name, plan.fingerprint.engine_id, variant, probe["pair_id"],
             batch), plan.fingerprint)
