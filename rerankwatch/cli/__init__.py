@@ -209,22 +209,27 @@ def replay(
     db: Annotated[str, typer.Option(help="DuckDB file for the replay runs.")] = "replay.duckdb",
     only: Annotated[list[str] | None, typer.Option(help="Run only these replays.")] = None,
 ) -> None:
-    """Replay every known incident against the embedded default, the fixture cross-encoder and
-    (when built) the demo cross-encoder."""
-    from rerankwatch.pipeline.replay import run_replays
+    """Replay every known incident (on the demo cross-encoder once built, else the fixture
+    cross-encoder, and the embedded bi-encoder), the clean controls, and a nightly sequence
+    whose third night only the history check can catch; prints what caught each, by how much."""
+    from rerankwatch.pipeline.replay import NIGHTS, chosen_replays, run_replay
+    from rerankwatch.pipeline.replay_nights import run_nights
     from rerankwatch.report import terminal as views
 
     try:
-        outcomes = run_replays(db, only)
+        chosen = chosen_replays(only)
+        outcomes = [run_replay(r, db) for r in chosen]
+        nights = run_nights(db) if not only or NIGHTS in only else None
     except StoreBusy as exc:
         fail_busy(exc, hint=False)
     except (ValueError, RerankwatchError) as exc:
         _error(exc, 2)
-    views.print_replays(outcomes)
+    views.print_replays(outcomes, nights)
     if not only and find_demo_model() is None:
-        typer.secho(f"note: the demo cross-encoder replays were skipped (not built); "
-                    f"`{DEMO_BUILD_COMMAND}` adds them", fg=typer.colors.YELLOW, err=True)
-    if not all(o.ok for o in outcomes):
+        typer.secho(f"note: the replays ran on the untrained fixture cross-encoder (ladders and "
+                    f"ceilings not blocking); `{DEMO_BUILD_COMMAND}` replays them on the demo "
+                    f"model", fg=typer.colors.YELLOW, err=True)
+    if not all(o.ok for o in outcomes) or (nights is not None and not nights.ok):
         _fail("a replay was not caught, or a clean control was blocked")
 
 

@@ -12,15 +12,17 @@ from dataclasses import dataclass
 
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.records import SuiteReport
-from rerankwatch.engines.fixtures import DEMO_CROSS_CONFIG, find_demo_model
+from rerankwatch.engines.fixtures import DEMO_CROSS_CONFIG
 from rerankwatch.pipeline import judging
 from rerankwatch.pipeline.config import load_config
+from rerankwatch.pipeline.replay import (
+    DEMO_CE,
+    UNTRAINED,
+    margins,
+    replay_cross_encoder,
+)
 
 HISTORY_CHECK = "history_baseline"
-TINY_CE = "fixture:tiny-cross-encoder"
-DEMO_CE = "embedded:demo-cross-encoder"
-# the untrained fixture's ladders and ceilings say nothing: reported, not blocking (replay.py)
-UNTRAINED = {"monotonic_relevance": {"blocking": False}, "irrelevant_ceiling": {"blocking": False}}
 NIGHTS = ("clean", "clean", "shared regression")
 
 
@@ -35,6 +37,11 @@ class NightsOutcome:
     def caught_by(self) -> tuple[str, ...]:
         """Blocking checks that failed on the last night."""
         return tuple(self.reports[-1].failing_checks)
+
+    @property
+    def margins(self) -> dict[str, float | None]:
+        """Per check that blocked the last night, its largest margin."""
+        return margins(self.reports[-1])
 
     @property
     def ok(self) -> bool:
@@ -64,7 +71,7 @@ def night_config(db: str, model: str, regression: bool) -> RunConfig:
 def run_nights(db: str, model: str | None = None) -> NightsOutcome:
     """Replay the three nights into ``db`` with the nightly suite (on the demo cross-encoder
     once built, else on the untrained fixture)."""
-    model = model or (DEMO_CE if find_demo_model() is not None else TINY_CE)
+    model = model or replay_cross_encoder()
     reports = []
     for number, night in enumerate(NIGHTS, start=1):
         config = night_config(db, model, regression=night != "clean")

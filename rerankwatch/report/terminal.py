@@ -94,11 +94,35 @@ def suite_markdown(report) -> str:
     return text + (f"\n## Blocking failures\n\n{table(failing)}" if failing.height else "")
 
 
-def print_replays(outcomes) -> None:
-    """incident → caught by which check(s); controls must block nothing."""
-    frame = pl.DataFrame([{
+def caught_text(caught_by: tuple[str, ...], margins: dict[str, float | None]) -> str:
+    """"check ×margin, ..." (the margin: observed ÷ threshold, > 1 past it)."""
+    def one(check: str) -> str:
+        value = margins.get(check)
+        return check if value is None else f"{check} ×{value:.3g}"
+
+    return ", ".join(one(c) for c in caught_by)
+
+
+def replay_rows(outcomes, nights=None) -> pl.DataFrame:
+    """One row per replay (and the nightly sequence): the checks that caught it with their
+    margins; controls must block nothing. README's detection table is this frame."""
+    rows = [{
         "replay": o.replay.name, "incident": o.replay.incident,
-        "caught by": ", ".join(o.caught_by) or ("—" if o.replay.clean else "NOT CAUGHT"),
+        "caught by (margin)": caught_text(o.caught_by, o.margins)
+        or ("—" if o.replay.clean else "NOT CAUGHT"),
         "result": ("ok" if o.ok else "FAIL") + (" (clean control)" if o.replay.clean else ""),
-    } for o in outcomes])
-    CONSOLE.print(frame_table(frame, title="incident replays"))
+    } for o in outcomes]
+    if nights is not None:
+        rows.append({
+            "replay": "nightly_sequence",
+            "incident": "two clean nights, then one regression every engine shares",
+            "caught by (margin)": caught_text(nights.caught_by, nights.margins)
+            or "NOT CAUGHT",
+            "result": ("ok" if nights.ok else "FAIL") + " (night 3, the history check alone)",
+        })
+    return pl.DataFrame(rows)
+
+
+def print_replays(outcomes, nights=None) -> None:
+    """incident → caught by which check(s), with margins; controls must block nothing."""
+    CONSOLE.print(frame_table(replay_rows(outcomes, nights), title="incident replays"))

@@ -107,12 +107,13 @@ def test_demo_replays_are_caught(demo_ce, tmp_path):
     from rerankwatch.pipeline.replay import run_replays
 
     outcomes = {o.replay.name: o for o in run_replays(
-        str(tmp_path / "replay.duckdb"), ["swap_args_demo_ce", "random_head_demo_ce"])}
-    swapped = outcomes["swap_args_demo_ce"]
+        str(tmp_path / "replay.duckdb"), ["swap_args", "random_head_demo_ce"])}
+    swapped = outcomes["swap_args"]  # on the demo cross-encoder, once built
+    assert swapped.replay.reference["model"] == "embedded:demo-cross-encoder"
     assert "argument_order" in swapped.caught_by
     reversal = [r for r in swapped.report.failing if r.subject == "matches_reference_swapped"]
     assert "reversed" in reversal[0].detail["message"]
     assert {"determinism", "engine_agreement"} <= set(outcomes["random_head_demo_ce"].caught_by)
     for outcome in outcomes.values():  # the model's own thresholds: its reference run passes
         failing = outcome.report.failing
-        assert not [r for r in failing if r.engine == "demo-ce"], failing
+        assert not [r for r in failing if r.engine == outcome.replay.reference["name"]], failing

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
 from rerankwatch.cli import app
 from rerankwatch.demo.model import find_built
 from rerankwatch.flows.nightly import nightly
-from rerankwatch.pipeline.replay import REPLAYS, run_replays
+from rerankwatch.pipeline.replay import REPLAYS, chosen_replays, run_replays
+from rerankwatch.pipeline.replay_nights import run_nights
+from rerankwatch.report.terminal import replay_rows
 from rerankwatch.store import Store
 from tests.configs import MINILM, TINY_CE, run_config
 
@@ -160,16 +163,31 @@ def test_nightly_with_the_pooling_incident_fails_the_flow(tmp_path, golden_dir):
 
 @pytest.mark.slow
 def test_every_replay_is_caught_and_clean_controls_pass(tmp_path):
-    outcomes = run_replays(str(tmp_path / "replay.duckdb"))
+    """Every replay, on the demo cross-encoder when built (else the fixture), then the nightly
+    sequence: each incident caught, past its threshold; each clean control passes."""
+    db = str(tmp_path / "replay.duckdb")
+    outcomes = run_replays(db)
+    assert [o.replay.name for o in outcomes] == [r.name for r in chosen_replays()]
     assert len(outcomes) == len([r for r in REPLAYS if find_built() or not r.needs_demo_model])
     for outcome in outcomes:
         if outcome.replay.clean:
             assert not outcome.report.blocked, (outcome.replay.name, outcome.report.failing)
         else:
             assert outcome.caught_by, f"{outcome.replay.name} was not caught"
+            assert all(m is None or m > 1 for m in outcome.margins.values()), outcome.margins
     caught = {o.replay.name: o.caught_by for o in outcomes}
     assert "argument_order" in caught["swap_args"]
     assert "determinism" in caught["random_head"]
     assert "saturation" in caught["softmax_single_logit"]
     assert "saturation" in caught["low_precision_activation"]
     assert "engine_agreement" in caught["cls_pooling"]
+    for name in ("attention_mask_dropped", "request_minmax", "request_softmax",
+                 "index_ignored", "int8_weights", "default_dtype"):
+        assert "batch_invariance" in caught[name], (name, caught[name])
+    for name in ("pooler_dropped", "activation_twice", "zeroed_head"):
+        assert "score_scale" in caught[name], (name, caught[name])
+    nights = run_nights(db)
+    assert nights.ok and nights.caught_by == ("history_baseline",), nights.margins
+    table = replay_rows(outcomes, nights)
+    assert table.height == len(outcomes) + 1
+    assert not table.filter(pl.col("caught by (margin)") == "NOT CAUGHT").height

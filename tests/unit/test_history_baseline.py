@@ -16,7 +16,8 @@ from rerankwatch.cli import app as cli
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.records import FAILED, PASSED, SKIPPED
 from rerankwatch.pipeline import judging
-from rerankwatch.pipeline.replay_nights import HISTORY_CHECK, TINY_CE, UNTRAINED, run_nights
+from rerankwatch.pipeline.replay import TINY_CE, UNTRAINED
+from rerankwatch.pipeline.replay_nights import HISTORY_CHECK, run_nights
 from rerankwatch.store import Store
 
 
