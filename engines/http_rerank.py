@@ -40,6 +40,39 @@ class _Retryable(Exception):
     """A failure worth another attempt: 5xx, 408/429, malformed or incomplete body."""
 
 
+class _Incomplete(_Retryable):
+    """A result list that does not hold exactly one result per document sent."""
+
+    def __init__(self, results: int, missing: list[int], duplicates: list, out_of_range: list):
+        self.results, self.missing = results, missing
+        self.duplicates, self.out_of_range = duplicates, out_of_range
+        super().__init__("incomplete response")
+
+    def describe(self, docs: list[str], top_n: int | None) -> str:
+        """What was wrong, naming the documents: which are missing (and whether they are empty
+        or repeated documents), which indices came twice or out of range, top_n ignored."""
+        sent = len(docs)
+        problems = []
+        if self.missing:
+            shown = self.missing[:10]
+            problems.append(f"{len(self.missing)} of {sent} documents have no result "
+                            f"(indices {shown})")
+            empty = [i for i in self.missing if not docs[i].strip()]
+            repeated = [i for i in self.missing if docs.count(docs[i]) > 1]
+            if empty:
+                problems.append(f"empty documents without a result: {empty[:10]}")
+            if repeated:
+                problems.append(f"repeated documents without a result: {repeated[:10]}")
+        if self.duplicates:
+            problems.append(f"duplicate indices {self.duplicates[:10]}")
+        if self.out_of_range:
+            problems.append(f"indices out of range 0..{sent - 1}: {self.out_of_range[:10]}")
+        if top_n and self.results < top_n:
+            problems.append(f"{self.results} results for top_n = {top_n}: the server caps or "
+                            f"ignores top_n")
+        return "incomplete response: " + "; ".join(problems)
+
+
 class HttpRerankEngine(BatchedEngine):
     kind = "http-rerank"
 
@@ -100,6 +133,9 @@ class HttpRerankEngine(BatchedEngine):
                 return self._parse(self._post(body), len(docs))
             except httpx.TransportError as exc:  # timeouts, refused or dropped connections
                 problem = f"{type(exc).__name__}: {exc}"
+            except _Incomplete as exc:  # never a short or repeated score column
+                problem = (f"{exc.describe(docs, body.get('top_n'))} (the request for query "
+                           f"{query[:60]!r} with {len(docs)} documents)")
             except _Retryable as exc:
                 problem = str(exc)
             problem = self._redact(problem)
@@ -158,11 +194,7 @@ class HttpRerankEngine(BatchedEngine):
                 values[index] = value
         missing = [i for i in range(sent) if i not in seen]
         if missing or duplicates or out_of_range:
-            problems = [f"{len(missing)} of {sent} documents missing (indices {missing[:10]})"
-                        if missing else "",
-                        f"duplicate indices {duplicates[:10]}" if duplicates else "",
-                        f"out-of-range indices {out_of_range[:10]}" if out_of_range else ""]
-            raise _Retryable("incomplete response: " + "; ".join(p for p in problems if p))
+            raise _Incomplete(len(items), missing, duplicates, out_of_range)
         return values
 
     def _logits_and_scores(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -145,3 +145,33 @@ def test_the_api_key_never_reaches_logs_store_or_report(server, tmp_path, golden
     (report,) = (tmp_path / "reports").glob("*.html")
     page = report.read_text()
     assert "tiny-http-down" in page and key not in page
+
+
+def test_a_server_upgraded_behind_its_url_is_caught_by_history(tmp_path):
+    """The engine's fingerprint (kind, model name, URL, schema) cannot change when the model
+    behind a URL does: only the accepted history can tell, and says so."""
+    from rerankwatch.checks.history_baseline import SAME_FINGERPRINT
+    from rerankwatch.core.config import RunConfig
+    from rerankwatch.engines.fixtures import build_tiny_cross_encoder
+    from rerankwatch.pipeline import judging
+
+    v1 = resolve_model(TINY_CE)
+    v2 = str(build_tiny_cross_encoder(tmp_path / "tiny-v2", seed=1))
+    with serve({"tiny": ("cross", v1), "tiny-v2": ("cross", v2)}) as app:
+        config = RunConfig.model_validate({
+            "db": str(tmp_path / "upgrade.duckdb"), "reference": "remote",
+            "sample_sets": [{"name": "golden_en", "path": "pkg:samples/golden_en.jsonl"}],
+            "engines": [{"name": "remote", "kind": "http-rerank", "model": "tiny",
+                         "url": app.url, "api_schema": "cohere", "batch_size": 8}],
+            "checks": {"monotonic_relevance": {"blocking": False},
+                       "irrelevant_ceiling": {"blocking": False}}})
+        _, first = judging.run_and_judge(config, "test", "nightly")
+        _, same = judging.run_and_judge(config, "test", "nightly")
+        app.admin(serve_as={"tiny": "tiny-v2"})
+        _, upgraded = judging.run_and_judge(config, "test", "nightly")
+    assert not first.blocked and not same.blocked
+    history = [r for r in upgraded.results if r.check == "history_baseline"
+               and r.subject == "last_accepted"]
+    assert history[0].status == "failed" and SAME_FINGERPRINT in history[0].detail["message"]
+    assert history[0].detail["fingerprint_changed"] == {}
+    assert "history_baseline" in upgraded.failing_checks

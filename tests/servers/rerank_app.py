@@ -11,6 +11,18 @@ a different order than sent (by score, or reversed), and has fault modes for ret
     fewer       drop the last result
     fail_first  answer 503 to the next ``fault_count`` requests, then recover
 
+and fault modes that replay public incidents of response integrity (the client must refuse
+each, never map a short or repeated result list by position):
+
+    drop_empty    drop the results of empty or whitespace-only documents (OpenViking PRs #1712
+                  / #2926)
+    dedupe        answer each distinct document once: a repeated document gets no result
+    duplicate     repeat the first result's index in place of the last one's
+    out_of_range  give the last result an index past the documents sent
+    top_n_cap     return at most 2 results whatever ``top_n`` asks (a server's default cap)
+    by_position   results sorted by score, each indexed by its rank instead of its document
+                  (ragflow #2575, rerankers #39): well-formed, so only the scores can show it
+
 Models come from ``RERANK_APP_MODELS`` (JSON: {"name": ["cross" | "bi", "path"]}; the first is
 the default when a request names none). Settings change at runtime through ``POST /_admin``
 (which also resets the request counter that ``GET /_stats`` reports). Tests start it with
@@ -38,7 +50,8 @@ from tests.servers.process import free_port, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS_ENV = "RERANK_APP_MODELS"
-FAULTS = {None, "slow", "5xx", "malformed", "fewer", "fail_first"}
+FAULTS = {None, "slow", "5xx", "malformed", "fewer", "fail_first", "drop_empty", "dedupe",
+          "duplicate", "out_of_range", "top_n_cap", "by_position"}
 
 
 @dataclass
@@ -48,6 +61,7 @@ class Settings:
     fault: str | None = None
     fault_count: int = 0
     sleep_s: float = 5.0
+    serve_as: dict | None = None  # model name asked for -> model that answers (an upgrade)
 
 
 SETTINGS = Settings()
@@ -90,6 +104,7 @@ def _predict(model_name: str | None, query: str, docs: list[str], raw: bool) -> 
     from sentence_transformers import util
 
     name = model_name or next(iter(MODELS))
+    name = (SETTINGS.serve_as or {}).get(name, name)  # upgraded behind the same name and URL
     if name not in MODELS:
         raise _error(404, f"The model `{name}` does not exist.")
     kind, model = MODELS[name]
@@ -123,8 +138,27 @@ def _admit(request: Request, docs: list) -> None:
         time.sleep(SETTINGS.sleep_s)
 
 
-def _shape(results: list[dict]) -> list[dict]:
-    return results[:-1] if SETTINGS.fault == "fewer" else results
+def _shape(results: list[dict], docs: list[str] | None = None) -> list[dict]:
+    """The result list as the configured fault leaves it (``docs``: what was sent)."""
+    fault, docs = SETTINGS.fault, docs or []
+    if fault == "fewer":
+        return results[:-1]
+    if fault == "drop_empty":
+        return [r for r in results if docs[r["index"]].strip()]
+    if fault == "dedupe":
+        first = {d: i for i, d in reversed(list(enumerate(docs)))}
+        return [r for r in results if first[docs[r["index"]]] == r["index"]]
+    if fault == "duplicate" and len(results) > 1:
+        return [*results[:-1], {**results[-1], "index": results[0]["index"]}]
+    if fault == "out_of_range":
+        return [*results[:-1], {**results[-1], "index": len(docs) + 3}]
+    if fault == "top_n_cap":
+        return results[:2]
+    if fault == "by_position":
+        key = next(k for k in results[0] if k != "index")
+        ranked = sorted(results, key=lambda r: -r[key])
+        return [{**r, "index": rank} for rank, r in enumerate(ranked)]
+    return results
 
 
 def _by_score(results: list[dict], key: str, top_n: int | None) -> list[dict]:
@@ -146,7 +180,7 @@ def score(request: Request, body: dict) -> dict:
     scores = _predict(body.get("model"), query, docs, raw=False)
     data = [{"index": i, "object": "score", "score": s} for i, s in enumerate(scores)]
     return {"id": f"score-{uuid.uuid4().hex}", "object": "list", "model": body.get("model"),
-            "data": _shape(data[::-1]), "usage": {}}
+            "data": _shape(data[::-1], docs), "usage": {}}
 
 
 @app.post("/rerank")
@@ -156,7 +190,7 @@ def rerank(request: Request, body: dict):
         _admit(request, body["texts"])
         scores = _predict(None, body["query"], body["texts"], raw=bool(body.get("raw_scores")))
         return _shape(_by_score([{"index": i, "score": s} for i, s in enumerate(scores)],
-                                "score", None))
+                                "score", None), body["texts"])
     return rerank_v1(request, body)
 
 
@@ -169,7 +203,7 @@ def rerank_v1(request: Request, body: dict) -> dict:
     scores = _predict(body.get("model"), body["query"], docs, raw=False)
     results = [{"index": i, "relevance_score": s} for i, s in enumerate(scores)]
     return {"id": f"rerank-{uuid.uuid4().hex}", "model": body.get("model"),
-            "results": _shape(_by_score(results, "relevance_score", body.get("top_n"))),
+            "results": _shape(_by_score(results, "relevance_score", body.get("top_n")), docs),
             "usage": {"total_tokens": 0}}
 
 

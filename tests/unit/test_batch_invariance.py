@@ -6,8 +6,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from rerankwatch.checks.batch_invariance import BatchInvariance
 from rerankwatch.checks.base import Judge
+from rerankwatch.checks.batch_invariance import BatchInvariance
 from rerankwatch.core.config import EngineConfig
 from rerankwatch.core.records import FAILED, PASSED
 from rerankwatch.pipeline.batch_probes import BATCH_PROBE_PAIRS, batch_probe

@@ -136,7 +136,7 @@ FAULTS = [  # fault settings, what the error says
     ({"fault": "slow", "sleep_s": 2.0}, "ReadTimeout"),
     ({"fault": "5xx"}, "HTTP 503"),
     ({"fault": "malformed"}, r"malformed body \(not JSON\)"),
-    ({"fault": "fewer"}, r"1 of 4 documents missing \(indices \[\d\]\)"),
+    ({"fault": "fewer"}, r"1 of 4 documents have no result \(indices \[\d\]\)"),
 ]
 
 
@@ -148,6 +148,51 @@ def test_each_fault_is_retried_then_fails_clearly(settings, message, server):
                                               f"3 attempt\\(s\\): .*{message}"):
         engine.score(PAIRS)
     assert server.requests() == 3  # the first try and two retries, nothing more
+
+
+# response integrity: incidents of servers answering a request with the wrong result list
+EDGE_PAIRS = [("capital of France", "Paris is the capital of France."),
+              ("capital of France", "   "),  # whitespace only
+              ("capital of France", "Lyon is known for its food."),
+              ("capital of France", "Paris is the capital of France.")]  # repeated
+INTEGRITY = [  # fault, schema, what the error names
+    ("drop_empty", "vllm-rerank", r"1 of 4 documents have no result \(indices \[1\]\); "
+                                  r"empty documents without a result: \[1\]"),
+    ("dedupe", "cohere", r"1 of 4 documents have no result \(indices \[3\]\); repeated "
+                         r"documents without a result: \[3\]"),
+    ("duplicate", "vllm-score", r"duplicate indices \[\d\]"),
+    ("out_of_range", "tei", r"indices out of range 0..3: \[7\]"),
+    ("top_n_cap", "cohere", r"2 results for top_n = 4: the server caps or ignores top_n"),
+]
+
+
+@pytest.mark.parametrize(("fault", "schema", "message"), INTEGRITY,
+                         ids=[f for f, _, _ in INTEGRITY])
+def test_a_wrong_result_list_is_an_engine_error_never_a_short_column(fault, schema, message,
+                                                                      server):
+    server.admin(fault=fault)
+    engine = http_engine(server.url, schema, retries=0)
+    with pytest.raises(HttpRerankError, match=message) as error:
+        engine.score(EDGE_PAIRS)
+    assert "the request for query 'capital of France' with 4 documents" in str(error.value)
+
+
+def test_empty_and_repeated_documents_answered_in_any_order_map_by_index(server):
+    """Controls: a server that answers every document (results sorted by score, empty and
+    repeated documents included) is mapped back by index, exactly as scored one by one."""
+    engine = http_engine(server.url, "cohere")
+    batch = engine.score(EDGE_PAIRS)
+    one_by_one = np.concatenate([engine.score([pair]).scores for pair in EDGE_PAIRS])
+    np.testing.assert_allclose(batch.scores, one_by_one, atol=1e-6)
+    assert batch.scores[0] == pytest.approx(batch.scores[3], abs=1e-6)  # the repeated doc
+
+
+def test_results_indexed_by_rank_pass_integrity_but_not_the_scores(server, cross_reference):
+    """A server indexing results by rank (ragflow #2575) sends a well-formed list: no check of
+    the response can see it, the scores can (batch_invariance and engine_agreement in a run)."""
+    server.admin(fault="by_position")
+    batch = http_engine(server.url, "cohere").score(PAIRS)
+    assert np.abs(batch.scores - cross_reference.scores).max() > 0.01
 
 
 def test_a_refused_connection_is_retried_then_fails_clearly():
