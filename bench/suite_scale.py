@@ -4,7 +4,9 @@ Run from the repo root: ``python bench/suite_scale.py [--pairs 1000000] [--engin
 Synthetic cross-encoder scores (a sigmoid over logits that follow the labels; fp16/bf16 configs
 add noise) are written the way scoring writes them (score shards, ``Store.ingest_shards``, then
 ``Store.record_engine_success``) into a DuckDB file in a temp dir, with the probes a real run
-stores. Timed: what ``judging.judge_run`` does before writing, i.e.
+stores (swapped, repeat, reload and the batch-invariance probes), twice: the first run is
+accepted, so the suite over the second also holds every engine to its history baseline.
+Timed: what ``judging.judge_run`` does before writing, i.e.
 ``Store.suite_frames`` then ``run_suite``, after the one-time imports a nightly process has
 already paid (the check modules with Great Expectations, huggingface_hub). Target: ≤ 10 s on
 2 CPU cores. The line also gives the process CPU time: on a shared machine wall time includes
@@ -31,6 +33,7 @@ from rerankwatch.checks import check_class  # noqa: E402
 from rerankwatch.checks.base import SuiteInput  # noqa: E402
 from rerankwatch.checks.suites import SUITES, run_suite  # noqa: E402
 from rerankwatch.core.records import Fingerprint, ScoreBatch  # noqa: E402
+from rerankwatch.pipeline.batch_probes import BATCH_VARIANTS, batch_probe  # noqa: E402
 from rerankwatch.pipeline.scoring import RELOAD_PROBE_LIMIT, probe_pairs  # noqa: E402
 from rerankwatch.store import Store, shards  # noqa: E402
 
@@ -93,6 +96,8 @@ def write_run(store: Store, pairs: pl.DataFrame, engines: int, seed: int = 0) ->
     position = {p: i for i, p in enumerate(pairs["pair_id"])}
     swap_at = np.array([position[p] for p in swapped_ids])
     repeat_at = np.array([position[p] for p in repeat_ids])
+    batch_ids = batch_probe(pairs)["pair_id"]
+    batch_at = np.array([position[p] for p in batch_ids])
     run_id = store.start_run("bench", {"reference": CONFIGS[0][0]}, pair_ids=pairs["pair_id"])
     directory = shards.shard_dir(store.path)
     for name, kind, dtype, noise in CONFIGS[:engines]:
@@ -104,6 +109,7 @@ def write_run(store: Store, pairs: pl.DataFrame, engines: int, seed: int = 0) ->
             ("swapped", swapped_ids, batch(logits[swap_at] - 1.0)),
             ("repeat", repeat_ids, batch(logits[repeat_at])),
             ("reload", repeat_ids, batch(logits[repeat_at])),
+            *[(variant, batch_ids, batch(logits[batch_at])) for variant in BATCH_VARIANTS],
         ]:
             shards.write_shard(directory, shards.score_table(
                 run_id, name, fingerprint.engine_id, variant, pair_ids, scored), fingerprint)
@@ -147,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
                 started = time.perf_counter()
                 pairs = synthetic_pairs(args.pairs)
                 store.add_pairs(pairs)
+                accepted = write_run(store, pairs, args.engines)
+                store.accept_run(accepted, [c[0] for c in CONFIGS[:args.engines]], "bench",
+                                 "the bench's first night")
                 run_id = write_run(store, pairs, args.engines)
                 print(f"  setup: {time.perf_counter() - started:.1f}s", file=sys.stderr)
 
