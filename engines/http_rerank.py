@@ -204,8 +204,9 @@ class HttpRerankEngine(BatchedEngine):
         return self._logits_and_scores(values)
 
     def _rerank(self, query: str, docs: list[str]) -> np.ndarray:
-        """The server's value per document, in document order; the first requests with
-        distinct values are sent again reversed, to prove results follow their index."""
+        """The server's value per document, in document order; the first requests with two
+        or more distinct documents are sent again reversed, to prove results follow their
+        index (_check_order)."""
         values = self._request(query, docs)
         if self._order_probes and len(set(docs)) > 1:
             self._check_order(query, docs, values)
