@@ -4,6 +4,16 @@ A batch's pairs are grouped by query (one request per query, never more than ``b
 documents), the results are put back in document order by their ``index``, and timeouts, 5xx,
 refused connections and malformed or incomplete bodies are retried ``retries`` times with
 exponential backoff. The API key never leaves the Authorization header.
+
+No value becomes a score before its response is checked (``result_problems``): one result
+per document sent (``min(top_n, documents)`` when the body sends top_n), each index an integer
+in range and given once, each value finite, a document the result echoes the one sent at its
+index. A wrong list is an ``HttpRerankError`` naming the server, the batch, the request and each
+problem ("1 of 4 documents have no result: indices [1]; empty documents: [1]"), never a short,
+repeated or reordered score column. A well-formed list can still be indexed by rank instead of
+by document (ragflow #2575, rerankers #39): the first request with distinct documents is sent
+again in reverse order (one more request per engine load, ``options.verify_index``), and
+values that stay with their position instead of their document fail the engine.
 """
 
 from __future__ import annotations
@@ -25,11 +35,15 @@ from rerankwatch.engines.heads import sigmoid
 from rerankwatch.engines.http_schemas import api_schema
 
 LOG = logging.getLogger("rerankwatch.engines.http")
-OPTIONS = {"path": "", "activation": "sigmoid", "backoff_s": 0.5}  # known options, defaults
+OPTIONS = {"path": "", "activation": "sigmoid", "backoff_s": 0.5,  # known options, defaults
+           "verify_index": True}
 ACTIVATIONS = ("sigmoid", "none", "cosine")
 RETRY_STATUS = {408, 429}  # and every 5xx
 MAX_BACKOFF_S = 30.0
 PROBABILITY_LIMIT = 1e-16  # a saturated probability maps to the largest logit it can express
+SHOWN = 10  # indices named per problem
+ORDER_PROBES = 3  # reversed requests tried before the index check gives up as inconclusive
+ORDER_MARGIN = 4.0  # one explanation (by index, by position) must fit this much better
 
 
 class HttpRerankError(RerankwatchError):
@@ -40,37 +54,95 @@ class _Retryable(Exception):
     """A failure worth another attempt: 5xx, 408/429, malformed or incomplete body."""
 
 
-class _Incomplete(_Retryable):
-    """A result list that does not hold exactly one result per document sent."""
+class _WrongResults(_Retryable):
+    """A result list that does not hold exactly one result per document sent (``problems``:
+    what was wrong, each naming the documents)."""
 
-    def __init__(self, results: int, missing: list[int], duplicates: list, out_of_range: list):
-        self.results, self.missing = results, missing
-        self.duplicates, self.out_of_range = duplicates, out_of_range
-        super().__init__("incomplete response")
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("wrong result list: " + "; ".join(problems))
 
-    def describe(self, docs: list[str], top_n: int | None) -> str:
-        """What was wrong, naming the documents: which are missing (and whether they are empty
-        or repeated documents), which indices came twice or out of range, top_n ignored."""
-        sent = len(docs)
-        problems = []
-        if self.missing:
-            shown = self.missing[:10]
-            problems.append(f"{len(self.missing)} of {sent} documents have no result "
-                            f"(indices {shown})")
-            empty = [i for i in self.missing if not docs[i].strip()]
-            repeated = [i for i in self.missing if docs.count(docs[i]) > 1]
-            if empty:
-                problems.append(f"empty documents without a result: {empty[:10]}")
-            if repeated:
-                problems.append(f"repeated documents without a result: {repeated[:10]}")
-        if self.duplicates:
-            problems.append(f"duplicate indices {self.duplicates[:10]}")
-        if self.out_of_range:
-            problems.append(f"indices out of range 0..{sent - 1}: {self.out_of_range[:10]}")
-        if top_n and self.results < top_n:
-            problems.append(f"{self.results} results for top_n = {top_n}: the server caps or "
-                            f"ignores top_n")
-        return "incomplete response: " + "; ".join(problems)
+
+def _shown(indices: list) -> str:
+    """At most SHOWN indices, then how many more."""
+    more = f" and {len(indices) - SHOWN} more" if len(indices) > SHOWN else ""
+    return f"{list(indices[:SHOWN])}{more}"
+
+
+def _echoed_text(item) -> str | None:
+    """The document text a result echoes (``document``: a string or ``{"text": ...}``)."""
+    document = item.get("document") if isinstance(item, dict) else None
+    if isinstance(document, dict):
+        document = document.get("text")
+    return document if isinstance(document, str) else None
+
+
+def result_problems(items: list, docs: list[str], top_n: int | None, index_field: str,
+                    score_field: str) -> tuple[np.ndarray, list[str]]:
+    """(values in document order, what is wrong with the result list): one result per
+    document sent (``min(top_n, len(docs))`` when top_n is sent), each index an integer in
+    range and given once, each value finite, and an echoed document the one sent at its index.
+
+    Raises _Retryable for an item without an index or a numeric value."""
+    sent = len(docs)
+    values = np.full(sent, np.nan)
+    seen: set[int] = set()
+    duplicates, out_of_range, not_integers, not_finite, elsewhere = [], [], [], [], []
+    position = {}  # first index of each document text: where an echoed document was sent
+    for i, doc in enumerate(docs):
+        position.setdefault(doc, i)
+    for item in items:
+        try:
+            index, value = item[index_field], float(item[score_field])
+        except (KeyError, TypeError, ValueError):
+            raise _Retryable(f"malformed result {str(item)[:120]!r}: needs {index_field!r} "
+                             f"and a numeric {score_field!r}") from None
+        if not isinstance(index, int) or isinstance(index, bool):
+            not_integers.append(index)
+        elif not 0 <= index < sent:
+            out_of_range.append(index)
+        elif index in seen:
+            duplicates.append(index)
+        else:
+            seen.add(index)
+            values[index] = value
+            if not np.isfinite(value):
+                not_finite.append(index)
+            echoed = _echoed_text(item)
+            if echoed is not None and echoed != docs[index] and echoed in position:
+                elsewhere.append((index, position[echoed]))
+    missing = [i for i in range(sent) if i not in seen]
+    expected = min(top_n, sent) if top_n else sent
+    problems = []
+    if len(items) != expected:
+        asked = f" (top_n = {top_n})" if top_n else ""
+        problems.append(f"{len(items)} results for {sent} documents{asked}, expected {expected}")
+    if missing:
+        problems.append(f"{len(missing)} of {sent} documents have no result: indices "
+                        f"{_shown(missing)}")
+        empty = [i for i in missing if not docs[i].strip()]
+        repeated = [i for i in missing if position[docs[i]] != i]
+        if empty:
+            problems.append(f"empty documents: {_shown(empty)}")
+        if repeated:
+            problems.append(f"repeated documents (the same text as an earlier one): "
+                            f"{_shown(repeated)}")
+        if top_n and len(items) < expected and not empty and not repeated:
+            problems.append("fewer results than top_n asked for (does the server cap or "
+                            "ignore top_n?)")
+    if duplicates:
+        problems.append(f"duplicate indices: {_shown(sorted(set(duplicates)))}")
+    if out_of_range:
+        problems.append(f"indices out of range 0..{sent - 1}: {_shown(out_of_range)}")
+    if not_integers:
+        problems.append(f"indices that are not integers: {_shown(not_integers)}")
+    if not_finite:
+        problems.append(f"non-finite scores at indices {_shown(not_finite)}")
+    if elsewhere:
+        shown = ", ".join(f"index {i} echoes document {j}" for i, j in elsewhere[:SHOWN])
+        problems.append(f"results name another document than the one they echo ({shown}): "
+                        f"the index is not the document scored (ragflow #2575, rerankers #39)")
+    return values, problems
 
 
 class HttpRerankEngine(BatchedEngine):
@@ -89,6 +161,12 @@ class HttpRerankEngine(BatchedEngine):
             raise self._error(f"options.activation {self.activation!r} is not one of "
                               f"{list(ACTIVATIONS)}")
         self.backoff_s = float(options["backoff_s"])
+        self.verify_index = options["verify_index"]
+        if not isinstance(self.verify_index, bool):
+            raise self._error(f"options.verify_index must be true or false, got "
+                              f"{self.verify_index!r}")
+        self._order_probes = ORDER_PROBES if self.verify_index else 0  # left to try
+        self._batch = -1  # batches this engine scored, for errors: "batch 3"
         self.max_length = config.max_length or 0
         self.path = str(options["path"] or self.schema.path)
         self.url = endpoint_url(config.url, self.path, config.name)  # logs, errors, fingerprint
@@ -116,6 +194,7 @@ class HttpRerankEngine(BatchedEngine):
         return -self._query_rank[pair[0]]  # batches keep a query's documents together
 
     def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        self._batch += 1
         groups: dict[str, list[int]] = {}
         for position, query in enumerate(queries):
             groups.setdefault(query, []).append(position)
@@ -125,17 +204,29 @@ class HttpRerankEngine(BatchedEngine):
         return self._logits_and_scores(values)
 
     def _rerank(self, query: str, docs: list[str]) -> np.ndarray:
+        """The server's value per document, in document order; the first requests with two
+        or more distinct documents are sent again reversed, to prove results follow their
+        index (_check_order)."""
+        values = self._request(query, docs)
+        if self._order_probes and len(set(docs)) > 1:
+            self._check_order(query, docs, values)
+        return values
+
+    def _where(self, query: str, docs: list[str], note: str = "") -> str:
+        return (f"batch {self._batch}, the request for query {query[:60]!r} with "
+                f"{len(docs)} documents{note}")
+
+    def _request(self, query: str, docs: list[str], note: str = "") -> np.ndarray:
         """One request (plus retries): the server's value per document, in document order."""
         body = self.schema.body(self.config.model, query, docs)
         attempts = self.config.retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                return self._parse(self._post(body), len(docs))
+                return self._parse(self._post(body), docs, body.get("top_n"))
             except httpx.TransportError as exc:  # timeouts, refused or dropped connections
                 problem = f"{type(exc).__name__}: {exc}"
-            except _Incomplete as exc:  # never a short or repeated score column
-                problem = (f"{exc.describe(docs, body.get('top_n'))} (the request for query "
-                           f"{query[:60]!r} with {len(docs)} documents)")
+            except _WrongResults as exc:  # never a short, repeated or reordered score column
+                problem = f"{exc} ({self._where(query, docs, note)})"
             except _Retryable as exc:
                 problem = str(exc)
             problem = self._redact(problem)
@@ -145,6 +236,35 @@ class HttpRerankEngine(BatchedEngine):
                             self.url, problem, attempt, self.config.retries, delay)
                 time.sleep(delay)
         raise self._error(f"POST {self.url} failed after {attempts} attempt(s): {problem}")
+
+    def _check_order(self, query: str, docs: list[str], values: np.ndarray) -> None:
+        """Send ``docs`` again in reverse order. Results that follow their index give every
+        document its value again; a server that indexes its results by rank, or by their
+        position in a list it sorted, gives every *position* its value again (ragflow #2575,
+        rerankers #39). Whichever fits ORDER_MARGIN times better decides; a tie (documents
+        scored alike) leaves the check to the next request, at most ORDER_PROBES times."""
+        self._order_probes -= 1
+        reversed_values = self._request(query, docs[::-1], ", sent again in reverse order")
+        by_index = float(np.max(np.abs(values - reversed_values[::-1])))
+        by_position = float(np.max(np.abs(values - reversed_values)))
+        floor = 1e-9 * max(1.0, float(np.max(np.abs(values))))
+        if by_position > ORDER_MARGIN * by_index + floor:
+            self._order_probes = 0  # proven: results follow their index
+            LOG.info("engine %s: results follow their index (the request reversed: max |Δ| "
+                     "%.3g by index, %.3g by position)", self.config.name, by_index, by_position)
+        elif by_index > ORDER_MARGIN * by_position + floor:
+            raise self._error(
+                f"POST {self.url}: results do not follow their index: the same "
+                f"{len(docs)} documents sent again in reverse order got other values by index "
+                f"(max |Δ| {by_index:.4g}) and the same values by position (max |Δ| "
+                f"{by_position:.4g}): the server indexes its results by rank or position, not "
+                f"by document (ragflow #2575, rerankers #39) ({self._where(query, docs)}); "
+                f"options.verify_index = false turns this check off for a server whose scores "
+                f"depend on the order of the documents")
+        elif not self._order_probes:
+            LOG.warning("engine %s: could not verify that results follow their index: %d "
+                        "requests sent again reversed scored their documents too alike",
+                        self.config.name, ORDER_PROBES)
 
     def _post(self, body: dict) -> httpx.Response:
         response = self.client.post(self.request_url, json=body)
@@ -164,8 +284,10 @@ class HttpRerankEngine(BatchedEngine):
             raise self._error(f"POST {self.url}: HTTP {status}: {_snippet(response)}{hint}")
         return response
 
-    def _parse(self, response: httpx.Response, sent: int) -> np.ndarray:
-        """Values in document order; anything missing, repeated or out of range is retryable."""
+    def _parse(self, response: httpx.Response, docs: list[str], top_n: int | None
+               ) -> np.ndarray:
+        """Values in document order; a body that is no result list, or a list that is not one
+        result per document (result_problems), is retryable."""
         schema = self.schema
         try:
             payload = response.json()
@@ -176,25 +298,10 @@ class HttpRerankEngine(BatchedEngine):
         if not isinstance(items, list):
             where = f"key {schema.results!r}" if schema.results else "the top level"
             raise _Retryable(f"malformed body: no result list at {where}: {_snippet(response)}")
-        values = np.full(sent, np.nan)
-        seen, duplicates, out_of_range = set(), [], []
-        for item in items:
-            try:
-                index, value = item[schema.index_field], float(item[schema.score_field])
-            except (KeyError, TypeError, ValueError):
-                raise _Retryable(f"malformed result {str(item)[:120]!r}: needs "
-                                 f"{schema.index_field!r} and a numeric "
-                                 f"{schema.score_field!r}") from None
-            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < sent:
-                out_of_range.append(index)
-            elif index in seen:
-                duplicates.append(index)
-            else:
-                seen.add(index)
-                values[index] = value
-        missing = [i for i in range(sent) if i not in seen]
-        if missing or duplicates or out_of_range:
-            raise _Incomplete(len(items), missing, duplicates, out_of_range)
+        values, problems = result_problems(items, docs, top_n, schema.index_field,
+                                           schema.score_field)
+        if problems:
+            raise _WrongResults(problems)
         return values
 
     def _logits_and_scores(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,12 +3,14 @@
 It does no math of its own: a cross-encoder scores through sentence-transformers' CrossEncoder,
 a bi-encoder through SentenceTransformer embeddings and cosine similarity. It enforces a
 maximum number of documents per request (413), optional Bearer auth (401), returns results in
-a different order than sent (by score, or reversed), and has fault modes for retry tests:
+a different order than sent (by score, or reversed), echoes each result's document on the
+Cohere-style paths unless ``return_documents`` is false (as vLLM, Cohere v1 and Jina do), and
+has fault modes for retry tests:
 
     slow        sleep ``sleep_s`` before answering (past the client's timeout)
     5xx         answer 503
     malformed   answer 200 with a body that is not JSON
-    fewer       drop the last result
+    fewer       drop the last result (a short response)
     fail_first  answer 503 to the next ``fault_count`` requests, then recover
 
 and fault modes that replay public incidents of response integrity (the client must refuse
@@ -19,9 +21,12 @@ each, never map a short or repeated result list by position):
     dedupe        answer each distinct document once: a repeated document gets no result
     duplicate     repeat the first result's index in place of the last one's
     out_of_range  give the last result an index past the documents sent
-    top_n_cap     return at most 2 results whatever ``top_n`` asks (a server's default cap)
+    top_n_cap     top_n ignored: at most 2 results (the server's own default) whatever
+                  ``top_n`` asks
     by_position   results sorted by score, each indexed by its rank instead of its document
-                  (ragflow #2575, rerankers #39): well-formed, so only the scores can show it
+                  (ragflow #2575, rerankers #39): a well-formed list; an echoed document
+                  still names the document scored, and the same documents sent in another
+                  order keep each value with its position
 
 Models come from ``RERANK_APP_MODELS`` (JSON: {"name": ["cross" | "bi", "path"]}; the first is
 the default when a request names none). Settings change at runtime through ``POST /_admin``
@@ -138,9 +143,10 @@ def _admit(request: Request, docs: list) -> None:
         time.sleep(SETTINGS.sleep_s)
 
 
-def _shape(results: list[dict], docs: list[str] | None = None) -> list[dict]:
-    """The result list as the configured fault leaves it (``docs``: what was sent)."""
-    fault, docs = SETTINGS.fault, docs or []
+def _shape(results: list[dict], docs: list[str], key: str) -> list[dict]:
+    """The result list as the configured fault leaves it (``docs``: what was sent, ``key``:
+    the score field)."""
+    fault = SETTINGS.fault
     if fault == "fewer":
         return results[:-1]
     if fault == "drop_empty":
@@ -155,7 +161,6 @@ def _shape(results: list[dict], docs: list[str] | None = None) -> list[dict]:
     if fault == "top_n_cap":
         return results[:2]
     if fault == "by_position":
-        key = next(k for k in results[0] if k != "index")
         ranked = sorted(results, key=lambda r: -r[key])
         return [{**r, "index": rank} for rank, r in enumerate(ranked)]
     return results
@@ -180,7 +185,7 @@ def score(request: Request, body: dict) -> dict:
     scores = _predict(body.get("model"), query, docs, raw=False)
     data = [{"index": i, "object": "score", "score": s} for i, s in enumerate(scores)]
     return {"id": f"score-{uuid.uuid4().hex}", "object": "list", "model": body.get("model"),
-            "data": _shape(data[::-1], docs), "usage": {}}
+            "data": _shape(data[::-1], docs, "score"), "usage": {}}
 
 
 @app.post("/rerank")
@@ -190,7 +195,7 @@ def rerank(request: Request, body: dict):
         _admit(request, body["texts"])
         scores = _predict(None, body["query"], body["texts"], raw=bool(body.get("raw_scores")))
         return _shape(_by_score([{"index": i, "score": s} for i, s in enumerate(scores)],
-                                "score", None), body["texts"])
+                                "score", None), body["texts"], "score")
     return rerank_v1(request, body)
 
 
@@ -201,9 +206,12 @@ def rerank_v1(request: Request, body: dict) -> dict:
     docs = body.get("documents")
     _admit(request, docs)
     scores = _predict(body.get("model"), body["query"], docs, raw=False)
-    results = [{"index": i, "relevance_score": s} for i, s in enumerate(scores)]
+    echo = body.get("return_documents", True) is not False
+    results = [{"index": i, "relevance_score": s, **({"document": {"text": d}} if echo else {})}
+               for i, (s, d) in enumerate(zip(scores, docs, strict=True))]
     return {"id": f"rerank-{uuid.uuid4().hex}", "model": body.get("model"),
-            "results": _shape(_by_score(results, "relevance_score", body.get("top_n")), docs),
+            "results": _shape(_by_score(results, "relevance_score", body.get("top_n")), docs,
+                              "relevance_score"),
             "usage": {"total_tokens": 0}}
 
 

@@ -1,6 +1,7 @@
 """The http-rerank engine against a real rerank server (tests/servers/rerank_app.py): every
 schema agrees with the in-process engines, batches respect the server's limit, the API key is
-sent and never shown, and every fault is retried a bounded number of times, then fails."""
+sent and never shown, and every fault is retried a bounded number of times, then fails (wrong
+result lists: tests/unit/test_http_integrity.py)."""
 
 from __future__ import annotations
 
@@ -70,8 +71,9 @@ def test_every_schema_agrees_with_the_in_process_cross_encoder(schema, server, c
     assert batch.activation == "sigmoid"
     np.testing.assert_allclose(batch.scores, cross_reference.scores, atol=1e-5)
     np.testing.assert_allclose(batch.logits, cross_reference.logits, atol=1e-4)
-    # batch_size 4 and 4 documents per query: one request per query, nothing more
-    assert server.requests() == 3
+    # batch_size 4 and 4 documents per query: one request per query, plus the first one sent
+    # again reversed (results follow their index), nothing more
+    assert server.requests() == 3 + 1
 
 
 @pytest.mark.parametrize("schema", ["cohere", "vllm-score"])
@@ -88,8 +90,9 @@ def test_batches_never_exceed_the_server_limit(server, cross_reference):
     batch = http_engine(server.url, batch_size=3).score(PAIRS)
     np.testing.assert_allclose(batch.scores, cross_reference.scores, atol=1e-5)
     assert len(batch.batch_seconds) == 4  # 12 pairs, 3 per batch
-    # a query's documents stay together: 3 + (1, 2) + (2, 1) + 3 documents per request
-    assert server.requests() == 6
+    # a query's documents stay together: 3 + (1, 2) + (2, 1) + 3 documents per request, and
+    # the first request again reversed
+    assert server.requests() == 6 + 1
 
 
 def test_a_batch_size_above_the_server_limit_fails_clearly_without_retries(server):
@@ -136,7 +139,7 @@ FAULTS = [  # fault settings, what the error says
     ({"fault": "slow", "sleep_s": 2.0}, "ReadTimeout"),
     ({"fault": "5xx"}, "HTTP 503"),
     ({"fault": "malformed"}, r"malformed body \(not JSON\)"),
-    ({"fault": "fewer"}, r"1 of 4 documents have no result \(indices \[\d\]\)"),
+    ({"fault": "fewer"}, r"1 of 4 documents have no result: indices \[\d\]"),
 ]
 
 
@@ -150,51 +153,6 @@ def test_each_fault_is_retried_then_fails_clearly(settings, message, server):
     assert server.requests() == 3  # the first try and two retries, nothing more
 
 
-# response integrity: incidents of servers answering a request with the wrong result list
-EDGE_PAIRS = [("capital of France", "Paris is the capital of France."),
-              ("capital of France", "   "),  # whitespace only
-              ("capital of France", "Lyon is known for its food."),
-              ("capital of France", "Paris is the capital of France.")]  # repeated
-INTEGRITY = [  # fault, schema, what the error names
-    ("drop_empty", "vllm-rerank", r"1 of 4 documents have no result \(indices \[1\]\); "
-                                  r"empty documents without a result: \[1\]"),
-    ("dedupe", "cohere", r"1 of 4 documents have no result \(indices \[3\]\); repeated "
-                         r"documents without a result: \[3\]"),
-    ("duplicate", "vllm-score", r"duplicate indices \[\d\]"),
-    ("out_of_range", "tei", r"indices out of range 0..3: \[7\]"),
-    ("top_n_cap", "cohere", r"2 results for top_n = 4: the server caps or ignores top_n"),
-]
-
-
-@pytest.mark.parametrize(("fault", "schema", "message"), INTEGRITY,
-                         ids=[f for f, _, _ in INTEGRITY])
-def test_a_wrong_result_list_is_an_engine_error_never_a_short_column(fault, schema, message,
-                                                                      server):
-    server.admin(fault=fault)
-    engine = http_engine(server.url, schema, retries=0)
-    with pytest.raises(HttpRerankError, match=message) as error:
-        engine.score(EDGE_PAIRS)
-    assert "the request for query 'capital of France' with 4 documents" in str(error.value)
-
-
-def test_empty_and_repeated_documents_answered_in_any_order_map_by_index(server):
-    """Controls: a server that answers every document (results sorted by score, empty and
-    repeated documents included) is mapped back by index, exactly as scored one by one."""
-    engine = http_engine(server.url, "cohere")
-    batch = engine.score(EDGE_PAIRS)
-    one_by_one = np.concatenate([engine.score([pair]).scores for pair in EDGE_PAIRS])
-    np.testing.assert_allclose(batch.scores, one_by_one, atol=1e-6)
-    assert batch.scores[0] == pytest.approx(batch.scores[3], abs=1e-6)  # the repeated doc
-
-
-def test_results_indexed_by_rank_pass_integrity_but_not_the_scores(server, cross_reference):
-    """A server indexing results by rank (ragflow #2575) sends a well-formed list: no check of
-    the response can see it, the scores can (batch_invariance and engine_agreement in a run)."""
-    server.admin(fault="by_position")
-    batch = http_engine(server.url, "cohere").score(PAIRS)
-    assert np.abs(batch.scores - cross_reference.scores).max() > 0.01
-
-
 def test_a_refused_connection_is_retried_then_fails_clearly():
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(HttpRerankError, match=r"failed after 2 attempt\(s\): ConnectError"):
@@ -206,7 +164,7 @@ def test_a_server_that_recovers_within_the_retries_scores_everything(server, cro
     server.admin(fault="fail_first", fault_count=2)
     batch = http_engine(server.url, retries=2).score(PAIRS)
     np.testing.assert_allclose(batch.scores, cross_reference.scores, atol=1e-5)
-    assert server.requests() == 2 + 3
+    assert server.requests() == 2 + 3 + 1  # failures, one request per query, the reversed one
     assert caplog.text.count("HTTP 503") == 2 and "retry 2 of 2" in caplog.text
 
 
