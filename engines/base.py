@@ -79,7 +79,8 @@ def weights_sha256(model_dir: str | Path) -> str:
 # (everything else is hashed: config.json, tokenizer files, vocab.txt, merges.txt, modules.json,
 # 1_Pooling/config.json, sentence_bert_config.json, chat templates, ...)
 NOT_SHAPING = re.compile(r"(^|/)\.|(^|/)(README|LICENSE|LICENCE|NOTICE|CHANGELOG|CITATION)[^/]*$"
-                         r"|\.(md|png|jpe?g|gif|svg|webp|ipynb)$", re.IGNORECASE)
+                         r"|(^|/)__pycache__/|\.(md|png|jpe?g|gif|svg|webp|ipynb|pyc|lock)$",
+                         re.IGNORECASE)
 
 
 def _cached_sha(path: Path) -> str:
@@ -103,9 +104,24 @@ def files_sha256(model_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
+HUB_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+LOCAL_DIR_METADATA = Path(".cache", "huggingface", "download")  # `hf download --local-dir`
+
+
 def model_revision(model_dir: Path) -> str:
-    """The hub commit a model folder is a snapshot of (``.../snapshots/<sha>``), else ""."""
-    return model_dir.name if model_dir.parent.name == "snapshots" else ""
+    """The hub commit a model folder holds: the snapshot a hub cache folder is named after
+    (``models--org--name/snapshots/<sha>``), or the commit(s) ``hf download --local-dir``
+    recorded per file (several, comma-joined, when its files come from different commits);
+    "" for a folder that says nothing of a hub (a local model, a build)."""
+    if model_dir.parent.name == "snapshots" and HUB_COMMIT.match(model_dir.name):
+        return model_dir.name
+    commits = set()
+    for record in (model_dir / LOCAL_DIR_METADATA).rglob("*.metadata"):
+        with contextlib.suppress(OSError, IndexError):
+            commit = record.read_text().splitlines()[0].strip()
+            if HUB_COMMIT.match(commit):
+                commits.add(commit)
+    return ",".join(sorted(commits))
 
 
 def local_model_dir(model: str) -> Path | None:

@@ -17,6 +17,13 @@ from rerankwatch.engines.heads import head_to_scores
 from rerankwatch.engines.st_cross import StCrossEngine
 
 
+def faulted(fingerprint: Fingerprint, fault: dict[str, str]) -> Fingerprint:
+    """The wrapped engine's fingerprint with the fault (and its settings) added: what the
+    wrapped engine records beside its weights (an onnx export's sha, FlagReranker options)
+    stays, so a replay is cached no more loosely than the engine it wraps."""
+    return dataclasses.replace(fingerprint, extra={**fingerprint.extra, **fault})
+
+
 class FaultEngine(BatchedEngine):
     """Wraps the engine of kind ``config.wraps`` (or ``default_wraps``) and injects one fault."""
 
@@ -44,7 +51,7 @@ class FaultEngine(BatchedEngine):
         return self.inner._score_batch(queries, docs)
 
     def fingerprint(self) -> Fingerprint:
-        return dataclasses.replace(self.inner.fingerprint(), extra={"fault": self.fault})
+        return faulted(self.inner.fingerprint(), {"fault": self.fault})
 
 
 class SwapArgsEngine(FaultEngine):
@@ -76,7 +83,7 @@ class RandomHeadEngine(StCrossEngine):
     fault = "random_head"
 
     def fingerprint(self) -> Fingerprint:
-        return dataclasses.replace(super().fingerprint(), extra={"fault": self.fault})
+        return faulted(super().fingerprint(), {"fault": self.fault})
 
 
 class LowPrecisionActivationEngine(FaultEngine):
@@ -175,7 +182,7 @@ class SharedUpgradeEngine(FaultEngine):
         return float(self.config.options.get("logit_shift", 0.3))
 
     def fingerprint(self) -> Fingerprint:  # the shift shapes every score
-        return dataclasses.replace(self.inner.fingerprint(), extra={
+        return faulted(self.inner.fingerprint(), {
             "fault": self.fault, "logit_shift": f"{self.logit_shift:g}"})
 
     def _score_batch(self, queries, docs):
@@ -217,7 +224,7 @@ class RequestNormalizationEngine(FaultEngine):
     fault = "request_normalization"
 
     def fingerprint(self) -> Fingerprint:
-        return dataclasses.replace(self.inner.fingerprint(), extra={
+        return faulted(self.inner.fingerprint(), {
             "fault": self.fault, "method": self.method})
 
     @property
@@ -260,7 +267,7 @@ class EmptyDocsDroppedEngine(FaultEngine):
     fault = "empty_docs_dropped"
 
     def fingerprint(self) -> Fingerprint:
-        return dataclasses.replace(self.inner.fingerprint(), extra={
+        return faulted(self.inner.fingerprint(), {
             "fault": self.fault, "empty_below_chars": str(self.empty_below)})
 
     @property
@@ -378,7 +385,7 @@ class DefaultDtypeEngine(FaultEngine):
         self.inner.model.to(dtype=torch_dtype(str(self.config.options.get("dtype", "bfloat16"))))
 
     def fingerprint(self) -> Fingerprint:
-        return dataclasses.replace(self.inner.fingerprint(), extra={
+        return faulted(self.inner.fingerprint(), {
             "fault": self.fault, "dtype": str(self.config.options.get("dtype", "bfloat16"))})
 
 

@@ -28,7 +28,7 @@ from rerankwatch.samples.loader import load_sample_sets
 from rerankwatch.store import IngestReport, Store, is_locked, open_store, shards
 
 LOG = logging.getLogger("rerankwatch.pipeline.scoring")
-SPOT_CHECK_PAIRS = 8  # copied main scores re-scored afresh per engine config and run
+SPOT_CHECK_PAIRS = 8  # at least this many copied main scores re-scored afresh (whole batches)
 RELOAD_PROBE_LIMIT = 16  # determinism needs few pairs; short ones keep it cheap
 SWAPPED_PROBE_LIMIT = 512  # argument_order's share needs hundreds, not every tagged pair
 CHUNK_SECONDS = 5.0  # adaptive chunks: about this much scoring between two commits
@@ -367,30 +367,45 @@ def score_probes(plan: EnginePlan, variants: tuple[str, ...] | None = None) -> N
             batch), plan.fingerprint)
 
 
-def spot_pairs(reused: pl.DataFrame, run_id: str, limit: int = SPOT_CHECK_PAIRS) -> list[str]:
-    """A sample of the copied pairs, seeded by the run id: the same run (a resume) draws the
-    same pairs, another night draws others."""
-    ids = sorted(reused["pair_id"].to_list())
-    return sorted(random.Random(run_id).sample(ids, min(limit, len(ids))))
+def spot_batches(copied: pl.DataFrame, run_id: str,
+                 limit: int = SPOT_CHECK_PAIRS) -> list[list[str]]:
+    """Batches of copied pairs to score again (q_spot_candidates), each as the run that
+    scored it batched it, until they hold at least ``limit`` pairs. Whole batches first (met
+    again by the same company, even a batch-dependent engine reproduces its scores); the
+    order is seeded by the run id: a resume draws the same batches, another night others."""
+    groups = copied.group_by("reused_from_run", "batch_index").agg(
+        pl.col("pair_id").sort(), pl.col("whole").all()).sort("reused_from_run", "batch_index")
+    order = list(range(groups.height))
+    random.Random(run_id).shuffle(order)
+    order.sort(key=lambda i: not groups["whole"][i])  # stable: whole batches first
+    chosen: list[list[str]] = []
+    for i in order:
+        if sum(map(len, chosen)) >= limit:
+            break
+        chosen.append(groups["pair_id"][i].to_list())
+    return chosen
 
 
 def score_spot(plan: EnginePlan) -> int:
-    """Step 2b: when main scores were copied from an identical fingerprint, re-score a small
-    seeded sample of them afresh (variant "spot", never itself copied), so that a fingerprint
-    that misses what changed a score (cache_spot_check) cannot pass copied scores off as
-    tonight's. Returns the pairs scored."""
+    """Step 2b: when main scores were copied from an identical fingerprint, score a seeded
+    sample of them afresh (variant "spot", never itself copied), batch by batch as they were
+    scored, so that a fingerprint that misses what changed a score (cache_spot_check) cannot
+    pass copied scores off as tonight's. Returns the pairs scored."""
     with _store(plan.config.db_path) as store:
-        reused = store.query("q_reused_pair_ids", run_id=plan.run_id, engine_name=plan.name)
+        copied = store.query("q_spot_candidates", run_id=plan.run_id, engine_name=plan.name,
+                             engine_id=plan.fingerprint.engine_id)
         done = store.scored_pair_ids(plan.run_id, plan.name, "spot")
-    if reused.is_empty() or done:
+    if copied.is_empty() or done:
         return 0
-    wanted = spot_pairs(reused, plan.run_id)
-    spot = plan.pairs.filter(pl.col("pair_id").is_in(wanted))
-    batch = plan.engine.score(_texts(spot))
-    shards.write_shard(shards.shard_dir(plan.config.db_path), shards.score_table(
-        plan.run_id, plan.name, plan.fingerprint.engine_id, "spot", spot["pair_id"], batch),
-        plan.fingerprint)
-    return spot.height
+    directory, scored = shards.shard_dir(plan.config.db_path), 0
+    for pair_ids in spot_batches(copied, plan.run_id):
+        spot = plan.pairs.filter(pl.col("pair_id").is_in(pair_ids))
+        batch = plan.engine.score(_texts(spot))  # one call per batch: its company only
+        shards.write_shard(directory, shards.score_table(
+            plan.run_id, plan.name, plan.fingerprint.engine_id, "spot", spot["pair_id"],
+            batch), plan.fingerprint)
+        scored += spot.height
+    return scored
 
 
 def record_engine(plan: EnginePlan, scored: int) -> EngineOutcome:

@@ -4,7 +4,11 @@ scores are spot-checked against fresh ones, on the real all-MiniLM-L6-v2 and its
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +17,8 @@ import pytest
 
 from rerankwatch.checks.cache_spot_check import INCOMPLETE
 from rerankwatch.checks.suites import run_suite
-from rerankwatch.core.config import EngineConfig
-from rerankwatch.core.records import FAILED, PASSED, SKIPPED
+from rerankwatch.core.config import EngineConfig, EnvironmentConfig
+from rerankwatch.core.records import FAILED, PASSED, SKIPPED, Fingerprint
 from rerankwatch.engines import build_engine
 from rerankwatch.engines.base import files_sha256, local_model_dir, model_revision
 from rerankwatch.pipeline import judging
@@ -50,6 +54,13 @@ def engine_row(store: Store, run_id: str, name: str) -> dict:
 def main_scores(store: Store, run_id: str, name: str) -> np.ndarray:
     return store.sql("select score from scores where run_id = $r and engine_name = $n and "
                      "variant = 'main' order by pair_id", r=run_id, n=name)["score"].to_numpy()
+
+
+def whole_batches(store: Store, run_id: str, pair_ids: set[str]) -> set[str]:
+    """Every pair of each batch of ``run_id`` that holds one of ``pair_ids``."""
+    batches = store.sql("select batch_index, list(pair_id) as ids from scores where "
+                        "run_id = $r and variant = 'main' group by all", r=run_id)
+    return {i for ids in batches["ids"] if set(ids) & pair_ids for i in ids}
 
 
 def test_a_changed_tokenizer_is_a_new_engine_and_is_scored_afresh(tmp_path, minilm_copy,
@@ -113,10 +124,12 @@ def test_the_spot_check_passes_honest_copies_and_blocks_lying_ones(tmp_path, min
     honest = score_run(db, "bi", [engine], pairs, probes=False)
     with Store(db) as store:
         assert engine_row(store, honest, "bi")["reused_pairs"] == pairs.height
-        spot = store.sql("select count(*) as n from scores where run_id = $r and "
-                         "variant = 'spot'", r=honest)["n"][0]
+        spot = set(store.sql("select pair_id from scores where run_id = $r and "
+                             "variant = 'spot'", r=honest)["pair_id"])
         report = run_suite(suite_input(store, honest, "bi"))
-    assert spot == SPOT_CHECK_PAIRS
+    assert len(spot) >= SPOT_CHECK_PAIRS
+    with Store(db) as store:  # whole batches, as the first run scored them
+        assert spot == whole_batches(store, first, spot)
     (passed,) = [r for r in report.results if r.check == "cache_spot_check"]
     assert passed.status == PASSED and passed.observed < 1e-5
 
@@ -148,3 +161,190 @@ def test_a_nightly_on_a_lying_cache_is_blocked(tmp_path, minilm_copy):
                   r=first)
     _, report = judging.run_and_judge(config, "test", "nightly")
     assert "cache_spot_check" in report.failing_checks
+
+
+# --- every engine kind that fingerprints a local model, and a hub model's revision ---------
+
+
+@pytest.fixture()
+def tiny_copy(tmp_path, tiny_cross_encoder) -> Path:
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_cross_encoder, folder)
+    return folder
+
+
+@pytest.mark.parametrize(("kind", "wraps"), [
+    ("st-cross", None), ("hf-seqcls", None), ("onnx", None),
+    ("replay-swap-args", "onnx"),  # a fault injector keeps what the engine it wraps records
+])
+def test_every_local_engine_kind_fingerprints_the_tokenizer(tiny_copy, kind, wraps):
+    config = EngineConfig(name="ce", kind=kind, model=str(tiny_copy), wraps=wraps)
+    before = build_engine(config).fingerprint()
+    assert before.files_sha256 == files_sha256(tiny_copy) != "unknown"
+    cased(tiny_copy)
+    after = build_engine(config).fingerprint()
+    assert before.weights_sha256 == after.weights_sha256
+    assert before.files_sha256 != after.files_sha256
+    assert before.engine_id != after.engine_id
+    if "onnx" in (kind, wraps):  # the export's own sha is part of it, wrapped or not
+        assert before.extra["onnx_sha256"] and before.extra["exporter"]
+    if wraps:
+        assert before.extra["fault"] == "swap_args"
+
+
+@pytest.mark.slow
+def test_an_isolated_worker_fingerprints_the_files_it_loads(tiny_copy):
+    """The fingerprint is read inside the worker's venv (FlagReranker, transformers 4)."""
+    from rerankwatch.engines.flag_reranker import ENVIRONMENT_REQUIREMENTS
+
+    environment = EnvironmentConfig(name="flag", requirements=list(ENVIRONMENT_REQUIREMENTS))
+    config = EngineConfig(name="flag", kind="flag-reranker", model=str(tiny_copy),
+                          environment="flag")
+    engine = build_engine(config, environment)
+    try:
+        before = engine.fingerprint()
+    finally:
+        engine.close()
+    assert before.files_sha256 == files_sha256(tiny_copy)
+    assert before.extra["environment"] == "flag"
+    cased(tiny_copy)
+    engine = build_engine(config, environment)
+    try:
+        after = engine.fingerprint()
+    finally:
+        engine.close()
+    assert after.files_sha256 == files_sha256(tiny_copy) != before.files_sha256
+    assert after.engine_id != before.engine_id
+
+
+def hub_cache(root: Path, model: Path, repo: str, sha: str) -> Path:
+    """A hub cache as huggingface_hub lays it out: models--org--name/refs/main names the
+    commit, snapshots/<commit>/ holds the files (links into blobs/)."""
+    folder = root / f"models--{repo.replace('/', '--')}"
+    snapshot = folder / "snapshots" / sha
+    snapshot.mkdir(parents=True)
+    (folder / "blobs").mkdir()
+    for path in sorted(p for p in model.rglob("*") if p.is_file()):
+        blob = folder / "blobs" / path.relative_to(model).as_posix().replace("/", "__")
+        shutil.copyfile(path, blob)
+        link = snapshot / path.relative_to(model)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(blob)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(sha)
+    return snapshot
+
+
+def test_a_hub_model_named_by_its_id_records_its_revision(tmp_path, minilm_path):
+    """A config naming a hub id, resolved offline from the cache HF_HUB_CACHE points at: the
+    fingerprint (taken in a fresh process, as a nightly's) records the snapshot's commit, and
+    the store keeps it in engines.revision."""
+    sha = "89abcdef0123456789abcdef0123456789abcdef"
+    snapshot = hub_cache(tmp_path / "hub", Path(minilm_path), "acme/minilm", sha)
+    script = ("from rerankwatch.core.config import EngineConfig\n"
+              "from rerankwatch.engines import build_engine\n"
+              "engine = build_engine(EngineConfig(name='bi', kind='st-bi', "
+              "model='acme/minilm'))\n"
+              "print(engine.fingerprint().to_json())\n")
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf-home"),
+           "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    fingerprint = Fingerprint(**json.loads(done.stdout.strip().splitlines()[-1]))
+    assert fingerprint.model == "acme/minilm" and fingerprint.revision == sha
+    assert fingerprint.files_sha256 == files_sha256(snapshot)
+    assert fingerprint.weights_sha256 != "unknown"
+    with Store(tmp_path / "hub.duckdb", migrate=True) as store:
+        store.register_engine(fingerprint)
+        stored = store.sql("select revision, files_sha256 from engines where engine_id = $e",
+                           e=fingerprint.engine_id).row(0, named=True)
+    assert stored == {"revision": sha, "files_sha256": fingerprint.files_sha256}
+
+    # the hub moves main to another commit: another revision, another engine
+    other = "fedcba9876543210fedcba9876543210fedcba98"
+    shutil.copytree(snapshot, snapshot.parent / other, symlinks=True)
+    (snapshot.parent.parent / "refs" / "main").write_text(other)
+    moved = local_model_dir_in(env, "acme/minilm")
+    assert Path(moved).name == other and model_revision(Path(moved)) == other
+
+
+def local_model_dir_in(env: dict, model: str) -> str:
+    script = ("import sys\nfrom rerankwatch.engines.base import local_model_dir\n"
+              "print(local_model_dir(sys.argv[1]))\n")
+    done = subprocess.run([sys.executable, "-c", script, model], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_a_local_dir_download_records_its_revision(minilm_copy):
+    """``hf download REPO --local-dir DIR`` records each file's commit under
+    DIR/.cache/huggingface/download; that bookkeeping (timestamps) shapes no score."""
+    before = files_sha256(minilm_copy)
+    assert model_revision(minilm_copy) == ""
+    sha = "0011223344556677889900112233445566778899"
+    records = minilm_copy / ".cache" / "huggingface" / "download"
+    for name in ("config.json", "tokenizer.json", "1_Pooling/config.json"):
+        record = records / f"{name}.metadata"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(f"{sha}\n\"etag-{name}\"\n1767225600.5\n")
+    assert model_revision(minilm_copy) == sha
+    assert files_sha256(minilm_copy) == before
+    (records / "vocab.txt.metadata").write_text(f"{'f' * 40}\n\"etag\"\n1767225601.5\n")
+    assert model_revision(minilm_copy) == f"{sha},{'f' * 40}"  # files of two commits
+
+
+# --- the spot check catches what a fingerprint misses ------------------------------------
+
+
+def test_the_spot_check_catches_a_changed_file_the_hash_leaves_out(tmp_path, minilm_copy,
+                                                                   golden_dir, monkeypatch):
+    """The original bug, replayed with a hole deliberately left in the fingerprint (tokenizer
+    files not hashed): the run after the tokenizer changed copies every score, and only the
+    spot check sees that the copies no longer reproduce."""
+    from rerankwatch.engines import base
+    from tests.suite_runs import golden_en
+
+    monkeypatch.setattr(base, "NOT_SHAPING", re.compile(
+        base.NOT_SHAPING.pattern + r"|(^|/)tokenizer[^/]*$", re.IGNORECASE))
+    pairs = golden_en(golden_dir)
+    engine = EngineConfig(name="bi", kind="st-bi", model=str(minilm_copy))
+    db = tmp_path / "hole.duckdb"
+    first = score_run(db, "bi", [engine], pairs, probes=False)
+    cased(minilm_copy)
+    second = score_run(db, "bi", [engine], pairs, probes=False)
+    with Store(db) as store:
+        row = engine_row(store, second, "bi")
+        assert row["engine_id"] == engine_row(store, first, "bi")["engine_id"]  # the hole
+        assert row["reused_pairs"] == pairs.height and row["scored_pairs"] == 0
+        report = run_suite(suite_input(store, second, "bi"))
+    (failed,) = [r for r in report.results if r.check == "cache_spot_check"]
+    assert failed.status == FAILED and report.blocked
+    assert failed.detail["message"].startswith(INCOMPLETE)
+    assert failed.detail["copied_from"] == first
+    assert failed.observed > 0.05  # lowercasing off moves MiniLM scores by up to ~0.4
+    assert {r["copied_from"] for r in failed.detail["worst_pairs"]} == {first}
+
+
+def test_batch_dependent_copies_reproduce_when_rescored_batch_by_batch(tmp_path, tiny_copy,
+                                                                       golden_dir):
+    """onnx int8 (dynamic quantization: activations scaled per batch) moves a score by up to
+    0.25 in other company; the spot check re-scores whole batches as they were scored, so
+    honest copies reproduce exactly instead of blocking every night."""
+    from tests.suite_runs import golden_en
+
+    pairs = golden_en(golden_dir)
+    engine = EngineConfig(name="q8", kind="onnx", model=str(tiny_copy), precision="int8",
+                          batch_size=8)
+    db = tmp_path / "int8.duckdb"
+    first = score_run(db, "q8", [engine], pairs, probes=False)
+    honest = score_run(db, "q8", [engine], pairs, probes=False)
+    with Store(db) as store:
+        assert engine_row(store, honest, "q8")["reused_pairs"] == pairs.height
+        spot = set(store.sql("select pair_id from scores where run_id = $r and "
+                             "variant = 'spot'", r=honest)["pair_id"])
+        assert len(spot) >= SPOT_CHECK_PAIRS and spot == whole_batches(store, first, spot)
+        report = run_suite(suite_input(store, honest, "q8"))
+    (passed,) = [r for r in report.results if r.check == "cache_spot_check"]
+    assert passed.status == PASSED and passed.observed == 0.0
+    assert passed.detail["copied_from"] == first

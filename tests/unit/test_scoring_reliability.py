@@ -14,6 +14,7 @@ from rerankwatch.core.config import RunConfig
 from rerankwatch.core.errors import EngineFailed, RunNotResumable, SampleSetError
 from rerankwatch.core.records import Fingerprint
 from rerankwatch.pipeline import scoring
+from rerankwatch.pipeline.batch_probes import BATCH_VARIANTS
 from rerankwatch.pipeline.scoring import ChunkPlanner
 from rerankwatch.store import Store, shards
 
@@ -114,7 +115,8 @@ def test_a_crash_keeps_finished_chunks_and_resume_scores_the_rest(tmp_path, gold
     assert (done["pairs"], done["scored_pairs"], done["reused_pairs"]) == (GOLDEN, GOLDEN, 0)
     assert rows(config, "select status from runs")["status"].to_list() == ["succeeded"]
     probes = rows(config, "select distinct variant from scores order by 1")["variant"]
-    assert probes.to_list() == ["main", "reload", "repeat", "swapped"]
+    assert probes.to_list() == ["main", "mixed", "reload", "repeat", "shuffled", "single",
+                                "swapped"]
     with pytest.raises(RunNotResumable, match="already succeeded"):
         scoring.reopen_run(config.db_path, run_id)
 
@@ -228,12 +230,13 @@ def test_a_second_run_copies_every_score_with_provenance(tmp_path, golden_dir,
                   "time, a.batch_index = b.batch_index as same_batch, a.score = b.score as same "
                   "from scores a join scores b using (engine_id, pair_id, variant) "
                   "where a.run_id = $f and b.run_id = $s", f=first, s=second)
-    assert set(copied["variant"]) == {"main", "swapped", "repeat", "reload"}
+    assert set(copied["variant"]) == {"main", "swapped", "repeat", "reload", *BATCH_VARIANTS}
     assert set(copied["reused_from_run"]) == {first}
     assert copied["same_time"].all() and copied["same_batch"].all() and copied["same"].all()
-    # no shard was written for the second run: the engine scored nothing
-    assert rows(config, "select count(*) as n from ingested_shards where run_id = $s",
-                s=second)["n"][0] == 0
+    # the engine scored nothing but the spot check's fresh re-scores of a few copies
+    fresh = rows(config, "select distinct variant from scores where run_id = $s and "
+                 "reused_from_run is null", s=second)["variant"]
+    assert fresh.to_list() == ["spot"]
 
 
 def test_force_rescores(tmp_path, golden_dir, tiny_cross_encoder) -> None:
@@ -398,4 +401,4 @@ def test_worker_processes_score_into_shards_then_one_ingest(tmp_path, golden_dir
     assert main == (GOLDEN, GOLDEN)
     assert engine_row(config, run_id, "ce")["status"] == "succeeded"
     assert set(rows(config, "select variant from scores")["variant"]) == {
-        "main", "swapped", "repeat", "reload"}
+        "main", "swapped", "repeat", "reload", *BATCH_VARIANTS}
