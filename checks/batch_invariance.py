@@ -45,11 +45,13 @@ class Detail(base.Detail):
 
 class Params(CheckParams):
     # batch composition alone moves a float32 score by < 1e-6 on CPU (and by ~1e-4 with GPU
-    # kernels that pick other algorithms per shape); half precisions by a few 1e-3
+    # kernels that pick other algorithms per shape); half precisions by a few 1e-3; onnx
+    # dynamic int8 quantizes activations per batch, so its scores depend on their company by
+    # design (up to 0.245, median 0.09, measured on the demo cross-encoder)
     float32: float = 1e-3
     float16: float = 1e-2
     bfloat16: float = 3e-2
-    int8: float = 1e-2
+    int8: float = 0.3
 
     def tolerance(self, precision: str) -> float:
         return getattr(self, precision, self.float32)

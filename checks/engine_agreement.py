@@ -50,11 +50,14 @@ class Params(CheckParams):
     low_precision_max_abs_logit_delta: float = 0.2
 
     def thresholds(self, *dtypes: str) -> tuple[float, float, float]:
-        """(max |Δ| score, p99 |Δ| score, max |Δ| logit) for engines of these dtypes."""
+        """(max |Δ| score, p99 |Δ| score, max |Δ| logit) for engines of these dtypes: with a
+        low-precision side, the low_precision_* ones, never stricter than the others."""
+        full = (self.max_abs_delta, self.p99_abs_delta, self.max_abs_logit_delta)
         if any(d in LOW_PRECISION for d in dtypes):
-            return (self.low_precision_max_abs_delta, self.low_precision_p99_abs_delta,
-                    self.low_precision_max_abs_logit_delta)
-        return self.max_abs_delta, self.p99_abs_delta, self.max_abs_logit_delta
+            low = (self.low_precision_max_abs_delta, self.low_precision_p99_abs_delta,
+                   self.low_precision_max_abs_logit_delta)
+            return tuple(max(a, b) for a, b in zip(full, low, strict=True))
+        return full
 
 
 LOW_PRECISION = ("float16", "bfloat16", "int8")
