@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from rerankwatch.cli import app
 from rerankwatch.flows.nightly import nightly
+from rerankwatch.pipeline.scoring import SPOT_CHECK_PAIRS
 from rerankwatch.store import Store, shards
 from tests.configs import TINY_CE, UNTRAINED
 
@@ -189,8 +190,12 @@ def test_score_twice_copies_and_force_rescores(tmp_path, golden_dir):
     assert [(scored, reused) for _, scored, reused in rows] == [
         (GOLDEN, 0), (0, GOLDEN), (GOLDEN, 0)]
     first, second, _ = (run for run, _, _ in rows)
-    assert sql(db, "select distinct reused_from_run from scores where run_id = $r",
-               r=second) == [(first,)]
+    # every copied score names the run that scored it; the spot check's re-scores are fresh
+    assert sql(db, "select distinct reused_from_run from scores where run_id = $r and "
+                   "variant <> 'spot'", r=second) == [(first,)]
+    (spot, spot_copied), = sql(db, "select count(*), count(reused_from_run) from scores "
+                                   "where run_id = $r and variant = 'spot'", r=second)
+    assert spot >= SPOT_CHECK_PAIRS and spot_copied == 0
 
 
 # --------------------------------------------------------------------------- bad input

@@ -45,8 +45,8 @@ def test_report_holds_the_failing_check_and_its_plot(swap_args_report):
     page = html.read_text()
     assert 'class="verdict BLOCKED"' in page
     assert 'id="check-argument_order"' in page and "arguments reversed" in page
-    assert 'href="#scatter-tiny-ce-swapped"' in page
-    assert 'id="scatter-tiny-ce-swapped"' in page and "data:image/png;base64," in page
+    assert 'href="#scatter-ce-swapped"' in page
+    assert 'id="scatter-ce-swapped"' in page and "data:image/png;base64," in page
     assert "http://" not in page.replace("http://www.w3.org", "")  # self-contained
 
 
@@ -56,7 +56,7 @@ def test_report_renders_in_chromium_without_console_errors(swap_args_report):
     dom = chromium("--enable-logging=stderr", "--v=0", "--dump-dom", html.as_uri(),
                    profile=tmp / "profile-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert 'id="scatter-tiny-ce-swapped"' in dom.stdout and "BLOCKED" in dom.stdout
+    assert 'id="scatter-ce-swapped"' in dom.stdout and "BLOCKED" in dom.stdout
     console_errors = [line for line in dom.stderr.splitlines()
                       if "CONSOLE" in line and ("Uncaught" in line or "rror" in line)]
     assert console_errors == []
