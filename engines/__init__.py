@@ -15,6 +15,7 @@ ENGINES = build_registry("engine kind", [
     ("http-rerank", "rerankwatch.engines.http_rerank:HttpRerankEngine"),
     ("onnx", "rerankwatch.engines.onnx:OnnxEngine"),
     ("flag-reranker", "rerankwatch.engines.flag_reranker:FlagRerankerEngine"),
+    ("llm-rerank", "rerankwatch.engines.llm_rerank:LlmRerankEngine"),
     # incident replays (fault injectors), see engines/faults.py
     ("replay-swap-args", "rerankwatch.engines.faults:SwapArgsEngine"),
     ("replay-cls-pooling", "rerankwatch.engines.faults:ClsPoolingEngine"),
