@@ -36,6 +36,9 @@ ENGINES = build_registry("engine kind", [
     ("replay-int8-weights", "rerankwatch.engines.faults:Int8WeightsEngine"),
     ("replay-default-dtype", "rerankwatch.engines.faults:DefaultDtypeEngine"),
     ("replay-zeroed-head", "rerankwatch.engines.faults:ZeroedHeadEngine"),
+    ("replay-llm-template-missing", "rerankwatch.engines.faults:LlmTemplateMissingEngine"),
+    ("replay-llm-yes-no-swapped", "rerankwatch.engines.faults:LlmYesNoSwappedEngine"),
+    ("replay-llm-right-padding", "rerankwatch.engines.faults:LlmRightPaddingEngine"),
 ])
 
 

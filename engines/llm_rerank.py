@@ -19,7 +19,7 @@ from rerankwatch.core.errors import ConfigError
 from rerankwatch.core.records import Fingerprint, Pair
 from rerankwatch.engines.base import BatchedEngine, load_transformers, to_numpy
 from rerankwatch.engines.heads import head_to_scores
-from rerankwatch.engines.llm_templates import option_problems, template_from_options
+from rerankwatch.engines.llm_templates import LlmTemplate, option_problems, template_from_options
 
 DEFAULT_LLM_MAX_LENGTH = 8192  # Qwen3-Reranker's published max_length
 
@@ -48,20 +48,24 @@ class LlmRerankEngine(BatchedEngine):
         problems = option_problems(self.config.options)
         if problems:
             raise ConfigError(f"engine {self.config.name!r}: {'; '.join(problems)}")
-        self.template = template_from_options(self.config.options)
         self.tokenizer, self.model = load_transformers(
             AutoModelForCausalLM, self.model_ref, self.config)
         if self.tokenizer.pad_token_id is None:  # Qwen3 ships one; some causal LMs do not
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        name = self.config.name
-        self.yes_id = answer_token_id(self.tokenizer, self.template.yes_token, "yes_token", name)
-        self.no_id = (answer_token_id(self.tokenizer, self.template.no_token, "no_token", name)
-                      if self.template.no_token else None)
-        self._prefix = self._ids(self.template.prefix)
-        self._suffix = self._ids(self.template.suffix)
         positions = getattr(self.model.config, "max_position_embeddings", DEFAULT_LLM_MAX_LENGTH)
         self.max_length = self.config.max_length or min(
             self.tokenizer.model_max_length, positions, DEFAULT_LLM_MAX_LENGTH)
+        self.use_template(template_from_options(self.config.options))
+
+    def use_template(self, template: LlmTemplate) -> None:
+        """Render prompts with ``template``: its answer tokens' ids, its prefix and suffix
+        tokens, and the room they leave for query and document within max_length."""
+        name = self.config.name
+        self.template = template
+        self.yes_id = answer_token_id(self.tokenizer, template.yes_token, "yes_token", name)
+        self.no_id = (answer_token_id(self.tokenizer, template.no_token, "no_token", name)
+                      if template.no_token else None)
+        self._prefix, self._suffix = self._ids(template.prefix), self._ids(template.suffix)
         room = self.max_length - len(self._prefix) - len(self._suffix)
         if room < 8:
             raise ConfigError(f"engine {name!r}: max_length {self.max_length} leaves {room} "
@@ -78,7 +82,8 @@ class LlmRerankEngine(BatchedEngine):
         reference code), so truncation never removes the answer cue."""
         bodies = [self.template.text(q, d) for q, d in zip(queries, docs, strict=True)]
         encoded = self.tokenizer(bodies, add_special_tokens=False, truncation=truncate,
-                                 max_length=self._room if truncate else None)["input_ids"]
+                                 max_length=self._room if truncate else None,
+                                 verbose=False)["input_ids"]
         return [self._prefix + ids + self._suffix for ids in encoded]
 
     def _length(self, pair: Pair) -> int:
@@ -87,7 +92,7 @@ class LlmRerankEngine(BatchedEngine):
     def input_tokens(self, pairs: Sequence[Pair]) -> tuple[np.ndarray, np.ndarray]:
         """(the query's tokens alone, the whole untruncated prompt's)."""
         queries = [q for q, _ in pairs]
-        alone = self.tokenizer(queries, add_special_tokens=False)["input_ids"]
+        alone = self.tokenizer(queries, add_special_tokens=False, verbose=False)["input_ids"]
         return np.fromiter(map(len, alone), np.int64, len(pairs)), self.pass_tokens(pairs)
 
     def pass_tokens(self, pairs: Sequence[Pair]) -> np.ndarray:

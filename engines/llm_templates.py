@@ -45,6 +45,19 @@ class LlmTemplate:
         fields = {"instruction": self.instruction, "query": query}
         return self.prefix + head.format(**fields), doc + tail.format(**fields) + self.suffix
 
+    def fit(self, tokenizer, query: str, doc: str, room: int) -> str:
+        """``doc`` cut where ``llm-rerank`` cuts the body to ``room`` tokens (the body's tokens
+        kept from the left, the template's prefix and suffix kept whole), for an engine that
+        can only be given text: a server truncating the whole prompt would cut the answer cue
+        at its end (sentence-transformers #3787). ``tokenizer``: a fast HF tokenizer."""
+        encoded = tokenizer(self.text(query, doc), add_special_tokens=False,
+                            return_offsets_mapping=True, verbose=False)
+        if len(encoded["input_ids"]) <= room:
+            return doc
+        end = encoded["offset_mapping"][room - 1][1]
+        head = self.body.split("{doc}", 1)[0].format(instruction=self.instruction, query=query)
+        return doc[: max(0, end - len(head))]
+
     @property
     def sha256(self) -> str:
         """What shapes the prompt and the head, hashed: a changed instruction is a new engine."""

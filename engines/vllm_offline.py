@@ -126,6 +126,11 @@ class VllmEngine(BatchedEngine):
             self.pooling = (st_pooling(model_dir) if model_dir else None) or "model default"
             self._params = None
         self._tokenization = {"truncation": True, "max_length": self.max_length}
+        if self.template is not None:  # room left for the body, as llm-rerank computes it
+            tokenizer = self.llm.get_tokenizer()
+            template = sum((len(tokenizer(text, add_special_tokens=False)["input_ids"])
+                            for text in (self.template.prefix, self.template.suffix) if text), 0)
+            self._room = self.max_length - template
 
     def fingerprint(self):
         found = super().fingerprint()
@@ -134,7 +139,10 @@ class VllmEngine(BatchedEngine):
         return dataclasses.replace(found, extra={**found.extra, **self.template.describe()})
 
     def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        if self.template is not None:  # the template's query side and document side
+        if self.template is not None:  # the body cut to fit, then its query and document sides
+            tokenizer = self.llm.get_tokenizer()
+            docs = [self.template.fit(tokenizer, q, d, self._room)
+                    for q, d in zip(queries, docs, strict=True)]
             queries, docs = map(list, zip(*map(self.template.split, queries, docs), strict=True))
         outputs = self.llm.score(queries, docs, use_tqdm=False, pooling_params=self._params,
                                  tokenization_kwargs=self._tokenization)
