@@ -144,3 +144,22 @@ def test_fit_cuts_the_document_text_where_llm_rerank_cuts_the_body(pairs):
     sent = short.tokenizer(short.template.prompt(query, kept), add_special_tokens=False)
     assert sent["input_ids"] == short.prompt_ids([query], [doc])[0]
     assert short.template.fit(short.tokenizer, query, "short", short._room) == "short"
+
+
+def test_the_readme_qwen3_config_is_valid(tmp_path):
+    """README's Qwen3-Reranker example (a hub id, not runnable offline) passes every check a
+    run makes before it loads a model."""
+    import re
+    from pathlib import Path
+
+    from rerankwatch.pipeline import load_config
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"```toml\n(# Qwen/Qwen3-Reranker-0\.6B.*?)```", readme, re.S)
+    assert block, "README lost its Qwen3-Reranker example"
+    path = tmp_path / "qwen3.toml"
+    path.write_text(block.group(1))
+    config = load_config(path)
+    kinds = {e.name: (e.kind, e.options.get("template")) for e in config.engines}
+    assert kinds == {"qwen3-hf": ("llm-rerank", "qwen3"), "qwen3-vllm": ("vllm", "qwen3")}
+    assert config.engines[0].model == "Qwen/Qwen3-Reranker-0.6B"
