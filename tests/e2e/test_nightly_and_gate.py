@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -59,6 +60,22 @@ def test_gate_blocks_swapped_arguments_with_exit_1(gate_setup):
             "select detail->>'message' as m from check_results where check_name = "
             "'argument_order' and subject = 'matches_reference_swapped' and status = 'failed'")
     assert "reversed" in message["m"][0]
+    # the failure names what was compared and the report the gate wrote, as the nightly does
+    assert "BLOCKED: candidate tiny-ce-swapped vs baseline tiny-ce: " in result.output
+    report = Path(re.search(r"report: (\S+\.html)", result.output).group(1))
+    assert 'class="verdict BLOCKED"' in report.read_text()
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = {a.key: str(a.data) for a in client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(
+                any_=["gate-verdict", "gate-report", "gate-report-link"])))
+            if report.stem in str(a.data)}
+    assert set(found) == {"gate-verdict", "gate-report"}  # no link: not served over http(s)
+    assert "candidate `tiny-ce-swapped` vs baseline `tiny-ce`" in found["gate-verdict"]
+    assert "must be ≤ 0.5 (argument\\_order)" in found["gate-report"]
+    assert "file://" not in found["gate-report"] and str(report) in found["gate-report"]
 
 
 def test_gate_reuses_the_stored_baseline(gate_setup):
