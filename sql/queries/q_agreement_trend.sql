@@ -13,8 +13,8 @@ recent as (
     where r.run_id in (select run_id from verdicts)
       and r.started_at <= this.started_at
       and r.flow_name = this.flow_name
-      and (r.config->>'reference') = this.reference
-      and (r.config->'engines')::varchar = this.engines
+      and (r.config->>'reference') is not distinct from this.reference
+      and (r.config->'engines')::varchar is not distinct from this.engines
     order by r.started_at desc
     limit $nights
 )
