@@ -48,6 +48,15 @@ class LlmRerankEngine(BatchedEngine):
         problems = option_problems(self.config.options)
         if problems:
             raise ConfigError(f"engine {self.config.name!r}: {'; '.join(problems)}")
+        from transformers import AutoConfig
+
+        architectures = AutoConfig.from_pretrained(self.model_ref).architectures or []
+        if not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
+            raise ConfigError(
+                f"engine {self.config.name!r}: llm-rerank scores a causal LM (Qwen3-Reranker, "
+                f"mxbai-rerank-v2, bge-reranker-v2-gemma), but {self.config.model!r} is "
+                f"{', '.join(architectures) or 'no known architecture'}; a cross-encoder is "
+                f"kind st-cross or hf-seqcls")
         self.tokenizer, self.model = load_transformers(
             AutoModelForCausalLM, self.model_ref, self.config)
         if self.tokenizer.pad_token_id is None:  # Qwen3 ships one; some causal LMs do not

@@ -17,7 +17,7 @@ LLM = "fixture:tiny-llm-reranker"
 
 
 def llm(name: str = "llm", **extra) -> EngineConfig:
-    return EngineConfig(name=name, kind="llm-rerank", model=LLM, **{"batch_size": 8, **extra})
+    return EngineConfig(name=name, kind="llm-rerank", **{"model": LLM, "batch_size": 8, **extra})
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +125,12 @@ def test_an_answer_token_that_is_not_one_token_is_refused_at_load():
     with pytest.raises(ConfigError, match=r"yes_token 'definitely' is not one token of this "
                                           r"tokenizer \(it splits into \["):
         build_engine(llm("llm-bad-token", options={"yes_token": "definitely"}))
+
+
+def test_a_cross_encoder_is_refused_naming_its_architecture(tiny_cross_encoder):
+    with pytest.raises(ConfigError, match=r"is BertForSequenceClassification; a cross-encoder "
+                                          r"is kind st-cross or hf-seqcls"):
+        build_engine(llm("llm-on-bert", model=tiny_cross_encoder))
 
 
 def test_template_split_is_what_vllm_concatenates():
