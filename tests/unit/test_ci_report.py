@@ -142,3 +142,27 @@ def test_a_passing_run_is_pass_and_files_replace_atomically(tmp_path):
     xml = JUnitXml.fromfile(str(tmp_path / "junit.xml"))
     assert (xml.tests, xml.failures, xml.errors) == (4, 0, 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ci.duckdb", "junit.xml"]
+
+
+def test_two_runs_are_two_suites_and_an_unjudged_run_is_an_error(tmp_path):
+    """nightly without --config runs two configs: one suite each; a run whose flow failed
+    before judging has a `verdict` error case, and a flow that opened no run stands alone."""
+    db = tmp_path / "ci.duckdb"
+    judged = stored_run(db, "flow-a", BLOCKED_RESULTS[1:2])
+    with Store(db) as store:
+        unjudged = store.start_run("nightly", {"reference": "base"}, "flow-b")
+    report = build_ci_report("nightly", 1, [
+        FlowRun(db, "flow-a"), FlowRun(db, "flow-b", "KeyError: 'x'"),
+        FlowRun(db, "flow-c", "the store could not be opened")])
+    assert report.verdict == "ERROR" and [r.run_id for r in report.runs] == [judged, unjudged]
+    write_ci_reports(report, tmp_path / "junit.xml", tmp_path / "ci.json")
+    suites = list(JUnitXml.fromfile(str(tmp_path / "junit.xml")))
+    assert [s.name for s in suites] == ["rerankwatch.gate[base]", "rerankwatch.nightly[base]",
+                                        "rerankwatch.nightly"]
+    (verdict,) = list(suites[1])
+    assert verdict.classname == "rerankwatch.nightly.verdict"
+    assert "was not judged: KeyError: 'x'" in verdict.result[0].message
+    assert suites[2].errors == 1
+    data = json.loads((tmp_path / "ci.json").read_text())
+    assert [r["verdict"] for r in data["runs"]] == ["PASS", "ERROR"]
+    assert data["errors"] == ["the store could not be opened"]
