@@ -7,6 +7,9 @@ loading Prefect, torch or GX.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -40,7 +43,12 @@ def _root(debug: Annotated[bool, typer.Option(
     _debug = debug
 
 
+_last_error: str | None = None  # the last `error:` line, for a CI report of a refused command
+
+
 def _fail(message: str, code: int = 1) -> None:
+    global _last_error
+    _last_error = message
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -135,13 +143,80 @@ ForceOpt = Annotated[bool, typer.Option(
     "--force", help="Rescore pairs an identical engine fingerprint already scored.")]
 
 
-def _run_each(config: str | None, db: str | None, force: bool, flow, what: str) -> None:
-    """Validate every config first (exit 2), then run ``flow`` on each; exit 1 on a failure."""
+JunitOpt = Annotated[Path | None, typer.Option(
+    "--junit", help="Also write a JUnit XML report here (one test case per check × engine × "
+                    "subject), whatever the outcome; see README: CI integration.")]
+JsonOpt = Annotated[Path | None, typer.Option(
+    "--json", help="Also write a JSON report here (verdict, failing checks, engines with "
+                   "their fingerprints), whatever the outcome.")]
+
+
+def _state_error(state) -> str | None:
+    """Why a flow stopped short of a verdict (None: it completed, or its run was BLOCKED)."""
+    from rerankwatch.core.errors import GateBlocked
+
+    if state.is_completed():
+        return None
+    exc = _flow_error(state)
+    if isinstance(exc, GateBlocked):
+        return None
+    if exc is None:
+        return str(state.message or "the flow failed")
+    return str(exc) if isinstance(exc, RerankwatchError) else f"{type(exc).__name__}: {exc}"
+
+
+@contextmanager
+def _ci_reports(command: str, junit: Path | None, json_file: Path | None) -> Iterator[list]:
+    """Collect (db, flow state) of each flow the command runs; when it ends, with any exit code,
+    write the requested --junit / --json reports of the runs they opened (an input refused
+    before anything ran: the reports say so, verdict ERROR). A report that cannot be written
+    turns exit 0 into 1."""
+    flows: list = []
+    if junit is None and json_file is None:
+        yield flows
+        return
+    global _last_error
+    _last_error = None
+    try:
+        yield flows
+    except typer.Exit as exc:
+        _write_ci_reports(command, exc.exit_code, flows, junit, json_file)
+        raise
+    except Exception as exc:
+        _write_ci_reports(command, 1, flows, junit, json_file, f"{type(exc).__name__}: {exc}")
+        raise
+    if not _write_ci_reports(command, 0, flows, junit, json_file):
+        raise typer.Exit(1)
+
+
+def _write_ci_reports(command: str, code: int, flows: list, junit: Path | None,
+                      json_file: Path | None, error: str | None = None) -> bool:
+    from rerankwatch.report.ci import FlowRun, build_ci_report, write_ci_reports
+
+    runs = [FlowRun(Path(db), str(state.state_details.flow_run_id or "") or None,
+                    _state_error(state)) for db, state in flows]
+    refused = None if flows or code == 0 else (error or _last_error or f"exit {code}")
+    try:
+        report = build_ci_report(command, code, runs, refused, on_wait=note_wait)
+        paths = write_ci_reports(report, junit, json_file)
+    except (OSError, StoreBusy, RerankwatchError) as exc:
+        typer.secho(f"error: the CI report could not be written: {exc}", fg=typer.colors.RED,
+                    err=True)
+        return False
+    typer.echo(f"CI report ({report.verdict}) written: {', '.join(map(str, paths))}", err=True)
+    return True
+
+
+def _run_each(config: str | None, db: str | None, force: bool, flow, what: str,
+              ci: list | None = None) -> None:
+    """Validate every config first (exit 2), then run ``flow`` on each; exit 1 on a failure.
+    ``ci`` collects (db, state) of each flow for the CI reports."""
     paths = _configs(config)
-    for path in paths:
-        _check_config(path)
+    loaded = [_check_config(path) for path in paths]
     _start_prefect()
     states = [flow(path, db, force, return_state=True) for path in paths]
+    if ci is not None:
+        ci += [(db or c.db_path, state) for c, state in zip(loaded, states, strict=True)]
     for state in states:
         _finish(state, what)
 
@@ -155,11 +230,13 @@ def score(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False) -
 
 
 @app.command()
-def nightly(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False) -> None:
+def nightly(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False,
+            junit: JunitOpt = None, json_file: JsonOpt = None) -> None:
     """Score everything, run the suite; exit 1 when a blocking check fails."""
     from rerankwatch.flows.nightly import nightly as nightly_flow
 
-    _run_each(config, db, force, nightly_flow, "nightly")
+    with _ci_reports("nightly", junit, json_file) as ci:
+        _run_each(config, db, force, nightly_flow, "nightly", ci)
 
 
 @app.command()
@@ -188,20 +265,24 @@ def gate(
     baseline: Annotated[str, typer.Option(help="Engine name in the config (the reference).")],
     candidate: Annotated[str, typer.Option(help="Engine name in the config to judge.")],
     config: ConfigOpt = None, db: DbOpt = None,
+    junit: JunitOpt = None, json_file: JsonOpt = None,
 ) -> None:
     """Judge a candidate engine against a baseline: exit 0 on PASS, 1 on BLOCKED."""
-    loaded = _check_config(config)
-    from rerankwatch.pipeline.judging import gate_config
+    with _ci_reports("gate", junit, json_file) as ci:
+        loaded = _check_config(config)
+        from rerankwatch.pipeline.judging import gate_config
 
-    try:
-        gate_config(loaded, baseline, candidate)
-    except RerankwatchError as exc:
-        _error(exc, 2)
-    _start_prefect()
-    from rerankwatch.flows.upgrade_gate import upgrade_gate
+        try:
+            gate_config(loaded, baseline, candidate)
+        except RerankwatchError as exc:
+            _error(exc, 2)
+        _start_prefect()
+        from rerankwatch.flows.upgrade_gate import upgrade_gate
 
-    _finish(upgrade_gate(baseline, candidate, config, db, return_state=True), "upgrade-gate")
-    typer.secho("PASS", fg=typer.colors.GREEN, bold=True)
+        state = upgrade_gate(baseline, candidate, config, db, return_state=True)
+        ci.append((db or loaded.db_path, state))
+        _finish(state, "upgrade-gate")
+        typer.secho("PASS", fg=typer.colors.GREEN, bold=True)
 
 
 @app.command()

@@ -1,12 +1,15 @@
-"""The nightly and upgrade-gate flows end to end, the gate's CLI exit codes, and the replays."""
+"""The nightly and upgrade-gate flows end to end, the gate's CLI exit codes and CI reports
+(--junit / --json), and the replays."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import polars as pl
 import pytest
+from junitparser import Error, Failure, JUnitXml
 from typer.testing import CliRunner
 
 from rerankwatch.cli import app
@@ -30,9 +33,22 @@ def gate_setup(tmp_path_factory, golden_dir):
     return config, tmp / "gate.duckdb"
 
 
-def gate(config: Path, baseline: str, candidate: str):
+def gate(config: Path, baseline: str, candidate: str, *extra: str):
     return CliRunner().invoke(app, ["gate", "--config", str(config), "--baseline", baseline,
-                                    "--candidate", candidate])
+                                    "--candidate", candidate, *extra])
+
+
+def ci_args(folder: Path) -> list[str]:
+    return ["--junit", str(folder / "junit.xml"), "--json", str(folder / "ci.json")]
+
+
+def ci_files(folder: Path) -> tuple[JUnitXml, dict]:
+    data = json.loads((folder / "ci.json").read_text())
+    return JUnitXml.fromfile(str(folder / "junit.xml")), data
+
+
+def cases(xml: JUnitXml) -> dict:
+    return {case.name: case for suite in xml for case in suite}
 
 
 def verdicts(db: Path) -> list[tuple]:
@@ -43,15 +59,39 @@ def verdicts(db: Path) -> list[tuple]:
 
 def test_gate_passes_a_clean_candidate_with_exit_0(gate_setup):
     config, db = gate_setup
-    result = gate(config, "tiny-ce", "tiny-ce-hf")
+    out = db.parent / "ci-pass"
+    result = gate(config, "tiny-ce", "tiny-ce-hf", *ci_args(out))
     assert result.exit_code == 0, result.output
     assert verdicts(db)[-1] == ("PASS", ["tiny-ce-hf"], [])
+    xml, data = ci_files(out)
+    (suite,) = list(xml)
+    assert suite.name == "rerankwatch.gate[tiny-ce]"
+    assert suite.tests > 10 and (suite.failures, suite.errors) == (0, 0)
+    assert {"scoring[tiny-ce]", "scoring[tiny-ce-hf]"} <= set(cases(xml))
+    assert all(c.classname.startswith("rerankwatch.gate.") for c in cases(xml).values())
+    assert (data["verdict"], data["exit_code"], data["failing_checks"]) == ("PASS", 0, [])
+    (run,) = data["runs"]
+    assert data["run_ids"] == [run["run_id"]] and run["verdict"] == "PASS"
+    engines = {e["name"]: e["fingerprint"] for e in run["engines"]}
+    assert engines["tiny-ce-hf"]["kind"] == "hf-seqcls" and engines["tiny-ce"]["weights_sha256"]
 
 
 def test_gate_blocks_swapped_arguments_with_exit_1(gate_setup):
     config, db = gate_setup
-    result = gate(config, "tiny-ce", "tiny-ce-swapped")
+    out = db.parent / "ci-blocked"
+    result = gate(config, "tiny-ce", "tiny-ce-swapped", *ci_args(out))
     assert result.exit_code == 1, result.output
+    xml, data = ci_files(out)
+    (suite,) = list(xml)
+    assert suite.failures >= 1
+    case = cases(xml)["argument_order[tiny-ce-swapped vs tiny-ce|matches_reference_swapped]"]
+    assert case.classname == "rerankwatch.gate.argument_order"
+    (failure,) = case.result
+    assert isinstance(failure, Failure) and "reversed" in failure.message
+    assert failure.message.startswith("observed ") and ", must be ≤ 0.5 (" in failure.message
+    assert data["verdict"] == "BLOCKED" and "argument_order" in data["failing_checks"]
+    swapped = [f for f in data["failures"] if f["check"] == "argument_order" and f["blocking"]]
+    assert swapped and swapped[0]["threshold"] == 0.5 and swapped[0]["observed"] > 0.5
     verdict, _, failing = verdicts(db)[-1]
     assert verdict == "BLOCKED"
     assert "argument_order" in failing
@@ -95,10 +135,15 @@ def test_gate_blocks_a_random_head_with_exit_1(gate_setup):
 
 
 def test_gate_rejects_an_unknown_engine_with_exit_2(gate_setup):
-    config, _ = gate_setup
-    result = gate(config, "tiny-ce", "no-such-engine")
+    config, db = gate_setup
+    out = db.parent / "ci-refused"
+    result = gate(config, "tiny-ce", "no-such-engine", *ci_args(out))
     assert result.exit_code == 2
     assert "no-such-engine" in result.output
+    xml, data = ci_files(out)  # nothing ran: the reports say why
+    assert (data["verdict"], data["exit_code"], data["runs"]) == ("ERROR", 2, [])
+    (error,) = next(iter(cases(xml).values())).result
+    assert isinstance(error, Error) and "no-such-engine" in error.message
 
 
 NIGHTLY = """
@@ -167,15 +212,27 @@ def test_clean_nightly_on_the_embedded_default_passes(tmp_path, golden_dir):
     assert report.is_file() and 'class="verdict PASS"' in report.read_text()
 
 
-def test_nightly_with_the_pooling_incident_fails_the_flow(tmp_path, golden_dir):
-    state, store = run_nightly(tmp_path, golden_dir, extra=CLS_POOLING)
-    with store:
-        assert state.is_failed()
-        assert "BLOCKED" in state.message and "engine_agreement" in state.message
+def test_nightly_with_the_pooling_incident_exits_1_with_ci_reports(tmp_path, golden_dir):
+    config = tmp_path / "nightly.toml"
+    config.write_text(NIGHTLY.format(db=tmp_path / "n.duckdb", extra=CLS_POOLING,
+                                     golden=golden_dir / "golden_en.jsonl"))
+    result = CliRunner().invoke(app, ["nightly", "--config", str(config), *ci_args(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "BLOCKED" in result.output and "engine_agreement" in result.output
+    with Store(tmp_path / "n.duckdb", read_only=True) as store:
         failed = store.sql("select engine_name, subject from check_results "
                            "where status = 'failed'")
-        assert set(failed["engine_name"]) == {"hf-bi-cls"}
-        assert "score_max_abs_delta" in set(failed["subject"])
+    assert set(failed["engine_name"]) == {"hf-bi-cls"}
+    assert "score_max_abs_delta" in set(failed["subject"])
+    xml, data = ci_files(tmp_path)
+    (suite,) = list(xml)
+    assert suite.name == "rerankwatch.nightly[st-bi-fp32]"
+    failing = {c.name for c in suite if any(isinstance(r, Failure) for r in c.result)}
+    assert "engine_agreement[hf-bi-cls vs st-bi-fp32|score_max_abs_delta]" in failing
+    assert all(name.split("[")[1].startswith("hf-bi-cls") for name in failing), failing
+    assert data["verdict"] == "BLOCKED" and "engine_agreement" in data["failing_checks"]
+    assert {e["name"] for e in data["runs"][0]["engines"]} == {
+        "st-bi-fp32", "hf-bi-fp32", "st-bi-bf16", "hf-bi-cls"}
 
 
 @pytest.mark.slow
