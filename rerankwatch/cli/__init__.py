@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from rerankwatch.cli.baseline import app as baseline_app
+from rerankwatch.cli.samples import app as samples_app
 from rerankwatch.cli.sql import fail_busy, note_wait, sql as sql_command
 from rerankwatch.core.errors import RerankwatchError, StoreBusy
 from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, find_demo_model
@@ -366,6 +367,7 @@ def report(
 
 app.command("sql")(sql_command)
 app.add_typer(baseline_app, name="baseline")
+app.add_typer(samples_app, name="samples")
 
 
 @app.command()
