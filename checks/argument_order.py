@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import great_expectations as gx
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
+from rerankwatch.checks.base import (
+    AT_LEAST,
+    CheckParams,
+    Judge,
+    Rows,
+    SuiteInput,
+    judged,
+    row,
+    worst,
+)
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 REVERSED = ("scores match the reference's swapped score(doc, query): this engine passes its "
@@ -42,6 +53,12 @@ class ArgumentOrder:
     Params = Params
     Detail = Detail
     needs_reference = False
+    measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
+        "asymmetry": "mean |score(q, d) − score(d, q)|",
+        "matches_reference_swapped": "share of scores nearer the reference's swapped "
+                                     "score(d, q) than its score(q, d)",
+    }
+    bounds: ClassVar[dict[str, str]] = {"asymmetry": AT_LEAST}  # score(q, d) ≠ score(d, q)
 
     def _swapped(self, data: SuiteInput, engine: str) -> pl.DataFrame:
         return data.probes.filter((pl.col("engine_name") == engine)

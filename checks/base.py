@@ -205,8 +205,18 @@ class Judge:
         return bool(result.success), dict(result.result)
 
 
+# Which side of its threshold a result's ``observed`` value must stay on. A check's rows are
+# AT_MOST (higher is worse: a delta, a share, a ceiling) unless the check declares otherwise
+# per subject in its ``bounds`` ClassVar ({subject: AT_LEAST or EXACTLY}, "*" for every one).
+AT_MOST, AT_LEAST, EXACTLY = "at_most", "at_least", "exactly"
+
+
 class Check(Protocol):
-    """A check: named, with thresholds, producing result rows from a SuiteInput."""
+    """A check: named, with thresholds, producing result rows from a SuiteInput.
+
+    ``bounds`` (optional): the subjects whose observed value must stay at or above the
+    threshold (AT_LEAST: a Kendall τ, an overlap) or equal it (EXACTLY: a count); the others
+    stay at or below it."""
 
     name: ClassVar[str]
     Params: ClassVar[type[CheckParams]]
@@ -214,6 +224,12 @@ class Check(Protocol):
     needs_reference: ClassVar[bool]
 
     def run(self, data: SuiteInput, params: CheckParams, judge: Judge) -> list[CheckResult]: ...
+
+
+def bound(check: Check | type, subject: str) -> str:
+    """AT_MOST, AT_LEAST or EXACTLY: where ``check``'s ``subject`` must stay (vs its threshold)."""
+    bounds = getattr(check, "bounds", {})
+    return bounds.get(subject, bounds.get("*", AT_MOST))
 
 
 def row(check: Check, params: CheckParams, engine: str | None, subject: str, status: str,

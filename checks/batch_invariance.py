@@ -7,6 +7,8 @@ in a shuffled order (``shuffled``) and in batches mixed with the set's longest p
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import great_expectations as gx
 import polars as pl
 
@@ -62,6 +64,11 @@ class BatchInvariance:
     Params = Params
     Detail = Detail
     needs_reference = False
+    measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
+        "single": "max |Δ score| scored alone (batch of one)",
+        "shuffled": "max |Δ score| in a shuffled batch",
+        "mixed": "max |Δ score| batched with long pairs",
+    }
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -10,6 +10,8 @@ this check holds the copies to the fresh scores, naming the run(s) the copies ca
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import great_expectations as gx
 import polars as pl
 
@@ -60,6 +62,9 @@ class CacheSpotCheck:
     Params = Params
     Detail = Detail
     needs_reference = False
+    measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
+        "copied_scores": "max |copied score − fresh re-score|",
+    }
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

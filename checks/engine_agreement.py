@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import great_expectations as gx
 import numpy as np
@@ -10,7 +10,16 @@ import polars as pl
 from scipy.stats import kendalltau
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
+from rerankwatch.checks.base import (
+    AT_LEAST,
+    CheckParams,
+    Judge,
+    Rows,
+    SuiteInput,
+    judged,
+    row,
+    worst,
+)
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 FINGERPRINT_FIELDS = ("kind", "dtype", "pooling", "max_length", "activation", "model")
@@ -119,6 +128,14 @@ class EngineAgreement:
     Params = Params
     Detail = Detail
     needs_reference = True
+    measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
+        "kendall_tau_min": "lowest per-query Kendall τ vs the reference",
+        "topk_overlap_min": "lowest per-query top-k overlap with the reference",
+        "score_max_abs_delta": "max |Δ score| vs the reference",
+        "score_p99_abs_delta": "p99 |Δ score| vs the reference",
+        "logit_max_abs_delta": "max |Δ logit| vs the reference",
+    }
+    bounds: ClassVar[dict[str, str]] = {"kendall_tau_min": AT_LEAST, "topk_overlap_min": AT_LEAST}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

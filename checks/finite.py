@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import great_expectations as gx
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged
+from rerankwatch.checks.base import EXACTLY, CheckParams, Judge, Rows, SuiteInput, judged
 from rerankwatch.core.records import CheckResult
 
 
@@ -41,6 +43,11 @@ class Finite:
     Params = Params
     Detail = Detail
     needs_reference = False
+    measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
+        "values": "non-finite scores or logits",
+        "count": "pairs scored (of the pairs sent)",
+    }
+    bounds: ClassVar[dict[str, str]] = {"count": EXACTLY}  # pairs scored: those sent
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -14,7 +14,7 @@ No accepted run yet: skipped (this run becomes the first baseline when its suite
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import great_expectations as gx
 import numpy as np
@@ -108,6 +108,10 @@ class HistoryBaseline:
     Params = Params
     Detail = Detail
     needs_reference = False
+    measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
+        "last_accepted": "max |Δ score| vs the last accepted run",
+        "pinned": "max |Δ score| vs the pinned run",
+    }
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import great_expectations as gx
 import polars as pl
 
@@ -34,6 +36,9 @@ class IrrelevantCeiling:
     Params = Params
     Detail = Detail
     needs_reference = False
+    measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
+        "*": "highest score of a known-irrelevant pair",
+    }
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import great_expectations as gx
 import numpy as np
@@ -107,6 +108,10 @@ class RetrievalQuality:
     Params = Params
     Detail = Detail
     needs_reference = True
+    measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
+        "ndcg@10": "nDCG@10 drop vs the reference",
+        "mrr": "MRR drop vs the reference",
+    }
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import great_expectations as gx
 import numpy as np
 import polars as pl
@@ -62,6 +64,11 @@ class Saturation:
     Params = Params
     Detail = Detail
     needs_reference = False
+    measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
+        "saturated_share": "share of scores at exactly 0 or 1",
+        "tied_share": "share of scores tied within a query",
+        "low_precision_share": "share of scores on a float16/bfloat16 grid",
+    }
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

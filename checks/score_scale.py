@@ -12,6 +12,8 @@ not compared.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import great_expectations as gx
 import numpy as np
 import polars as pl
@@ -76,6 +78,11 @@ class ScoreScale:
     Params = Params
     Detail = Detail
     needs_reference = True  # (a run of one engine: its reference is itself)
+    measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
+        "spread_ratio": "score spread (IQR) ratio to the reference, folded",
+        "top_rung_mean": "|shift| of the mean top-rung score vs the reference",
+        "irrelevant_mean": "|shift| of the mean known-irrelevant score vs the reference",
+    }
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -10,6 +10,8 @@ truncation as the cause. Disagreement on short pairs too is not this check's to 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import great_expectations as gx
 import polars as pl
 
@@ -49,6 +51,9 @@ class Truncation:
     Params = Params
     Detail = Detail
     needs_reference = True
+    measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
+        "long_pairs": "max |Δ score| vs the reference on pairs cut by max_length",
+    }
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

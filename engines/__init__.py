@@ -15,6 +15,7 @@ ENGINES = build_registry("engine kind", [
     ("http-rerank", "rerankwatch.engines.http_rerank:HttpRerankEngine"),
     ("onnx", "rerankwatch.engines.onnx:OnnxEngine"),
     ("flag-reranker", "rerankwatch.engines.flag_reranker:FlagRerankerEngine"),
+    ("llm-rerank", "rerankwatch.engines.llm_rerank:LlmRerankEngine"),
     # incident replays (fault injectors), see engines/faults.py
     ("replay-swap-args", "rerankwatch.engines.faults:SwapArgsEngine"),
     ("replay-cls-pooling", "rerankwatch.engines.faults:ClsPoolingEngine"),
@@ -35,6 +36,9 @@ ENGINES = build_registry("engine kind", [
     ("replay-int8-weights", "rerankwatch.engines.faults:Int8WeightsEngine"),
     ("replay-default-dtype", "rerankwatch.engines.faults:DefaultDtypeEngine"),
     ("replay-zeroed-head", "rerankwatch.engines.faults:ZeroedHeadEngine"),
+    ("replay-llm-template-missing", "rerankwatch.engines.faults:LlmTemplateMissingEngine"),
+    ("replay-llm-yes-no-swapped", "rerankwatch.engines.faults:LlmYesNoSwappedEngine"),
+    ("replay-llm-right-padding", "rerankwatch.engines.faults:LlmRightPaddingEngine"),
 ])
 
 

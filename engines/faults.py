@@ -14,6 +14,7 @@ from rerankwatch.core.records import Fingerprint
 from rerankwatch.engines import engine_class
 from rerankwatch.engines.base import BatchedEngine, to_numpy
 from rerankwatch.engines.heads import head_to_scores
+from rerankwatch.engines.llm_templates import TEMPLATES
 from rerankwatch.engines.st_cross import StCrossEngine
 
 
@@ -399,3 +400,47 @@ class ZeroedHeadEngine(FaultEngine):
     def _score_batch(self, queries, docs):
         logits = np.zeros(len(queries))
         return logits, 1.0 / (1.0 + np.exp(-logits))
+
+
+class LlmTemplateMissingEngine(FaultEngine):
+    """An LLM reranker sent bare pairs: no system prompt, no instruction, no answer cue, the
+    query and document concatenated (what vLLM scores for an original Qwen3 reranker without a
+    template: vllm #20794, vllm #21681, QwenLM/Qwen3-Embedding #71)."""
+
+    fault = "llm_template_missing"
+    default_wraps = "llm-rerank"
+
+    def _load(self) -> None:
+        super()._load()
+        inner = self.inner
+        inner.use_template(dataclasses.replace(
+            TEMPLATES["bare"], yes_token=inner.template.yes_token,
+            no_token=inner.template.no_token, logit_bias=inner.template.logit_bias))
+
+
+class LlmYesNoSwappedEngine(FaultEngine):
+    """The yes and no token ids swapped: ``classifier_from_token`` written ["yes", "no"] where
+    vLLM reads [false, true] (vllm #19260, ``load_weights_using_from_2_way_softmax``): every
+    score becomes 1 - p."""
+
+    fault = "llm_yes_no_swapped"
+    default_wraps = "llm-rerank"
+
+    def _load(self) -> None:
+        super()._load()
+        if self.inner.no_id is None:
+            raise ConfigError(f"engine {self.config.name!r}: {self.fault} needs a no_token")
+        self.inner.yes_id, self.inner.no_id = self.inner.no_id, self.inner.yes_id
+
+
+class LlmRightPaddingEngine(FaultEngine):
+    """Right padding with last-token pooling: shorter prompts of a batch are read at a pad
+    position, so a score depends on its batch (allenai/reward-bench #154; openvino.genai #3109
+    forces left padding for Qwen3 rerankers). Batch size 1 hides it."""
+
+    fault = "llm_right_padding"
+    default_wraps = "llm-rerank"
+
+    def _load(self) -> None:
+        super()._load()
+        self.inner.padding_side = "right"

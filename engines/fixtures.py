@@ -103,3 +103,77 @@ def demo_cross_encoder_path() -> str:
             f"{DEMO_MODEL} (budget {budget}) is not built in {demo_cache_root()}: run "
             f"`{command}`" + (" (about 6 min on 2 CPU cores)" if budget == "full" else ""))
     return str(found)
+
+
+TINY_LLM_VERSION = 1  # bump when the recipe below changes
+# what the Qwen3-Reranker template needs as single tokens: chat markers, think tags, yes / no
+LLM_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>")
+LLM_ANSWER_TOKENS = ("yes", "no")
+
+
+def _tokenizer_corpus() -> list[str]:
+    """Training text for the fixture tokenizer: the embedded sample sets (en and zh) and the
+    template's own words, so prompts split into real sub-words rather than bytes."""
+    from importlib import resources
+
+    from rerankwatch.engines.llm_templates import TEMPLATES
+
+    texts = []
+    for name in ("golden_en.jsonl", "golden_zh.jsonl"):
+        for line in resources.files("rerankwatch.samples").joinpath(name).read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                texts += [str(row.get("query", "")), str(row.get("doc", ""))]
+    for template in TEMPLATES.values():
+        texts += [template.prefix, template.body, template.suffix, template.instruction]
+    return texts
+
+
+def build_tiny_llm_reranker(folder: str | Path, seed: int = 0) -> Path:
+    """A small Qwen3ForCausalLM (random weights, head_dim 32 as vLLM's CPU kernels need) with a
+    byte-level BPE tokenizer trained here with the `tokenizers` library: the Qwen3-Reranker
+    template's special tokens are atomic, ``yes`` and ``no`` single tokens, padding on the left.
+
+    Untrained: p(yes) means nothing absolute, but every relative property of an LLM reranker
+    (agreement between engines, determinism, argument order, batch invariance, what a missing
+    template or right padding does) is real on it.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+    folder = Path(folder)
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=4096, special_tokens=list(LLM_SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tokenizer.train_from_iterator(_tokenizer_corpus(), trainer=trainer)
+    vocab = tokenizer.get_vocab()  # yes / no as whole tokens, as in Qwen's vocabulary
+    tokenizer.add_tokens([token for token in LLM_ANSWER_TOKENS if token not in vocab])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<|endoftext|>",
+                                   eos_token="<|im_end|>", padding_side="left",
+                                   model_max_length=1024)
+    torch.manual_seed(seed)
+    config = Qwen3Config(
+        vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=1024,
+        tie_word_embeddings=True, initializer_range=0.2,
+        pad_token_id=fast.pad_token_id, eos_token_id=fast.eos_token_id,
+        bos_token_id=None,
+    )
+    tmp = folder.with_name(folder.name + ".partial")
+    Qwen3ForCausalLM(config).save_pretrained(tmp)
+    fast.save_pretrained(tmp)
+    tmp.rename(folder)  # never leave a half-written model behind
+    return folder
+
+
+def tiny_llm_reranker_path() -> str:
+    """Folder of ``fixture:tiny-llm-reranker``, built once into the cache."""
+    folder = cache_dir() / "fixtures" / f"tiny-llm-reranker-v{TINY_LLM_VERSION}"
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        build_tiny_llm_reranker(folder)
+    return str(folder)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import flow
 
 from rerankwatch.core.errors import GateBlocked
-from rerankwatch.tasks.checking import run_checks, write_report
+from rerankwatch.report.summary import blocked_message
+from rerankwatch.tasks.checking import publish, run_checks
 from rerankwatch.tasks.notify import notify_failure
 from rerankwatch.tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
 
@@ -20,8 +21,7 @@ def nightly(config_path: str | None = None, db: str | None = None, force: bool =
     failures = score_all(config, run_id, pairs, force)
     finish_run(config, run_id, failures)
     report = run_checks(config, run_id, "nightly")
-    html = write_report(config, run_id)
+    html = publish(config, report)
     if report.blocked:
-        raise GateBlocked(f"run {run_id}: BLOCKED by {', '.join(report.failing_checks)}; "
-                          f"report: {html}")
+        raise GateBlocked(blocked_message(report, html))
     return {"run_id": run_id, "verdict": report.verdict, "report": html}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import flow
 
 from rerankwatch.core.errors import EngineFailed, GateBlocked
-from rerankwatch.tasks.checking import run_checks, write_report
+from rerankwatch.report.summary import blocked_message
+from rerankwatch.tasks.checking import candidate_name, publish, run_checks
 from rerankwatch.tasks.notify import notify_failure
 from rerankwatch.tasks.scoring import finish_run, reopen_run, score_all
 
@@ -25,7 +26,8 @@ def resume(run_id: str, db: str = "rerankwatch.duckdb", force: bool = False) -> 
     if suite is None:
         return {"run_id": run_id, "verdict": None}
     report = run_checks(config, run_id, suite)
-    html = write_report(config, run_id) if suite == "nightly" else None
+    candidate = candidate_name(config) if suite == "gate" else None
+    html = publish(config, report, candidate)
     if report.blocked:
-        raise GateBlocked(f"run {run_id}: BLOCKED by {', '.join(report.failing_checks)}")
+        raise GateBlocked(blocked_message(report, html, candidate))
     return {"run_id": run_id, "verdict": report.verdict, "report": html}

@@ -1,11 +1,13 @@
-"""upgrade-gate: score baseline and candidate on the same sets; PASS or BLOCKED."""
+"""upgrade-gate: score baseline and candidate on the same sets; PASS or BLOCKED, with the same
+HTML report and artifacts as the nightly."""
 
 from __future__ import annotations
 
 from prefect import flow
 
 from rerankwatch.core.errors import GateBlocked
-from rerankwatch.tasks.checking import gate_config, run_checks
+from rerankwatch.report.summary import blocked_message
+from rerankwatch.tasks.checking import candidate_name, gate_config, publish, run_checks
 from rerankwatch.tasks.notify import notify_failure
 from rerankwatch.tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
 
@@ -20,6 +22,8 @@ def upgrade_gate(baseline: str | dict, candidate: str | dict, config_path: str |
     failures = score_all(config, run_id, pairs)
     finish_run(config, run_id, failures)
     report = run_checks(config, run_id, "gate")
+    candidate_engine = candidate_name(config)
+    html = publish(config, report, candidate_engine)
     if report.blocked:
-        raise GateBlocked(f"BLOCKED: {', '.join(report.failing_checks)} (run {run_id})")
-    return {"run_id": run_id, "verdict": report.verdict}
+        raise GateBlocked(blocked_message(report, html, candidate_engine))
+    return {"run_id": run_id, "verdict": report.verdict, "report": html}

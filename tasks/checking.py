@@ -1,6 +1,9 @@
-"""Tasks for the judging half of a flow: run the suite, publish the verdict."""
+"""Tasks for the judging half of a flow: run the suite, write the report, publish both."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
@@ -10,14 +13,17 @@ from rerankwatch.core.config import RunConfig
 from rerankwatch.core.records import SuiteReport
 from rerankwatch.pipeline import judging
 from rerankwatch.report import html as report, terminal as views
+from rerankwatch.report.summary import verdict_markdown
+
+# where the reports folder is served over http(s) (a bucket, a static site): the Prefect UI
+# then links each report; without it the artifacts carry the summary and the worker's path
+REPORT_URL_ENV = "RERANKWATCH_REPORT_URL"
 
 
 @task(cache_policy=NO_CACHE)
 def run_checks(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
     report = judging.judge_run(config, run_id, suite)
     views.print_suite_report(report)
-    create_markdown_artifact(key=f"{suite}-verdict", markdown=views.suite_markdown(report),
-                             description=f"{suite} verdict for run {run_id}")
     return report
 
 
@@ -26,10 +32,36 @@ def gate_config(config: RunConfig, baseline: str | dict, candidate: str | dict) 
     return judging.gate_config(config, baseline, candidate)
 
 
+def candidate_name(config: RunConfig) -> str:
+    """A gate config's candidate: its one engine that is not the reference (the baseline)."""
+    return next(e.name for e in config.engines if e.name != config.reference)
+
+
+def report_url(path: Path) -> str | None:
+    """The report's http(s) address under $RERANKWATCH_REPORT_URL, else None."""
+    base = os.environ.get(REPORT_URL_ENV, "").strip()
+    if not base.startswith(("http://", "https://")):
+        return None
+    return f"{base.rstrip('/')}/{path.name}"
+
+
 @task(cache_policy=NO_CACHE)
-def write_report(config: RunConfig, run_id: str) -> str:
+def publish(config: RunConfig, suite_report: SuiteReport, candidate: str | None = None) -> str:
+    """Write the run's HTML report, then the ``<suite>-verdict`` and ``<suite>-report``
+    markdown artifacts (verdict, what was compared, each blocking failure in words, where the
+    report is) and, where the report is served over http(s), a ``<suite>-report-link``."""
+    run_id, suite = suite_report.run_id, suite_report.suite
     path = report.write_report(config.db_path, run_id)
     views.CONSOLE.print(f"report: {path}", markup=False, emoji=False)  # a path, as written
-    create_link_artifact(key="nightly-report", link=path.resolve().as_uri(),
-                         link_text=f"rerankwatch report {run_id}")
+    url = report_url(path)
+    where = str(path.resolve())
+    create_markdown_artifact(
+        key=f"{suite}-verdict", description=f"{suite} verdict for run {run_id}",
+        markdown=verdict_markdown(suite_report, candidate, where, url, full=False))
+    create_markdown_artifact(
+        key=f"{suite}-report", description=f"{suite} report of run {run_id}: {path.name}",
+        markdown=verdict_markdown(suite_report, candidate, where, url))
+    if url:
+        create_link_artifact(key=f"{suite}-report-link", link=url,
+                             link_text=f"rerankwatch report {run_id}")
     return str(path)

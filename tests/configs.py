@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 TINY_CE = "fixture:tiny-cross-encoder"
+TINY_LLM = "fixture:tiny-llm-reranker"
 MINILM = "embedded:all-MiniLM-L6-v2"
 # the fixture cross-encoder is untrained: its ladders and ceilings mean nothing
 UNTRAINED = """

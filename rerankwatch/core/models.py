@@ -19,6 +19,7 @@ MODEL_ALIASES = build_registry("model alias", [
     ("embedded:demo-cross-encoder", "rerankwatch.engines.fixtures:demo_cross_encoder_path"),
     # small seeded models built on first use into the cache
     ("fixture:tiny-cross-encoder", "rerankwatch.engines.fixtures:tiny_cross_encoder_path"),
+    ("fixture:tiny-llm-reranker", "rerankwatch.engines.fixtures:tiny_llm_reranker_path"),
 ])
 ALIAS_PREFIXES = ("embedded:", "fixture:")
 

@@ -14,6 +14,12 @@ from rerankwatch.core.errors import ConfigError
 from rerankwatch.core.registry import closest
 from rerankwatch.engines import ENGINES
 from rerankwatch.engines.http_schemas import SCHEMAS
+from rerankwatch.engines.llm_templates import (
+    OPTIONS as LLM_OPTIONS,
+    is_llm_reranker,
+    option_problems,
+)
+from rerankwatch.engines.vllm_offline import OPTIONS as VLLM_OPTIONS
 
 
 def registry_problems(config: RunConfig) -> list[str]:
@@ -29,6 +35,10 @@ def registry_problems(config: RunConfig) -> list[str]:
         if engine.kind == "http-rerank" and engine.api_schema not in SCHEMAS:
             problems.append(f"engine {engine.name!r}: unknown api_schema "
                             f"{engine.api_schema!r}; available: {', '.join(SCHEMAS)}")
+        if engine.kind == "llm-rerank" or (engine.kind == "vllm"
+                                           and is_llm_reranker(engine.options)):
+            problems += [f"engine {engine.name!r}: {problem}" for problem in option_problems(
+                engine.options, LLM_OPTIONS + (VLLM_OPTIONS if engine.kind == "vllm" else ()))]
     return problems
 
 

@@ -20,6 +20,7 @@ from rerankwatch.pipeline.config import load_config
 LOG = logging.getLogger("rerankwatch.pipeline.replay")
 MINILM = "embedded:all-MiniLM-L6-v2"
 TINY_CE = "fixture:tiny-cross-encoder"
+TINY_LLM = "fixture:tiny-llm-reranker"  # an untrained Qwen3 causal LM (engines/fixtures.py)
 DEMO_CE = "embedded:demo-cross-encoder"  # the trained demo model, once built
 CE = "cross-encoder"  # stands for the replays' cross-encoder: DEMO_CE once built, else TINY_CE
 # The fixture cross-encoder is untrained: ladders and ceilings say nothing about it, so in its
@@ -62,7 +63,7 @@ class Replay:
     def checks(self) -> dict:
         """Thresholds as the model's own config has them (the demo model's ceiling is its own)."""
         models = {self.reference["model"], self.candidate["model"]}
-        if TINY_CE in models:
+        if models & {TINY_CE, TINY_LLM}:
             return UNTRAINED
         return load_config(DEMO_CROSS_CONFIG).checks if self.needs_demo_model else {}
 
@@ -70,6 +71,7 @@ class Replay:
 CE_REF = _engine("ce", "st-cross", CE)
 BI_REF = _engine("minilm-st-bi", "st-bi", MINILM)
 DEMO_REF = _engine("demo-ce", "st-cross", DEMO_CE)
+LLM_REF = _engine("llm", "llm-rerank", TINY_LLM)
 REPLAYS = [
     Replay("swap_args", "score(documents, query) instead of score(query, documents)",
            CE_REF, _engine("ce-swapped", "replay-swap-args", CE)),
@@ -113,6 +115,12 @@ REPLAYS = [
            CE_REF, _engine("ce-default-dtype", "replay-default-dtype", CE)),
     Replay("zeroed_head", "a zeroed head: every score 0.5 (vllm #27857)",
            CE_REF, _engine("ce-zeroed-head", "replay-zeroed-head", CE)),
+    Replay("llm_template_missing", "LLM reranker scored without its prompt template (vllm #20794)",
+           LLM_REF, _engine("llm-bare", "replay-llm-template-missing", TINY_LLM)),
+    Replay("llm_yes_no_swapped", "LLM reranker's yes / no tokens swapped: 1 - p (vllm #19260)",
+           LLM_REF, _engine("llm-swapped-answers", "replay-llm-yes-no-swapped", TINY_LLM)),
+    Replay("llm_right_padding", "LLM reranker padded on the right, read at the last position",
+           LLM_REF, _engine("llm-right-padded", "replay-llm-right-padding", TINY_LLM)),
     Replay("clean_cross_encoder", "control: hf-seqcls vs st-cross on the same model",
            CE_REF, _engine("ce-hf", "hf-seqcls", CE), clean=True),
     Replay("clean_bi_encoder", "control: hf-bi vs st-bi on the same model",
@@ -122,6 +130,9 @@ REPLAYS = [
            force=True),
     Replay("clean_onnx", "control: onnx float32 vs st-cross float32",
            CE_REF, _engine("ce-onnx", "onnx", CE), clean=True),
+    Replay("clean_llm_batch_size_1", "control: LLM reranker at batch size 1 vs 32, afresh",
+           LLM_REF, _engine("llm-batch-1", "llm-rerank", TINY_LLM, batch_size=1), clean=True,
+           force=True),
     Replay("clean_bfloat16", "control: bfloat16 vs float32, within its tolerance",
            CE_REF, _engine("ce-bf16", "st-cross", CE, precision="bfloat16"), clean=True),
 ]

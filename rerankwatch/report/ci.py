@@ -29,6 +29,7 @@ import polars as pl
 from rerankwatch.core.records import ERROR, FAILED, PASSED, SKIPPED
 from rerankwatch.core.redact import redact_config, redact_text
 from rerankwatch.report.details import explain
+from rerankwatch.report.summary import limit, measured, number
 from rerankwatch.store import Store, open_store, reader_wait_s
 
 SCHEMA = "rerankwatch-ci/1"  # the JSON report's "schema": bumped when a field changes meaning
@@ -143,20 +144,18 @@ def build_ci_report(command: str, exit_code: int, flows: Sequence[FlowRun] = (),
 # --------------------------------------------------------------------------- results
 
 
-def _number(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4g}"
-
-
 def result_message(row: dict) -> str:
-    """"observed X > threshold Y: <the check's message>" of one check_results row (the
-    comparison is the side the observation fell on; either part is left out when missing)."""
+    """"observed X, must be ≤ Y (what was measured): <the check's message>" of one
+    check_results row, worded as every view words it (``report.summary``: the threshold's
+    direction declared by the check); either part is left out when missing."""
     summary, _ = explain(row["check_name"], row["detail"])
+    check, subject = row["check_name"], row["subject"]
     observed, threshold = row["observed"], row["threshold"]
+    what = measured(check, subject)
     if observed is not None and threshold is not None:
-        sign = ">" if observed > threshold else "<" if observed < threshold else "="
-        head = f"observed {_number(observed)} {sign} threshold {_number(threshold)}"
+        head = f"observed {number(observed)}, must be {limit(check, subject, threshold)} ({what})"
     elif observed is not None:
-        head = f"observed {_number(observed)}"
+        head = f"observed {number(observed)} ({what})"
     else:
         head = ""
     if row["status"] == ERROR:

@@ -12,6 +12,13 @@ from rerankwatch.checks import check_class
 from rerankwatch.core.errors import UnknownNameError
 
 
+def reason(check: str, detail: dict[str, Any] | str | None) -> str:
+    """The check's own one-line reason (its message, hint or reason), without the fallback to
+    an offending row that ``explain`` makes: "" when it states none."""
+    summary, rows = explain(check, detail)
+    return "" if rows and summary.endswith(str(rows[0])) else summary
+
+
 def explain(check: str, detail: dict[str, Any] | str | None) -> tuple[str, list[dict]]:
     """(one-line reason, offending rows) of one result of ``check``; ``detail`` as stored
     (a dict, or its JSON text). A detail its check cannot read (a check since removed or

@@ -1,11 +1,11 @@
-"""One self-contained HTML report per judged run: verdict, check table and plots."""
+"""One self-contained HTML report per judged run: a summary in words, then checks, figures
+and every result's details."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,19 @@ import polars as pl
 
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.report.details import explain
+from rerankwatch.report.figures import (
+    distribution_figure,
+    figure_id,
+    ladder_figure,
+    order_figure,
+    probes_figure,
+    quality_figure,
+    scatter_figure,
+    to_png,
+    trend_figure,
+    truncation_figure,
+)
+from rerankwatch.report.summary import findings, limit, number, pass_line, warnings
 from rerankwatch.store import Store, open_store, reader_wait_s
 
 
@@ -26,6 +39,8 @@ class ReportData:
     checks: pl.DataFrame
     scores: pl.DataFrame
     trend: pl.DataFrame
+    engines: pl.DataFrame  # q_run_engine_status: each engine config, status and fingerprint
+    probes: pl.DataFrame  # q_probe_scores: the re-scored pairs (swapped, reload, batches, spot)
 
     @property
     def reference(self) -> str:
@@ -49,122 +64,66 @@ def load_report_data(store: Store, run: str = "latest", nights: int = 14) -> Rep
         checks=store.query("q_run_check_results", run_id=run),
         scores=store.query("q_run_scores", run_id=run),
         trend=store.query("q_agreement_trend", run_id=run, nights=nights),
+        engines=store.query("q_run_engine_status", run_id=run),
+        probes=store.query("q_probe_scores", run_id=run),
     )
 
 
-MAX_LADDERS = 12
+def _img(figure, element_id: str, caption: str) -> str:
+    """A figure inlined as PNG under an anchor the summary links to."""
+    png = to_png(figure)
+    return (f'<figure id="{element_id}"><img alt="{html.escape(caption)}" '
+            f'src="data:image/png;base64,{png}"><figcaption>{html.escape(caption)}'
+            f"</figcaption></figure>")
 
 
-def _png(figure) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def _grid(count: int, width: float = 3.4, height: float = 3.0):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = max(1, min(count, 4))  # no engine scored (all failed): one empty panel
-    rows = max(1, -(-count // cols))
-    figure, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
-    for ax in axes.flat[count:]:
-        ax.axis("off")
-    return figure, list(axes.flat)
-
-
-def scatter_plots(data: ReportData) -> dict[str, str]:
-    """Engine vs reference score per engine: swapped arguments show as a cloud off the diagonal."""
-    reference = data.scores.filter(pl.col("engine_name") == data.reference).select(
-        "pair_id", pl.col("score").alias("ref"))
-    plots = {}
-    for engine in sorted(set(data.scores["engine_name"]) - {data.reference}):
-        pairs = data.scores.filter(pl.col("engine_name") == engine).join(reference, on="pair_id")
-        figure, (ax,) = _grid(1, 4, 4)
-        ax.scatter(pairs["ref"], pairs["score"], s=12, alpha=0.7,
-                   c=["#d62728" if k else "#1f77b4" for k in pairs["known_irrelevant"]])
-        low = min(pairs["ref"].min(), pairs["score"].min())
-        high = max(pairs["ref"].max(), pairs["score"].max())
-        ax.plot([low, high], [low, high], color="grey", lw=1, ls="--")
-        ax.set(xlabel=f"{data.reference} (reference)", ylabel=engine,
-               title=f"{engine} vs reference")
-        plots[engine] = _png(figure)
-    return plots
+def figures(data: ReportData, wanted: set[str]) -> dict[str, str]:
+    """HTML of every figure the report shows, by id: the standard ones (each engine against
+    the reference, distributions, ladders, the trend) and those a finding links to."""
+    shown: dict[str, str] = {}
+    scores, reference = data.scores, data.reference
+    engines = sorted(set(scores["engine_name"]) - {reference})
+    for engine in engines:
+        shown[f"scatter-{engine}"] = _img(scatter_figure(scores, reference, engine),
+                                          f"scatter-{engine}", f"{engine} vs {reference}")
+    for element in sorted(wanted):
+        kind, _, engine = element.partition("-")
+        if element in shown or not engine:
+            continue
+        if kind == "order":
+            figure = order_figure(scores, data.probes, reference, engine)
+            caption = f"{engine}: argument order"
+        elif kind == "probes":
+            figure = probes_figure(scores, data.probes, data.checks, engine)
+            caption = f"{engine}: re-scored pairs (reload, batches, spot check)"
+        elif kind == "truncation":
+            figure = truncation_figure(scores, reference, engine)
+            caption = f"{engine}: |Δ score| by tokens"
+        else:
+            continue
+        shown[element] = _img(figure, element, caption)
+    shown["distribution"] = _img(distribution_figure(scores, data.checks), "distribution",
+                                 "score distributions: known-irrelevant vs relevant pairs")
+    for element, figure, caption in (
+            ("ladders", ladder_figure(scores, reference), "relevance ladders (should fall)"),
+            ("trend", trend_figure(data.trend), "agreement and history over recent runs"),
+            ("quality", quality_figure(data.checks), "retrieval quality drops")):
+        if figure is not None:
+            shown[element] = _img(figure, element, caption)
+    return shown
 
 
-def distribution_plot(data: ReportData) -> str:
-    """Score distribution per engine: known-irrelevant vs relevant (label ≥ 2) pairs."""
-    engines = sorted(set(data.scores["engine_name"]))
-    figure, axes = _grid(len(engines))
-    for ax, engine in zip(axes, engines, strict=False):
-        frame = data.scores.filter(pl.col("engine_name") == engine)
-        groups = [frame.filter(pl.col("known_irrelevant"))["score"].to_list(),
-                  frame.filter(pl.col("label") >= 2)["score"].to_list()]
-        ax.hist(groups, bins=20, label=["known irrelevant", "relevant"],
-                color=["#d62728", "#2ca02c"])
-        ax.set(title=engine, xlabel="score")
-        ax.legend(fontsize=7)
-    return _png(figure)
-
-
-def shown_ladders(ladders: pl.DataFrame) -> tuple[list[tuple[str, str]], int]:
-    """The ladders worth a small multiple (inverted ones first, at most MAX_LADDERS; a large
-    set has hundreds, unreadable and slow to draw) and how many there are in all."""
-    steps = ladders.sort("ladder_rank").with_columns(
-        inverted=pl.col("score").diff().over("set_id", "ladder", "engine_name") > 0)
-    ranked = (steps.group_by("set_id", "ladder").agg(pl.col("inverted").any())
-              .sort("inverted", "set_id", "ladder", descending=[True, False, False]))
-    return list(ranked.head(MAX_LADDERS).select("set_id", "ladder").iter_rows()), ranked.height
-
-
-def ladder_plot(data: ReportData) -> str | None:
-    """Ladders as small multiples: score by rung, one line per engine (should fall)."""
-    ladders = data.scores.filter(pl.col("ladder").is_not_null())
-    names, total = shown_ladders(ladders)
-    if not names:
-        return None
-    figure, axes = _grid(len(names), 3, 2.4)
-    for ax, (set_id, ladder) in zip(axes, names, strict=False):
-        frame = ladders.filter((pl.col("set_id") == set_id) & (pl.col("ladder") == ladder))
-        for (engine,), rungs in frame.sort("ladder_rank").group_by("engine_name",
-                                                                    maintain_order=True):
-            ax.plot(rungs["ladder_rank"], rungs["score"], marker="o", label=engine)
-        ax.set(title=f"{set_id}/{ladder}", xlabel="rank")
-    axes[0].legend(fontsize=6)
-    if total > len(names):
-        figure.suptitle(f"{len(names)} of {total} ladders: those with an inverted step first",
-                        y=1.0)
-    return _png(figure)
-
-
-def trend_plot(data: ReportData) -> str | None:
-    """Agreement metrics per engine over the last nights."""
-    if data.trend["run_id"].n_unique() < 1:
-        return None
-    subjects = sorted(set(data.trend["subject"]))
-    figure, axes = _grid(len(subjects), 4, 3)
-    for ax, subject in zip(axes, subjects, strict=False):
-        frame = data.trend.filter(pl.col("subject") == subject)
-        for (engine,), series in frame.group_by("engine_name", maintain_order=True):
-            ax.plot(series["started_at"], series["observed"], marker="o", label=engine)
-        ax.axhline(frame["threshold"].max(), color="grey", ls="--", lw=1)
-        ax.set(title=subject)
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-    axes[0].legend(fontsize=6)
-    return _png(figure)
-
-
-def _detail(check: str, value: str) -> str:
+def _detail(check: str, value) -> str:
     """The check's own summary, then its offending rows as a table and the whole JSON."""
     summary, rows = explain(check, value)
     table = _table(pl.DataFrame(rows, infer_schema_length=None)) if rows else ""
-    return (f"<details><summary>{html.escape(summary[:160]) or 'detail'}</summary>{table}"
-            f"<pre>{html.escape(str(value))}</pre></details>")
+    try:
+        whole = json.dumps(json.loads(value) if isinstance(value, str) else value, indent=2,
+                           ensure_ascii=False)
+    except (TypeError, ValueError):
+        whole = str(value)
+    return (f"<details><summary>{html.escape(summary) or 'detail'}</summary>{table}"
+            f"<pre>{html.escape(whole)}</pre></details>")
 
 
 def _cell(column: str, value, check: str | None = None) -> str:
@@ -173,7 +132,7 @@ def _cell(column: str, value, check: str | None = None) -> str:
     if column == "detail" and check:
         return _detail(check, value)
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return number(value)
     return html.escape(str(value))
 
 
@@ -187,52 +146,80 @@ def _table(frame: pl.DataFrame, row_class=None, check: str | None = None) -> str
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _img(png: str, element_id: str, alt: str) -> str:
-    return f'<img id="{element_id}" alt="{html.escape(alt)}" src="data:image/png;base64,{png}">'
+KEPT = ("status", "detail")  # shown even when every row has the same value
 
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}
+def check_section(check: str, frame: pl.DataFrame) -> str:
+    """One check's results: the threshold with its direction ("≤ 0.02"), columns that never
+    vary said once above the table instead of repeated on every row."""
+    shown = frame.with_columns(
+        pl.struct("subject", "threshold").map_elements(
+            lambda r: limit(check, r["subject"], r["threshold"]), return_dtype=pl.String)
+        .alias("must be")).drop("threshold", "check_name").rename({
+            "engine_name": "engine", "other_engine_name": "vs"})
+    shown = shown.select("engine", "vs", "subject", "status", "blocking", "observed", "must be",
+                         "detail")
+    constant = [c for c in shown.columns
+                if c not in KEPT and shown.height > 1 and shown[c].n_unique() == 1]
+    said = ", ".join(f"{c}: {_cell(c, shown[c][0]) or '—'}" for c in constant)
+    statuses = ", ".join(f"{n} {s}" for s, n in Counter(shown["status"]).most_common())
+    return (f'<section id="check-{check}"><h3>{check}</h3><p class="meta">{statuses}'
+            + (f"; every row: {said}" if said else "") + "</p>"
+            + _table(shown.drop(constant), lambda r: r["status"], check) + "</section>")
+
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:80em}
+table{border-collapse:collapse;font-size:13px;margin:.6em 0}
 td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}
 tr.failed td,tr.error td{background:#fde2e2}tr.skipped td{color:#777}
-pre{white-space:pre-wrap;max-width:60em}.plots img{max-width:32%;margin:.3em}
-.verdict{font-size:28px;font-weight:bold}.PASS{color:#1a7f37}.BLOCKED{color:#c62828}"""
+pre{white-space:pre-wrap;max-width:60em;font-size:12px}
+figure{display:inline-block;margin:.4em;vertical-align:top}figure img{max-width:100%}
+figcaption{font-size:12px;color:#555}.meta{color:#555;font-size:14px}
+.verdict{font-size:28px;font-weight:bold;margin:.2em 0}.PASS{color:#1a7f37}
+.BLOCKED,.FAILED{color:#c62828}#summary{font-size:16px}
+#failing li{margin:.4em 0}details>summary{cursor:pointer}"""
 
 
 def render_html(data: ReportData) -> str:
-    """The report page, self-contained (plots inlined as PNG)."""
+    """The report page, self-contained (figures inlined as PNG): a plain-language summary
+    first (each blocking failure in words, with links to its details and its figure; a clean
+    run in one line, its details collapsed), then checks, figures and details."""
     verdict = data.verdicts["verdict"][0] if data.verdicts.height else "NOT JUDGED"
-    blocking = data.checks.filter(pl.col("blocking") & pl.col("status").is_in(["failed", "error"]))
-    checks = data.checks.select("check_name", "engine_name", "other_engine_name", "subject",
-                                "status", "blocking", "observed", "threshold", "detail")
-    counts = (checks.group_by("check_name", maintain_order=True)
+    found = findings(data.checks)
+    links = {f: figure_id(f.check, f.engine) for f in found}
+    shown = figures(data, {link for link in links.values() if link})
+    counts = (data.checks.group_by("check_name", maintain_order=True)
               .agg(*(pl.col("status").eq(s).sum().alias(s)
                      for s in ("passed", "failed", "error", "skipped"))))
-    parts = [f"<h1>rerankwatch run {html.escape(data.run_id)}</h1>",
+    parts = [f"<h1>rerankwatch: {html.escape(data.run['flow_name'])} run "
+             f"{html.escape(data.run_id)}</h1>",
              f'<p class="verdict {verdict}" id="verdict">{verdict}</p>',
-             f"<p>flow {html.escape(data.run['flow_name'])}, started {data.run['started_at']}, "
-             f"scoring {data.run['status']}, reference <b>{html.escape(data.reference)}</b></p>"]
-    if blocking.height:
-        items = [f'<li><a href="#check-{c}">{c}</a>: {html.escape(e or "")} {html.escape(s)}'
-                 + (f' (<a href="#scatter-{e}">plot</a>)' if e and e != data.reference else "")
-                 + "</li>" for c, e, s in blocking.select("check_name", "engine_name",
-                                                          "subject").unique().sort("*").rows()]
-        parts.append('<h2>Blocking failures</h2><ul id="failing">' + "".join(items) + "</ul>")
-    parts += ["<h2>Checks</h2>", _table(counts)]
-    parts.append('<h2>Engine vs reference</h2><div class="plots">' + "".join(
-        _img(png, f"scatter-{engine}", f"{engine} vs reference")
-        for engine, png in scatter_plots(data).items()) + "</div>")
-    parts += ["<h2>Known-irrelevant vs relevant</h2>",
-              _img(distribution_plot(data), "distribution", "score distributions")]
-    if (ladders := ladder_plot(data)) is not None:
-        parts += ["<h2>Ladders</h2>", _img(ladders, "ladders", "ladders")]
-    if (trend := trend_plot(data)) is not None:
-        parts += ["<h2>Agreement over recent runs</h2>", _img(trend, "trend", "agreement trend")]
-    parts.append("<h2>Check details</h2>")
-    for (check,), frame in checks.group_by("check_name", maintain_order=True):
-        parts.append(f'<section id="check-{check}"><h3>{check}</h3>'
-                     + _table(frame.drop("check_name"), lambda r: r["status"], check)
-                     + "</section>")
+             f'<p class="meta">started {data.run["started_at"]:%Y-%m-%d %H:%M %Z}, scoring '
+             f"{html.escape(data.run['status'])}, reference <b>{html.escape(data.reference)}"
+             f"</b></p>"]
+    if found:
+        items = []
+        for finding in found:
+            target = links[finding]
+            plot = (f', <a href="#{target}">plot</a>' if target in shown else "")
+            items.append(f'<li class="finding">{html.escape(finding.line)} (<a href='
+                         f'"#check-{finding.check}">details</a>{plot})</li>')
+        parts.append(f'<h2>Why it is {verdict}</h2><ul id="failing">{"".join(items)}</ul>')
+    else:
+        line = pass_line(data.scores, data.engines, data.reference)
+        parts.append(f'<p id="summary">{html.escape(line)}</p>')
+        if quiet := warnings(data.checks):
+            parts.append(f'<p class="meta" id="warnings">not blocking (made so in the config), '
+                         f'failed: {", ".join(quiet)}; see the details below</p>')
+    body = ["<h2>Checks</h2>", _table(counts), "<h2>Figures</h2>", *shown.values(),
+            "<h2>Check details</h2>"]
+    for (check,), frame in data.checks.group_by("check_name", maintain_order=True):
+        body.append(check_section(check, frame))
+    if found:
+        parts += body
+    else:  # a clean run: one line above, everything else one click away
+        parts.append('<details id="details"><summary>checks, figures and details</summary>'
+                     + "\n".join(body) + "</details>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>rerankwatch "
             f"{html.escape(data.run_id)}</title><style>{STYLE}</style></head><body>"
             + "\n".join(parts) + "</body></html>")

@@ -80,20 +80,6 @@ def print_suite_report(report) -> None:
     CONSOLE.print(Text(f"verdict {report.verdict}{suffix}", style=style))
 
 
-def suite_markdown(report) -> str:
-    """The same report as markdown, for a Prefect artifact."""
-    counts, failing = suite_frames(report)
-
-    def table(frame: pl.DataFrame) -> str:
-        head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-        return head + "".join("| " + " | ".join(_fmt(v) for v in r) + " |\n"
-                              for r in frame.iter_rows())
-
-    text = f"# {report.suite}: **{report.verdict}**\n\nrun `{report.run_id}`, reference " \
-           f"`{report.reference}`\n\n{table(counts)}"
-    return text + (f"\n## Blocking failures\n\n{table(failing)}" if failing.height else "")
-
-
 def caught_text(caught_by: tuple[str, ...], margins: dict[str, float | None]) -> str:
     """"check ×margin, ..." (the margin: observed ÷ threshold, > 1 past it)."""
     def one(check: str) -> str:

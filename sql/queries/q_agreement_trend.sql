@@ -1,15 +1,29 @@
--- Agreement metrics per engine over the last $nights judged runs up to a given run.
-with recent as (
-    select run_id, started_at
+-- Agreement with the reference and distance from the accepted history, per engine, over the
+-- last $nights judged runs up to a given run that share its flow, reference and engine configs
+-- (a gate's candidate never appears in the nightly's trend).
+with this as (
+    select flow_name, (config->>'reference') as reference,
+           (config->'engines')::varchar as engines, started_at
     from runs
-    where run_id in (select run_id from verdicts)
-      and started_at <= (select started_at from runs where run_id = $run_id)
-    order by started_at desc
+    where run_id = $run_id
+),
+recent as (
+    select r.run_id, r.started_at
+    from runs as r, this
+    where r.run_id in (select run_id from verdicts)
+      and r.started_at <= this.started_at
+      and r.flow_name = this.flow_name
+      and (r.config->>'reference') is not distinct from this.reference
+      and (r.config->'engines')::varchar is not distinct from this.engines
+    order by r.started_at desc
     limit $nights
 )
-select recent.started_at, c.run_id, c.engine_name, c.subject, c.observed, c.threshold
+select recent.started_at, c.run_id, c.check_name, c.engine_name, c.subject, c.observed,
+       c.threshold
 from check_results as c
 join recent using (run_id)
-where c.check_name = 'engine_agreement'
-  and c.subject in ('score_max_abs_delta', 'score_p99_abs_delta', 'logit_max_abs_delta')
-order by recent.started_at, c.engine_name, c.subject
+where (c.check_name = 'engine_agreement'
+       and c.subject in ('score_max_abs_delta', 'score_p99_abs_delta', 'logit_max_abs_delta'))
+   or (c.check_name = 'history_baseline' and c.observed is not null)
+qualify c.recorded_at = max(c.recorded_at) over (partition by c.run_id)
+order by recent.started_at, c.check_name, c.engine_name, c.subject

@@ -19,7 +19,10 @@ from tests.servers.rerank_app import serve
 
 REPLAY_MODELS = {"replay-cls-pooling": "embedded:all-MiniLM-L6-v2",
                  "replay-random-head": "embedded:all-MiniLM-L6-v2",
-                 "st-bi": "embedded:all-MiniLM-L6-v2", "hf-bi": "embedded:all-MiniLM-L6-v2"}
+                 "st-bi": "embedded:all-MiniLM-L6-v2", "hf-bi": "embedded:all-MiniLM-L6-v2",
+                 **dict.fromkeys(("llm-rerank", "replay-llm-template-missing",
+                                  "replay-llm-yes-no-swapped", "replay-llm-right-padding"),
+                                 "fixture:tiny-llm-reranker")}
 PAIRS = [("How do I sell my shirt?", "List your shirt on our marketplace with photos."),
          ("How do I sell my shirt?", "Ketchup is a condiment made from tomatoes."),
          ("capital of France", "Paris is the capital and largest city of France.")]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -88,7 +89,7 @@ def test_gate_blocks_swapped_arguments_with_exit_1(gate_setup):
     assert case.classname == "rerankwatch.gate.argument_order"
     (failure,) = case.result
     assert isinstance(failure, Failure) and "reversed" in failure.message
-    assert failure.message.startswith("observed ") and " > threshold 0.5: " in failure.message
+    assert failure.message.startswith("observed ") and ", must be ≤ 0.5 (" in failure.message
     assert data["verdict"] == "BLOCKED" and "argument_order" in data["failing_checks"]
     swapped = [f for f in data["failures"] if f["check"] == "argument_order" and f["blocking"]]
     assert swapped and swapped[0]["threshold"] == 0.5 and swapped[0]["observed"] > 0.5
@@ -100,6 +101,22 @@ def test_gate_blocks_swapped_arguments_with_exit_1(gate_setup):
             "select detail->>'message' as m from check_results where check_name = "
             "'argument_order' and subject = 'matches_reference_swapped' and status = 'failed'")
     assert "reversed" in message["m"][0]
+    # the failure names what was compared and the report the gate wrote, as the nightly does
+    assert "BLOCKED: candidate tiny-ce-swapped vs baseline tiny-ce: " in result.output
+    report = Path(re.search(r"report: (\S+\.html)", result.output).group(1))
+    assert 'class="verdict BLOCKED"' in report.read_text()
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = {a.key: str(a.data) for a in client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(
+                any_=["gate-verdict", "gate-report", "gate-report-link"])))
+            if report.stem in str(a.data)}
+    assert set(found) == {"gate-verdict", "gate-report"}  # no link: not served over http(s)
+    assert "candidate `tiny-ce-swapped` vs baseline `tiny-ce`" in found["gate-verdict"]
+    assert "must be ≤ 0.5 (argument\\_order)" in found["gate-report"]
+    assert "file://" not in found["gate-report"] and str(report) in found["gate-report"]
 
 
 def test_gate_reuses_the_stored_baseline(gate_setup):
@@ -258,6 +275,9 @@ def test_every_replay_is_caught_and_clean_controls_pass(tmp_path):
         assert "batch_invariance" in caught[name], (name, caught[name])
     for name in ("pooler_dropped", "activation_twice", "zeroed_head"):
         assert "score_scale" in caught[name], (name, caught[name])
+    for name in ("llm_template_missing", "llm_yes_no_swapped", "llm_right_padding"):
+        assert "engine_agreement" in caught[name], (name, caught[name])
+    assert "batch_invariance" in caught["llm_right_padding"]  # batch size 1 would hide it
     nights = run_nights(db)
     assert nights.ok and nights.caught_by == ("history_baseline",), nights.margins
     table = replay_rows(outcomes, nights)

@@ -17,7 +17,7 @@ from rerankwatch.pipeline import scoring
 from rerankwatch.pipeline.scoring import probe_pairs
 from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
-from tests.configs import MINILM, VLLM_REQUIREMENTS, VLLM_UNINSTALL
+from tests.configs import MINILM, TINY_LLM, VLLM_REQUIREMENTS, VLLM_UNINSTALL
 from tests.suite_runs import run_config
 
 pytestmark = pytest.mark.slow
@@ -103,6 +103,21 @@ def bi_run(tmp_path_factory, golden):
     store.close()
 
 
+@pytest.fixture(scope="module")
+def llm_run(tmp_path_factory, golden):
+    """The fixture causal LM as a Qwen3-style LLM reranker: llm-rerank (transformers, the
+    reference) and vLLM through its from_2_way_softmax overrides, with the template options the
+    run config would give."""
+    store = Store(tmp_path_factory.mktemp("vllm-llm") / "rw.duckdb")
+    store.add_pairs(golden)
+    matrix = Matrix(store, golden)
+    matrix.score(engine("llm-rerank", "llm-rerank", TINY_LLM, batch_size=16))
+    matrix.score(engine("vllm-llm", "vllm", TINY_LLM, environment="vllm-cpu",
+                        options={"template": "qwen3"}), VLLM)
+    yield matrix
+    store.close()
+
+
 def max_delta(matrix: Matrix, reference: str, other: str) -> float:
     return matrix.store.sql(
         "select max(abs(a.score - b.score)) as d from scores a join scores b using (pair_id) "
@@ -134,6 +149,17 @@ def test_vllm_agrees_with_st_bi_on_the_embedded_default(bi_run):
     assert statuses(report, "engine_agreement", "vllm-fp32") == {"passed"}
     assert statuses(report, "engine_agreement", "vllm-bf16") == {"passed"}
     assert report.verdict == "PASS", [r for r in report.results if r.blocks]
+
+
+def test_vllm_scores_an_llm_reranker_as_the_transformers_engine_does(llm_run):
+    report = llm_run.suite("llm-rerank", {**UNTRAINED})
+    assert max_delta(llm_run, "llm-rerank", "vllm-llm") < 1e-4
+    for check in ("engine_agreement", "argument_order"):
+        assert statuses(report, check, "vllm-llm") == {"passed"}, check
+    fingerprint = llm_run.store.sql(
+        "select e.fingerprint from run_engines r join engines e using (engine_id) "
+        "where r.run_id = $r and r.engine_name = 'vllm-llm'", r=llm_run.run_id)["fingerprint"][0]
+    assert '"pooling": "last-token"' in fingerprint and '"template_sha256"' in fingerprint
 
 
 def test_vllm_fingerprint_records_the_venv_versions(bi_run):

@@ -74,12 +74,15 @@ def test_junit_holds_one_case_per_result_and_engine(blocked):
     assert failing.classname == "rerankwatch.gate.argument_order"
     (failure,) = failing.result
     assert isinstance(failure, Failure)
-    assert failure.message == f"observed 0.93 > threshold 0.5: {REVERSED}"
+    assert failure.message == (
+        "observed 0.93, must be ≤ 0.5 (share of scores nearer the reference's swapped "
+        f"score(d, q) than its score(q, d)): {REVERSED}")
     assert "blocking: true" in failure.text and "threshold: 0.5" in failure.text
     assert by_name["argument_order[cand|asymmetry]"].is_passed
     (warning,) = by_name["irrelevant_ceiling[cand|p95]"].result
     assert isinstance(warning, Skipped) and warning.type == "rerankwatch.NonBlocking"
-    assert warning.message == "non-blocking failed: observed 0.8 > threshold 0.5: too high"
+    assert warning.message == ("non-blocking failed: observed 0.8, must be ≤ 0.5 (highest score "
+                               "of a known-irrelevant pair in p95): too high")
 
 
 def test_json_holds_the_verdict_failures_and_fingerprints_without_secrets(blocked):

@@ -285,6 +285,13 @@ def test_upgrade_decisions_lists_gate_verdicts_only(store: Store) -> None:
     assert decisions["decided_at"].null_count() == 0
 
 
+def test_the_report_trend_holds_runs_of_the_same_flow_config_and_reference(store: Store):
+    """A gate's candidate never shows in the nightly's trend, nor the nightly's in the gate's."""
+    for run_id, kept in ((NEW, [(NEW, "cand", 0.15)]), (OLD, [(OLD, "cand", 0.2)])):
+        trend = store.query("q_agreement_trend", run_id=run_id, nights=14)
+        assert trend.select("run_id", "engine_name", "observed").rows() == kept
+
+
 # --------------------------------------------------------------------------- rerankwatch sql
 
 runner = CliRunner()

@@ -1,0 +1,81 @@
+"""The plain-language summary every view shares: numbers as written, limits with their
+direction, what each check measures, and where a report is said to be."""
+
+from __future__ import annotations
+
+import pytest
+
+from rerankwatch.checks import CHECKS, check_class
+from rerankwatch.core.records import CheckResult, SuiteReport
+from rerankwatch.report.summary import (
+    blocked_message,
+    limit,
+    measured,
+    number,
+    result_findings,
+    verdict_markdown,
+)
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (-0.0, "0"), (0.0, "0"), (45.0, "45"), (0.5, "0.5"), (1e-6, "1e-06"), (0.333333, "0.3333"),
+    (None, "—")])
+def test_numbers_read_as_written(value, text):
+    assert number(value) == text
+
+
+def test_limits_say_their_direction():
+    assert limit("engine_agreement", "kendall_tau_min", 0.5) == "≥ 0.5"
+    assert limit("engine_agreement", "score_max_abs_delta", 0.02) == "≤ 0.02"
+    assert limit("monotonic_relevance", "golden_en", -0.0) == "≥ 0"
+    assert limit("finite", "count", 45.0) == "= 45"
+    assert limit("a_check_since_removed", "x", 1.0) == "≤ 1"
+
+
+def test_every_check_says_what_it_measures():
+    for name in CHECKS:
+        assert getattr(check_class(name), "measures", None), name
+    assert measured("irrelevant_ceiling", "golden_zh") == (
+        "highest score of a known-irrelevant pair in golden_zh")
+    assert measured("a_check_since_removed", "x") == "a_check_since_removed x"
+
+
+REPORT = SuiteReport("run-1", "gate", "base", (
+    CheckResult("engine_agreement", "cand", "kendall_tau_min", "failed", True, 0.33, 0.5,
+                {"message": "rankings disagree"}, "base"),
+    CheckResult("finite", "cand", "values", "passed", True, 0.0, 0.0),
+    CheckResult("saturation", "cand", "tied_share", "failed", False, 0.2, 0.05),
+))
+
+
+def test_a_finding_is_one_line_in_words():
+    (finding,) = result_findings(REPORT.results)  # the non-blocking failure is no finding
+    assert finding.line == ("cand: lowest per-query Kendall τ vs the reference 0.33, must be "
+                            "≥ 0.5 (engine_agreement) — rankings disagree")
+
+
+def test_the_markdown_links_a_report_only_over_http():
+    on_disk = verdict_markdown(REPORT, "cand", "/srv/reports/run-1.html")
+    assert "candidate `cand` vs baseline `base`" in on_disk and "**BLOCKED**" in on_disk
+    assert "must be ≥ 0.5 (engine\\_agreement)" in on_disk
+    assert "on the worker's host: `/srv/reports/run-1.html`" in on_disk and "](" not in on_disk
+    served = verdict_markdown(REPORT, "cand", "/srv/reports/run-1.html",
+                              "https://reports.example/run-1.html")
+    assert "[run-1](https://reports.example/run-1.html)" in served
+    short = verdict_markdown(REPORT, "cand", "/r.html", full=False)
+    assert "blocked by: engine_agreement" in short and "Kendall" not in short
+    assert blocked_message(REPORT, "/r.html", "cand") == (
+        "BLOCKED: candidate cand vs baseline base: engine_agreement (run run-1); report: /r.html")
+
+
+@pytest.mark.parametrize(("base", "url"), [
+    ("https://reports.example/rw/", "https://reports.example/rw/run-1.html"),
+    ("http://10.0.0.5:8000", "http://10.0.0.5:8000/run-1.html"),
+    ("file:///srv/reports", None), ("", None)])
+def test_a_report_link_only_for_an_http_base(monkeypatch, base, url):
+    from pathlib import Path
+
+    from rerankwatch.tasks.checking import REPORT_URL_ENV, report_url
+
+    monkeypatch.setenv(REPORT_URL_ENV, base)
+    assert report_url(Path("/srv/reports/run-1.html")) == url
