@@ -330,7 +330,6 @@ def junit_xml(report: CiReport) -> str:
             "reference": run.reference, "scoring": run.run["status"],
             "failing_checks": ", ".join(run.verdict["failing_checks"]) if run.verdict else None,
         }, run.seconds, _when(run.run["started_at"]))
-        suite.set("id", run.run_id)
         for engine in run.engines.iter_rows(named=True):
             _engine_case(suite, run, engine)
         seen: Counter = Counter()

@@ -29,7 +29,8 @@ def gate_setup(tmp_path_factory, golden_dir):
     config.write_text(run_config(tmp / "gate.duckdb", golden_dir / "golden_en.jsonl", "tiny-ce", [
         ("tiny-ce", "st-cross", TINY_CE), ("tiny-ce-hf", "hf-seqcls", TINY_CE),
         ("tiny-ce-swapped", "replay-swap-args", TINY_CE), ("minilm", "st-bi", MINILM),
-        ("minilm-as-reranker", "replay-random-head", MINILM)]))
+        ("minilm-as-reranker", "replay-random-head", MINILM),
+        ("ghost", "st-cross", "no-such-org/no-such-reranker")]))
     return config, tmp / "gate.duckdb"
 
 
@@ -132,6 +133,20 @@ def test_gate_blocks_a_random_head_with_exit_1(gate_setup):
     assert result.exit_code == 1, result.output
     verdict, _, failing = verdicts(db)[-1]
     assert verdict == "BLOCKED" and "determinism" in failing
+
+
+def test_a_gate_whose_candidate_cannot_load_reports_an_engine_error(gate_setup):
+    config, db = gate_setup
+    out = db.parent / "ci-ghost"
+    result = gate(config, "tiny-ce", "ghost", *ci_args(out))
+    assert result.exit_code == 1, result.output
+    xml, data = ci_files(out)
+    (error,) = cases(xml)["scoring[ghost]"].result
+    assert isinstance(error, Error) and "no-such-org/no-such-reranker" in error.message
+    assert cases(xml)["scoring[tiny-ce]"].is_passed
+    assert data["verdict"] == "BLOCKED"
+    ghost = next(e for e in data["runs"][0]["engines"] if e["name"] == "ghost")
+    assert ghost["status"] == "failed" and ghost["fingerprint"] is None
 
 
 def test_gate_rejects_an_unknown_engine_with_exit_2(gate_setup):

@@ -169,3 +169,66 @@ def test_two_runs_are_two_suites_and_an_unjudged_run_is_an_error(tmp_path):
     data = json.loads((tmp_path / "ci.json").read_text())
     assert [r["verdict"] for r in data["runs"]] == ["PASS", "ERROR"]
     assert data["errors"] == ["the store could not be opened"]
+
+
+PYTEST_CASES = '''
+import pytest
+
+def test_pass():
+    print("observed")
+
+def test_fail():
+    assert 1 == 2
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("setup")
+
+def test_error(broken):
+    pass
+
+def test_skip():
+    pytest.skip("why")
+
+def test_property(record_testsuite_property):
+    record_testsuite_property("run_id", "r1")
+'''
+# what the JUnit schema pytest checks its own files against (junit-10.xsd) also allows: totals
+# on <testsuites>, a type on a failure, error or skip
+SCHEMA_EXTRAS = {"testsuites": {"tests", "failures", "errors", "time"},
+                 "failure": {"type"}, "error": {"type"}, "skipped": {"type"}}
+
+
+def shape(root) -> tuple[set, dict]:
+    """(parent → child tag pairs, attributes per tag) of an XML tree."""
+    edges, attributes = set(), {}
+    for parent in root.iter():
+        attributes.setdefault(parent.tag, set()).update(parent.attrib)
+        edges |= {(parent.tag, child.tag) for child in parent}
+    return edges, attributes
+
+
+def test_junit_has_the_shape_pytest_itself_writes(tmp_path, blocked):
+    """Every element, nesting and attribute of our file is one pytest's own --junitxml file
+    has (xunit2, with a pass that prints, a failure, error, skip and a suite property)."""
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    (tmp_path / "test_sample.py").write_text(PYTEST_CASES)
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "-o", "junit_family=xunit2", "-o", "junit_logging=system-out",
+                    f"--junitxml={tmp_path / 'pytest.xml'}",
+                    str(tmp_path / "test_sample.py")], cwd=tmp_path, capture_output=True,
+                   timeout=120, check=False)
+    theirs_edges, theirs_attributes = shape(ET.parse(tmp_path / "pytest.xml").getroot())
+    for tag, extra in SCHEMA_EXTRAS.items():
+        theirs_attributes[tag] |= extra
+    _, out = blocked
+    error_report = tmp_path / "refused.xml"
+    write_ci_reports(build_ci_report("gate", 2, [], "bad config"), error_report)
+    for path in (out / "junit.xml", error_report):
+        edges, attributes = shape(ET.parse(path).getroot())
+        assert edges <= theirs_edges, edges - theirs_edges
+        for tag, names in attributes.items():
+            assert names <= theirs_attributes.get(tag, set()), (tag, names)
