@@ -13,6 +13,7 @@ ENGINES = build_registry("engine kind", [
     ("hf-bi", "rerankwatch.engines.hf_bi:HfBiEngine"),
     ("vllm", "rerankwatch.engines.vllm_offline:VllmEngine"),
     ("http-rerank", "rerankwatch.engines.http_rerank:HttpRerankEngine"),
+    ("http-embed", "rerankwatch.engines.http_embed:HttpEmbedEngine"),
     ("onnx", "rerankwatch.engines.onnx:OnnxEngine"),
     ("flag-reranker", "rerankwatch.engines.flag_reranker:FlagRerankerEngine"),
     ("llm-rerank", "rerankwatch.engines.llm_rerank:LlmRerankEngine"),

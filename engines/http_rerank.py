@@ -69,6 +69,11 @@ def _shown(indices: list) -> str:
     return f"{list(indices[:SHOWN])}{more}"
 
 
+def listed(found: list[tuple[str, list]]) -> list[str]:
+    """'label [indices]' for each (label, indices) that holds any."""
+    return [f"{label} {_shown(indices)}" for label, indices in found if indices]
+
+
 def _echoed_text(item) -> str | None:
     """The document text a result echoes (``document``: a string or ``{"text": ...}``)."""
     document = item.get("document") if isinstance(item, dict) else None
@@ -130,14 +135,10 @@ def result_problems(items: list, docs: list[str], top_n: int | None, index_field
         if top_n and len(items) < expected and not empty and not repeated:
             problems.append("fewer results than top_n asked for (does the server cap or "
                             "ignore top_n?)")
-    if duplicates:
-        problems.append(f"duplicate indices: {_shown(sorted(set(duplicates)))}")
-    if out_of_range:
-        problems.append(f"indices out of range 0..{sent - 1}: {_shown(out_of_range)}")
-    if not_integers:
-        problems.append(f"indices that are not integers: {_shown(not_integers)}")
-    if not_finite:
-        problems.append(f"non-finite scores at indices {_shown(not_finite)}")
+    problems += listed([("duplicate indices:", sorted(set(duplicates))),
+                        (f"indices out of range 0..{sent - 1}:", out_of_range),
+                        ("indices that are not integers:", not_integers),
+                        ("non-finite scores at indices", not_finite)])
     if elsewhere:
         shown = ", ".join(f"index {i} echoes document {j}" for i, j in elsewhere[:SHOWN])
         problems.append(f"results name another document than the one they echo ({shown}): "
@@ -149,33 +150,44 @@ class HttpRerankEngine(BatchedEngine):
     kind = "http-rerank"
 
     def _load(self) -> None:
-        config = self.config
-        self._key: str | None = None
-        unknown = sorted(set(config.options) - set(OPTIONS))
-        if unknown:
-            raise self._error(f"unknown option(s) {unknown}; known: {sorted(OPTIONS)}")
-        options = {**OPTIONS, **config.options}
-        self.schema = api_schema(config.api_schema)
+        options = self._options(OPTIONS)
+        self.schema = api_schema(self.config.api_schema)
         self.activation = str(options["activation"])
         if self.activation not in ACTIVATIONS:
             raise self._error(f"options.activation {self.activation!r} is not one of "
                               f"{list(ACTIVATIONS)}")
-        self.backoff_s = float(options["backoff_s"])
         self.verify_index = options["verify_index"]
         if not isinstance(self.verify_index, bool):
             raise self._error(f"options.verify_index must be true or false, got "
                               f"{self.verify_index!r}")
         self._order_probes = ORDER_PROBES if self.verify_index else 0  # left to try
+        self._connect(str(options["path"] or self.schema.path))
+        self._query_rank: dict[str, int] = {}
+
+    def _options(self, known: dict) -> dict:
+        """``options`` over the ``known`` defaults (an unknown one fails the load), and what
+        every HTTP engine sets from them and the config before it connects."""
+        config = self.config
+        self._key: str | None = None
+        unknown = sorted(set(config.options) - set(known))
+        if unknown:
+            raise self._error(f"unknown option(s) {unknown}; known: {sorted(known)}")
+        options = {**known, **config.options}
+        self.backoff_s = float(options["backoff_s"])
         self._batch = -1  # batches this engine scored, for errors: "batch 3"
         self.max_length = config.max_length or 0
-        self.path = str(options["path"] or self.schema.path)
+        return options
+
+    def _connect(self, path: str) -> None:
+        """The endpoint (``url`` + ``path``), the API key and the HTTP client."""
+        config = self.config
+        self.path = path
         self.url = endpoint_url(config.url, self.path, config.name)  # logs, errors, fingerprint
         query_string = urlsplit(config.url or "").query
         self.request_url = f"{self.url}?{query_string}" if query_string else self.url
         self._key = api_key(config)
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         self.client = httpx.Client(headers=headers, timeout=config.timeout_s)
-        self._query_rank: dict[str, int] = {}
 
     def _check_precision(self) -> None:
         """Nothing to probe: the server owns its dtype (``precision`` is what the user declares)."""
@@ -185,7 +197,11 @@ class HttpRerankEngine(BatchedEngine):
             kind=self.kind, model=self.config.model, weights_sha256="unknown",
             dtype=self.config.precision, device="remote", pooling=self.pooling,
             max_length=int(self.max_length), activation=self.activation, versions={},
-            extra={"url": self.url, "api_schema": str(self.config.api_schema)})
+            extra={"url": self.url, **self._api()})
+
+    def _api(self) -> dict[str, str]:
+        """What the fingerprint says of the API spoken (beside the URL)."""
+        return {"api_schema": str(self.config.api_schema)}
 
     def _prepare(self, pairs) -> None:
         self._query_rank = {q: rank for rank, q in enumerate(dict.fromkeys(q for q, _ in pairs))}
@@ -219,14 +235,20 @@ class HttpRerankEngine(BatchedEngine):
     def _request(self, query: str, docs: list[str], note: str = "") -> np.ndarray:
         """One request (plus retries): the server's value per document, in document order."""
         body = self.schema.body(self.config.model, query, docs)
+        return self._send(body, lambda response: self._parse(response, docs, body.get("top_n")),
+                          self._where(query, docs, note))
+
+    def _send(self, body: dict, parse, where: str) -> np.ndarray:
+        """POST ``body`` and ``parse`` the response, retrying transport failures, 5xx, 408/429
+        and malformed or wrong bodies ``retries`` times with exponential backoff."""
         attempts = self.config.retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                return self._parse(self._post(body), docs, body.get("top_n"))
+                return parse(self._post(body))
             except httpx.TransportError as exc:  # timeouts, refused or dropped connections
                 problem = f"{type(exc).__name__}: {exc}"
             except _WrongResults as exc:  # never a short, repeated or reordered score column
-                problem = f"{exc} ({self._where(query, docs, note)})"
+                problem = f"{exc} ({where})"
             except _Retryable as exc:
                 problem = str(exc)
             problem = self._redact(problem)
@@ -289,17 +311,8 @@ class HttpRerankEngine(BatchedEngine):
         """Values in document order; a body that is no result list, or a list that is not one
         result per document (result_problems), is retryable."""
         schema = self.schema
-        try:
-            payload = response.json()
-        except ValueError:
-            raise _Retryable(f"malformed body (not JSON): {_snippet(response)}") from None
-        items = payload if schema.results is None else (
-            payload.get(schema.results) if isinstance(payload, dict) else None)
-        if not isinstance(items, list):
-            where = f"key {schema.results!r}" if schema.results else "the top level"
-            raise _Retryable(f"malformed body: no result list at {where}: {_snippet(response)}")
-        values, problems = result_problems(items, docs, top_n, schema.index_field,
-                                           schema.score_field)
+        values, problems = result_problems(result_list(response, schema.results), docs, top_n,
+                                           schema.index_field, schema.score_field)
         if problems:
             raise _WrongResults(problems)
         return values
@@ -322,6 +335,21 @@ class HttpRerankEngine(BatchedEngine):
 
     def _error(self, message: str) -> HttpRerankError:
         return HttpRerankError(self._redact(f"engine {self.config.name!r}: {message}"))
+
+
+def result_list(response: httpx.Response, key: str | None) -> list:
+    """The list of results of a JSON body, at ``key`` (None: the body itself); a body that is
+    not JSON or holds no such list is retryable."""
+    try:
+        payload = response.json()
+    except ValueError:
+        raise _Retryable(f"malformed body (not JSON): {_snippet(response)}") from None
+    items = payload if key is None else (
+        payload.get(key) if isinstance(payload, dict) else None)
+    if not isinstance(items, list):
+        where = f"key {key!r}" if key else "the top level"
+        raise _Retryable(f"malformed body: no result list at {where}: {_snippet(response)}")
+    return items
 
 
 def endpoint_url(url: str | None, path: str, engine: str) -> str:

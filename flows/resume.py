@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from rerankwatch.core.errors import EngineFailed, GateBlocked
+from rerankwatch.core.home import db_or_default
 from rerankwatch.report.summary import blocked_message
 from rerankwatch.tasks.checking import candidate_name, publish, run_checks
 from rerankwatch.tasks.notify import notify_failure
@@ -14,10 +15,10 @@ SUITES = {"nightly": "nightly", "upgrade-gate": "gate"}  # flows whose runs end 
 
 
 @flow(name="resume", on_failure=[notify_failure], on_crashed=[notify_failure])
-def resume(run_id: str, db: str = "rerankwatch.duckdb", force: bool = False) -> dict:
+def resume(run_id: str, db: str | None = None, force: bool = False) -> dict:
     """Ingest what a killed attempt left, score the missing pairs and probes of every engine
     config, then run the suite of the flow that started the run (nightly, upgrade-gate)."""
-    config, flow_name, pairs = reopen_run(db, run_id)
+    config, flow_name, pairs = reopen_run(str(db_or_default(db)), run_id)
     failures = score_all(config, run_id, pairs, force)
     finish_run(config, run_id, failures)
     if failures:

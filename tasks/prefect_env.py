@@ -4,10 +4,11 @@ terminal side of Prefect's logging for a command run without --debug."""
 import logging
 import os
 import re
-from pathlib import Path
+
+from rerankwatch.core.home import home_dir
 
 DEFAULTS = {
-    "PREFECT_HOME": str(Path.home() / ".rerankwatch" / "prefect"),
+    "PREFECT_HOME": str(home_dir() / "prefect"),
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",

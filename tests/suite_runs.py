@@ -76,3 +76,14 @@ def write_batches(store: Store, run_id: str, engine_name: str, fingerprint: Fing
 def suite_input(store: Store, run_id: str, reference: str) -> SuiteInput:
     """What a suite reads of ``run_id``."""
     return SuiteInput(run_id=run_id, reference=reference, **store.suite_frames(run_id))
+
+
+def max_score_delta(store: Store, run_id: str, reference: str, other: str) -> tuple[float, int]:
+    """max |Δ score| between two engine configs' main scores in a run, and over how many
+    pairs."""
+    found = store.sql(
+        "select max(abs(a.score - b.score)) as d, count(*) as n from scores a join scores b "
+        "using (pair_id) where a.run_id = $r and b.run_id = $r and a.variant = 'main' and "
+        "b.variant = 'main' and a.engine_name = $a and b.engine_name = $b",
+        r=run_id, a=reference, b=other)
+    return found["d"][0], found["n"][0]

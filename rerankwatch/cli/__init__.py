@@ -18,6 +18,7 @@ from rerankwatch.cli.baseline import app as baseline_app
 from rerankwatch.cli.samples import app as samples_app
 from rerankwatch.cli.sql import fail_busy, note_wait, sql as sql_command
 from rerankwatch.core.errors import RerankwatchError, StoreBusy
+from rerankwatch.core.home import db_or_default, default_replay_db
 from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, find_demo_model
 from rerankwatch.tasks import prefect_env
 
@@ -28,6 +29,9 @@ ConfigOpt = Annotated[str | None, typer.Option("--config", "-c",
                       help="Run config (TOML). Default: the embedded all-MiniLM-L6-v2 config, "
                            "then the demo cross-encoder's when it is built.")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="DuckDB file (overrides the config).")]
+StoreOpt = Annotated[str | None, typer.Option(
+    "--db", help="DuckDB file (default: $RERANKWATCH_HOME/rerankwatch.duckdb; the home is "
+                 "~/.rerankwatch unless set).")]
 
 
 DEBUG_ENV = "RERANKWATCH_DEBUG"
@@ -243,13 +247,14 @@ def nightly(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False,
 @app.command()
 def resume(
     run: Annotated[str, typer.Argument(help="Id of a failed or interrupted run.")],
-    db: Annotated[str, typer.Option(help="DuckDB file.")] = "rerankwatch.duckdb",
+    db: StoreOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Finish a failed or killed run: score only what it lacks, then judge it like its flow."""
     from rerankwatch.pipeline.scoring import check_resumable
 
     try:
+        db = str(db_or_default(db))
         check_resumable(db, run)
     except StoreBusy as exc:
         fail_busy(exc, hint=False)
@@ -288,7 +293,8 @@ def gate(
 
 @app.command()
 def replay(
-    db: Annotated[str, typer.Option(help="DuckDB file for the replay runs.")] = "replay.duckdb",
+    db: Annotated[str | None, typer.Option(help="DuckDB file for the replay runs (default: "
+                                                "$RERANKWATCH_HOME/replay.duckdb).")] = None,
     only: Annotated[list[str] | None, typer.Option(help="Run only these replays.")] = None,
 ) -> None:
     """Replay every known incident (on the demo cross-encoder once built, else the fixture
@@ -299,6 +305,7 @@ def replay(
     from rerankwatch.report import terminal as views
 
     try:
+        db = str(db_or_default(db, default_replay_db()))
         chosen = chosen_replays(only)
         outcomes = [run_replay(r, db) for r in chosen]
         nights = run_nights(db) if not only or NIGHTS in only else None
@@ -348,7 +355,7 @@ def build_demo_model(
 @app.command()
 def report(
     run: Annotated[str, typer.Option(help="Run id, or 'latest' judged run.")] = "latest",
-    db: Annotated[str, typer.Option(help="DuckDB file.")] = "rerankwatch.duckdb",
+    db: StoreOpt = None,
     out: Annotated[str | None, typer.Option(help="HTML file (default: reports/<run>.html "
                                                  "next to the DB).")] = None,
     nights: Annotated[int, typer.Option(help="Runs shown in the agreement trend.")] = 14,
@@ -357,7 +364,7 @@ def report(
     from rerankwatch.report.html import write_report
 
     try:
-        path = write_report(db, run, out, nights, on_wait=note_wait)
+        path = write_report(db_or_default(db), run, out, nights, on_wait=note_wait)
     except StoreBusy as exc:
         fail_busy(exc)
     except RerankwatchError as exc:
@@ -378,14 +385,21 @@ def deploy(
     api_url: Annotated[str | None, typer.Option(
         "--api-url", help="Prefect API, e.g. http://127.0.0.1:4200/api. Default: PREFECT_API_URL.",
     )] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="Run config the deployments run (the nightly's schedule "
+                               "included). Default: the embedded default.")] = None,
+    db: Annotated[Path | None, typer.Option(
+        "--db", help="Store the deployments write. Default: the config's db, else "
+                     "$RERANKWATCH_HOME/rerankwatch.duckdb on the worker.")] = None,
 ) -> None:
-    """Register deploy/prefect.yaml's deployments with a Prefect server (and its process pool)."""
+    """Register deploy/prefect.yaml's deployments with a Prefect server (and its process pool);
+    --config / --db become every deployment's parameters, the scheduled nightly's included."""
     import os
     import subprocess
     import sys
+    import tempfile
     import zoneinfo
     from importlib import resources
-    from pathlib import Path
 
     import yaml
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
@@ -402,24 +416,53 @@ def deploy(
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         _fail(f"unknown timezone {timezone!r} (use an IANA name such as Europe/Berlin)", 2)
+    parameters = _deploy_parameters(config, db)  # a bad config deploys nothing (exit 2)
     api_url = api_url or get_current_settings().api.url
     if not api_url:
         _fail("no Prefect server configured: set PREFECT_API_URL (or pass --api-url); "
               "deployments on the ephemeral server would vanish with it", 2)
-    pool = yaml.safe_load(prefect_file.read_text())["definitions"]["work_pools"]["process"]["name"]
+    spec = yaml.safe_load(prefect_file.read_text())
+    pool = spec["definitions"]["work_pools"]["process"]["name"]
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         _ensure_process_pool(pool)
     typer.echo(f"deploying {prefect_file} (nightly timezone {timezone})")
+    if parameters:
+        typer.echo("parameters of every deployment: " + ", ".join(
+            f"{key}={value}" for key, value in parameters.items()))
     env = {**os.environ, "PREFECT_API_URL": api_url, "RERANKWATCH_NIGHTLY_TIMEZONE": timezone}
-    # entrypoints and the default pull step resolve against the repository root
-    command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all",
-               "--prefect-file", str(prefect_file)]
-    try:
-        done = subprocess.run(command, cwd=root, env=env, timeout=600, check=False)
-    except subprocess.TimeoutExpired:
-        _fail("prefect deploy did not finish within 600 s")
+    with tempfile.TemporaryDirectory(prefix="rerankwatch-deploy-") as folder:
+        if parameters:  # the same deployments, with these parameters as their defaults
+            for deployment in spec["deployments"]:
+                deployment["parameters"] = {**(deployment.get("parameters") or {}),
+                                            **parameters}
+            prefect_file = Path(folder) / "prefect.yaml"
+            prefect_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+        # entrypoints and the default pull step resolve against the repository root
+        command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all",
+                   "--prefect-file", str(prefect_file)]
+        try:
+            done = subprocess.run(command, cwd=root, env=env, timeout=600, check=False)
+        except subprocess.TimeoutExpired:
+            _fail("prefect deploy did not finish within 600 s")
     if done.returncode != 0:
         _fail(f"prefect deploy exited with {done.returncode}")
+
+
+def _deploy_parameters(config: Path | None, db: Path | None) -> dict[str, str]:
+    """config_path / db as absolute paths (a worker runs flows from the repository root, not
+    from here); the config is validated first, so a bad one deploys nothing (exit 2)."""
+    from rerankwatch.pipeline import load_config
+
+    parameters = {}
+    if config is not None:
+        try:
+            load_config(config)
+        except RerankwatchError as exc:
+            _error(exc, 2)
+        parameters["config_path"] = str(config.expanduser().resolve())
+    if db is not None:
+        parameters["db"] = str(db.expanduser().resolve())
+    return parameters
 
 
 def _ensure_process_pool(name: str) -> None:

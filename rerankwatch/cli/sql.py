@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from rerankwatch.core.errors import ConfigError, QueryRefused, StoreBusy
+from rerankwatch.core.home import db_or_default
 
 READ_STATEMENTS = ("SELECT", "EXPLAIN")
 OUTPUT_SUFFIXES = (".csv", ".parquet")
@@ -163,8 +164,9 @@ def fail_busy(exc: StoreBusy, hint: bool = True) -> None:
 def sql(
     query: Annotated[str | None, typer.Argument(
         help="One SELECT statement, e.g. \"select * from upgrade_decisions\".")] = None,
-    db: Annotated[Path, typer.Option(help="DuckDB file, opened read-only.")] = Path(
-        "rerankwatch.duckdb"),
+    db: Annotated[Path | None, typer.Option(
+        help="DuckDB file, opened read-only (default: $RERANKWATCH_HOME/rerankwatch.duckdb).")]
+    = None,
     out: Annotated[Path | None, typer.Option(
         help="Write every row to FILE.csv or FILE.parquet instead of printing a table.")] = None,
     file: Annotated[Path | None, typer.Option(
@@ -187,7 +189,7 @@ def sql(
     else:
         fetch = functools.partial(head_and_count, n=MAX_SHOWN)
     try:
-        fetched = run_query(db, query, reader_wait_s(), note_wait, fetch=fetch)
+        fetched = run_query(db_or_default(db), query, reader_wait_s(), note_wait, fetch=fetch)
     except StoreBusy as exc:
         fail_busy(exc)
     except (QueryRefused, ConfigError) as exc:

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rerankwatch.core.errors import ConfigError
+from rerankwatch.core.home import db_or_default
 from rerankwatch.core.models import is_alias
 from rerankwatch.core.redact import url_credentials
 
@@ -54,7 +55,8 @@ class EngineConfig(_Strict):
     wraps: str | None = None  # incident replays: the engine kind the fault wraps
     environment: str | None = None  # an [[environments]] name: score in that isolated venv
     timeout_s: float = Field(default=1800.0, gt=0)  # a worker call or an HTTP request
-    # http-rerank: the server, its API schema, where the key comes from, retries
+    # http-rerank / http-embed: the server, its API schema (http-rerank), where the key comes
+    # from, retries
     url: str | None = None
     api_schema: str | None = None
     api_key_env: str | None = None  # name of the environment variable holding the key
@@ -88,7 +90,7 @@ class EngineConfig(_Strict):
 class RunConfig(_Strict):
     """A whole run: sample sets, engines and the reference engine."""
 
-    db: str = "rerankwatch.duckdb"
+    db: str | None = None  # None: $RERANKWATCH_HOME/rerankwatch.duckdb (core/home.py)
     reference: str
     sample_sets: list[SampleSetConfig] = Field(min_length=1)
     engines: list[EngineConfig] = Field(min_length=1)
@@ -122,9 +124,9 @@ class RunConfig(_Strict):
                     Path(engine.model).expanduser().exists()):
                 raise ValueError(f"engine {engine.name!r}: model path {engine.model!r} does not "
                                  f"exist (relative to the working directory {Path.cwd()})")
-            if engine.kind == "http-rerank" and not (engine.url or "").startswith(
-                    ("http://", "https://")):
-                raise ValueError(f"engine {engine.name!r}: http-rerank needs url = "
+            if engine.kind in ("http-rerank", "http-embed") and not (
+                    engine.url or "").startswith(("http://", "https://")):
+                raise ValueError(f"engine {engine.name!r}: {engine.kind} needs url = "
                                  f"'http(s)://host[:port]'")
         for engine in self.engines:
             if engine.precision == "int8" and "onnx" not in (engine.kind, engine.wraps):
@@ -134,8 +136,9 @@ class RunConfig(_Strict):
 
     @property
     def db_path(self) -> Path:
-        """The DuckDB file; a relative path is relative to the working directory."""
-        return Path(self.db).expanduser()
+        """The DuckDB file; a relative path is relative to the working directory; none given:
+        ``$RERANKWATCH_HOME/rerankwatch.duckdb``."""
+        return db_or_default(self.db)
 
     def engine(self, name: str) -> EngineConfig:
         return next(e for e in self.engines if e.name == name)

@@ -35,6 +35,9 @@ def registry_problems(config: RunConfig) -> list[str]:
         if engine.kind == "http-rerank" and engine.api_schema not in SCHEMAS:
             problems.append(f"engine {engine.name!r}: unknown api_schema "
                             f"{engine.api_schema!r}; available: {', '.join(SCHEMAS)}")
+        if engine.kind == "http-embed" and engine.api_schema is not None:
+            problems.append(f"engine {engine.name!r}: http-embed speaks the OpenAI embeddings "
+                            f"API; api_schema is for http-rerank (options.path sets the route)")
         if engine.kind == "llm-rerank" or (engine.kind == "vllm"
                                            and is_llm_reranker(engine.options)):
             problems += [f"engine {engine.name!r}: {problem}" for problem in option_problems(

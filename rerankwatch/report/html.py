@@ -147,6 +147,18 @@ def _table(frame: pl.DataFrame, row_class=None, check: str | None = None) -> str
 
 
 KEPT = ("status", "detail")  # shown even when every row has the same value
+ENGINE_COLUMNS = {"engine_name": "engine", "status": "status", "kind": "kind", "model": "model",
+                  "dtype": "dtype", "device": "device", "pairs": "pairs", "host": "host",
+                  "work_pool": "work pool", "worker": "worker", "flow_run_id": "flow run"}
+
+
+def engines_table(engines: pl.DataFrame) -> str:
+    """Each engine config: status, what it ran, and where it was scored (host, work pool,
+    worker, flow run; columns no engine has are left out)."""
+    shown = engines.select([c for c in ENGINE_COLUMNS if c in engines.columns])
+    shown = shown.select([c for c in shown.columns
+                          if c in ("engine_name", "status") or shown[c].null_count() < len(shown)])
+    return f'<div id="engines">{_table(shown.rename(ENGINE_COLUMNS, strict=False))}</div>'
 
 
 def check_section(check: str, frame: pl.DataFrame) -> str:
@@ -211,8 +223,8 @@ def render_html(data: ReportData) -> str:
         if quiet := warnings(data.checks):
             parts.append(f'<p class="meta" id="warnings">not blocking (made so in the config), '
                          f'failed: {", ".join(quiet)}; see the details below</p>')
-    body = ["<h2>Checks</h2>", _table(counts), "<h2>Figures</h2>", *shown.values(),
-            "<h2>Check details</h2>"]
+    body = ["<h2>Checks</h2>", _table(counts), "<h2>Engines</h2>", engines_table(data.engines),
+            "<h2>Figures</h2>", *shown.values(), "<h2>Check details</h2>"]
     for (check,), frame in data.checks.group_by("check_name", maintain_order=True):
         body.append(check_section(check, frame))
     if found:

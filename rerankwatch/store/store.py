@@ -22,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 
 from rerankwatch.core.errors import ConfigError, StoreBusy
+from rerankwatch.core.provenance import scored_by
 from rerankwatch.core.records import Fingerprint
 from rerankwatch.store import shards  # noqa: I001
 
@@ -391,7 +392,7 @@ class Store:
                      engine_id=engine_id, status=status, error=error, pairs=pairs,
                      score_seconds=seconds, load_warnings=list(load_warnings),
                      reused_from_run=reused_from_run, scored_pairs=scored_pairs,
-                     reused_pairs=reused_pairs)
+                     reused_pairs=reused_pairs, **scored_by().columns())
 
     def ingest_shards(self, directory: str | Path) -> IngestReport:
         """Load every complete shard in ``directory`` in one transaction, then delete them.

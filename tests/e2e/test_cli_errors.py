@@ -177,3 +177,31 @@ def test_the_console_drops_prefect_failure_reports_and_the_api_log_keeps_them():
     assert "Finished in state Completed()" in shown
     assert len(kept) == 3 and kept[0].exc_info is not None  # the API log keeps it whole
     assert "Traceback" in logging.Formatter().format(kept[0])
+
+
+def test_without_a_db_the_data_goes_to_rerankwatch_home_not_the_working_directory(
+        env, tmp_path, golden_dir):
+    """A config with no `db` (as the shipped ones): the nightly writes its store, report and
+    shards under RERANKWATCH_HOME, and `sql` / `report` without --db read that store."""
+    config = tmp_path / "run.toml"
+    text = run_config(tmp_path / "unused.duckdb", golden_dir / "golden_en.jsonl", "tiny-ce",
+                      [("tiny-ce", "st-cross", TINY_CE), ("tiny-ce-hf", "hf-seqcls", TINY_CE)])
+    config.write_text("\n".join(line for line in text.splitlines()
+                                if not line.startswith("db = ")) + "\n")
+    home, checkout = tmp_path / "home", tmp_path / "checkout"
+    checkout.mkdir()
+    done = subprocess.run([str(COMMAND), "nightly", "--config", str(config)], cwd=checkout,
+                          env={**env, "RERANKWATCH_HOME": str(home)}, capture_output=True,
+                          text=True, timeout=900, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, output(done)
+    assert list(checkout.iterdir()) == []  # nothing in the working directory
+    assert (home / "rerankwatch.duckdb").is_file()
+    [report] = (home / "reports").glob("*.html")
+    with Store(home / "rerankwatch.duckdb", read_only=True) as store:
+        [(run_id, verdict)] = store.sql("select run_id, verdict from verdicts").rows()
+    assert verdict == "PASS" and report.stem == run_id
+    read = subprocess.run([str(COMMAND), "sql", "select count(*) as runs from runs"],
+                          cwd=checkout, env={**env, "RERANKWATCH_HOME": str(home)},
+                          capture_output=True, text=True, timeout=120)
+    assert read.returncode == 0 and "runs" in read.stdout, output(read)
+    assert list(checkout.iterdir()) == []

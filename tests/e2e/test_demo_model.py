@@ -6,7 +6,6 @@ identically, scores alike through st-cross and hf-seqcls, and the cross-encoder 
 from __future__ import annotations
 
 import itertools
-import os
 
 import numpy as np
 import polars as pl
@@ -19,20 +18,6 @@ from rerankwatch.engines import build_engine
 from rerankwatch.pipeline import load_config
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def demo_ce():
-    """The current recipe's full build (built now when missing; a smoke build or an older
-    recipe's build cannot stand in), and the folder the product loads for it."""
-    saved = os.environ.pop(demo_model.BUDGET_ENV, None)
-    try:
-        folder = demo_model.build("full")  # cached: only points the product at it again
-        assert demo_model.demo_model_path() == str(folder)
-        yield str(folder)
-    finally:
-        if saved is not None:
-            os.environ[demo_model.BUDGET_ENV] = saved
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 
 import polars as pl
@@ -215,6 +216,11 @@ def test_clean_nightly_on_the_embedded_default_passes(tmp_path, golden_dir):
         skipped = store.sql("select detail->>'reason' as r from check_results "
                             "where check_name = 'argument_order' and status = 'skipped'")
         assert skipped.height == 3 and "bi-encoder" in skipped["r"][0]
+        # where each engine config was scored: this host, this flow run, no pool or worker
+        scored = store.sql("select distinct host, flow_run_id, work_pool, worker "
+                           "from v_run_engine_status").rows()
+        assert scored == [(socket.gethostname(), str(state.state_details.flow_run_id), None,
+                           None)], scored
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 

@@ -18,7 +18,7 @@ from rerankwatch.pipeline.scoring import probe_pairs
 from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
 from tests.configs import MINILM, TINY_LLM, VLLM_REQUIREMENTS, VLLM_UNINSTALL
-from tests.suite_runs import run_config
+from tests.suite_runs import max_score_delta, run_config
 
 pytestmark = pytest.mark.slow
 VLLM = EnvironmentConfig(name="vllm-cpu", requirements=VLLM_REQUIREMENTS,
@@ -119,11 +119,7 @@ def llm_run(tmp_path_factory, golden):
 
 
 def max_delta(matrix: Matrix, reference: str, other: str) -> float:
-    return matrix.store.sql(
-        "select max(abs(a.score - b.score)) as d from scores a join scores b using (pair_id) "
-        "where a.run_id = $r and b.run_id = $r and a.variant = 'main' and b.variant = 'main' "
-        "and a.engine_name = $a and b.engine_name = $b",
-        r=matrix.run_id, a=reference, b=other)["d"][0]
+    return max_score_delta(matrix.store, matrix.run_id, reference, other)[0]
 
 
 def test_vllm_agrees_with_st_cross_on_the_cross_encoder(cross_run):

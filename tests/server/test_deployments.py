@@ -1,13 +1,16 @@
 """deploy/prefect.yaml against a real `prefect server start` on 127.0.0.1.
 
-`rerankwatch deploy` registers the three deployments (and the process pool), the nightly cron
-produces scheduled runs, and `prefect deployment run` + a `process` worker (`--run-once`)
-carries an upgrade-gate run to Completed. Every wait is bounded; the server is stopped by its
-PID (its process group) even when a test fails.
+The quickstart of deploy/README.md is run as written, block by block in bash (only the port and
+the home folder differ): server, `rerankwatch deploy --config --db`, a worker, a gate that
+passes and one that blocks (`--watch` exits 0 and 1), the nightly, the verdicts, the stop.
+Apart from it, `rerankwatch deploy` registers the three deployments (and the process pool) and
+the nightly cron produces scheduled runs in its timezone. Every wait is bounded; servers and
+workers are stopped by their process groups even when a test fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,8 +28,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from tests.configs import TINY_CE, run_config
-
 pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,9 @@ POOL = "rerankwatch-process"
 SERVER_START_S = 120
 COMMAND_S = 180
 WORKER_S = 300
+QUICKSTART = ROOT / "deploy" / "README.md"
+QUICKSTART_PORT, QUICKSTART_HOME = "4200", "~/.rerankwatch"  # replaced in the test's copy
+BLOCK_S = {2: SERVER_START_S + 30, 3: 300, 7: 1500}  # the nightly may build vLLM's venv
 
 
 
@@ -210,39 +214,6 @@ def test_nightly_cron_has_a_timezone_and_produces_scheduled_runs(deployed, clien
     assert all(run.auto_scheduled for run in runs)
 
 
-def test_upgrade_gate_runs_with_parameters_on_a_process_worker(deployed, server, client,
-                                                               tmp_path, golden_dir):
-    from rerankwatch.store import Store
-
-    config = tmp_path / "gate.toml"
-    db = tmp_path / "gate.duckdb"
-    config.write_text(run_config(db, golden_dir / "golden_en.jsonl", "tiny-ce", [
-        ("tiny-ce", "st-cross", TINY_CE), ("tiny-ce-hf", "hf-seqcls", TINY_CE)]))
-    parameters = {"baseline": "tiny-ce", "candidate": "tiny-ce-hf", "config_path": str(config)}
-    prefect = [sys.executable, "-m", "prefect"]
-    created = run(prefect + ["deployment", "run", "upgrade-gate/upgrade-gate",
-                             *(arg for key, value in parameters.items()
-                               for arg in ("--param", f"{key}={value}"))],
-                  server.env)
-    assert created.returncode == 0, created.stdout + created.stderr
-    flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", created.stdout).group(1)
-
-    worker_env = {**server.env, "RERANKWATCH_CACHE": str(tmp_path / "cache")}
-    worker = run(prefect + ["worker", "start", "--pool", POOL, "--run-once", "--limit", "1"],
-                 worker_env, timeout=WORKER_S, cwd=tmp_path)
-    assert worker.returncode == 0, worker.stdout[-4000:] + worker.stderr[-4000:]
-
-    output = worker.stdout[-4000:] + worker.stderr[-4000:]
-    flow_run = wait_for(lambda: (fr := client.read_flow_run(flow_run_id)).state.is_final() and fr,
-                        30, f"a final state of flow run {flow_run_id}\n{output}")
-    assert flow_run.state.is_completed(), f"{flow_run.state}\n{output}"
-    assert flow_run.parameters == parameters
-    assert flow_run.work_pool_name == POOL
-    with Store(db, read_only=True) as store:
-        verdicts = store.sql("select verdict, candidates from verdicts").rows()
-    assert verdicts == [("PASS", ["tiny-ce-hf"])]
-
-
 def test_gpu_templates_create_pools_and_fit_the_yaml_job_variables(server, client):
     import jsonschema
     from prefect.client.schemas.actions import WorkPoolCreate
@@ -263,6 +234,18 @@ def test_gpu_templates_create_pools_and_fit_the_yaml_job_variables(server, clien
     assert definitions["process"]["name"] == POOL
 
 
+def test_deploy_refuses_an_invalid_config_before_anything(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path), PREFECT_API_URL="http://127.0.0.1:9/api")
+    config = tmp_path / "run.toml"
+    config.write_text('reference = "a"\n[[sample_sets]]\nname = "s"\npath = "s.jsonl"\n')
+    result = run([str(Path(sys.executable).parent / "rerankwatch"), "deploy", "--config",
+                  str(config)], env, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert str(config) in result.stderr and "engines" in result.stderr, result.stderr
+    assert "deploying" not in result.stdout
+
+
 def test_deploy_refuses_without_a_server(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path), PREFECT_SERVER_ANALYTICS_ENABLED="false",
@@ -270,3 +253,165 @@ def test_deploy_refuses_without_a_server(tmp_path):
     result = run([str(Path(sys.executable).parent / "rerankwatch"), "deploy"], env, timeout=60)
     assert result.returncode == 2
     assert "PREFECT_API_URL" in result.stderr
+
+
+def quickstart_blocks() -> list[str]:
+    """The ```bash blocks of deploy/README.md's quickstart section, in order."""
+    section = QUICKSTART.read_text().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.*?)```", section, re.S)
+
+
+@dataclass
+class Quickstart:
+    home: Path
+    port: int
+    results: dict[int, subprocess.CompletedProcess]
+    deployments: dict[str, object]
+    logs: str
+    stopped: bool  # the server and worker PIDs of the pid files have exited after block 9
+
+    def output(self, block: int) -> str:
+        done = self.results[block]
+        return f"{done.stdout}\n{done.stderr}\n--- server and worker logs ---\n{self.logs}"
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory) -> Quickstart:
+    """Every block of the quickstart in order, each in bash after block 1 (the quickstart's
+    "one shell"), with a free port and a home folder of this test; the stop block last, and
+    the server and worker groups killed whatever happened."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    blocks = quickstart_blocks()
+    assert len(blocks) == 9, blocks
+    home, port = tmp_path_factory.mktemp("quickstart") / "rw-home", free_port()
+
+    def ours(block: str) -> str:
+        return block.replace(QUICKSTART_PORT, str(port)).replace(QUICKSTART_HOME, str(home))
+
+    setup = ours(blocks[0])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RERANKWATCH_H"))}
+    env.update(COLUMNS="200", PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+               PREFECT_SERVER_UI_ENABLED="false")
+    groups: list[subprocess.Popen] = []  # blocks that leave a process in the background
+
+    def block(number: int) -> subprocess.CompletedProcess:
+        # set -m: job control, as in the interactive shell the blocks are pasted into. Without
+        # it bash starts background jobs with SIGINT ignored, and a Prefect worker, which
+        # turns SIGTERM into SIGINT, would not stop on `kill` (step 9)
+        script = "set -meuo pipefail\n" + setup + (
+            "" if number == 1 else ours(blocks[number - 1]))
+        process = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        groups.append(process)
+        try:
+            stdout, stderr = process.communicate(timeout=BLOCK_S.get(number, WORKER_S))
+        except subprocess.TimeoutExpired:
+            stop(process)
+            stdout, stderr = process.communicate(timeout=10)
+            stderr += f"\n(block {number} timed out after {BLOCK_S.get(number, WORKER_S)} s)"
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+    results: dict[int, subprocess.CompletedProcess] = {}
+    deployments: dict[str, object] = {}
+    try:
+        for number in range(1, 9):
+            results[number] = block(number)
+            if number == 3 and results[3].returncode == 0:
+                api = f"http://127.0.0.1:{port}/api"
+                with temporary_settings(updates={PREFECT_API_URL: api}), \
+                        get_client(sync_client=True) as client:
+                    deployments = {name: client.read_deployment_by_name(name) for name in (
+                        "nightly/nightly", "upgrade-gate/upgrade-gate",
+                        "score-matrix/score-matrix")}
+            if number <= 4 and results[number].returncode != 0:
+                break  # no server, deployments or worker: the rest cannot run
+    finally:
+        logs = "\n".join(f"{name}: {log_tail(home / name, 3000)}"
+                          for name in ("server.log", "worker.log"))
+        results[9] = block(9)
+        pids = [int((home / f"{name}.pid").read_text()) for name in ("server", "worker")
+                if (home / f"{name}.pid").exists()]
+        deadline = time.monotonic() + 60
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        stopped = not any(_alive(pid) for pid in pids)
+        for pid in pids:  # background jobs have process groups of their own (set -m)
+            for group in (pid, os.getpgid(pid) if _alive(pid) else pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signal.SIGKILL)
+        for process in groups:  # whatever is left in a block's process group
+            stop(process)
+    yield Quickstart(home, port, results, deployments, logs, stopped)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited
+        return stat.read().split()[2] != "Z"
+
+
+def test_quickstart_starts_a_server_deploys_the_config_and_a_worker(quickstart):
+    for number in (1, 2, 3, 4):
+        assert quickstart.results[number].returncode == 0, quickstart.output(number)
+    config = str(ROOT / "rerankwatch" / "default.toml")
+    db = str(quickstart.home / "rerankwatch.duckdb")
+    assert f"config_path={config}, db={db}" in quickstart.results[3].stdout
+    for name, deployment in quickstart.deployments.items():
+        assert deployment.parameters == {"config_path": config, "db": db}, name
+        assert deployment.work_pool_name == POOL
+        assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
+            "directory": str(ROOT)}}]
+    [schedule] = quickstart.deployments["nightly/nightly"].schedules
+    assert schedule.schedule.cron == "0 2 * * *" and schedule.schedule.timezone == "UTC"
+
+
+def test_quickstart_gates_exit_0_on_pass_and_1_when_blocked(quickstart):
+    passed, blocked = quickstart.results[5], quickstart.results[6]
+    assert passed.returncode == 0, quickstart.output(5)
+    assert "Flow run finished successfully in 'Completed'" in passed.stdout, quickstart.output(5)
+    assert blocked.returncode == 1, quickstart.output(6)
+    assert "Flow run finished in state 'Failed'" in blocked.stdout + blocked.stderr, \
+        quickstart.output(6)
+
+
+def test_the_deployed_nightly_runs_only_its_config_into_the_given_store(quickstart):
+    from rerankwatch.store import Store
+
+    assert quickstart.results[7].returncode == 0, quickstart.output(7)
+    with Store(quickstart.home / "rerankwatch.duckdb", read_only=True) as store:
+        scored = store.sql("select distinct e.flow_run_id = r.flow_run_id as same_run, "
+                           "e.work_pool, e.worker like 'ProcessWorker %' as by_worker, e.host "
+                           "from v_run_engine_status e join runs r using (run_id)").rows()
+        runs = store.sql("select r.flow_name, v.verdict, list_sort(list(e.engine_name)) as "
+                         "engines from runs r join verdicts v using (run_id) join run_engines e "
+                         "using (run_id) group by all order by min(r.started_at)").rows()
+    assert runs == [
+        ("upgrade-gate", "PASS", ["hf-bi-fp32", "st-bi-fp32"]),
+        ("upgrade-gate", "BLOCKED", ["minilm-cls", "st-bi-fp32"]),
+        ("nightly", "PASS", ["hf-bi-fp16", "hf-bi-fp32", "st-bi-bf16", "st-bi-fp32",
+                             "vllm-fp32"])], runs  # default.toml only: no demo cross-encoder
+    # each engine config names the flow run, the pool and the worker that scored it
+    assert scored == [(True, POOL, True, socket.gethostname())], scored
+
+
+def test_quickstart_shows_where_to_read_the_verdicts_and_stops_everything(quickstart):
+    verdicts = quickstart.results[8]
+    assert verdicts.returncode == 0, quickstart.output(8)
+    decisions = verdicts.stdout.split("gate-verdict")[0]
+    assert "PASS" in decisions and "BLOCKED" in decisions and "hf-bi-fp32" in decisions, \
+        quickstart.output(8)
+    artifacts = verdicts.stdout[len(decisions):]
+    assert "BLOCKED" in artifacts and "minilm-cls" in artifacts, quickstart.output(8)
+    assert "nightly-verdict" in artifacts
+    reports = sorted(p.name for p in (quickstart.home / "reports").glob("*.html"))
+    assert len(reports) == 3 and all(name in verdicts.stdout for name in reports), reports
+    assert quickstart.results[9].returncode == 0, quickstart.output(9)
+    assert quickstart.stopped, "the worker or the server still runs after step 9"
+    with socket.socket() as sock:  # nothing listens on the server's port any more
+        assert sock.connect_ex(("127.0.0.1", quickstart.port)) != 0

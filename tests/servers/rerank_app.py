@@ -215,6 +215,24 @@ def rerank_v1(request: Request, body: dict) -> dict:
             "usage": {"total_tokens": 0}}
 
 
+@app.post("/embeddings")
+@app.post("/v1/embeddings")
+def embeddings(request: Request, body: dict) -> dict:
+    """OpenAI / Infinity / vLLM: {model, input} -> {data: [{index, embedding}]} of a bi-encoder
+    (reversed; ``fewer`` and ``duplicate`` apply)."""
+    texts = body.get("input")
+    texts = [texts] if isinstance(texts, str) else texts
+    _admit(request, texts)
+    name = body.get("model") or next(iter(MODELS))
+    if MODELS.get(name, ("",))[0] != "bi":
+        raise _error(400, f"model `{name}` does not support `embed`")
+    vectors = MODELS[name][1].encode(texts, show_progress_bar=False)
+    data = [{"object": "embedding", "index": i, "embedding": [float(x) for x in vector]}
+            for i, vector in enumerate(vectors)]
+    return {"object": "list", "model": name, "data": _shape(data[::-1], texts, "index"),
+            "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+
+
 @app.post("/_admin")
 def admin(body: dict) -> dict:
     """Change settings (tests only); resets the request counter."""

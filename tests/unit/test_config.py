@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,23 @@ def test_packaged_default_is_valid() -> None:
     assert all(config.sets_for(e) == ["golden_en"] for e in config.engines)
     # relative paths resolve next to the packaged default.toml
     assert Path(config.base_dir) == Path(rerankwatch.__file__).parent
-    assert config.db_path == Path("rerankwatch.duckdb")
+    # no db in the config: the store lives in RERANKWATCH_HOME (a test folder, conftest.py)
+    assert config.db is None
+    assert config.db_path == Path(os.environ["RERANKWATCH_HOME"]) / "rerankwatch.duckdb"
+
+
+def test_home_defaults_to_dot_rerankwatch_and_follows_the_environment(monkeypatch,
+                                                                       tmp_path) -> None:
+    from rerankwatch.core.home import db_or_default, default_db, default_replay_db, home_dir
+
+    monkeypatch.delenv("RERANKWATCH_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    assert home_dir() == tmp_path / "user" / ".rerankwatch"
+    monkeypatch.setenv("RERANKWATCH_HOME", "~/data/rw")
+    assert default_db() == tmp_path / "user" / "data" / "rw" / "rerankwatch.duckdb"
+    assert default_replay_db() == tmp_path / "user" / "data" / "rw" / "replay.duckdb"
+    assert db_or_default("runs.duckdb") == Path("runs.duckdb")  # given: as given
+    assert db_or_default(None) == default_db()
 
 
 def test_packaged_default_sample_sets_resolve_and_load() -> None:

@@ -172,3 +172,23 @@ def test_a_single_engine_is_scaled_against_its_accepted_history(tmp_path):
     _, logits = night(db, [("ce", "replay-raw-logits", {})])
     scale = results(logits, "score_scale")["spread_ratio"]
     assert scale.status == FAILED and "accepted run" in scale.detail["compared_with"]
+
+
+def test_an_engine_name_reused_for_another_model_starts_its_own_history(tmp_path):
+    """Two configs sharing a store (the embedded default and the demo cross-encoder's both name
+    an engine 'vllm-fp32'): the second model is not held to the first one's scores."""
+    from tests.configs import MINILM
+
+    db = tmp_path / "shared.duckdb"
+    _, first = night(db, [("ce", "st-cross", {}), ("shared", "hf-seqcls", {})])
+    assert not first.blocked
+    _, second = night(db, [("bi", "st-bi", {"model": MINILM}),
+                           ("shared", "hf-bi", {"model": MINILM})])
+    history = results(second, HISTORY_CHECK, "shared")
+    assert history["last_accepted"].status == SKIPPED, history
+    assert not second.blocked, [r for r in second.results if r.blocks]
+    night(db, [("ce", "st-cross", {}), ("shared", "hf-seqcls", {})])  # its model accepted again
+    _, third = night(db, [("ce", "st-cross", {}),
+                          ("shared", "replay-shared-upgrade", shifted("hf-seqcls", 0.3))])
+    held = results(third, HISTORY_CHECK, "shared")["last_accepted"]  # its own model's history
+    assert held.status == FAILED and held.observed > 10 * held.threshold, held

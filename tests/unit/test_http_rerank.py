@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from rerankwatch.core.config import EngineConfig
 from rerankwatch.core.errors import ConfigError
+from rerankwatch.engines.http_embed import HttpEmbedEngine
 from rerankwatch.engines.http_rerank import HttpRerankEngine, HttpRerankError
 from rerankwatch.engines.http_schemas import SCHEMAS
 from rerankwatch.engines.st_bi import StBiEngine
@@ -227,3 +228,45 @@ api_schema = "vllm-scores"
     with pytest.raises(ConfigError, match="unknown api_schema 'vllm-scores'; available: "
                                           "vllm-score, vllm-rerank, tei, infinity"):
         load_config(config)
+
+
+# --- http-embed: a bi-encoder behind an OpenAI-compatible embeddings API ---------------------
+
+
+def embed_engine(url: str, model: str = "minilm", **fields) -> HttpEmbedEngine:
+    config = EngineConfig(name="remote-bi", kind="http-embed", model=model, url=url,
+                          batch_size=fields.pop("batch_size", 4),
+                          options={"backoff_s": 0.01, **fields.pop("options", {})}, **fields)
+    return HttpEmbedEngine(config)
+
+
+def test_http_embed_agrees_with_st_bi_and_sends_at_most_batch_size_texts(server, minilm_path):
+    reference = StBiEngine(EngineConfig(name="ref", kind="st-bi", model=minilm_path)).score(PAIRS)
+    batch = embed_engine(server.url).score(PAIRS)
+    assert batch.activation == "cosine"
+    np.testing.assert_allclose(batch.scores, reference.scores, atol=1e-5)
+    # the 3 queries in one request, then 12 documents in batches of 4 (the server caps at 8)
+    assert server.requests() == 1 + 3
+    fingerprint = embed_engine(server.url).fingerprint()
+    assert fingerprint.activation == "cosine" and fingerprint.extra["url"].endswith("/embeddings")
+
+
+@pytest.mark.parametrize("fault, problem", [
+    ("fewer", r"2 embeddings for 3 texts; 1 of 3 texts have no embedding: indices \[0\]"),
+    ("duplicate", r"duplicate indices: \[2\]")])
+def test_http_embed_retries_then_refuses_a_wrong_embedding_list(server, fault, problem):
+    server.admin(fault=fault)
+    with pytest.raises(HttpRerankError, match=problem):
+        embed_engine(server.url, retries=1).score(PAIRS)
+    assert server.requests() == 2  # the queries' request and its one retry, nothing stored
+
+
+def test_http_embed_on_a_cross_encoder_fails_with_the_servers_refusal(server):
+    with pytest.raises(HttpRerankError, match=r"HTTP 400: .*does not support `embed`"):
+        embed_engine(server.url, model="tiny").score(PAIRS)
+    assert server.requests() == 1  # a 4xx is not retried
+
+
+def test_http_embed_takes_no_api_schema(server):
+    with pytest.raises(HttpRerankError, match="api_schema is for http-rerank"):
+        embed_engine(server.url, api_schema="infinity")

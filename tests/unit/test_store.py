@@ -181,6 +181,23 @@ def test_start_and_finish_run(store: Store) -> None:
     assert statuses == {run_id: "failed", "fixed-id": "succeeded"}
 
 
+def test_an_engine_status_records_where_it_was_scored(store: Store) -> None:
+    """The host alone outside a flow; what the orchestration layer says inside one."""
+    import socket
+
+    from rerankwatch.core.provenance import ScoredBy, scoring_as
+
+    run_id = store.start_run("score-matrix", {"reference": "a"})
+    store.record_engine_failure(run_id, "plain", "boom")
+    with scoring_as(ScoredBy(host="gpu-7", flow_run_id="fr-2", work_pool="gpu-pool",
+                             worker="ProcessWorker w1")):
+        store.record_engine_failure(run_id, "pooled", "boom")
+    rows = store.sql("select engine_name, host, flow_run_id, work_pool, worker from "
+                     "v_run_engine_status where run_id = $r order by engine_name", r=run_id)
+    assert rows.rows() == [("plain", socket.gethostname(), None, None, None),
+                           ("pooled", "gpu-7", "fr-2", "gpu-pool", "ProcessWorker w1")]
+
+
 def test_new_run_ids_are_unique() -> None:
     ids = {new_run_id() for _ in range(50)}
     assert len(ids) == 50
