@@ -13,6 +13,7 @@ from rerankwatch.core.provenance import ScoredBy, scored_by, scoring_as
 from rerankwatch.pipeline import scoring
 from rerankwatch.pipeline.config import load_config
 from rerankwatch.report import terminal as views
+from rerankwatch.tasks import dispatch
 
 
 @task(cache_policy=NO_CACHE)
@@ -60,13 +61,32 @@ def score_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.Dat
 
 def score_all(config: RunConfig, run_id: str, pairs: pl.DataFrame,
               force: bool = False) -> dict[str, str]:
-    """One score_engine task per engine config; returns {engine: error} for the failed ones.
+    """Score every engine config; returns {engine: error} for the failed ones.
 
-    Each scores only what the run lacks, copying what an identical fingerprint scored before
-    unless ``force``."""
+    Engine configs with a work pool score in child flow runs (tasks/dispatch.py), started
+    first, all at once; the others score here meanwhile, one score_engine task each, scoring
+    only what the run lacks and copying what an identical fingerprint scored unless ``force``."""
+    pooled = dispatch.pooled_engines(config)
+    children, failures = dispatch.start_children(config, run_id, pairs) if pooled else ([], {})
     states = {e.name: score_engine(config, e.name, run_id, pairs, force=force,
-                                   return_state=True) for e in config.engines}
-    return {name: str(state.message) for name, state in states.items() if state.is_failed()}
+                                   return_state=True)
+              for e in config.engines if e.name not in pooled}
+    failures.update({name: str(state.message) for name, state in states.items()
+                     if state.is_failed()})
+    if children:
+        failures.update(dispatch.finish_children(config, run_id, pairs, children))
+    if pooled and not failures:
+        dispatch.clear_shared(config, run_id)
+    return failures
+
+
+@task(cache_policy=NO_CACHE, task_run_name="score-{engine_name}")
+def score_job(run_id: str, engine_name: str, shards_url: str) -> dict:
+    """A child flow run's scoring of one pooled engine config (pipeline/dispatch.score_job)."""
+    from rerankwatch.pipeline.dispatch import score_job as score
+    from rerankwatch.store.shared import SharedRun
+
+    return score(SharedRun(shards_url, run_id), engine_name, flow_run_provenance())
 
 
 @task(cache_policy=NO_CACHE)

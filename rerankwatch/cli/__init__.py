@@ -417,6 +417,7 @@ def deploy(
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         _fail(f"unknown timezone {timezone!r} (use an IANA name such as Europe/Berlin)", 2)
     parameters = _deploy_parameters(config, db)  # a bad config deploys nothing (exit 2)
+    pools = _config_pools(config)
     api_url = api_url or get_current_settings().api.url
     if not api_url:
         _fail("no Prefect server configured: set PREFECT_API_URL (or pass --api-url); "
@@ -424,17 +425,25 @@ def deploy(
     spec = yaml.safe_load(prefect_file.read_text())
     pool = spec["definitions"]["work_pools"]["process"]["name"]
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        _ensure_process_pool(pool)
+        for name in dict.fromkeys([pool, *pools]):
+            _ensure_process_pool(name)
+    score_engine = next(d for d in spec["deployments"]
+                        if d["entrypoint"] == "flows/score_engine.py:score_engine")
+    for name in pools:  # a score-engine deployment per work pool an engine config names
+        if name != score_engine["work_pool"]["name"]:
+            spec["deployments"].append({**score_engine, "name": name, "work_pool": {
+                "name": name, "work_queue_name": "default", "job_variables": {}}})
     typer.echo(f"deploying {prefect_file} (nightly timezone {timezone})")
     if parameters:
         typer.echo("parameters of every deployment: " + ", ".join(
             f"{key}={value}" for key, value in parameters.items()))
     env = {**os.environ, "PREFECT_API_URL": api_url, "RERANKWATCH_NIGHTLY_TIMEZONE": timezone}
     with tempfile.TemporaryDirectory(prefix="rerankwatch-deploy-") as folder:
-        if parameters:  # the same deployments, with these parameters as their defaults
+        if parameters or pools:  # the same deployments, with these parameters as defaults
             for deployment in spec["deployments"]:
-                deployment["parameters"] = {**(deployment.get("parameters") or {}),
-                                            **parameters}
+                if deployment["entrypoint"] != score_engine["entrypoint"]:
+                    deployment["parameters"] = {**(deployment.get("parameters") or {}),
+                                                **parameters}
             prefect_file = Path(folder) / "prefect.yaml"
             prefect_file.write_text(yaml.safe_dump(spec, sort_keys=False))
         # entrypoints and the default pull step resolve against the repository root
@@ -465,6 +474,14 @@ def _deploy_parameters(config: Path | None, db: Path | None) -> dict[str, str]:
     return parameters
 
 
+def _config_pools(config: Path | None) -> list[str]:
+    """The work pools the config's engine configs (or their environments) name."""
+    from rerankwatch.pipeline import load_config
+
+    run = load_config(config)
+    return list(dict.fromkeys(p for e in run.engines if (p := run.pool_for(e)[0])))
+
+
 def _ensure_process_pool(name: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
@@ -481,7 +498,8 @@ def _ensure_process_pool(name: str) -> None:
             client.create_work_pool(WorkPoolCreate(
                 name=name, type="process", description="rerankwatch: local and CPU runs",
                 base_job_template=ProcessWorker.get_default_base_job_template()))
-            typer.echo(f"created work pool {name!r} (type process)")
+            typer.echo(f"created work pool {name!r} (type process; for docker or kubernetes, "
+                       f"create it first: deploy/README.md)")
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -13,6 +13,7 @@ from rerankwatch.core.errors import ConfigError
 from rerankwatch.core.home import db_or_default
 from rerankwatch.core.models import is_alias
 from rerankwatch.core.redact import url_credentials
+from rerankwatch.core.storage_url import check_url
 
 PRECISIONS = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
               "bfloat16": "bfloat16", "bf16": "bfloat16", "int8": "int8"}  # int8: onnx only
@@ -38,6 +39,9 @@ class EnvironmentConfig(_Strict):
     requirements: list[str] = Field(min_length=1)
     uninstall: list[str] = Field(default_factory=list)  # e.g. CUDA extras a package drags in
     env: dict[str, str] = Field(default_factory=dict)  # variables the worker runs with
+    # score its engine configs in a child flow run on this Prefect work pool (see RunConfig)
+    work_pool: str | None = Field(default=None, min_length=1)
+    job_variables: dict[str, Any] = Field(default_factory=dict)  # the pool's job variables
 
 
 class EngineConfig(_Strict):
@@ -54,7 +58,12 @@ class EngineConfig(_Strict):
     sets: list[str] | None = None  # None: every configured set
     wraps: str | None = None  # incident replays: the engine kind the fault wraps
     environment: str | None = None  # an [[environments]] name: score in that isolated venv
-    timeout_s: float = Field(default=1800.0, gt=0)  # a worker call or an HTTP request
+    # a worker call or an HTTP request; with a work_pool, also the whole child flow run
+    timeout_s: float = Field(default=1800.0, gt=0)
+    # a Prefect work pool: a child flow run of its `score-engine/<pool>` deployment scores this
+    # engine config on a worker of that pool (README, "Scaling out"); None: the parent's process
+    work_pool: str | None = Field(default=None, min_length=1)
+    job_variables: dict[str, Any] = Field(default_factory=dict)  # per flow run (image, env, …)
     # http-rerank / http-embed: the server, its API schema (http-rerank), where the key comes
     # from, retries
     url: str | None = None
@@ -98,7 +107,17 @@ class RunConfig(_Strict):
     checks: dict[str, dict] = Field(default_factory=dict)  # per-check threshold overrides
     truncation: Literal["truncate", "error"] = "truncate"  # engines without their own policy
     chunk_pairs: int | None = Field(default=None, ge=1)  # pairs per commit; None: ~5 s of work
+    # where pooled engine configs read the run's pairs and write their shards: a path or
+    # s3://bucket/prefix (store/shared.py); None: the store's shard folder, <db>.shards
+    shards_url: str | None = None
     base_dir: str = "."  # set by load_config: where relative paths resolve
+
+    @field_validator("shards_url")
+    @classmethod
+    def _usable_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_url(value)
+        return value
 
     @model_validator(mode="after")
     def _cross_references(self) -> RunConfig:
@@ -146,6 +165,24 @@ class RunConfig(_Strict):
     def environment_for(self, engine: EngineConfig) -> EnvironmentConfig | None:
         """The isolated environment an engine scores in (None: this process)."""
         return next((e for e in self.environments if e.name == engine.environment), None)
+
+    def pool_for(self, engine: EngineConfig) -> tuple[str | None, dict[str, Any]]:
+        """The work pool that scores an engine config (its own, else its environment's;
+        None: this process) and the job variables of its child flow run."""
+        environment = self.environment_for(engine)
+        pool = engine.work_pool or (environment.work_pool if environment else None)
+        variables = {**(environment.job_variables if environment else {}),
+                     **engine.job_variables}
+        return pool, variables if pool else {}
+
+    @property
+    def shared_url(self) -> str:
+        """shards_url, else the store's shard folder (``<db>.shards``)."""
+        if self.shards_url:
+            return self.shards_url if "://" in self.shards_url else str(
+                self.resolve_path(self.shards_url).resolve())
+        db = self.db_path
+        return str(db.with_name(db.name + ".shards").resolve())
 
     def truncation_for(self, engine: EngineConfig) -> str:
         """The engine's truncation policy, else the run's."""

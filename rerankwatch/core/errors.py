@@ -66,3 +66,7 @@ class StoreBusy(RerankwatchError):
 
 class BaselineError(RerankwatchError):
     """A run or engine config that cannot be accepted as a history baseline."""
+
+
+class StorageError(RerankwatchError):
+    """Shared storage (``shards_url``) cannot be reached or lacks what a run put there."""

@@ -235,16 +235,20 @@ def token_counts(engine, texts: list[tuple[str, str]]) -> np.ndarray | None:
     return counter(texts) if counter else None
 
 
+def probe_groups(pairs: pl.DataFrame) -> list[tuple[tuple[str, ...], pl.DataFrame]]:
+    """The probes, as (variants scored on the same pairs, those pairs)."""
+    return [(("swapped",), probe_pairs(pairs, SWAPPED_PROBE_LIMIT)),
+            (("repeat", "reload"), probe_pairs(pairs, RELOAD_PROBE_LIMIT)),
+            (BATCH_VARIANTS, batch_probe(pairs))]
+
+
 def _missing_probes(store: Store, run_id: str, engine_name: str, fingerprint: Fingerprint,
                     pairs: pl.DataFrame, variants: tuple[str, ...],
                     reuse: bool) -> list[tuple[str, pl.DataFrame]]:
     """(variant, pairs) of the probes this run still lacks, after copying those an identical
     fingerprint scored (repeat and reload only together: one load and its fresh reload)."""
-    groups = [(("swapped",), probe_pairs(pairs, SWAPPED_PROBE_LIMIT)),
-              (("repeat", "reload"), probe_pairs(pairs, RELOAD_PROBE_LIMIT)),
-              (BATCH_VARIANTS, batch_probe(pairs))]
     todo = []
-    for group, probe in groups:
+    for group, probe in probe_groups(pairs):
         group = tuple(v for v in group if v in variants)
         if not group:
             continue
@@ -351,7 +355,13 @@ def score_probes(plan: EnginePlan, variants: tuple[str, ...] | None = None) -> N
         todo = _missing_probes(store, plan.run_id, plan.name, plan.fingerprint, plan.pairs,
                                tuple(v for v in probe_variants(plan.engine) if v in wanted),
                                plan.reuse)
-    directory = shards.shard_dir(plan.config.db_path)
+    score_probe_list(plan, todo, shards.shard_dir(plan.config.db_path))
+
+
+def score_probe_list(plan: EnginePlan, todo: list[tuple[str, pl.DataFrame]], directory: Path,
+                     after_each=None) -> None:
+    """Score these (variant, pairs) probes into shards in ``directory`` (then
+    ``after_each()``); a reload loads the engine afresh."""
     for variant, probe in todo:
         if variant == "reload":  # a fresh load; free the first one before it
             _close(plan.engine)
@@ -365,6 +375,8 @@ def score_probes(plan: EnginePlan, variants: tuple[str, ...] | None = None) -> N
         shards.write_shard(directory, shards.score_table(
             plan.run_id, plan.name, plan.fingerprint.engine_id, variant, probe["pair_id"],
             batch), plan.fingerprint)
+        if after_each is not None:
+            after_each()
 
 
 def spot_batches(copied: pl.DataFrame, run_id: str,

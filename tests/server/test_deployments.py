@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,122 +27,19 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from tests.servers.prefect_server import free_port, log_tail, run, stop, wait_for
+
 pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT_FILE = ROOT / "deploy" / "prefect.yaml"
 TEMPLATES = ROOT / "deploy" / "gpu-job-templates"
 POOL = "rerankwatch-process"
-SERVER_START_S = 120
-COMMAND_S = 180
 WORKER_S = 300
 QUICKSTART = ROOT / "deploy" / "README.md"
 QUICKSTART_PORT, QUICKSTART_HOME = "4200", "~/.rerankwatch"  # replaced in the test's copy
-BLOCK_S = {2: SERVER_START_S + 30, 3: 300, 7: 1500}  # the nightly may build vLLM's venv
+BLOCK_S = {2: 150, 3: 300, 7: 1500}  # the nightly may build vLLM's venv
 
-
-
-@dataclass
-class Server:
-    api_url: str
-    env: dict[str, str]  # for client processes: PREFECT_API_URL points here
-    home: Path
-    process: subprocess.Popen
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 1.0):
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def log_tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the server's process group (its PID), then SIGKILL if it lingers."""
-    for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        if process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            continue
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Server:
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    base.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                DO_NOT_TRACK="1", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90",
-                HF_HUB_OFFLINE="1", PREFECT_SERVER_UI_ENABLED="false", COLUMNS="200")
-    server_log = home / "server.log"
-    with server_log.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(port)],
-            env=base, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: stop() reaches every child
-        )
-    api_url = f"http://127.0.0.1:{port}/api"
-    try:
-        def healthy():
-            if process.poll() is not None:
-                pytest.fail(f"prefect server exited with {process.returncode}:\n"
-                            f"{log_tail(server_log)}")
-            try:
-                with urllib.request.urlopen(f"{api_url}/health", timeout=5) as response:
-                    return response.status == 200
-            except OSError:
-                return False
-
-        wait_for(healthy, SERVER_START_S, "prefect server /api/health")
-        yield Server(api_url, {**base, "PREFECT_API_URL": api_url}, home, process)
-    finally:
-        stop(process)
-
-
-@pytest.fixture
-def client(server):
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-        with get_client(sync_client=True) as prefect_client:
-            yield prefect_client
-
-
-def run(command: list[str], env: dict[str, str], timeout: float = COMMAND_S,
-        cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run a client command; on timeout kill its whole process group (a worker's flow runs)."""
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                               start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        stop(process)
-        stdout, stderr = process.communicate(timeout=10)
-        pytest.fail(f"{command[1:5]} did not finish in {timeout} s:\n{stdout[-3000:]}\n"
-                    f"{stderr[-3000:]}")
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def quiet_timezone() -> str:
