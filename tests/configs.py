@@ -38,3 +38,20 @@ def environments_toml() -> str:
     return (f'[[environments]]\nname = "st-5"\nrequirements = {ST5_REQUIREMENTS!r}\n\n'
             f'[[environments]]\nname = "vllm-cpu"\nrequirements = {VLLM_REQUIREMENTS!r}\n'
             f'uninstall = {VLLM_UNINSTALL!r}\n').replace("'", '"')
+
+
+def pooled_config(tmp_path: Path, golden_dir: Path, shards_url: str | None = None,
+                  extra: str = "") -> Path:
+    """MiniLM twice on golden_en: "local" (the reference) and "pooled" on work pool pool-a;
+    an environment that names its own pool, for engine configs that use it."""
+    url = f'shards_url = "{shards_url}"\n' if shards_url else ""
+    path = tmp_path / "pooled.toml"
+    path.write_text(
+        f'db = "{tmp_path / "rw.duckdb"}"\nreference = "local"\n{url}\n'
+        f'[[sample_sets]]\nname = "golden_en"\npath = "{golden_dir / "golden_en.jsonl"}"\n\n'
+        f'[[environments]]\nname = "gpu-env"\nrequirements = ["x"]\nwork_pool = "env-pool"\n'
+        f'job_variables = {{ image = "env-image", gpu_count = 1 }}\n\n'
+        f'[[engines]]\nname = "local"\nkind = "st-bi"\nmodel = "{MINILM}"\n\n'
+        f'[[engines]]\nname = "pooled"\nkind = "st-bi"\nmodel = "{MINILM}"\n'
+        f'work_pool = "pool-a"\njob_variables = {{ image = "img" }}\n{extra}')
+    return path
