@@ -50,6 +50,7 @@ bench: venv
 	$(BIN)/python bench/history_queries.py $(if $(QUICK),--runs 30 --pairs 5000)
 	$(BIN)/python bench/store_ingest.py $(if $(QUICK),--rows 1000000)
 	$(BIN)/python bench/score_durability.py $(if $(QUICK),--pairs 1000 --repeat 1)
+	$(BIN)/python bench/fanout.py $(if $(QUICK),--pairs 1000)
 
 replay: venv
 	$(BIN)/rerankwatch replay

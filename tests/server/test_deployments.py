@@ -3,7 +3,7 @@
 The quickstart of deploy/README.md is run as written, block by block in bash (only the port and
 the home folder differ): server, `rerankwatch deploy --config --db`, a worker, a gate that
 passes and one that blocks (`--watch` exits 0 and 1), the nightly, the verdicts, the stop.
-Apart from it, `rerankwatch deploy` registers the three deployments (and the process pool) and
+Apart from it, `rerankwatch deploy` registers the four deployments (and the process pool) and
 the nightly cron produces scheduled runs in its timezone. Every wait is bounded; servers and
 workers are stopped by their process groups even when a test fails.
 """
@@ -60,14 +60,18 @@ def deployed(server, tmp_path_factory):
     return timezone, result.stdout
 
 
-def test_deploy_registers_three_deployments_and_the_process_pool(deployed, client):
+def test_deploy_registers_four_deployments_and_the_process_pool(deployed, client):
     _, output = deployed
     assert f"created work pool {POOL!r}" in output
     pool = client.read_work_pool(POOL)
     assert pool.type == "process"
-    nightly, gate, matrix = (client.read_deployment_by_name(name) for name in (
-        "nightly/nightly", "upgrade-gate/upgrade-gate", "score-matrix/score-matrix"))
-    for deployment in (nightly, gate, matrix):
+    nightly, gate, matrix, child = (client.read_deployment_by_name(name) for name in (
+        "nightly/nightly", "upgrade-gate/upgrade-gate", "score-matrix/score-matrix",
+        f"score-engine/{POOL}"))  # the child flow run of engine configs on this pool
+    assert child.entrypoint == "flows/score_engine.py:score_engine"
+    assert set(child.parameter_openapi_schema["required"]) == {
+        "run_id", "engine_name", "shards_url"}
+    for deployment in (nightly, gate, matrix, child):
         assert deployment.work_pool_name == POOL
         assert deployment.entrypoint.startswith("flows/")
         # workers run the flows from the repository root
