@@ -425,14 +425,16 @@ def deploy(
     spec = yaml.safe_load(prefect_file.read_text())
     pool = spec["definitions"]["work_pools"]["process"]["name"]
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        for name in dict.fromkeys([pool, *pools]):
-            _ensure_process_pool(name)
+        types = {name: _ensure_process_pool(name) for name in dict.fromkeys([pool, *pools])}
     score_engine = next(d for d in spec["deployments"]
                         if d["entrypoint"] == "flows/score_engine.py:score_engine")
     for name in pools:  # a score-engine deployment per work pool an engine config names
         if name != score_engine["work_pool"]["name"]:
-            spec["deployments"].append({**score_engine, "name": name, "work_pool": {
-                "name": name, "work_queue_name": "default", "job_variables": {}}})
+            child = {**score_engine, "name": name, "work_pool": {
+                "name": name, "work_queue_name": "default", "job_variables": {}}}
+            if types[name] != "process":  # a container runs the repository in its image
+                child["pull"] = spec["definitions"]["pull_in_image"]
+            spec["deployments"].append(child)
     typer.echo(f"deploying {prefect_file} (nightly timezone {timezone})")
     if parameters:
         typer.echo("parameters of every deployment: " + ", ".join(
@@ -482,7 +484,8 @@ def _config_pools(config: Path | None) -> list[str]:
     return list(dict.fromkeys(p for e in run.engines if (p := run.pool_for(e)[0])))
 
 
-def _ensure_process_pool(name: str) -> None:
+def _ensure_process_pool(name: str) -> str:
+    """Create the work pool as a process pool unless it exists; its type."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
@@ -492,14 +495,16 @@ def _ensure_process_pool(name: str) -> None:
         if (problem := client.api_healthcheck()) is not None:
             _fail(f"cannot reach the Prefect API: {type(problem).__name__}: {problem}")
         try:
-            client.read_work_pool(name)
-            typer.echo(f"work pool {name!r} exists")
+            found = client.read_work_pool(name)
+            typer.echo(f"work pool {name!r} exists (type {found.type})")
+            return found.type
         except ObjectNotFound:
             client.create_work_pool(WorkPoolCreate(
                 name=name, type="process", description="rerankwatch: local and CPU runs",
                 base_job_template=ProcessWorker.get_default_base_job_template()))
             typer.echo(f"created work pool {name!r} (type process; for docker or kubernetes, "
                        f"create it first: deploy/README.md)")
+            return "process"
 
 
 def main() -> None:

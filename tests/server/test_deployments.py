@@ -134,6 +134,34 @@ def test_gpu_templates_create_pools_and_fit_the_yaml_job_variables(server, clien
     assert definitions["process"]["name"] == POOL
 
 
+def test_deploy_adds_a_score_engine_deployment_per_pool_of_the_config(server, client,
+                                                                     tmp_path):
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from tests.configs import pooled_config
+
+    template = json.loads((TEMPLATES / "docker-gpu.json").read_text())
+    client.create_work_pool(WorkPoolCreate(name="gpu-docker", type="docker",
+                                           base_job_template=template))
+    config = pooled_config(tmp_path, ROOT / "samples", extra=(
+        '\n[[engines]]\nname = "on-gpu"\nkind = "st-bi"\n'
+        'model = "embedded:all-MiniLM-L6-v2"\nwork_pool = "gpu-docker"\n'))
+    result = run([str(Path(sys.executable).parent / "rerankwatch"), "deploy", "--config",
+                  str(config), "--timezone", quiet_timezone()], server.env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "created work pool 'pool-a' (type process" in result.stdout
+    assert "work pool 'gpu-docker' exists (type docker)" in result.stdout
+    process_child = client.read_deployment_by_name("score-engine/pool-a")
+    gpu_child = client.read_deployment_by_name("score-engine/gpu-docker")
+    assert process_child.work_pool_name == "pool-a" and gpu_child.work_pool_name == "gpu-docker"
+    assert process_child.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
+        "directory": str(ROOT)}}]
+    # a container runs the repository its image carries
+    assert gpu_child.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
+        "directory": "/opt/rerankwatch"}}]
+    assert process_child.parameters == {}  # the parent gives them per child flow run
+
+
 def test_deploy_refuses_an_invalid_config_before_anything(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path), PREFECT_API_URL="http://127.0.0.1:9/api")
