@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from rerankwatch.core.errors import ConfigError, QueryRefused, StoreBusy
+from rerankwatch.core.errors import ConfigError, QueryRefused, StorageError, StoreBusy
 from rerankwatch.core.home import db_or_default
+from rerankwatch.core.store_spec import store_exists
 
 READ_STATEMENTS = ("SELECT", "EXPLAIN")
 OUTPUT_SUFFIXES = (".csv", ".parquet")
@@ -39,23 +40,27 @@ def read_only_statement(sql: str) -> str:
     return sql
 
 
-def run_query(db: str | Path, sql: str, wait_s: float = 0.0, on_wait=None, fetch=None):
+def run_query(db: str | Path, sql: str, wait_s: float = 0.0, on_wait=None, fetch=None,
+              as_of: int | str | None = None):
     """Rows of one read-only statement, from the store opened read-only and sandboxed (no
     other files, no extensions, settings locked). While a writer holds the store, wait up to
     ``wait_s`` seconds (``on_wait`` is told when it starts waiting), then raise StoreBusy.
 
     ``fetch``: instead of every row as one frame, what ``fetch(rows)`` returns, called with the
     store open and the rows as ``Rows`` (Arrow record batches of BATCH_ROWS) that DuckDB
-    streams as they are consumed: a result larger than memory is fine."""
+    streams as they are consumed: a result larger than memory is fine.
+
+    ``as_of``: a DuckLake store read as it was at that snapshot id or timestamp."""
     import duckdb
 
     from rerankwatch.store import open_store
 
     query = read_only_statement(sql)
-    if not Path(db).is_file():
+    if not store_exists(db):
         raise QueryRefused(f"no such database: {db}")
     try:
-        with open_store(db, mode="sandboxed", wait_s=wait_s, on_wait=on_wait) as store:
+        with open_store(db, mode="sandboxed", wait_s=wait_s, on_wait=on_wait,
+                        as_of=as_of) as store:
             if fetch is None:
                 return store.sql(query)
             return fetch(Rows(store.con.sql(query).to_arrow_reader(BATCH_ROWS)))
@@ -65,6 +70,13 @@ def run_query(db: str | Path, sql: str, wait_s: float = 0.0, on_wait=None, fetch
             message += ("\nhint: a store last written by an older rerankwatch lacks the newer "
                         "views; any scoring command (score, nightly, gate) adds them")
         raise QueryRefused(message) from None
+
+
+def parse_as_of(value: str | None) -> int | str | None:
+    """--as-of: a snapshot id (digits) or a timestamp, as given."""
+    if value is None or not value.strip():
+        return None
+    return int(value) if value.strip().isdigit() else value.strip()
 
 
 class Rows:
@@ -164,9 +176,12 @@ def fail_busy(exc: StoreBusy, hint: bool = True) -> None:
 def sql(
     query: Annotated[str | None, typer.Argument(
         help="One SELECT statement, e.g. \"select * from upgrade_decisions\".")] = None,
-    db: Annotated[Path | None, typer.Option(
-        help="DuckDB file, opened read-only (default: $RERANKWATCH_HOME/rerankwatch.duckdb).")]
-    = None,
+    db: Annotated[str | None, typer.Option(
+        help="DuckDB file or ducklake:... store, opened read-only (default: "
+             "$RERANKWATCH_HOME/rerankwatch.duckdb).")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="A DuckLake store as it was: a snapshot id (an integer) or a "
+                        "timestamp (2026-12-01 08:00:00+00).")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Write every row to FILE.csv or FILE.parquet instead of printing a table.")] = None,
     file: Annotated[Path | None, typer.Option(
@@ -189,10 +204,11 @@ def sql(
     else:
         fetch = functools.partial(head_and_count, n=MAX_SHOWN)
     try:
-        fetched = run_query(db_or_default(db), query, reader_wait_s(), note_wait, fetch=fetch)
+        fetched = run_query(db_or_default(db), query, reader_wait_s(), note_wait, fetch=fetch,
+                            as_of=parse_as_of(as_of))
     except StoreBusy as exc:
         fail_busy(exc)
-    except (QueryRefused, ConfigError) as exc:
+    except (QueryRefused, ConfigError, StorageError) as exc:
         _refuse(str(exc))
     except OSError as exc:  # the output file's (a query's own errors are QueryRefused)
         if out is None:

@@ -14,6 +14,7 @@ from rerankwatch.core.home import db_or_default
 from rerankwatch.core.models import is_alias
 from rerankwatch.core.redact import url_credentials
 from rerankwatch.core.storage_url import check_url
+from rerankwatch.core.store_spec import check_lake, is_lake, shard_dir
 
 PRECISIONS = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
               "bfloat16": "bfloat16", "bf16": "bfloat16", "int8": "int8"}  # int8: onnx only
@@ -100,6 +101,9 @@ class RunConfig(_Strict):
     """A whole run: sample sets, engines and the reference engine."""
 
     db: str | None = None  # None: $RERANKWATCH_HOME/rerankwatch.duckdb (core/home.py)
+    # a DuckLake store's data (db = "ducklake:..."): a path or s3://bucket/prefix, used when
+    # the lake is created (core/store_spec.py); None: $RERANKWATCH_DATA_PATH
+    data_path: str | None = None
     reference: str
     sample_sets: list[SampleSetConfig] = Field(min_length=1)
     engines: list[EngineConfig] = Field(min_length=1)
@@ -112,11 +116,18 @@ class RunConfig(_Strict):
     shards_url: str | None = None
     base_dir: str = "."  # set by load_config: where relative paths resolve
 
-    @field_validator("shards_url")
+    @field_validator("shards_url", "data_path")
     @classmethod
     def _usable_url(cls, value: str | None) -> str | None:
         if value is not None:
             check_url(value)
+        return value
+
+    @field_validator("db")
+    @classmethod
+    def _usable_db(cls, value: str | None) -> str | None:
+        if value is not None and is_lake(value):
+            check_lake(value)
         return value
 
     @model_validator(mode="after")
@@ -154,9 +165,9 @@ class RunConfig(_Strict):
         return self
 
     @property
-    def db_path(self) -> Path:
-        """The DuckDB file; a relative path is relative to the working directory; none given:
-        ``$RERANKWATCH_HOME/rerankwatch.duckdb``."""
+    def db_path(self) -> Path | str:
+        """The DuckDB file (a relative path is relative to the working directory; none given:
+        ``$RERANKWATCH_HOME/rerankwatch.duckdb``), or the DuckLake spec as written."""
         return db_or_default(self.db)
 
     def engine(self, name: str) -> EngineConfig:
@@ -181,8 +192,7 @@ class RunConfig(_Strict):
         if self.shards_url:
             return self.shards_url if "://" in self.shards_url else str(
                 self.resolve_path(self.shards_url).resolve())
-        db = self.db_path
-        return str(db.with_name(db.name + ".shards").resolve())
+        return str(shard_dir(self.db_path).resolve())
 
     def truncation_for(self, engine: EngineConfig) -> str:
         """The engine's truncation policy, else the run's."""

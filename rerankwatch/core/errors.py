@@ -69,4 +69,5 @@ class BaselineError(RerankwatchError):
 
 
 class StorageError(RerankwatchError):
-    """Shared storage (``shards_url``) cannot be reached or lacks what a run put there."""
+    """Shared storage (``shards_url``, a DuckLake store or its data path) cannot be reached,
+    or lacks what a run put there."""

@@ -31,7 +31,10 @@ def default_replay_db() -> Path:
     return home_dir() / REPLAY_STORE_NAME
 
 
-def db_or_default(db: str | Path | None, default: Path | None = None) -> Path:
-    """``db`` as a path (``~`` expanded; relative: to the working directory), or ``default``
-    (the store, ``default_db()``, unless given)."""
+def db_or_default(db: str | Path | None, default: Path | None = None) -> Path | str:
+    """``db`` as a path (``~`` expanded; relative: to the working directory), a DuckLake spec
+    (``ducklake:...``, core/store_spec.py) as given, or ``default`` (the store,
+    ``default_db()``, unless given)."""
+    if db is not None and str(db).startswith("ducklake:"):
+        return str(db)
     return Path(db).expanduser() if db else default or default_db()

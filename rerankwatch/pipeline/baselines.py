@@ -8,6 +8,7 @@ import polars as pl
 
 from rerankwatch.core.errors import BaselineError
 from rerankwatch.store import open_store, reader_wait_s
+from rerankwatch.core.store_spec import store_exists
 
 ACCEPT_WAIT_S = 120.0  # as long as scoring waits for the store
 
@@ -17,7 +18,7 @@ def accept(db: str | Path, run_id: str, engines: list[str] | None, accepted_by: 
     """Accept (pin) engine configs of a stored run as their history baselines: an intended
     change, reviewed like a snapshot. ``engines``: these names (default every engine config
     that succeeded in the run). Returns the names accepted; BaselineError names what is wrong."""
-    if not Path(db).is_file():
+    if not store_exists(db):
         raise BaselineError(f"no such database: {db}")
     if not reason.strip():
         raise BaselineError("--reason is required: say why this change is intended")
@@ -43,7 +44,7 @@ def accept(db: str | Path, run_id: str, engines: list[str] | None, accepted_by: 
 
 def history(db: str | Path, engine: str | None = None) -> pl.DataFrame:
     """The baseline_history view (every acceptance, newest first), for one engine name or all."""
-    if not Path(db).is_file():
+    if not store_exists(db):
         raise BaselineError(f"no such database: {db}")
     with open_store(db, mode="read", wait_s=reader_wait_s()) as store:
         present = store.query("q_tables_present", names=["baseline_acceptances"])

@@ -26,6 +26,7 @@ from rerankwatch.pipeline.batch_probes import BATCH_VARIANTS, batch_probe, score
 from rerankwatch.pipeline.progress import progress_bar
 from rerankwatch.samples.loader import load_sample_sets
 from rerankwatch.store import IngestReport, Store, is_locked, open_store, shards
+from rerankwatch.core.store_spec import store_exists
 
 LOG = logging.getLogger("rerankwatch.pipeline.scoring")
 SPOT_CHECK_PAIRS = 8  # at least this many copied main scores re-scored afresh (whole batches)
@@ -76,7 +77,7 @@ def begin_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str,
 
 def check_resumable(db: str | Path, run_id: str) -> None:
     """Raise RunNotResumable unless ``run_id`` is a failed or interrupted run in ``db``."""
-    if not Path(db).is_file():
+    if not store_exists(db):
         raise RunNotResumable(f"no such database: {db}")
     with open_store(db, mode="read", wait_s=INGEST_WAIT_S, on_wait=LOG.warning) as store:
         run = store.run(run_id)

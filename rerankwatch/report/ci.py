@@ -31,6 +31,7 @@ from rerankwatch.core.redact import redact_config, redact_text
 from rerankwatch.report.details import explain
 from rerankwatch.report.summary import limit, measured, number
 from rerankwatch.store import Store, open_store, reader_wait_s
+from rerankwatch.core.store_spec import store_exists
 
 SCHEMA = "rerankwatch-ci/1"  # the JSON report's "schema": bumped when a field changes meaning
 PASS, BLOCKED, NOT_JUDGED = "PASS", "BLOCKED", "ERROR"
@@ -129,7 +130,7 @@ def build_ci_report(command: str, exit_code: int, flows: Sequence[FlowRun] = (),
     errors = [error] if error else []
     for flow in flows:
         run = None
-        if flow.flow_run_id and Path(flow.db).is_file():
+        if flow.flow_run_id and store_exists(flow.db):
             with open_store(flow.db, mode="read", wait_s=reader_wait_s(),
                             on_wait=on_wait) as store:
                 run_id = store.run_for_flow_run(flow.flow_run_id)

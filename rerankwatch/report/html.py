@@ -27,6 +27,7 @@ from rerankwatch.report.figures import (
 )
 from rerankwatch.report.summary import findings, limit, number, pass_line, warnings
 from rerankwatch.store import Store, open_store, reader_wait_s
+from rerankwatch.core.store_spec import local_dir, store_exists
 
 
 @dataclass(frozen=True)
@@ -241,11 +242,11 @@ def write_report(db: str | Path, run: str = "latest", out: str | Path | None = N
                  nights: int = 14, on_wait=None) -> Path:
     """Write the report for ``run`` (an id or "latest") next to the DB unless ``out`` is given.
     While a writer holds the DB, wait reader_wait_s() (``on_wait`` is told), then StoreBusy."""
-    if not Path(db).is_file():
+    if not store_exists(db):
         raise RerankwatchError(f"no such database: {db}")
     with open_store(db, mode="read", wait_s=reader_wait_s(), on_wait=on_wait) as store:
         data = load_report_data(store, run, nights)
-    path = Path(out) if out else Path(db).parent / "reports" / f"{data.run_id}.html"
+    path = Path(out) if out else local_dir(db) / "reports" / f"{data.run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".partial")
     tmp.write_text(render_html(data), encoding="utf-8")

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rerankwatch.core import store_spec
 from rerankwatch.core.errors import RunNotResumable, ShardError
 from rerankwatch.core.records import Fingerprint, ScoreBatch
 
@@ -54,9 +55,9 @@ class ShardInfo:
 
 
 def shard_dir(db_path: str | Path) -> Path:
-    """Where the shards of a DuckDB file go: ``<db>.shards`` next to it."""
-    db = Path(db_path)
-    return db.with_name(db.name + ".shards")
+    """Where the shards of a store go: ``<db>.shards`` next to a DuckDB file (a lake's:
+    core/store_spec.py)."""
+    return store_spec.shard_dir(db_path)
 
 
 def score_table(run_id: str, engine_name: str, engine_id: str, variant: str,

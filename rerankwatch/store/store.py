@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import glob
+import hashlib
+import logging
+import random
 import json
 import math
 import os
@@ -21,15 +24,22 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from rerankwatch.core.errors import ConfigError, StoreBusy
+from rerankwatch.core.errors import ConfigError, StorageError, StoreBusy
 from rerankwatch.core.provenance import scored_by
 from rerankwatch.core.records import Fingerprint
-from rerankwatch.store import shards  # noqa: I001
+from rerankwatch.core.store_spec import is_lake
+from rerankwatch.store import lake, shards  # noqa: I001
+
+LOG = logging.getLogger("rerankwatch.store")
 
 PAIR_COLUMNS = ("pair_id", "set_id", "query_id", "query", "doc_id", "doc", "label", "tags",
                 "lang", "ladder", "ladder_rank", "known_irrelevant", "source_file")
 INSERTABLE = frozenset({"sample_pairs", "scores", "check_results", "run_pairs",
                         "ingested_shards"})  # the only table names _insert puts into SQL
+# a table's key, for inserts that keep the row already stored: a DuckLake table has no
+# primary key, so a row is new when an anti join on its key says so (both backends alike)
+KEYS = {"sample_pairs": "pair_id", "ingested_shards": "shard_id"}
+CONFLICT_RETRIES = 25  # a DuckLake write that lost to another writer is tried again this often
 LOCKED = "Could not set lock"  # DuckDB: another process holds the file
 HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
 LOCK_WAIT_ENV = "RERANKWATCH_LOCK_WAIT_S"  # how long a reader waits for a writer
@@ -96,6 +106,24 @@ def with_pair_columns(main: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     if not frames:
         return pl.concat([main, pairs.drop("pair_id")], how="horizontal")
     return pl.concat(frames, rechunk=False)
+
+
+def writes(method):
+    """A Store method that writes in its own transaction: retried when it loses to another
+    writer on a lake (``Store._retried``)."""
+    @functools.wraps(method)
+    def write(self, *args, **kwargs):
+        return self._retried(method, self, *args, **kwargs)
+    return write
+
+
+def schema_digest() -> str:
+    """SHA-256 of every migration and view file: a store migrated by them records it."""
+    digest = hashlib.sha256()
+    for kind in ("schema", "views"):
+        for name in sql_names(kind):
+            digest.update(f"{kind}/{name}\n{sql_text(kind, name)}\n".encode())
+    return digest.hexdigest()
 
 
 def new_run_id() -> str:
@@ -193,7 +221,8 @@ def create_store(path: str | Path) -> bool:
 
 def open_store(path: str | Path, *, mode: str = "write", wait_s: float = 0.0,
                migrate: bool | None = None,
-               on_wait: Callable[[str], object] | None = None) -> Store:
+               on_wait: Callable[[str], object] | None = None,
+               data_path: str | None = None, as_of: int | str | None = None) -> Store:
     """The one way the product opens the store.
 
     ``mode``:
@@ -211,11 +240,22 @@ def open_store(path: str | Path, *, mode: str = "write", wait_s: float = 0.0,
     another run's ingest), retry up to this many seconds, then raise StoreBusy naming the
     process DuckDB says holds it; 0 (the default) raises at once. ``on_wait`` is told once,
     in words, when a wait begins (the CLI notes it on stderr).
+
+    A DuckLake spec (``ducklake:...``, core/store_spec.py) opens the lake instead: no file
+    lock, so no waiting; ``data_path`` is where a new lake keeps its data; ``as_of`` (a
+    snapshot id or a timestamp, read modes only) reads the lake as it was then.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode != "write" and migrate:
         raise ValueError(f"a store opened {mode!r} is read-only: it cannot migrate")
+    if as_of is not None and (mode == "write" or not is_lake(path)):
+        raise StorageError("--as-of reads a DuckLake store's history (db = \"ducklake:...\"); "
+                           "a DuckDB file keeps no snapshots")
+    if is_lake(path):
+        return Store(str(path), read_only=mode != "write", sandboxed=mode == "sandboxed",
+                     migrate=mode == "write" and migrate is not False, data_path=data_path,
+                     as_of=as_of)
     created = mode == "write" and create_store(path)  # migrated already
     options = {"read_only": mode != "write", "sandboxed": mode == "sandboxed",
                "migrate": mode == "write" and migrate is not False and not created}
@@ -247,17 +287,27 @@ class Store:
     """
 
     def __init__(self, path: str | Path, read_only: bool = False, migrate: bool = True,
-                 sandboxed: bool = False):
+                 sandboxed: bool = False, data_path: str | None = None,
+                 as_of: int | str | None = None):
         self.path = str(path)
         self.read_only = read_only
-        if not read_only:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        config = {"enable_external_access": False, "autoinstall_known_extensions": False,
-                  "autoload_known_extensions": False, "lock_configuration": True}
-        self.con = duckdb.connect(self.path, read_only=read_only,
-                                  config=config if sandboxed else {})
+        self.lake = is_lake(self.path)
+        self._depth = 0  # open transactions (a retried write restarts only the outermost)
+        if self.lake:
+            self.con = lake.connect(self.path, read_only=read_only, data_path=data_path,
+                                    snapshot=as_of, sandboxed=sandboxed)
+        else:
+            if not read_only:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            config = {"enable_external_access": False, "autoinstall_known_extensions": False,
+                      "autoload_known_extensions": False, "lock_configuration": True}
+            self.con = duckdb.connect(self.path, read_only=read_only,
+                                      config=config if sandboxed else {})
+        self._serialized = False  # store_writes exists: every write transaction takes it
         if not read_only and migrate:
             self.migrate()
+        elif not read_only:
+            self._serialized = self._tables_exist("store_writes")
 
     def close(self) -> None:
         self.con.close()
@@ -271,9 +321,20 @@ class Store:
     def migrate(self) -> None:
         """Create tables (sql/schema, in file order) and views (sql/views, each after the views
         it selects from: view_order); safe to re-run (create if not exists, create or replace).
+        A store already migrated by these very files (store_migrations holds their digest) is
+        left as it is: on a lake, every replaced view would be a snapshot.
 
         A store from before run_agreement existed gets its finished runs summarized once.
         """
+        digest = schema_digest()
+        if (self._tables_exist("store_migrations", "store_writes")
+                and digest in set(self.query("q_migrations")["sql_sha256"])):
+            self._serialized = True
+            return
+        self._retried(self._migrate, digest)
+        self._serialized = True
+
+    def _migrate(self, digest: str) -> None:
         with self.transaction():
             backfill = self._tables_exist("runs") and not self._tables_exist("run_agreement")
             for name in sql_names("schema"):
@@ -283,23 +344,57 @@ class Store:
             if backfill:
                 for run_id in self.query("q_finished_runs")["run_id"]:
                     self.summarize_run(run_id)
+            self.execute("insert_migration", sql_sha256=digest)
+            self.execute("take_write_turn")
+
+    def _retried(self, write: Callable[..., object], *args, **kwargs):
+        """Run a write (a method that opens its own transaction); on a lake, when another writer
+        committed a conflicting change first, roll back and run it again from the start (it
+        reads the store anew: e.g. an ingest then skips the shards the other one loaded)."""
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                return write(*args, **kwargs)
+            except duckdb.Error as exc:
+                if not (self.lake and self._depth == 0 and lake.is_conflict(exc)):
+                    raise
+                if attempt == CONFLICT_RETRIES:
+                    raise StorageError(f"the store {self.path} stayed busy: {CONFLICT_RETRIES} "
+                                       f"writes lost to other writers ({lake.first_line(exc)})"
+                                       ) from None
+                LOG.warning("store: another writer committed first (%s); retrying %s, "
+                            "attempt %d of %d", lake.first_line(exc)[:120],
+                            getattr(write, "__name__", "write").lstrip("_"), attempt + 1,
+                            CONFLICT_RETRIES)
+                time.sleep(min(0.05 * 1.5 ** attempt, 2.0) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
 
     def _tables_exist(self, *names: str) -> bool:
         return self.query("q_tables_present", names=list(names))["found"][0] == len(names)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """All or nothing: a failure rolls back everything written inside."""
+        """All or nothing: a failure rolls back everything written inside. A write transaction
+        first takes the store's write turn (one row of store_writes), so two writers whose
+        reads decide what they insert (the ingest ledger, new pairs, fingerprints) never both
+        commit: on a lake the second conflicts and is retried (``_retried``)."""
         self.con.begin()
+        self._depth += 1
         try:
+            if self._serialized and not self.read_only:
+                self.execute("take_write_turn")
             yield self.con
         except BaseException:
             self.con.rollback()
             raise
-        self.con.commit()
+        else:
+            self.con.commit()
+        finally:
+            self._depth -= 1
 
     def sql(self, query: str, **params) -> pl.DataFrame:
-        return self.con.sql(query, params=params or None).pl()
+        """A statement's rows (none for a statement that returns none, e.g. an update)."""
+        relation = self.con.sql(query, params=params or None)
+        return relation.pl() if relation is not None else pl.DataFrame()
 
     def query(self, name: str, **params) -> pl.DataFrame:
         """Run sql/queries/<name>.sql with named parameters; its rows."""
@@ -325,14 +420,16 @@ class Store:
         if table not in INSERTABLE:
             raise ValueError(f"not an insertable table: {table!r}")
         arrow = frame.to_arrow()  # noqa: F841 - DuckDB's replacement scan reads it by name
-        verb = "insert or ignore" if or_ignore else "insert"
-        self.con.execute(f'{verb} into "{table}" by name select * from arrow')
+        keep = f' anti join "{table}" using ({KEYS[table]})' if or_ignore else ""
+        self.con.execute(f'insert into "{table}" by name select * from arrow{keep}')
 
+    @writes
     def add_pairs(self, pairs: pl.DataFrame) -> None:
         """Store validated sample pairs; pairs already present (same pair_id) are kept."""
         with self.transaction():
             self._insert("sample_pairs", pairs.select(PAIR_COLUMNS), or_ignore=True)
 
+    @writes
     def start_run(self, flow_name: str, config: dict, flow_run_id: str | None = None,
                   run_id: str | None = None, pair_ids: Sequence[str] = ()) -> str:
         """Open a run (status running) covering ``pair_ids``; returns its id."""
@@ -360,10 +457,13 @@ class Store:
         """The stored sample pairs a run covers."""
         return self.query("q_run_pairs", run_id=run_id)
 
+    @writes
     def reopen_run(self, run_id: str) -> None:
         """Mark a failed or interrupted run running again (resume)."""
-        self.execute("reopen_run", run_id=run_id)
+        with self.transaction():
+            self.execute("reopen_run", run_id=run_id)
 
+    @writes
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
         """Close a run and (re)write its per-run agreement summary, together."""
         with self.transaction():
@@ -377,6 +477,18 @@ class Store:
         self.execute("insert_run_agreement", run_id=run_id)
 
     def register_engine(self, fp: Fingerprint) -> None:
+        """Store a fingerprint (one seen before keeps its first row); in the caller's
+        transaction, else in its own."""
+        if self._depth == 0:
+            self._retried(self._register_engine_alone, fp)
+        else:
+            self._register_engine(fp)
+
+    def _register_engine_alone(self, fp: Fingerprint) -> None:
+        with self.transaction():
+            self._register_engine(fp)
+
+    def _register_engine(self, fp: Fingerprint) -> None:
         self.execute("insert_engine", engine_id=fp.engine_id, kind=fp.kind, model=fp.model,
                      weights_sha256=fp.weights_sha256, dtype=fp.dtype, device=fp.device,
                      pooling=fp.pooling, max_length=fp.max_length, activation=fp.activation,
@@ -394,6 +506,7 @@ class Store:
                      reused_from_run=reused_from_run, scored_pairs=scored_pairs,
                      reused_pairs=reused_pairs, **scored_by().columns())
 
+    @writes
     def ingest_shards(self, directory: str | Path) -> IngestReport:
         """Load every complete shard in ``directory`` in one transaction, then delete them.
 
@@ -413,7 +526,7 @@ class Store:
         try:
             with self.transaction():
                 for fingerprint in {json.dumps(i.fingerprint, sort_keys=True) for i in todo}:
-                    self.register_engine(Fingerprint(**json.loads(fingerprint)))
+                    self._register_engine(Fingerprint(**json.loads(fingerprint)))
                 for run_id in sorted({info.run_id for info in todo}):
                     files = [str(i.path) for i in todo if i.run_id == run_id]
                     added += self.execute("ingest_scores", files=files,
@@ -449,6 +562,7 @@ class Store:
                            variant=variant)
         return int(found["batch_index"][0])
 
+    @writes
     def reuse_pairs(self, run_id: str, engine_name: str, engine_id: str, variant: str,
                     pair_ids: Sequence[str]) -> int:
         """Copy, per pair, the latest ``variant`` score by the same fingerprint from another run
@@ -457,6 +571,7 @@ class Store:
             return self.execute("reuse_scores", run_id=run_id, engine_name=engine_name,
                                 engine_id=engine_id, variant=variant).fetchall()[0][0]
 
+    @writes
     def reuse_probes(self, run_id: str, engine_name: str, engine_id: str,
                      variants: Sequence[str], pair_ids: Sequence[str]) -> str | None:
         """Copy probe variants that belong together (repeat + reload: one load and a fresh
@@ -472,6 +587,7 @@ class Store:
                              source=source)
         return source
 
+    @writes
     def record_engine_success(self, run_id: str, engine_name: str, engine_id: str,
                               load_warnings: Sequence[str] = ()) -> str | None:
         """Mark an engine config done in a run, with its main-score counts and provenance;
@@ -518,6 +634,7 @@ class Store:
                             sources=baselines["source_name"].to_list())
         return {"baselines": baselines, "history": scores}
 
+    @writes
     def accept_run(self, run_id: str, engine_names: Sequence[str], accepted_by: str,
                    reason: str | None = None, manual: bool = False,
                    suite: str | None = None) -> list[str]:
@@ -533,6 +650,7 @@ class Store:
                     accepted.append(name)
         return accepted
 
+    @writes
     def write_check_results(self, report) -> None:
         """Store a SuiteReport: one row per result plus the verdict, in one transaction."""
         frame = pl.DataFrame(
@@ -552,6 +670,7 @@ class Store:
                          verdict=report.verdict, reference=report.reference,
                          candidates=candidates, failing_checks=report.failing_checks)
 
+    @writes
     def record_engine_failure(self, run_id: str, engine_name: str, error: str) -> None:
         with self.transaction():
             self._record_engine(run_id, engine_name, None, "failed", error=error)

@@ -1,5 +1,7 @@
+-- Key: pair_id, kept unique by the statements that insert (an anti join on it), not by a
+-- constraint: a DuckLake table has none (stores created before keep their primary key).
 create table if not exists sample_pairs (
-    pair_id varchar primary key,
+    pair_id varchar not null,
     set_id varchar not null,
     query_id varchar not null,
     query varchar not null,

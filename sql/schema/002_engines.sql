@@ -1,5 +1,7 @@
+-- Key: engine_id, kept unique by the statements that insert (an anti join on it), not by a
+-- constraint: a DuckLake table has none (stores created before keep their primary key).
 create table if not exists engines (
-    engine_id varchar primary key,
+    engine_id varchar not null,
     kind varchar not null,
     model varchar not null,
     weights_sha256 varchar not null,
