@@ -17,8 +17,10 @@ import typer
 from rerankwatch.cli.baseline import app as baseline_app
 from rerankwatch.cli.samples import app as samples_app
 from rerankwatch.cli.sql import fail_busy, note_wait, sql as sql_command
+from rerankwatch.cli.store import app as store_app
 from rerankwatch.core.errors import RerankwatchError, StoreBusy
 from rerankwatch.core.home import db_or_default, default_replay_db
+from rerankwatch.core.store_spec import check_lake, is_lake
 from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, find_demo_model
 from rerankwatch.tasks import prefect_env
 
@@ -28,10 +30,12 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c",
                       help="Run config (TOML). Default: the embedded all-MiniLM-L6-v2 config, "
                            "then the demo cross-encoder's when it is built.")]
-DbOpt = Annotated[str | None, typer.Option("--db", help="DuckDB file (overrides the config).")]
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", help="DuckDB file, or a DuckLake store (ducklake:sqlite:PATH, "
+                 "ducklake:postgres:CONNINFO); overrides the config.")]
 StoreOpt = Annotated[str | None, typer.Option(
-    "--db", help="DuckDB file (default: $RERANKWATCH_HOME/rerankwatch.duckdb; the home is "
-                 "~/.rerankwatch unless set).")]
+    "--db", help="DuckDB file or ducklake:... store (default: "
+                 "$RERANKWATCH_HOME/rerankwatch.duckdb; the home is ~/.rerankwatch unless set).")]
 
 
 DEBUG_ENV = "RERANKWATCH_DEBUG"
@@ -375,6 +379,7 @@ def report(
 app.command("sql")(sql_command)
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(samples_app, name="samples")
+app.add_typer(store_app, name="store")
 
 
 @app.command()
@@ -388,9 +393,10 @@ def deploy(
     config: Annotated[Path | None, typer.Option(
         "--config", "-c", help="Run config the deployments run (the nightly's schedule "
                                "included). Default: the embedded default.")] = None,
-    db: Annotated[Path | None, typer.Option(
-        "--db", help="Store the deployments write. Default: the config's db, else "
-                     "$RERANKWATCH_HOME/rerankwatch.duckdb on the worker.")] = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Store the deployments write (a DuckDB file or a ducklake:... store). "
+                     "Default: the config's db, else $RERANKWATCH_HOME/rerankwatch.duckdb on "
+                     "the worker.")] = None,
 ) -> None:
     """Register deploy/prefect.yaml's deployments with a Prefect server (and its process pool);
     --config / --db become every deployment's parameters, the scheduled nightly's included."""
@@ -459,7 +465,7 @@ def deploy(
         _fail(f"prefect deploy exited with {done.returncode}")
 
 
-def _deploy_parameters(config: Path | None, db: Path | None) -> dict[str, str]:
+def _deploy_parameters(config: Path | None, db: str | None) -> dict[str, str]:
     """config_path / db as absolute paths (a worker runs flows from the repository root, not
     from here); the config is validated first, so a bad one deploys nothing (exit 2)."""
     from rerankwatch.pipeline import load_config
@@ -471,8 +477,14 @@ def _deploy_parameters(config: Path | None, db: Path | None) -> dict[str, str]:
         except RerankwatchError as exc:
             _error(exc, 2)
         parameters["config_path"] = str(config.expanduser().resolve())
-    if db is not None:
-        parameters["db"] = str(db.expanduser().resolve())
+    if db is not None and is_lake(db):
+        try:
+            check_lake(db)
+        except ValueError as exc:
+            _fail(f"--db: {exc}", 2)
+        parameters["db"] = db  # the same catalog from every worker
+    elif db is not None:
+        parameters["db"] = str(Path(db).expanduser().resolve())
     return parameters
 
 

@@ -15,7 +15,7 @@ from rerankwatch.core.home import db_or_default
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="History baselines: accept an intended change, list acceptances.")
 DbOpt = Annotated[str | None, typer.Option(
-    help="DuckDB file (default: $RERANKWATCH_HOME/rerankwatch.duckdb).")]
+    help="DuckDB file or ducklake:... store (default: $RERANKWATCH_HOME/rerankwatch.duckdb).")]
 
 
 def _user() -> str:

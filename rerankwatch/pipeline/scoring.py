@@ -58,7 +58,7 @@ def begin_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str,
     """Store the validated pairs and open a run; returns its id. A flow run that runs again
     (a Prefect retry) reopens the run it opened. This process holds the run until end_run.
     The run's config is stored redacted (``rerankwatch.core.redact.redact_config``)."""
-    with _store(config.db_path, migrate=True) as store:
+    with _store(config.db_path, migrate=True, data_path=config.data_path) as store:
         store.add_pairs(pairs)
         run_id = store.run_for_flow_run(flow_run_id) if flow_run_id else None
         if run_id is None:
@@ -187,8 +187,10 @@ def score_shards(engine_config: EngineConfig, run_id: str, pairs: pl.DataFrame,
                         Path(directory), chunk_pairs)
 
 
-def _store(db_path: str | Path, wait_s: float = INGEST_WAIT_S, migrate: bool = False) -> Store:
-    return open_store(db_path, wait_s=wait_s, migrate=migrate, on_wait=LOG.warning)
+def _store(db_path: str | Path, wait_s: float = INGEST_WAIT_S, migrate: bool = False,
+           data_path: str | None = None) -> Store:
+    return open_store(db_path, wait_s=wait_s, migrate=migrate, on_wait=LOG.warning,
+                      data_path=data_path)
 
 
 def ingest(db_path: str | Path, wait_s: float = 0.0) -> IngestReport | None:

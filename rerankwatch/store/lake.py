@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -118,7 +119,11 @@ def connect(spec: str, *, read_only: bool = False, data_path: str | None = None,
         con.execute(f"use {ALIAS}")
         for setting, value in RETRY_SETTINGS.items():
             con.execute(f"set {setting} = {value}")
-        if sandboxed:
+        if sandboxed:  # the lake's own data files stay readable, nothing else
+            query = resources.files("rerankwatch.sql").joinpath(
+                "queries", "q_lake_data_path.sql").read_text(encoding="utf-8")
+            data_dir = con.sql(query).fetchone()[0]
+            con.execute("set allowed_directories = $dirs", {"dirs": [data_dir]})
             con.execute("set enable_external_access = false")
             con.execute("set lock_configuration = true")
     except duckdb.Error as exc:

@@ -1,0 +1,160 @@
+"""A DuckLake store (a real SQLite catalog, Parquet data on disk): the same migrations, views and
+writes as a DuckDB file, idempotent ingest without primary keys, writers that lose a race and
+retry, time travel, and `rerankwatch store copy`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from rerankwatch.cli import app
+from rerankwatch.core.store_spec import check_lake, local_dir, shard_dir
+from rerankwatch.store import Store, open_store, shards
+from rerankwatch.store.copy import copy_store, history_tables
+from tests.unit.test_sql_views import db_path  # noqa: F401 - two hand-made runs, a fixture
+from tests.unit.test_store import batch, fingerprint
+from tests.unit.test_store import pairs as pairs  # noqa: F401, PLC0414 - a fixture
+
+VIEWS = ["latest_scores", "score_drift", "engine_agreement_history", "check_history",
+         "upgrade_decisions", "baseline_history", "v_run_scores", "v_probe_scores",
+         "v_run_engine_status"]
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> str:
+    return f"ducklake:sqlite:{tmp_path / 'lake' / 'catalog.sqlite'}"
+
+
+def rows(store: Store, view: str) -> pl.DataFrame:
+    frame = store.sql(f"select * from {view}")
+    return frame.sort(frame.columns, nulls_last=True)
+
+
+def count(store: Store, table: str) -> int:
+    return store.sql(f"select count(*) as n from {table}")["n"][0]
+
+
+# --------------------------------------------------------------------------- specs
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("ducklake:mysql:x", "ducklake:sqlite:<path> or ducklake:postgres:<conninfo>"),
+    ("ducklake:sqlite:", "ducklake:sqlite:<path>"),
+    ("ducklake:postgres:dbname=x password=hunter2", "PGPASSWORD"),
+    ("ducklake:postgres:postgresql://u:p@h/db", "key=value conninfo"),
+])
+def test_a_bad_lake_spec_is_refused_with_the_reason(spec: str, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        check_lake(spec)
+    assert message in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_lake_keeps_its_local_files_in_the_home(lake: str, tmp_path: Path) -> None:
+    assert shard_dir(lake) == local_dir(lake) / "shards"
+    assert local_dir(lake).name.startswith("catalog-")
+    assert shard_dir(tmp_path / "x.duckdb") == tmp_path / "x.duckdb.shards"
+
+
+# --------------------------------------------------------------------------- same SQL, both
+
+
+def test_store_copy_moves_every_row_and_every_view_reads_the_same(
+        db_path: Path, lake: str) -> None:  # noqa: F811
+    copied = {c.table: c.rows for c in copy_store(db_path, lake)}
+    assert set(copied) <= set(history_tables()) and copied["scores"] > 0
+    with Store(db_path, read_only=True) as file, open_store(lake, mode="read") as shared:
+        for table, n in copied.items():
+            assert count(shared, table) == n == count(file, table), table
+        for view in VIEWS:
+            assert rows(shared, view).equals(rows(file, view)), view
+    data = Path(lake.removeprefix("ducklake:sqlite:") + ".files")
+    assert list(data.rglob("*.parquet")), "the lake's rows are Parquet files beside it"
+
+
+def test_store_copy_refuses_a_store_that_holds_runs_and_keeps_it_unchanged(
+        db_path: Path, lake: str) -> None:  # noqa: F811
+    copy_store(db_path, lake)
+    with open_store(lake, mode="read") as store:
+        before = count(store, "scores")
+    got = CliRunner().invoke(app, ["store", "copy", "--from", str(db_path), "--to", lake])
+    assert got.exit_code == 2 and "already holds runs" in got.output, got.output
+    with open_store(lake, mode="read") as store:
+        assert count(store, "scores") == before
+
+
+def test_store_copy_cli_says_what_it_copied(db_path: Path, lake: str) -> None:  # noqa: F811
+    got = CliRunner().invoke(app, ["store", "copy", "--from", str(db_path), "--to", lake])
+    assert got.exit_code == 0, got.output
+    with Store(db_path, read_only=True) as file:
+        scores = count(file, "scores")
+    assert f"scores: {scores} rows copied, checked row by row" in got.output
+    assert "every row checked" in got.output
+    missing = CliRunner().invoke(app, ["store", "copy", "--from", str(db_path) + ".nope",
+                                       "--to", lake])
+    assert missing.exit_code == 2 and "existing DuckDB file" in missing.output
+
+
+# --------------------------------------------------------------------------- writes
+
+
+def test_ingesting_the_same_shard_twice_adds_nothing(lake: str, pairs: pl.DataFrame) -> None:  # noqa: F811
+    with open_store(lake) as store:
+        store.add_pairs(pairs)
+        store.add_pairs(pairs)  # no primary key: the anti join keeps the stored pairs
+        assert count(store, "sample_pairs") == 3
+        run_id = store.start_run("f", {})
+        fp, ids = fingerprint(), pairs["pair_id"].to_list()
+        table = shards.score_table(run_id, "bi", fp.engine_id, "main", ids,
+                                   batch([0.9, 0.5, 0.1], [0, 0, 1], (0.1, 0.2)))
+        directory = shard_dir(lake)
+        written = shards.write_shard(directory, table, fp)
+        kept = written.parent.parent / "kept"
+        kept.mkdir()
+        for file in written.parent.iterdir():
+            shutil.copy(file, kept / file.name)
+        assert store.ingest_shards(directory).rows == 3
+        for file in kept.iterdir():  # the same shard again, as after a crash mid-cleanup
+            shutil.copy(file, written.parent / file.name)
+        again = store.ingest_shards(directory)
+        assert (again.rows, again.skipped) == (0, 1)
+        assert count(store, "scores") == 3 and count(store, "ingested_shards") == 1
+        assert count(store, "engines") == 1
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def test_sql_as_of_reads_the_lake_as_it_was(db_path: Path, lake: str) -> None:  # noqa: F811
+    with open_store(lake):
+        pass  # created and migrated: no run yet
+    with open_store(lake, mode="read") as store:
+        before = store.sql("select max(snapshot_id) as s from ducklake_snapshots('lake')")["s"][0]
+    copy_store(db_path, lake)
+    runner = CliRunner()
+    now = runner.invoke(app, ["sql", "--db", lake, "select count(*) as n from runs"])
+    then = runner.invoke(app, ["sql", "--db", lake, "--as-of", str(before),
+                               "select count(*) as n from runs"])
+    assert now.exit_code == 0 and then.exit_code == 0, now.output + then.output
+    assert "│ 2 " in now.output and "│ 0 " in then.output
+    on_a_file = runner.invoke(app, ["sql", "--db", str(db_path), "--as-of", "1",
+                                    "select 1"])
+    assert on_a_file.exit_code == 2 and "keeps no snapshots" in on_a_file.output
+    unknown = runner.invoke(app, ["sql", "--db", lake, "--as-of", "99999", "select 1"])
+    assert unknown.exit_code == 2 and "No snapshot found" in unknown.output
+
+
+def test_the_sandboxed_lake_reads_its_data_and_nothing_else(db_path: Path, lake: str,  # noqa: F811
+                                                            tmp_path: Path) -> None:
+    copy_store(db_path, lake)
+    other = tmp_path / "other.csv"
+    other.write_text("a\n1\n")
+    runner = CliRunner()
+    ok = runner.invoke(app, ["sql", "--db", lake, "select count(*) as n from latest_scores"])
+    assert ok.exit_code == 0 and "│ 11 " in ok.output, ok.output
+    refused = runner.invoke(app, ["sql", "--db", lake, f"select * from read_csv('{other}')"])
+    assert refused.exit_code == 2 and "Permission Error" in refused.output
