@@ -1,11 +1,16 @@
 """Store ingest: score rows/s through our shard path ÷ DuckDB's own CREATE TABLE AS from Arrow.
 
-Run from the repo root: ``python bench/store_ingest.py [--rows 10000000] [--shard-rows 100000]``.
+Run from the repo root: ``python bench/store_ingest.py [--rows 10000000] [--shard-rows 100000]
+[--backend duckdb|ducklake]``.
 Ours: the rows are written as shards (``rerankwatch.store.shards.write_shard``, as scoring
 workers do), then one ``Store.ingest_shards`` loads them (ledger, de-duplication, engine registry)
 and the
 store is closed. Reference: ``create table as select * from <arrow table>`` into a fresh DuckDB
 file, closed. Both write to the same temporary directory. Prints one line.
+
+``--backend ducklake``: ours ingests into a DuckLake store (a SQLite catalog, Parquet data in
+the same temporary directory); the reference is DuckDB's own ``create table as`` into the same
+lake (another table of it).
 """
 
 from __future__ import annotations
@@ -56,8 +61,8 @@ def score_rows(n: int, run_id: str = "20250101T000000-bench") -> pa.Table:
     }, schema=shards.SCHEMA)
 
 
-def ours(table: pa.Table, folder: Path, shard_rows: int) -> float:
-    db = folder / "ours.duckdb"
+def ours(table: pa.Table, folder: Path, shard_rows: int, db: str | Path | None = None) -> float:
+    db = db or folder / "ours.duckdb"
     with Store(db):  # an existing store (schema created), as in production
         pass
     started = time.perf_counter()
@@ -71,11 +76,18 @@ def ours(table: pa.Table, folder: Path, shard_rows: int) -> float:
     return seconds
 
 
-def reference(table: pa.Table, folder: Path) -> float:
+def reference(table: pa.Table, folder: Path, lake_spec: str | None = None) -> float:
     started = time.perf_counter()
-    con = duckdb.connect(str(folder / "reference.duckdb"))
+    if lake_spec:
+        from rerankwatch.store import lake
+
+        con = lake.connect(lake_spec)
+        name = "reference_scores"
+    else:
+        con = duckdb.connect(str(folder / "reference.duckdb"))
+        name = "scores"
     con.register("arrow_scores", table)
-    con.execute("create table scores as select * from arrow_scores")
+    con.execute(f"create table {name} as select * from arrow_scores")
     con.close()
     return time.perf_counter() - started
 
@@ -85,14 +97,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--shard-rows", type=int, default=100_000,
                         help="rows per shard (a worker's chunk; default 100000)")
+    parser.add_argument("--backend", choices=["duckdb", "ducklake"], default="duckdb")
     args = parser.parse_args(argv)
     table = score_rows(args.rows)
     with tempfile.TemporaryDirectory(dir=ROOT) as tmp:  # the repo's disk, not a tmpfs
-        ref_s = reference(table, Path(tmp))
-        ours_s = ours(table, Path(tmp), args.shard_rows)
+        spec = f"ducklake:sqlite:{tmp}/lake.sqlite" if args.backend == "ducklake" else None
+        if spec:
+            from rerankwatch.store import lake
+
+            lake.connect(spec, data_path=f"{tmp}/lake-data").close()  # created, empty
+        ref_s = reference(table, Path(tmp), spec)
+        ours_s = ours(table, Path(tmp), args.shard_rows, spec)
     ours_rate, ref_rate = args.rows / ours_s, args.rows / ref_s
-    print(f"store_ingest: ratio={ours_rate / ref_rate:.3f} (ours {ours_rate:,.0f} rows/s, "
-          f"reference {ref_rate:,.0f} rows/s)", flush=True)
+    print(f"store_ingest[{args.backend}]: ratio={ours_rate / ref_rate:.3f} (ours "
+          f"{ours_rate:,.0f} rows/s, reference {ref_rate:,.0f} rows/s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 
 from rerankwatch.core.errors import BaselineError
-from rerankwatch.store import open_store, reader_wait_s
 from rerankwatch.core.store_spec import store_exists
+from rerankwatch.store import open_store, reader_wait_s
 
 ACCEPT_WAIT_S = 120.0  # as long as scoring waits for the store
 

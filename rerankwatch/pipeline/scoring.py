@@ -21,12 +21,12 @@ from rerankwatch.core.config import EngineConfig, EnvironmentConfig, RunConfig
 from rerankwatch.core.errors import ConfigError, EngineFailed, RunNotResumable, SampleSetError
 from rerankwatch.core.records import Fingerprint
 from rerankwatch.core.redact import redact_config
+from rerankwatch.core.store_spec import store_exists
 from rerankwatch.engines import build_engine
 from rerankwatch.pipeline.batch_probes import BATCH_VARIANTS, batch_probe, score_variant
 from rerankwatch.pipeline.progress import progress_bar
 from rerankwatch.samples.loader import load_sample_sets
 from rerankwatch.store import IngestReport, Store, is_locked, open_store, shards
-from rerankwatch.core.store_spec import store_exists
 
 LOG = logging.getLogger("rerankwatch.pipeline.scoring")
 SPOT_CHECK_PAIRS = 8  # at least this many copied main scores re-scored afresh (whole batches)

@@ -28,10 +28,10 @@ import polars as pl
 
 from rerankwatch.core.records import ERROR, FAILED, PASSED, SKIPPED
 from rerankwatch.core.redact import redact_config, redact_text
+from rerankwatch.core.store_spec import store_exists
 from rerankwatch.report.details import explain
 from rerankwatch.report.summary import limit, measured, number
 from rerankwatch.store import Store, open_store, reader_wait_s
-from rerankwatch.core.store_spec import store_exists
 
 SCHEMA = "rerankwatch-ci/1"  # the JSON report's "schema": bumped when a field changes meaning
 PASS, BLOCKED, NOT_JUDGED = "PASS", "BLOCKED", "ERROR"

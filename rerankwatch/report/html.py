@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.core.store_spec import local_dir, store_exists
 from rerankwatch.report.details import explain
 from rerankwatch.report.figures import (
     distribution_figure,
@@ -27,7 +28,6 @@ from rerankwatch.report.figures import (
 )
 from rerankwatch.report.summary import findings, limit, number, pass_line, warnings
 from rerankwatch.store import Store, open_store, reader_wait_s
-from rerankwatch.core.store_spec import local_dir, store_exists
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ import contextlib
 import functools
 import glob
 import hashlib
-import logging
-import random
 import json
+import logging
 import math
 import os
+import random
 import re
 import time
 import uuid

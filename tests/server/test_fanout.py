@@ -28,7 +28,8 @@ import duckdb
 import pytest
 
 from tests.configs import MINILM, ST5_REQUIREMENTS
-from tests.servers.prefect_server import free_port, log_tail, run, stop, wait_for
+from tests.servers.prefect_server import log_tail, run, stop, wait_for
+from tests.servers.stores import moto_s3
 
 pytestmark = pytest.mark.server
 
@@ -39,35 +40,9 @@ NIGHTLY_S = 600  # the first use of the st-5 environment may build it (cached af
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    """moto's S3 server on loopback with one bucket; yields (endpoint, process)."""
-    import boto3
-
-    port, log = free_port(), tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p",
-             str(port)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name="us-east-1")
-    try:
-        def up():
-            if process.poll() is not None:
-                pytest.fail(f"moto_server exited with {process.returncode}: {log_tail(log)}")
-            try:
-                client.list_buckets()
-                return True
-            except Exception:
-                return False
-
-        wait_for(up, 60, "moto's S3 server", interval=0.5)
-        client.create_bucket(Bucket=BUCKET)
-        yield endpoint, process, client
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGCONT)
-        stop(process)
+    """moto's S3 server on loopback with one bucket; yields (endpoint, process, client)."""
+    with moto_s3(tmp_path_factory.mktemp("moto"), BUCKET) as server:
+        yield server.endpoint, server.process, server.client
 
 
 @pytest.fixture(scope="module")

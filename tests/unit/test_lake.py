@@ -16,8 +16,11 @@ from rerankwatch.core.store_spec import check_lake, local_dir, shard_dir
 from rerankwatch.store import Store, open_store, shards
 from rerankwatch.store.copy import copy_store, history_tables
 from tests.unit.test_sql_views import db_path  # noqa: F401 - two hand-made runs, a fixture
-from tests.unit.test_store import batch, fingerprint
-from tests.unit.test_store import pairs as pairs  # noqa: F401, PLC0414 - a fixture
+from tests.unit.test_store import (
+    batch,
+    fingerprint,
+    pairs as pairs,  # noqa: F401, PLC0414 - a fixture
+)
 
 VIEWS = ["latest_scores", "score_drift", "engine_agreement_history", "check_history",
          "upgrade_decisions", "baseline_history", "v_run_scores", "v_probe_scores",
