@@ -63,7 +63,7 @@ def copy_store(source: str | Path, target: str, data_path: str | None = None,
             copied: list[TableCopy] = []
             with store.transaction():
                 for table in tables:
-                    store.con.execute(sql_text("statements", "copy_table").format(table=table))
+                    store.con.execute(_named(sql_text("statements", "copy_table"), table))
                     check = _compare(store, table)
                     if check["missing"] or check["extra"] or (
                             check["source_rows"] != check["target_rows"]):
@@ -82,5 +82,14 @@ def _compare(store, table: str) -> dict:
     columns (a newer target may have more, filled with their defaults)."""
     columns = store.query("q_table_columns", database="src", table=table)["column_name"]
     listed = ", ".join(f'"{c}"' for c in columns)
-    query = sql_text("queries", "q_copy_mismatch").format(table=table, columns=listed)
+    query = _named(sql_text("queries", "q_copy_mismatch"), table, listed)
     return store.sql(query).row(0, named=True)
+
+
+def _named(template: str, table: str, columns: str = "*") -> str:
+    """A copy statement for one table: its name (from history_tables(), never from input)
+    where copied_table stands, the columns compared where copied_columns stands."""
+    if table not in history_tables():
+        raise ValueError(f"not a history table: {table!r}")
+    return re.sub(r"\bcopied_columns\b", columns,
+                  re.sub(r"\bcopied_table\b", f'"{table}"', template))

@@ -120,8 +120,9 @@ def connect(spec: str, *, read_only: bool = False, data_path: str | None = None,
         for setting, value in RETRY_SETTINGS.items():
             con.execute(f"set {setting} = {value}")
         if sandboxed:  # the lake's own data files stay readable, nothing else
+            name = "q_lake_data_path"
             query = resources.files("rerankwatch.sql").joinpath(
-                "queries", "q_lake_data_path.sql").read_text(encoding="utf-8")
+                "queries", f"{name}.sql").read_text(encoding="utf-8")
             data_dir = con.sql(query).fetchone()[0]
             con.execute("set allowed_directories = $dirs", {"dirs": [data_dir]})
             con.execute("set enable_external_access = false")

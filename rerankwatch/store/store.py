@@ -324,7 +324,8 @@ class Store:
         A store already migrated by these very files (store_migrations holds their digest) is
         left as it is: on a lake, every replaced view would be a snapshot.
 
-        A store from before run_agreement existed gets its finished runs summarized once.
+        A store from before run_agreement or run_drift existed gets its finished runs
+        summarized once.
         """
         digest = schema_digest()
         if (self._tables_exist("store_migrations", "store_writes")
@@ -336,7 +337,8 @@ class Store:
 
     def _migrate(self, digest: str) -> None:
         with self.transaction():
-            backfill = self._tables_exist("runs") and not self._tables_exist("run_agreement")
+            backfill = self._tables_exist("runs") and not self._tables_exist("run_agreement",
+                                                                              "run_drift")
             for name in sql_names("schema"):
                 self.con.execute(sql_text("schema", name))
             for name in view_order():
@@ -472,9 +474,12 @@ class Store:
             self.summarize_run(run_id)
 
     def summarize_run(self, run_id: str) -> None:
-        """Replace one run's rows in run_agreement (engine_agreement_history reads them)."""
+        """Replace one run's rows in run_agreement and run_drift (engine_agreement_history and
+        score_drift read them)."""
         self.execute("delete_run_agreement", run_id=run_id)
         self.execute("insert_run_agreement", run_id=run_id)
+        self.execute("delete_run_drift", run_id=run_id)
+        self.execute("insert_run_drift", run_id=run_id)
 
     def register_engine(self, fp: Fingerprint) -> None:
         """Store a fingerprint (one seen before keeps its first row); in the caller's

@@ -1,11 +1,13 @@
 -- Rows of one table that differ between the attached source store (`src`) and this one,
 -- compared whole, row by row, as multisets (a row missing or duplicated on either side counts).
+-- store/copy.py puts the table's name where copied_table stands and the source's columns where
+-- copied_columns stands.
 select
-    (select count(*) from src.main."{table}") as source_rows,
-    (select count(*) from main."{table}") as target_rows,
-    (select count(*) from (select {columns} from src.main."{table}"
+    (select count(*) from src.main.copied_table) as source_rows,
+    (select count(*) from main.copied_table) as target_rows,
+    (select count(*) from (select copied_columns from src.main.copied_table
                            except all
-                           select {columns} from main."{table}")) as missing,
-    (select count(*) from (select {columns} from main."{table}"
+                           select copied_columns from main.copied_table)) as missing,
+    (select count(*) from (select copied_columns from main.copied_table
                            except all
-                           select {columns} from src.main."{table}")) as extra
+                           select copied_columns from src.main.copied_table)) as extra

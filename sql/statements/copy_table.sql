@@ -1,4 +1,5 @@
--- Copy one table of an attached DuckDB store (`src`) into this store (Store.copy_from); the
--- table name comes from the migrations' own list (store/copy.py), columns match by name.
-insert into main."{table}" by name
-select * from src.main."{table}"
+-- Copy one table of an attached DuckDB store (`src`) into this store (store/copy.py, which
+-- puts the table's name, from the migrations' own list, where copied_table stands); columns
+-- match by name.
+insert into main.copied_table by name
+select * from src.main.copied_table
