@@ -18,7 +18,7 @@ from rerankwatch.cli.baseline import app as baseline_app
 from rerankwatch.cli.samples import app as samples_app
 from rerankwatch.cli.sql import fail_busy, note_wait, sql as sql_command
 from rerankwatch.cli.store import app as store_app
-from rerankwatch.core.errors import RerankwatchError, StoreBusy
+from rerankwatch.core.errors import RerankwatchError, StoreBusy, StoreSpecError
 from rerankwatch.core.home import db_or_default, default_replay_db
 from rerankwatch.core.store_spec import check_lake, is_lake
 from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, find_demo_model
@@ -520,7 +520,13 @@ def _ensure_process_pool(name: str) -> str:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except StoreSpecError as exc:  # a bad --db reached by any command: one line, exit 2
+        if _debug:
+            raise
+        typer.secho(f"error: --db: {exc}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ class ConfigError(RerankwatchError):
     """The run configuration is invalid."""
 
 
+class StoreSpecError(ConfigError, ValueError):
+    """A ``db`` that names no usable store (a malformed DuckLake spec, or one holding a
+    password); its message never repeats the spec."""
+
+
 class UnknownNameError(RerankwatchError, KeyError):
     """A registry lookup failed; the message lists the available names."""
 

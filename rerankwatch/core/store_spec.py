@@ -20,6 +20,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from rerankwatch.core.errors import StoreSpecError
 from rerankwatch.core.home import home_dir
 
 LAKE_PREFIX = "ducklake:"
@@ -35,17 +36,20 @@ def is_lake(db: str | Path | None) -> bool:
 
 
 def check_lake(spec: str) -> tuple[str, str]:
-    """(catalog, target) of a DuckLake spec; ValueError naming what is wrong."""
+    """(catalog, target) of a DuckLake spec; StoreSpecError (a ValueError) naming what is
+    wrong, never repeating the spec (it may hold a secret)."""
     catalog, _, target = spec.removeprefix(LAKE_PREFIX).partition(":")
     if catalog not in CATALOGS or not target.strip():
-        raise ValueError(f"a DuckLake store is ducklake:sqlite:<path> or "
-                         f"ducklake:postgres:<conninfo>, got {spec!r}")
+        raise StoreSpecError(f"a DuckLake store is ducklake:sqlite:<path> or "
+                             f"ducklake:postgres:<conninfo>; got catalog {catalog[:20]!r}"
+                             + ("" if target.strip() else " and nothing after it"))
     if catalog == "postgres" and SECRET_KEYS.search(target):
-        raise ValueError("the PostgreSQL conninfo holds a password: give it in PGPASSWORD or "
-                         "~/.pgpass, never in the db setting (it is stored with each run)")
+        raise StoreSpecError("the PostgreSQL conninfo holds a password: give it in PGPASSWORD "
+                             "or ~/.pgpass, never in the db setting (it is stored with each "
+                             "run)")
     if catalog == "postgres" and "://" in target:
-        raise ValueError("give the PostgreSQL catalog as key=value conninfo "
-                         "(dbname=... host=... user=...), not as a URL")
+        raise StoreSpecError("give the PostgreSQL catalog as key=value conninfo "
+                             "(dbname=... host=... user=...), not as a URL")
     return catalog, target.strip()
 
 

@@ -46,6 +46,7 @@ def count(store: Store, table: str) -> int:
 
 @pytest.mark.parametrize(("spec", "message"), [
     ("ducklake:mysql:x", "ducklake:sqlite:<path> or ducklake:postgres:<conninfo>"),
+    ("ducklake:mysql:password=hunter2", "got catalog 'mysql'"),
     ("ducklake:sqlite:", "ducklake:sqlite:<path>"),
     ("ducklake:postgres:dbname=x password=hunter2", "PGPASSWORD"),
     ("ducklake:postgres:postgresql://u:p@h/db", "key=value conninfo"),
@@ -161,3 +162,16 @@ def test_the_sandboxed_lake_reads_its_data_and_nothing_else(db_path: Path, lake:
     assert ok.exit_code == 0 and "│ 11 " in ok.output, ok.output
     refused = runner.invoke(app, ["sql", "--db", lake, f"select * from read_csv('{other}')"])
     assert refused.exit_code == 2 and "Permission Error" in refused.output
+
+
+def test_a_bad_spec_given_to_any_command_exits_2_without_echoing_it() -> None:
+    import subprocess
+    import sys
+
+    rw = str(Path(sys.executable).parent / "rerankwatch")
+    for args in (["baseline", "history"], ["report"], ["sql", "select 1"]):
+        done = subprocess.run([rw, *args, "--db", "ducklake:postgres:dbname=x password=hunter2"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "PGPASSWORD" in done.stderr and "hunter2" not in done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
