@@ -175,3 +175,24 @@ def test_a_bad_spec_given_to_any_command_exits_2_without_echoing_it() -> None:
         assert done.returncode == 2, (args, done.stderr)
         assert "PGPASSWORD" in done.stderr and "hunter2" not in done.stdout + done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_config_and_deploy_take_a_lake_as_written(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from rerankwatch.cli import _deploy_parameters
+    from rerankwatch.core.config import RunConfig
+
+    base = {"reference": "a", "sample_sets": [{"name": "s", "path": "pkg:samples/golden_en.jsonl"}],
+            "engines": [{"name": "a", "kind": "st-bi", "model": "embedded:all-MiniLM-L6-v2"}]}
+    spec = "ducklake:postgres:dbname=rw host=db.internal user=rw"
+    config = RunConfig.model_validate({**base, "db": spec, "data_path": "s3://bucket/lake"})
+    assert config.db_path == spec and config.data_path == "s3://bucket/lake"
+    assert config.shared_url == str(shard_dir(spec).resolve())
+    for bad in ({"db": "ducklake:postgres:dbname=rw password=hunter2"},
+                {"db": spec, "data_path": "s3://key:secret@bucket/lake"}):
+        with pytest.raises(ValidationError) as caught:
+            RunConfig.model_validate({**base, **bad})
+        assert "hunter2" not in str(caught.value) and "secret@" not in str(caught.value)
+    assert _deploy_parameters(None, spec) == {"db": spec}  # the same catalog from every worker
+    assert _deploy_parameters(None, "rel.duckdb") == {"db": str(Path("rel.duckdb").resolve())}
