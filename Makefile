@@ -47,8 +47,10 @@ bench: venv
 	$(BIN)/python bench/score_overhead.py $(if $(QUICK),--pairs 100)
 	$(BIN)/python bench/nightly_overhead.py $(if $(QUICK),--pairs 1000)
 	$(BIN)/python bench/suite_scale.py $(if $(QUICK),--pairs 100000)
-	$(BIN)/python bench/history_queries.py $(if $(QUICK),--runs 30 --pairs 5000)
+	$(BIN)/python bench/history_queries.py --readme $(if $(QUICK),--runs 30 --pairs 5000)
+	$(BIN)/python bench/history_queries.py --readme --backend ducklake $(if $(QUICK),--runs 30 --pairs 5000)
 	$(BIN)/python bench/store_ingest.py $(if $(QUICK),--rows 1000000)
+	$(BIN)/python bench/store_ingest.py --backend ducklake $(if $(QUICK),--rows 1000000)
 	$(BIN)/python bench/score_durability.py $(if $(QUICK),--pairs 1000 --repeat 1)
 	$(BIN)/python bench/fanout.py $(if $(QUICK),--pairs 1000)
 
