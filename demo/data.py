@@ -57,7 +57,7 @@ class Passage:
 
     pid: int
     text: str
-    source: str  # "wiki", "news" or "fact"
+    source: str  # "wiki", "news", "fact" or "sentence" (one short sentence: a negative only)
     article: str  # wiki title, "news-<n>" or the fact's subject
     section: str  # "" for a wiki lead, else the (sub)section heading
 
@@ -76,10 +76,21 @@ class Query:
 
 @dataclass(frozen=True, slots=True)
 class Corpus:
+    """Three disjoint splits: train (fitted on), dev (every hyperparameter is chosen on it) and
+    held-out (reported once the recipe is chosen); golden_en is never used to choose."""
+
     passages: tuple[Passage, ...]
     train_queries: tuple[Query, ...]
     heldout_queries: tuple[Query, ...]
     heldout_articles: frozenset[str]
+    dev_queries: tuple[Query, ...] = ()
+    dev_articles: frozenset[str] = frozenset()
+    searchable: int = 0  # passages[:searchable] are the retrieval corpus; the rest are short
+    # sentences, negatives of training groups only
+
+    @property
+    def documents(self) -> tuple[Passage, ...]:
+        return self.passages[:self.searchable]
 
 
 def data_dir() -> Path:
@@ -180,28 +191,39 @@ def _section_query(title: str, heading: str, rng: random.Random) -> str:
                        f"{name} of {title}", f"Tell me about the {name.lower()} of {title}"])
 
 
-def build_corpus(seed: int, heldout_every: int = 5, max_passages: int = 6) -> Corpus:
-    """Passages and queries; every ``heldout_every``-th article and fact is held out."""
+def build_corpus(seed: int, heldout_every: int = 5, max_passages: int = 6,
+                 dev_every: int = 5) -> Corpus:
+    """Passages and queries; every ``heldout_every``-th article and fact is held out, and every
+    ``dev_every``-th of the rest is the dev split (0: none). The held-out split does not depend
+    on ``dev_every``."""
     rng = random.Random(seed)
     passages: list[Passage] = []
     train: list[Query] = []
     heldout: list[Query] = []
+    dev: list[Query] = []
 
     def add(text: str, source: str, article: str, section: str) -> int:
         passages.append(Passage(len(passages), text, source, article, section))
         return len(passages) - 1
 
+    def split(index: int) -> list[Query]:
+        """Held-out, dev or train, by position among articles (or facts of a section)."""
+        if index % heldout_every == heldout_every - 1:
+            return heldout
+        rest = index - index // heldout_every  # position among the non-held-out ones
+        return dev if dev_every and rest % dev_every == dev_every - 1 else train
+
     sections = wiki_sections(max_passages)
     titles = list(dict.fromkeys(title for title, _ in sections))
-    held = frozenset(titles[i] for i in range(heldout_every - 1, len(titles), heldout_every))
+    where = {title: split(i) for i, title in enumerate(titles)}
     for (title, heading), texts in sections.items():
-        queries = heldout if title in held else train
         ids = tuple(add(t, "wiki", title, heading) for t in texts)
         text = (_title_query(title, texts[0], rng) if not heading
                 else _section_query(title, heading, rng))
-        queries.append(Query(f"wiki-{ids[0]}", text, "section" if heading else "title",
-                             title, ids))
-    for number, paragraph in enumerate(news_paragraphs()):  # negatives: everyday prose
+        where[title].append(Query(f"wiki-{ids[0]}", text, "section" if heading else "title",
+                                  title, ids))
+    news = news_paragraphs()
+    for number, paragraph in enumerate(news):  # negatives: everyday prose
         for span in chunk(paragraph):
             add(span, "news", f"news-{number}", "")
     for name, pairs in fact_pairs().items():
@@ -210,16 +232,36 @@ def build_corpus(seed: int, heldout_every: int = 5, max_passages: int = 6) -> Co
         template = {p: rng.randrange(len(statements)) for p in pairs}
         ids = {p: add(statements[template[p]].format(a=p[0], b=p[1]), "fact",
                       p[subject], name) for p in pairs}
+        statement = {pid: pair for pair, pid in ids.items()}
         for index, pair in enumerate(pairs):
             held_fact = index % heldout_every == heldout_every - 1
             same_form = [ids[o] for i, o in enumerate(pairs) if o != pair
                          and template[o] == template[pair]
                          and (held_fact or i % heldout_every != heldout_every - 1)]
             swapped = tuple(rng.sample(same_form, min(3, len(same_form))))
+            bucket = split(index)
+            if bucket is train:  # never a dev fact's statement (sampled as before: same draws)
+                swapped = tuple(p for p in swapped if split(pairs.index(statement[p])) is not dev)
             query = Query(f"fact-{ids[pair]}", rng.choice(questions).format(a=pair[0], b=pair[1]),
                           "fact", pair[subject], (ids[pair],), swapped)
-            (heldout if held_fact else train).append(query)
-    return Corpus(tuple(passages), tuple(train), tuple(heldout), held)
+            bucket.append(query)
+    searchable = len(passages)
+    for title in titles:  # short sentences: the leads' first sentences, then news sentences
+        if where[title] is train:
+            lead = passages[next(q for q in train if q.article == title).positives[0]].text
+            _add_sentences(add, lead, title, limit=1)
+    for number, paragraph in enumerate(news):
+        _add_sentences(add, paragraph, f"news-{number}", limit=3)
+    held = frozenset(t for t in titles if where[t] is heldout)
+    return Corpus(tuple(passages), tuple(train), tuple(heldout), held, tuple(dev),
+                  frozenset(t for t in titles if where[t] is dev), searchable)
+
+
+def _add_sentences(add, text: str, article: str, limit: int) -> None:
+    """Up to ``limit`` whole sentences of 40–160 characters of ``text`` as short passages."""
+    found = [s for s in SENTENCE_END.split(text) if 40 <= len(s) <= 160 and s[-1] in ".!?"]
+    for sentence in found[:limit]:
+        add(sentence, "sentence", article, "")
 
 
 @cache

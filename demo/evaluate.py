@@ -39,6 +39,7 @@ class DemoEvaluation:
     fact_swaps: dict[str, float]  # held-out facts against entity-swapped statements
     asymmetry: float  # mean |score(q, d) − score(d, q)| on the golden pairs
     probes: list[dict] = field(default_factory=list)
+    dev: dict = field(default_factory=dict)  # what the recipe was chosen on (dev split only)
 
     @property
     def ladders_ordered(self) -> int:
@@ -70,15 +71,61 @@ def _ranx(qrels: dict, runs: dict[str, dict], metric: str) -> dict[str, float]:
             for name, run in runs.items()}
 
 
-def _random_pairs(corpus: Corpus, n: int, rng: random.Random) -> list[tuple[str, str]]:
+def _random_pairs(queries, passages, n: int, rng: random.Random) -> list[tuple[str, str]]:
     """Queries with passages of other articles (no fact sentences): irrelevant in practice."""
     pairs = []
     while len(pairs) < n:
-        query = rng.choice(corpus.train_queries + corpus.heldout_queries)
-        passage = rng.choice(corpus.passages)
+        query = rng.choice(queries)
+        passage = rng.choice(passages)
         if passage.article != query.article and passage.source != "fact":
             pairs.append((query.text, passage.text))
     return pairs
+
+
+def _spread(scores: np.ndarray) -> dict[str, float]:
+    """Median, p95, p99, max and share above 0.5 of irrelevant pairs' scores."""
+    return {"pairs": len(scores), "median": round(float(np.median(scores)), 4),
+            "p95": round(float(np.quantile(scores, 0.95)), 4),
+            "p99": round(float(np.quantile(scores, 0.99)), 4),
+            "max": round(float(scores.max()), 4),
+            "share_above_0.5": round(float((scores > 0.5).mean()), 4)}
+
+
+def _predict(model, batches: list[list[tuple[str, str]]], advance) -> list[np.ndarray]:
+    scored = []
+    for pairs in batches:
+        scores = []
+        for start in range(0, len(pairs), 32):
+            scores += model.predict(pairs[start:start + 32], batch_size=32,
+                                    show_progress_bar=False).tolist()
+            advance(len(pairs[start:start + 32]))
+        scored.append(np.asarray(scores, dtype=np.float64))
+    return scored
+
+
+def evaluate_dev(model, corpus: Corpus, budget, index, advance_stage) -> dict:
+    """The dev split's figures, the only ones a recipe change is chosen on: reranking (MRR,
+    nDCG), random and one-sentence irrelevant pairs, entity swaps."""
+    rng = random.Random(budget.seed + 1)
+    passages = corpus.passages
+    wiki = [q for q in corpus.dev_queries if q.kind in ("title", "section")]
+    queries = rng.sample(wiki, min(budget.eval_queries, len(wiki)))
+    candidates = bm25_top(index, [q.text for q in queries], budget.eval_depth)
+    facts = [q for q in corpus.dev_queries if q.kind == "fact"]
+    short = [p for p in passages[corpus.searchable:] if p.article not in corpus.dev_articles]
+    batches = [
+        [(q.text, passages[p].text) for q, row in zip(queries, candidates, strict=True)
+         for p in row],
+        _random_pairs(wiki, corpus.documents, budget.irrelevant_pairs, rng),
+        _random_pairs(wiki, short, budget.irrelevant_pairs, rng),
+        [(q.text, passages[p].text) for q in facts for p in (q.positives[0], *q.swapped)],
+    ]
+    with advance_stage("evaluate (dev)", sum(map(len, batches))) as advance:
+        ranked, random_scores, short_scores, fact_scores = _predict(model, batches, advance)
+    judged, mrr, ndcg = _heldout_metrics(corpus, queries, candidates, ranked)
+    return {"queries": judged, "mrr_at_10": mrr, "ndcg_at_10": ndcg,
+            "irrelevant": _spread(random_scores), "short_irrelevant": _spread(short_scores),
+            "fact_swaps": _fact_swaps(facts, fact_scores)}
 
 
 def _heldout_metrics(corpus: Corpus, queries: list[Query], candidates: np.ndarray,
@@ -124,17 +171,26 @@ def _fact_swaps(facts: list[Query], scores: np.ndarray) -> dict[str, float]:
             "mean_swapped": round(float(np.mean(swapped)), 4)}
 
 
-def evaluate(model_dir: str, corpus: Corpus, budget, progress) -> DemoEvaluation:
-    """Score the held-out set, the golden ladders and random irrelevant pairs with the model."""
+def evaluate(model_dir: str, corpus: Corpus, budget, progress,
+             dev_only: bool = False) -> DemoEvaluation | dict:
+    """Score the dev split, then the held-out set, the golden ladders and random irrelevant
+    pairs with the model (``dev_only``: the dev figures alone, as a dict)."""
     from sentence_transformers import CrossEncoder
 
+    model = CrossEncoder(model_dir, device="cpu")
+    index = bm25_index([p.text for p in corpus.documents])
 
+    def stage(name: str, total: int):
+        return progress.stage(name, total, "pairs")
+
+    dev = evaluate_dev(model, corpus, budget, index, stage)
+    if dev_only:
+        return dev
     rng = random.Random(budget.seed)
     passages = corpus.passages
     wiki = [q for q in corpus.heldout_queries if q.kind in ("title", "section")]
     queries = rng.sample(wiki, min(budget.eval_queries, len(wiki)))
-    candidates = bm25_top(bm25_index([p.text for p in passages]), [q.text for q in queries],
-                          budget.eval_depth)
+    candidates = bm25_top(index, [q.text for q in queries], budget.eval_depth)
     facts = [q for q in corpus.heldout_queries if q.kind == "fact"]
     golden = golden_en()
     golden_pairs = list(zip(golden["query"], golden["doc"], strict=True))
@@ -142,20 +198,13 @@ def evaluate(model_dir: str, corpus: Corpus, budget, progress) -> DemoEvaluation
         [(q.text, passages[p].text) for q, row in zip(queries, candidates, strict=True)
          for p in row],
         golden_pairs, [(d, q) for q, d in golden_pairs],
-        _random_pairs(corpus, budget.irrelevant_pairs, rng),
+        _random_pairs(corpus.train_queries + corpus.heldout_queries, corpus.documents,
+                      budget.irrelevant_pairs, rng),
         [(q.text, passages[p].text) for q in facts for p in (q.positives[0], *q.swapped)],
         BIAS_PROBES,
     ]
-    model = CrossEncoder(model_dir, device="cpu")
-    scored = []
-    with progress.stage("evaluate", sum(map(len, batches)), "pairs") as advance:
-        for pairs in batches:
-            scores = []
-            for start in range(0, len(pairs), 32):
-                scores += model.predict(pairs[start:start + 32], batch_size=32,
-                                        show_progress_bar=False).tolist()
-                advance(len(pairs[start:start + 32]))
-            scored.append(np.asarray(scores, dtype=np.float64))
+    with stage("evaluate (held-out, golden)", sum(map(len, batches))) as advance:
+        scored = _predict(model, batches, advance)
     heldout, golden_scores, golden_swapped, random_scores, fact_scores, probe_scores = scored
     judged, mrr, ndcg = _heldout_metrics(corpus, queries, candidates, heldout)
     known = golden["known_irrelevant"].to_numpy()
@@ -163,15 +212,12 @@ def evaluate(model_dir: str, corpus: Corpus, budget, progress) -> DemoEvaluation
         heldout_queries=judged, mrr_at_10=mrr, ndcg_at_10=ndcg,
         ladders=golden_ladders(dict(zip(golden_pairs, golden_scores.tolist(), strict=True))),
         golden_irrelevant_max=round(float(golden_scores[known].max()), 4),
-        irrelevant={"pairs": len(random_scores),
-                    "median": round(float(np.median(random_scores)), 4),
-                    "p95": round(float(np.quantile(random_scores, 0.95)), 4),
-                    "max": round(float(random_scores.max()), 4),
-                    "share_above_0.5": round(float((random_scores > 0.5).mean()), 4)},
+        irrelevant=_spread(random_scores),
         fact_swaps=_fact_swaps(facts, fact_scores),
         asymmetry=round(float(np.abs(golden_scores - golden_swapped).mean()), 4),
         probes=[{"query": q, "doc": d, "score": round(float(s), 4)}
                 for (q, d), s in zip(BIAS_PROBES, probe_scores, strict=True)],
+        dev=dev,
     )
 
 
@@ -182,6 +228,12 @@ def print_evaluation(info: dict) -> None:
 
 
     evaluation = info["evaluation"]
+    if dev := evaluation.get("dev"):  # builds of recipe 5 on
+        mrr, short = dev["mrr_at_10"], dev["short_irrelevant"]
+        CONSOLE.print(
+            f"dev split ({dev['queries']} queries; the recipe was chosen on these): MRR@10 "
+            + ", ".join(f"{name} {value:.3f}" for name, value in mrr.items())
+            + f"; one-sentence irrelevant pairs p99 {short['p99']:.3f}, max {short['max']:.3f}")
     table = Table(title=f"held-out reranking ({evaluation['heldout_queries']} queries, "
                         f"BM25 top {info['budget']['eval_depth']})", header_style="bold")
     for column in ("scorer", "MRR@10", "nDCG@10"):

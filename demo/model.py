@@ -3,12 +3,15 @@
 Recipe: sentence-transformers ``CrossEncoder`` initialised from the packaged all-MiniLM-L6-v2
 weights (a new one-logit head), trained in one stage on grouped batches, one query with
 ``group_size`` documents: its target passages, same-article passages, BM25-mined passages of
-other articles, entity-swapped fact sentences and random passages (``demo_data``). Labels mix
-the structural label with the bi-encoder teacher's cosine (entity swaps keep label 0); the loss
-is BCE on those soft labels plus ``ranknet_weight`` × RankNet within each group. The model is the
-mean of snapshots over the second half of training (weight averaging), and a temperature is
-folded into its head. Fixed seeds, data order and thread count; the cache folder
-is keyed by a hash of the recipe (``RECIPE_VERSION`` + budget) and of its input files.
+other articles, entity-swapped fact sentences, one-sentence passages of other articles and
+random passages (``demo_data``). Labels mix the structural label with the bi-encoder teacher's
+cosine (entity swaps and short sentences keep label 0); the loss is BCE on those soft labels
+plus ``ranknet_weight`` × RankNet within each group. The model is the mean of snapshots over the
+second half of training (weight averaging); a temperature and a logit shift (calibration) are
+folded into its head. Every hyperparameter was chosen on the dev split (``Corpus.dev_queries``),
+never on the held-out split or the golden sets. Fixed seeds, data order and thread count; the
+cache folder is keyed by a hash of the recipe (``RECIPE_VERSION`` + budget) and of its input
+files.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from rerankwatch.engines.fixtures import (
 )
 from rerankwatch.pipeline.progress import CONSOLE
 
-RECIPE_VERSION = "4"  # bump when the recipe changes in a way the budget does not show
+RECIPE_VERSION = "5"  # bump when the recipe changes in a way the budget does not show
 __all__ = ["BUDGET_ENV", "BUILD_INFO", "CROSS_CONFIG", "MODEL_NAME", "DemoModelNotBuiltError",
            "build", "build_info", "cache_root", "demo_model_path", "find_built", "is_built"]
 
@@ -77,7 +80,15 @@ class Budget:
     teacher_ceiling: float = 0.7  # ... and to 1
     average_every: int = 20  # weight averaging (SWA): a snapshot every this many steps ...
     average_from_share: float = 0.5  # ... over the last half of training; the model is the mean
-    temperature: float = 1.5  # folded into the head: logits × temperature
+    temperature: float = 1.5  # folded into the head: logits × temperature + logit_shift
+    logit_shift: float = 0.0  # calibration, chosen on the dev split's irrelevant pairs
+    short_negatives: int = 0  # one-sentence passages of other articles per group
+    same_article_negatives: int = 2  # other sections of the query's article per group
+    listwise_weight: float = 0.0  # + softmax cross-entropy against softmax(labels / 0.1)
+    freeze_embeddings: bool = False  # word embeddings stay as pretrained (a faster step)
+    pooler_as_head: bool = False  # the pooler (CLS dense, tiny pretrained weights) learns at
+    # the head's rate
+    dev_every: int = 5  # every 5th non-held-out article and fact: the dev split
     max_length: int = 128  # saved with the model: what st-cross, hf-seqcls and vLLM truncate to
     train_max_length: int = 128  # = max_length: scored as trained (longer docs scored worse)
     eval_queries: int = 200  # held-out queries, BM25 top `eval_depth` reranked
@@ -162,12 +173,16 @@ def quiet_loggers() -> Iterator[None]:
 
 
 def training_groups(corpus: Corpus, budget: Budget) -> list[Group]:
-    """``steps × groups_per_step`` groups, queries cycled in a seeded order."""
+    """``steps × groups_per_step`` groups, queries cycled in a seeded order; nothing of the
+    dev or held-out splits (articles, targets, swapped statements) is ever in a group."""
     rng = random.Random(budget.seed)
     passages = corpus.passages
-    held = {pid for q in corpus.heldout_queries for pid in (*q.positives, *q.swapped)}
-    pool = [p.pid for p in passages if p.article not in corpus.heldout_articles
-            and p.pid not in held]
+    unseen = corpus.heldout_articles | corpus.dev_articles
+    held = {pid for q in (*corpus.heldout_queries, *corpus.dev_queries)
+            for pid in (*q.positives, *q.swapped)}
+    usable = [p.pid for p in passages if p.article not in unseen and p.pid not in held]
+    pool = [pid for pid in usable if passages[pid].source != "sentence"]
+    short = [pid for pid in usable if passages[pid].source == "sentence"]
     by_article: dict[str, list[int]] = {}
     for pid in pool:
         by_article.setdefault(passages[pid].article, []).append(pid)
@@ -181,11 +196,12 @@ def training_groups(corpus: Corpus, budget: Budget) -> list[Group]:
     unique = list({q.qid: q for q in order}.values())
     hits = bm25_top(index, [q.text for q in unique], 40)
     mined = {q.qid: [pool[i] for i in row] for q, row in zip(unique, hits, strict=True)}
-    return [_group(q, mined[q.qid], by_article, pool, budget, rng) for q in order]
+    return [_group(q, mined[q.qid], by_article, pool, short, passages, budget, rng)
+            for q in order]
 
 
 def _group(query: Query, hits: list[int], by_article: dict[str, list[int]], pool: list[int],
-           budget: Budget, rng: random.Random) -> Group:
+           short: list[int], passages, budget: Budget, rng: random.Random) -> Group:
     """Targets 1.0; same article 0.3; entity swaps 0 (teacher ignored); others 0."""
     k = budget.group_size
     docs: dict[int, tuple[float, float]] = {}  # pid → (structural, teacher weight)
@@ -198,11 +214,16 @@ def _group(query: Query, hits: list[int], by_article: dict[str, list[int]], pool
     same += [p for p in rng.sample(by_article.get(query.article, []),
                                    min(6, len(by_article.get(query.article, []))))
              if p not in taken and p not in same]
-    for pid in same[:2]:
+    for pid in same[:budget.same_article_negatives]:
         docs.setdefault(pid, (0.3, 1.0))
     others = [p for p in hits if p not in by_article.get(query.article, ())]
     for pid in others[:2]:
         docs.setdefault(pid, (0.0, 1.0))
+    wanted = min(k, len(docs) + budget.short_negatives)
+    while len(docs) < wanted:  # short sentences of other articles: scored 0, teacher ignored
+        pid = rng.choice(short)
+        if passages[pid].article != query.article:
+            docs.setdefault(pid, (0.0, 0.0))
     while len(docs) < k:
         pid = rng.choice(pool)
         if pid not in taken and pid not in docs:
@@ -243,15 +264,20 @@ def teacher_labels(corpus: Corpus, groups: list[Group], budget: Budget,
     return labels
 
 
-def grouped_loss(logits, labels, ranknet_weight: float):
-    """BCE on soft labels + RankNet over every pair of a group whose labels differ by > 0.05."""
+def grouped_loss(logits, labels, ranknet_weight: float, listwise_weight: float = 0.0):
+    """BCE on soft labels + RankNet over every pair of a group whose labels differ by > 0.05
+    (+ ListNet: cross-entropy of the group's softmax against its labels' at temperature 0.1)."""
     import torch.nn.functional as F
 
     bce = F.binary_cross_entropy_with_logits(logits, labels)
     better = (labels[:, :, None] - labels[:, None, :]) > 0.05
     margins = logits[:, :, None] - logits[:, None, :]
     ranknet = F.softplus(-margins[better]).mean() if better.any() else logits.sum() * 0
-    return bce + ranknet_weight * ranknet
+    loss = bce + ranknet_weight * ranknet
+    if listwise_weight:
+        target = F.softmax(labels / 0.1, dim=1)
+        loss = loss - listwise_weight * (target * F.log_softmax(logits, dim=1)).sum(1).mean()
+    return loss
 
 
 class WeightAverage:
@@ -288,9 +314,14 @@ def train(corpus: Corpus, groups: list[Group], labels: np.ndarray, budget: Budge
                              device="cpu")
     model.train()
     head = model.model.classifier
-    body = [p for name, p in model.model.named_parameters() if not name.startswith("classifier")]
+    if budget.freeze_embeddings:
+        model.model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    fast = ("classifier", "bert.pooler") if budget.pooler_as_head else ("classifier",)
+    body = [p for name, p in model.model.named_parameters()
+            if not name.startswith(fast) and p.requires_grad]
+    tops = [p for name, p in model.model.named_parameters() if name.startswith(fast)]
     optimizer = torch.optim.AdamW(
-        [{"params": body}, {"params": list(head.parameters()),
+        [{"params": body}, {"params": tops,
                             "lr": budget.learning_rate * budget.head_learning_rate_scale}],
         lr=budget.learning_rate, weight_decay=budget.weight_decay)
     schedule = get_linear_schedule_with_warmup(
@@ -306,7 +337,7 @@ def train(corpus: Corpus, groups: list[Group], labels: np.ndarray, budget: Budge
             return_tensors="pt")
         logits = model.model(**features).logits.view(len(batch), size).float()
         target = torch.from_numpy(labels[step * per_step:(step + 1) * per_step])
-        loss = grouped_loss(logits, target, budget.ranknet_weight)
+        loss = grouped_loss(logits, target, budget.ranknet_weight, budget.listwise_weight)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -318,9 +349,9 @@ def train(corpus: Corpus, groups: list[Group], labels: np.ndarray, budget: Budge
             averaged.add()
     averaged.load_into()
     model.eval()
-    with torch.no_grad():  # temperature fold: sharper probabilities, same ranking
+    with torch.no_grad():  # calibration fold: other probabilities, same ranking
         head.weight.mul_(budget.temperature)
-        head.bias.mul_(budget.temperature)
+        head.bias.mul_(budget.temperature).add_(budget.logit_shift)
     return model
 
 
@@ -378,7 +409,7 @@ def build(budget_name: str = "full", force: bool = False) -> Path:
     started, cpu_started = time.perf_counter(), time.process_time()
     with BuildProgress() as progress, pinned_torch(budget):
         with progress.stage("read corpus", 1, "step") as advance:
-            corpus = build_corpus(budget.seed)
+            corpus = build_corpus(budget.seed, dev_every=budget.dev_every)
             advance()
         with progress.stage("mine negatives (BM25)", 1, "step") as advance:
             groups = training_groups(corpus, budget)

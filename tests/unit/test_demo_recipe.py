@@ -147,23 +147,51 @@ def test_fact_queries_carry_entity_swaps(corpus):
     assert all(corpus.passages[p].article != right.article for p in fact.swapped)
 
 
-def test_groups_never_use_held_out_passages(corpus, demo_model):
-    groups = demo_model.training_groups(corpus, demo_model.BUDGETS["smoke"])
-    budget = demo_model.BUDGETS["smoke"]
+def test_dev_split_is_disjoint_and_leaves_the_held_out_split_as_it_was(corpus, demo_data):
+    assert corpus.dev_queries and corpus.dev_articles
+    assert not corpus.dev_articles & corpus.heldout_articles
+    split = {name: {q.qid for q in queries} for name, queries in (
+        ("train", corpus.train_queries), ("dev", corpus.dev_queries),
+        ("held-out", corpus.heldout_queries))}
+    assert not split["train"] & split["dev"] and not split["dev"] & split["held-out"]
+    assert {q.kind for q in corpus.dev_queries} == {"title", "section", "fact"}
+    without_dev = demo_data.build_corpus(seed=13, dev_every=0)
+    assert without_dev.heldout_queries == corpus.heldout_queries  # the held-out split is fixed
+    assert {q.qid for q in without_dev.train_queries} == {
+        q.qid for q in corpus.train_queries + corpus.dev_queries}
+    dev_facts = {q.positives[0] for q in corpus.dev_queries if q.kind == "fact"}
+    assert not dev_facts & {p for q in corpus.train_queries for p in q.swapped}
+    sentences = corpus.passages[corpus.searchable:]  # short negatives, never retrieved
+    assert sentences and {p.source for p in sentences} == {"sentence"}
+    assert "sentence" not in {p.source for p in corpus.documents}
+
+
+def test_groups_never_use_dev_or_held_out_passages(corpus, demo_model):
+    budget = demo_model.Budget("test", steps=40, short_negatives=2)
+    groups = demo_model.training_groups(corpus, budget)
     assert len(groups) == budget.steps * budget.groups_per_step
-    held = {p.pid for p in corpus.passages if p.article in corpus.heldout_articles}
+    unseen = corpus.heldout_articles | corpus.dev_articles
+    kept = {pid for q in (*corpus.heldout_queries, *corpus.dev_queries) for pid in q.positives}
+    kept |= {p.pid for p in corpus.passages if p.article in unseen and p.source != "fact"}
+    dev = {q.text for q in corpus.dev_queries + corpus.heldout_queries} - {
+        q.text for q in corpus.train_queries}
+    sources = set()
     for group in groups:
-        assert len(group.pids) == budget.group_size and not held & set(group.pids)
+        assert len(group.pids) == budget.group_size and not kept & set(group.pids)
+        assert group.query not in dev
         assert group.structural[0] == 1.0  # the target passage leads every group
+        sources |= {corpus.passages[pid].source for pid in group.pids}
+    assert "sentence" in sources  # the short negatives are in
 
 
 def test_grouped_loss_prefers_the_right_order(demo_model):
     import torch
 
     labels = torch.tensor([[0.9, 0.4, 0.0]])
-    right = demo_model.grouped_loss(torch.tensor([[3.0, 0.0, -3.0]]), labels, 0.5)
-    wrong = demo_model.grouped_loss(torch.tensor([[-3.0, 0.0, 3.0]]), labels, 0.5)
-    assert right < wrong
+    for listwise in (0.0, 1.0):
+        right = demo_model.grouped_loss(torch.tensor([[3.0, 0.0, -3.0]]), labels, 0.5, listwise)
+        wrong = demo_model.grouped_loss(torch.tensor([[-3.0, 0.0, 3.0]]), labels, 0.5, listwise)
+        assert right < wrong
 
 
 def test_each_budget_has_its_own_cache_key(demo_model):
