@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: venv
 	$(BIN)/rerankwatch nightly
 
-# ~6 min on 2 CPU cores, once per machine (cached); DEMO_BUDGET=smoke only tests the plumbing
+# ~9 min on 2 CPU cores, once per machine (cached); DEMO_BUDGET=smoke only tests the plumbing
 DEMO_BUDGET ?= full
 demo-model: venv
 	$(BIN)/rerankwatch build-demo-model --budget $(DEMO_BUDGET)

@@ -101,7 +101,7 @@ def demo_cross_encoder_path() -> str:
                    else f"rerankwatch build-demo-model --budget {budget}")
         raise DemoModelNotBuiltError(
             f"{DEMO_MODEL} (budget {budget}) is not built in {demo_cache_root()}: run "
-            f"`{command}`" + (" (about 6 min on 2 CPU cores)" if budget == "full" else ""))
+            f"`{command}`" + (" (about 9 min on 2 CPU cores)" if budget == "full" else ""))
     return str(found)
 
 

@@ -329,7 +329,7 @@ def replay(
 @app.command("build-demo-model")
 def build_demo_model(
     budget: Annotated[str | None, typer.Option(
-        help="full (~6 min on 2 CPU cores; what the demo loads) or smoke (4 steps; plumbing only). "
+        help="full (~9 min on 2 CPU cores; what the demo loads) or smoke (4 steps; plumbing only). "
              "Default: $RERANKWATCH_DEMO_BUDGET, else full.")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even when cached.")] = False,
 ) -> None:
