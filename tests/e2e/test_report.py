@@ -93,8 +93,9 @@ def test_a_blocked_report_says_each_failure_in_words_with_its_own_figure(reports
     assert re.search(r"share of scores nearer the reference's swapped score\(d, q\) than its "
                      r"score\(q, d\) [0-9.]+, must be ≤ 0\.5 \(argument_order\) — .*arguments "
                      r"reversed", order), order
-    tau = next(line for line in lines if "Kendall τ" in line)
-    assert re.search(r"lowest per-query Kendall τ vs the reference -?[0-9.]+, must be ≥ 0\.5", tau)
+    delta = next(line for line in lines if "max |Δ score|" in line)
+    assert re.search(r"max \|Δ score\| vs the reference [0-9.]+, must be ≤ 0\.02 "
+                     r"\(engine_agreement\)", delta), delta
     plots = {}  # check -> the figures its findings link
     for href, index in page.links:
         if index is not None and not href.startswith("check-"):
