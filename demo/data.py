@@ -92,6 +92,10 @@ class Corpus:
     def documents(self) -> tuple[Passage, ...]:
         return self.passages[:self.searchable]
 
+    @property
+    def sentences(self) -> tuple[Passage, ...]:
+        return self.passages[self.searchable:]
+
 
 def data_dir() -> Path:
     """gensim's bundled test data (found without importing gensim: the CLI asks on every run)."""
@@ -232,7 +236,7 @@ def build_corpus(seed: int, heldout_every: int = 5, max_passages: int = 6,
         template = {p: rng.randrange(len(statements)) for p in pairs}
         ids = {p: add(statements[template[p]].format(a=p[0], b=p[1]), "fact",
                       p[subject], name) for p in pairs}
-        statement = {pid: pair for pair, pid in ids.items()}
+        position = {ids[p]: i for i, p in enumerate(pairs)}
         for index, pair in enumerate(pairs):
             held_fact = index % heldout_every == heldout_every - 1
             same_form = [ids[o] for i, o in enumerate(pairs) if o != pair
@@ -241,7 +245,7 @@ def build_corpus(seed: int, heldout_every: int = 5, max_passages: int = 6,
             swapped = tuple(rng.sample(same_form, min(3, len(same_form))))
             bucket = split(index)
             if bucket is train:  # never a dev fact's statement (sampled as before: same draws)
-                swapped = tuple(p for p in swapped if split(pairs.index(statement[p])) is not dev)
+                swapped = tuple(p for p in swapped if split(position[p]) is not dev)
             query = Query(f"fact-{ids[pair]}", rng.choice(questions).format(a=pair[0], b=pair[1]),
                           "fact", pair[subject], (ids[pair],), swapped)
             bucket.append(query)

@@ -103,24 +103,40 @@ def _predict(model, batches: list[list[tuple[str, str]]], advance) -> list[np.nd
     return scored
 
 
-def evaluate_dev(model, corpus: Corpus, budget, index, advance_stage) -> dict:
+def _reranking(split: tuple[Query, ...], index, budget,
+               rng: random.Random) -> tuple[list[Query], list[Query], np.ndarray, list[Query]]:
+    """A split's wiki queries, the ``eval_queries`` sampled of them with their BM25 top
+    ``eval_depth`` candidates, and its fact queries."""
+    wiki = [q for q in split if q.kind in ("title", "section")]
+    queries = rng.sample(wiki, min(budget.eval_queries, len(wiki)))
+    candidates = bm25_top(index, [q.text for q in queries], budget.eval_depth)
+    return wiki, queries, candidates, [q for q in split if q.kind == "fact"]
+
+
+def _candidate_pairs(corpus: Corpus, queries: list[Query],
+                     candidates: np.ndarray) -> list[tuple[str, str]]:
+    return [(q.text, corpus.passages[p].text) for q, row in zip(queries, candidates, strict=True)
+            for p in row]
+
+
+def _fact_pairs(corpus: Corpus, facts: list[Query]) -> list[tuple[str, str]]:
+    """Each fact query with its statement, then its entity-swapped statements."""
+    return [(q.text, corpus.passages[p].text) for q in facts for p in (q.positives[0], *q.swapped)]
+
+
+def evaluate_dev(model, corpus: Corpus, budget, index, stage) -> dict:
     """The dev split's figures, the only ones a recipe change is chosen on: reranking (MRR,
     nDCG), random and one-sentence irrelevant pairs, entity swaps."""
     rng = random.Random(budget.seed + 1)
-    passages = corpus.passages
-    wiki = [q for q in corpus.dev_queries if q.kind in ("title", "section")]
-    queries = rng.sample(wiki, min(budget.eval_queries, len(wiki)))
-    candidates = bm25_top(index, [q.text for q in queries], budget.eval_depth)
-    facts = [q for q in corpus.dev_queries if q.kind == "fact"]
-    short = [p for p in passages[corpus.searchable:] if p.article not in corpus.dev_articles]
+    wiki, queries, candidates, facts = _reranking(corpus.dev_queries, index, budget, rng)
+    short = [p for p in corpus.sentences if p.article not in corpus.dev_articles]
     batches = [
-        [(q.text, passages[p].text) for q, row in zip(queries, candidates, strict=True)
-         for p in row],
+        _candidate_pairs(corpus, queries, candidates),
         _random_pairs(wiki, corpus.documents, budget.irrelevant_pairs, rng),
         _random_pairs(wiki, short, budget.irrelevant_pairs, rng),
-        [(q.text, passages[p].text) for q in facts for p in (q.positives[0], *q.swapped)],
+        _fact_pairs(corpus, facts),
     ]
-    with advance_stage("evaluate (dev)", sum(map(len, batches))) as advance:
+    with stage("evaluate (dev)", sum(map(len, batches))) as advance:
         ranked, random_scores, short_scores, fact_scores = _predict(model, batches, advance)
     judged, mrr, ndcg = _heldout_metrics(corpus, queries, candidates, ranked)
     return {"queries": judged, "mrr_at_10": mrr, "ndcg_at_10": ndcg,
@@ -171,10 +187,9 @@ def _fact_swaps(facts: list[Query], scores: np.ndarray) -> dict[str, float]:
             "mean_swapped": round(float(np.mean(swapped)), 4)}
 
 
-def evaluate(model_dir: str, corpus: Corpus, budget, progress,
-             dev_only: bool = False) -> DemoEvaluation | dict:
+def evaluate(model_dir: str, corpus: Corpus, budget, progress) -> DemoEvaluation:
     """Score the dev split, then the held-out set, the golden ladders and random irrelevant
-    pairs with the model (``dev_only``: the dev figures alone, as a dict)."""
+    pairs with the model."""
     from sentence_transformers import CrossEncoder
 
     model = CrossEncoder(model_dir, device="cpu")
@@ -184,23 +199,16 @@ def evaluate(model_dir: str, corpus: Corpus, budget, progress,
         return progress.stage(name, total, "pairs")
 
     dev = evaluate_dev(model, corpus, budget, index, stage)
-    if dev_only:
-        return dev
     rng = random.Random(budget.seed)
-    passages = corpus.passages
-    wiki = [q for q in corpus.heldout_queries if q.kind in ("title", "section")]
-    queries = rng.sample(wiki, min(budget.eval_queries, len(wiki)))
-    candidates = bm25_top(index, [q.text for q in queries], budget.eval_depth)
-    facts = [q for q in corpus.heldout_queries if q.kind == "fact"]
+    _, queries, candidates, facts = _reranking(corpus.heldout_queries, index, budget, rng)
     golden = golden_en()
     golden_pairs = list(zip(golden["query"], golden["doc"], strict=True))
     batches = [
-        [(q.text, passages[p].text) for q, row in zip(queries, candidates, strict=True)
-         for p in row],
+        _candidate_pairs(corpus, queries, candidates),
         golden_pairs, [(d, q) for q, d in golden_pairs],
         _random_pairs(corpus.train_queries + corpus.heldout_queries, corpus.documents,
                       budget.irrelevant_pairs, rng),
-        [(q.text, passages[p].text) for q in facts for p in (q.positives[0], *q.swapped)],
+        _fact_pairs(corpus, facts),
         BIAS_PROBES,
     ]
     with stage("evaluate (held-out, golden)", sum(map(len, batches))) as advance:

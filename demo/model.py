@@ -96,7 +96,7 @@ class Budget:
 
 
 BUDGETS = {
-    "full": Budget("full", steps=380),  # ~10 min on 2 CPU cores; the demo and CI build this one
+    "full": Budget("full", steps=380),  # ~9 min on 2 CPU cores; the demo and CI build this one
     "smoke": Budget("smoke", steps=4, eval_queries=4, irrelevant_pairs=20),  # plumbing only
 }
 
