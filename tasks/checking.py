@@ -8,12 +8,13 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, Failed, State
 
 from rerankwatch.core.config import RunConfig
-from rerankwatch.core.records import SuiteReport
+from rerankwatch.core.records import PASS, SuiteReport
 from rerankwatch.pipeline import judging
-from rerankwatch.report import html as report, terminal as views
-from rerankwatch.report.summary import verdict_markdown
+from rerankwatch.report import ci, html as report, terminal as views
+from rerankwatch.report.summary import report_verdict_line, verdict_markdown
 
 # where the reports folder is served over http(s) (a bucket, a static site): the Prefect UI
 # then links each report; without it the artifacts carry the summary and the worker's path
@@ -23,7 +24,7 @@ REPORT_URL_ENV = "RERANKWATCH_REPORT_URL"
 @task(cache_policy=NO_CACHE)
 def run_checks(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
     report = judging.judge_run(config, run_id, suite)
-    views.print_suite_report(report)
+    views.print_suite_report(report, candidate_name(config) if suite == "gate" else None)
     return report
 
 
@@ -37,6 +38,21 @@ def candidate_name(config: RunConfig) -> str:
     return next(e.name for e in config.engines if e.name != config.reference)
 
 
+def verdict_artifact_key(suite: str) -> str:
+    """The artifact holding a run's verdict as data (the ``--json`` schema), which a deployed
+    gate's client reads (``rerankwatch gate --deployment``)."""
+    return f"{suite}-verdict-json"
+
+
+def verdict_state(result: dict) -> State | dict:
+    """A flow's end from its verdict: PASS completes; BLOCKED and ERROR end Failed with the
+    verdict line as the state's message (what `prefect deployment run --watch`, the UI and
+    the hooks show) and the result as its data: no exception, so no traceback in the logs."""
+    if result["verdict"] == PASS:
+        return Completed(message=result["verdict_line"], data=result)
+    return Failed(message=result["verdict_line"], data=result)
+
+
 def report_url(path: Path) -> str | None:
     """The report's http(s) address under $RERANKWATCH_REPORT_URL, else None."""
     base = os.environ.get(REPORT_URL_ENV, "").strip()
@@ -46,11 +62,14 @@ def report_url(path: Path) -> str | None:
 
 
 @task(cache_policy=NO_CACHE)
-def publish(config: RunConfig, suite_report: SuiteReport, candidate: str | None = None) -> str:
+def publish(config: RunConfig, suite_report: SuiteReport, command: str) -> dict:
     """Write the run's HTML report, then the ``<suite>-verdict`` and ``<suite>-report``
-    markdown artifacts (verdict, what was compared, each blocking failure in words, where the
-    report is) and, where the report is served over http(s), a ``<suite>-report-link``."""
+    markdown artifacts (verdict, what was compared, each reason in words, where the report
+    is), the ``<suite>-verdict-json`` artifact (the verdict as data, the ``--json`` schema)
+    and, where the report is served over http(s), a ``<suite>-report-link``. Returns the
+    flow's result: run id, verdict, verdict line, exit code, reasons and the report."""
     run_id, suite = suite_report.run_id, suite_report.suite
+    candidate = candidate_name(config) if suite == "gate" else None
     path = report.write_report(config.db_path, run_id)
     views.CONSOLE.print(f"report: {path}", markup=False, emoji=False)  # a path, as written
     url = report_url(path)
@@ -64,4 +83,13 @@ def publish(config: RunConfig, suite_report: SuiteReport, candidate: str | None 
     if url:
         create_link_artifact(key=f"{suite}-report-link", link=url,
                              link_text=f"rerankwatch report {run_id}")
-    return str(path)
+    payload = ci.run_payload(config.db_path, run_id, command, suite_report.exit_code)
+    create_markdown_artifact(
+        key=verdict_artifact_key(suite), description=f"{suite} verdict of run {run_id} as data "
+        f"({ci.SCHEMA})", markdown=ci.payload_markdown(payload))
+    (run,) = payload["runs"]
+    return {"run_id": run_id, "verdict": suite_report.verdict,
+            "verdict_line": report_verdict_line(suite_report, candidate),
+            "exit_code": suite_report.exit_code, "reasons": run["reasons"],
+            "report": str(path), "report_url": url,
+            "failing_checks": suite_report.failing_checks}

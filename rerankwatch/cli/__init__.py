@@ -20,6 +20,7 @@ from rerankwatch.cli.sql import fail_busy, note_wait, sql as sql_command
 from rerankwatch.cli.store import app as store_app
 from rerankwatch.core.errors import RerankwatchError, StoreBusy, StoreSpecError
 from rerankwatch.core.home import db_or_default, default_replay_db
+from rerankwatch.core.records import ERROR_VERDICT, EXIT_BAD_INPUT, EXIT_CODES, worst_verdict
 from rerankwatch.core.store_spec import check_lake, is_lake
 from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, find_demo_model
 from rerankwatch.tasks import prefect_env
@@ -100,28 +101,43 @@ def _configs(config: str | None) -> list[str | None]:
     return [None, DEMO_CROSS_CONFIG]
 
 
-def _finish(state, what: str) -> None:
-    """Exit with the error of a flow that did not complete, said once: exit 2 for input the
-    flow refused (config, sample set, unknown run), 1 for a failed or blocked run."""
+def _finish(state, what: str) -> str:
+    """The verdict of a flow that ended in one (PASS, BLOCKED, ERROR); a flow that completed
+    without one (score-matrix) is PASS. A flow that stopped short of a verdict exits here with
+    its error said once: 2 for input the flow refused (config, sample set, unknown run), 3
+    (ERROR) for anything else: the run could not be judged, which is no regression."""
     from rerankwatch.core.errors import (
         ConfigError,
         RunNotResumable,
         SampleSetError,
         UnknownNameError,
     )
+    from rerankwatch.core.records import EXIT_CODES, PASS
+    from rerankwatch.tasks.notify import verdict_result
 
+    if (result := verdict_result(state)) is not None:
+        return result["verdict"]
     if state.is_completed():
-        return
+        return PASS
+    error = EXIT_CODES[ERROR_VERDICT]
     exc = _flow_error(state)
     if isinstance(exc, StoreBusy):
         fail_busy(exc, hint=False)
     if isinstance(exc, RerankwatchError):
         refused = (ConfigError, SampleSetError, UnknownNameError, RunNotResumable)
-        _error(exc, 2 if isinstance(exc, refused) else 1)
+        _error(exc, EXIT_BAD_INPUT if isinstance(exc, refused) else error)
     if exc is not None:  # a bug, not an expected error: name its type
         hint = "" if _debug else "; rerun with --debug for the traceback"
-        _error(exc, 1, f"the {what} flow failed: {type(exc).__name__}: {exc}{hint}")
-    _fail(state.message or f"the {what} flow failed")
+        _error(exc, error, f"the {what} flow failed: {type(exc).__name__}: {exc}{hint}")
+    _fail(state.message or f"the {what} flow failed", error)
+    return ERROR_VERDICT  # not reached: _fail exits
+
+
+def _exit_with(verdicts: list[str]) -> None:
+    """Exit with the code of the worst verdict: 1 BLOCKED, else 3 ERROR, else 0 PASS."""
+    code = EXIT_CODES[worst_verdict(verdicts)]
+    if code:
+        raise typer.Exit(code)
 
 
 def _flow_error(state) -> BaseException | None:
@@ -161,14 +177,12 @@ JsonOpt = Annotated[Path | None, typer.Option(
 
 
 def _state_error(state) -> str | None:
-    """Why a flow stopped short of a verdict (None: it completed, or its run was BLOCKED)."""
-    from rerankwatch.core.errors import GateBlocked
+    """Why a flow stopped short of a verdict (None: it ended in one)."""
+    from rerankwatch.tasks.notify import verdict_result
 
-    if state.is_completed():
+    if state.is_completed() or verdict_result(state) is not None:
         return None
     exc = _flow_error(state)
-    if isinstance(exc, GateBlocked):
-        return None
     if exc is None:
         return str(state.message or "the flow failed")
     return str(exc) if isinstance(exc, RerankwatchError) else f"{type(exc).__name__}: {exc}"
@@ -176,58 +190,84 @@ def _state_error(state) -> str | None:
 
 @contextmanager
 def _ci_reports(command: str, junit: Path | None, json_file: Path | None) -> Iterator[list]:
-    """Collect (db, flow state) of each flow the command runs; when it ends, with any exit code,
-    write the requested --junit / --json reports of the runs they opened (an input refused
-    before anything ran: the reports say so, verdict ERROR). A report that cannot be written
-    turns exit 0 into 1."""
+    """Collect (db, flow state) of each flow the command runs; when it ends, with any exit
+    code, say the verdict of each run it judged (its line, then its reasons: the same lines a
+    deployed gate's client prints) and write the requested --junit / --json reports (an input
+    refused before anything ran: the reports say so, verdict ERROR). A report that cannot be
+    written turns exit 0 into 1."""
     flows: list = []
-    if junit is None and json_file is None:
-        yield flows
-        return
     global _last_error
     _last_error = None
     try:
         yield flows
     except typer.Exit as exc:
-        _write_ci_reports(command, exc.exit_code, flows, junit, json_file)
+        _close(command, exc.exit_code, flows, junit, json_file)
         raise
     except Exception as exc:
-        _write_ci_reports(command, 1, flows, junit, json_file, f"{type(exc).__name__}: {exc}")
+        _close(command, EXIT_CODES[ERROR_VERDICT], flows, junit, json_file,
+               f"{type(exc).__name__}: {exc}")
         raise
-    if not _write_ci_reports(command, 0, flows, junit, json_file):
+    if not _close(command, 0, flows, junit, json_file):
         raise typer.Exit(1)
 
 
-def _write_ci_reports(command: str, code: int, flows: list, junit: Path | None,
-                      json_file: Path | None, error: str | None = None) -> bool:
-    from rerankwatch.report.ci import FlowRun, build_ci_report, write_ci_reports
+def _close(command: str, code: int, flows: list, junit: Path | None,
+           json_file: Path | None, error: str | None = None) -> bool:
+    """The verdict lines of the runs ``flows`` opened, and the requested CI reports."""
+    from rerankwatch.report.ci import FlowRun, build_ci_report, ci_json
 
     runs = [FlowRun(Path(db), str(state.state_details.flow_run_id or "") or None,
                     _state_error(state)) for db, state in flows]
     refused = None if flows or code == 0 else (error or _last_error or f"exit {code}")
+    if not runs and junit is None and json_file is None:
+        return True
     try:
-        report = build_ci_report(command, code, runs, refused, on_wait=note_wait)
-        paths = write_ci_reports(report, junit, json_file)
+        payload = ci_json(build_ci_report(command, code, runs, refused, on_wait=note_wait))
     except (OSError, StoreBusy, RerankwatchError) as exc:
+        typer.secho(f"error: the verdict could not be read back: {exc}", fg=typer.colors.RED,
+                    err=True)
+        return False
+    if runs:
+        _print_verdict(payload, errors=False)
+    return _write_reports(payload, junit, json_file)
+
+
+def _print_verdict(payload: dict, errors: bool = True) -> None:
+    from rerankwatch.report.ci import verdict_lines
+    from rerankwatch.report.terminal import print_verdict_lines
+
+    lines = verdict_lines(payload)
+    print_verdict_lines(lines if errors else lines[:len(lines) - len(payload["errors"])])
+
+
+def _write_reports(payload: dict, junit: Path | None, json_file: Path | None) -> bool:
+    from rerankwatch.report.ci import write_ci_reports
+
+    if junit is None and json_file is None:
+        return True
+    try:
+        paths = write_ci_reports(payload, junit, json_file)
+    except OSError as exc:
         typer.secho(f"error: the CI report could not be written: {exc}", fg=typer.colors.RED,
                     err=True)
         return False
-    typer.echo(f"CI report ({report.verdict}) written: {', '.join(map(str, paths))}", err=True)
+    typer.echo(f"CI report ({payload['verdict']}) written: {', '.join(map(str, paths))}",
+               err=True)
     return True
 
 
 def _run_each(config: str | None, db: str | None, force: bool, flow, what: str,
               ci: list | None = None) -> None:
-    """Validate every config first (exit 2), then run ``flow`` on each; exit 1 on a failure.
-    ``ci`` collects (db, state) of each flow for the CI reports."""
+    """Validate every config first (exit 2), then run ``flow`` on each; exit with the worst
+    verdict (1 BLOCKED, 3 ERROR). ``ci`` collects (db, state) of each flow for the verdict
+    lines and CI reports."""
     paths = _configs(config)
     loaded = [_check_config(path) for path in paths]
     _start_prefect()
     states = [flow(path, db, force, return_state=True) for path in paths]
     if ci is not None:
         ci += [(db or c.db_path, state) for c, state in zip(loaded, states, strict=True)]
-    for state in states:
-        _finish(state, what)
+    _exit_with([_finish(state, what) for state in states])
 
 
 @app.command()
@@ -241,7 +281,8 @@ def score(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False) -
 @app.command()
 def nightly(config: ConfigOpt = None, db: DbOpt = None, force: ForceOpt = False,
             junit: JunitOpt = None, json_file: JsonOpt = None) -> None:
-    """Score everything, run the suite; exit 1 when a blocking check fails."""
+    """Score everything, run the suite: exit 0 PASS, 1 BLOCKED (a blocking check failed), 3
+    ERROR (could not judge: an engine did not load or score, a store or server unreachable)."""
     from rerankwatch.flows.nightly import nightly as nightly_flow
 
     with _ci_reports("nightly", junit, json_file) as ci:
@@ -267,7 +308,10 @@ def resume(
     _start_prefect()
     from rerankwatch.flows.resume import resume as resume_flow
 
-    _finish(resume_flow(run, db, force, return_state=True), "resume")
+    with _ci_reports("resume", None, None) as ci:
+        state = resume_flow(run, db, force, return_state=True)
+        ci.append((db, state))
+        _exit_with([_finish(state, "resume")])
 
 
 @app.command()
@@ -277,7 +321,8 @@ def gate(
     config: ConfigOpt = None, db: DbOpt = None,
     junit: JunitOpt = None, json_file: JsonOpt = None,
 ) -> None:
-    """Judge a candidate engine against a baseline: exit 0 on PASS, 1 on BLOCKED."""
+    """Judge a candidate engine against a baseline: exit 0 PASS, 1 BLOCKED, 3 ERROR (it could
+    not be judged: an engine that did not load or score, a store or server unreachable)."""
     with _ci_reports("gate", junit, json_file) as ci:
         loaded = _check_config(config)
         from rerankwatch.pipeline.judging import gate_config
@@ -291,8 +336,7 @@ def gate(
 
         state = upgrade_gate(baseline, candidate, config, db, return_state=True)
         ci.append((db or loaded.db_path, state))
-        _finish(state, "upgrade-gate")
-        typer.secho("PASS", fg=typer.colors.GREEN, bold=True)
+        _exit_with([_finish(state, "upgrade-gate")])
 
 
 @app.command()

@@ -21,6 +21,29 @@ OnBatch = Callable[[int], None]
 # what a load report says when weights were freshly (randomly) initialized
 RANDOM_INIT_MARKERS = ("newly initialized", "MISSING", "were not initialized from the model")
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+# a check that needs an engine config that could not score: neither passed nor failed, and
+# labelled so in every view; the engine's cause is said once, in SuiteReport.engine_errors
+NOT_JUDGED = "not_judged"
+STATUSES = (PASSED, FAILED, ERROR, NOT_JUDGED, SKIPPED)
+# A run's verdict: the engines regressed (BLOCKED), it could not be judged (ERROR: an engine
+# config that did not load or score, a check that crashed, a store or server unreachable),
+# or all is well (PASS). BLOCKED wins over ERROR: a regression seen on the engines that did
+# score is a regression. Each verdict has its exit code; 2 is bad input or config.
+PASS, BLOCKED, ERROR_VERDICT = "PASS", "BLOCKED", "ERROR"
+VERDICTS = (PASS, BLOCKED, ERROR_VERDICT)
+EXIT_CODES = {PASS: 0, BLOCKED: 1, ERROR_VERDICT: 3}
+EXIT_BAD_INPUT = 2
+
+
+def worst_verdict(verdicts) -> str:
+    """The verdict of several runs: BLOCKED if any is, else ERROR if any is, else PASS (an
+    empty list: ERROR, nothing was judged)."""
+    verdicts = list(verdicts)
+    if BLOCKED in verdicts:
+        return BLOCKED
+    if not verdicts or any(v != PASS for v in verdicts):
+        return ERROR_VERDICT
+    return PASS
 # scores.variant: main scores, then probes ("spot": copied main scores re-scored afresh)
 # and "single", "shuffled", "mixed": the batch-invariance probes (pipeline/batch_probes.py)
 VARIANTS = ("main", "swapped", "repeat", "reload", "spot", "single", "shuffled", "mixed")
@@ -89,7 +112,13 @@ class CheckResult:
 
     @property
     def blocks(self) -> bool:
+        """A blocking failure (BLOCKED) or a blocking check that crashed (ERROR)."""
         return self.blocking and self.status in (FAILED, ERROR)
+
+    @property
+    def regresses(self) -> bool:
+        """A blocking check that failed on scores that exist: what makes a run BLOCKED."""
+        return self.blocking and self.status == FAILED
 
     def detail_json(self) -> str:
         return json.dumps(self.detail, default=_jsonable, ensure_ascii=False)
@@ -103,23 +132,42 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class SuiteReport:
-    """The verdict of one suite run; printing, HTML and artifacts are views of it."""
+    """The verdict of one suite run; printing, HTML and artifacts are views of it.
+
+    ``engine_errors``: each engine config that could not score, with its cause, said once
+    here (the checks that needed it are NOT_JUDGED rows naming the engine only)."""
 
     run_id: str
     suite: str
     reference: str
     results: tuple[CheckResult, ...]
-
-    @property
-    def blocked(self) -> bool:
-        return any(r.blocks for r in self.results)
+    engine_errors: tuple[tuple[str, str], ...] = ()
 
     @property
     def verdict(self) -> str:
-        return "BLOCKED" if self.blocked else "PASS"
+        """BLOCKED: a blocking check failed on scores that exist; else ERROR: an engine config
+        could not score or a blocking check crashed; else PASS."""
+        if any(r.regresses for r in self.results):
+            return BLOCKED
+        if self.engine_errors or any(r.blocks for r in self.results):
+            return ERROR_VERDICT
+        return PASS
+
+    @property
+    def blocked(self) -> bool:
+        return self.verdict == BLOCKED
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
 
     @property
     def failing(self) -> list[CheckResult]:
+        """The blocking failures and crashed blocking checks."""
         return [r for r in self.results if r.blocks]
 
     @property

@@ -22,14 +22,15 @@ def history_sources(config: RunConfig, suite: str) -> dict[str, str]:
 def judge_run(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
     """Read the run's frames from the store, run the suite (the store closed meanwhile, so
     readers get in), store every result row; waits for the store as scoring does. A run whose
-    suite passes is accepted: each engine config's scores become its history baseline."""
+    verdict is PASS is accepted: each engine config's scores become its history baseline (a
+    BLOCKED or ERROR run changes no baseline)."""
     with open_store(config.db_path, wait_s=scoring.INGEST_WAIT_S) as store:
         data = SuiteInput(run_id=run_id, reference=config.reference, suite=suite,
                           **store.suite_frames(run_id, history_sources(config, suite)))
     report = run_suite(data, config.checks, suite)
     with open_store(config.db_path, wait_s=scoring.INGEST_WAIT_S, migrate=False) as store:
         store.write_check_results(report)
-        if not report.blocked:
+        if report.passed:
             store.accept_run(run_id, data.ok_engines(), AUTO_ACCEPTED_BY,
                              f"{suite} suite passed", manual=False, suite=suite)
     return report

@@ -26,15 +26,35 @@ from typing import Any
 
 import polars as pl
 
-from rerankwatch.core.records import ERROR, FAILED, PASSED, SKIPPED
+from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.core.records import (
+    ERROR,
+    ERROR_VERDICT,
+    FAILED,
+    NOT_JUDGED,
+    PASS,
+    SKIPPED,
+    STATUSES,
+    worst_verdict,
+)
 from rerankwatch.core.redact import redact_config, redact_text
 from rerankwatch.core.store_spec import store_exists
-from rerankwatch.report.details import explain
-from rerankwatch.report.summary import limit, measured, number
+from rerankwatch.report.details import explain, reason
+from rerankwatch.report.summary import (
+    engine_error_line,
+    findings,
+    limit,
+    measured,
+    not_judged_message,
+    number,
+    reasons,
+    verdict_line,
+)
 from rerankwatch.store import Store, open_store, reader_wait_s
 
-SCHEMA = "rerankwatch-ci/1"  # the JSON report's "schema": bumped when a field changes meaning
-PASS, BLOCKED, NOT_JUDGED = "PASS", "BLOCKED", "ERROR"
+# the JSON report's "schema": bumped when a field changes meaning (2: the ERROR verdict apart
+# from BLOCKED, not-judged results, each run's verdict line, reasons and every result)
+SCHEMA = "rerankwatch-ci/2"
 NON_BLOCKING = "rerankwatch.NonBlocking"  # the <skipped type> of a warning
 MAX_BODY = 4000  # characters of a result's detail JSON in a <failure> body
 MAX_ROWS = 10  # offending rows listed in a <failure> body
@@ -78,8 +98,43 @@ class CiRun:
 
     @property
     def outcome(self) -> str:
-        """PASS, BLOCKED, or ERROR for a run never judged (its flow failed before)."""
-        return self.verdict["verdict"] if self.verdict is not None else NOT_JUDGED
+        """PASS, BLOCKED or ERROR as judged; ERROR for a run never judged (its flow failed
+        before)."""
+        return self.verdict["verdict"] if self.verdict is not None else ERROR_VERDICT
+
+    @property
+    def candidate(self) -> str | None:
+        """A gate's candidate: its one engine config that is not the reference."""
+        if self.suite != "gate":
+            return None
+        others = [n for n in self.engines["engine_name"].to_list() if n != self.reference]
+        return others[0] if len(others) == 1 else None
+
+    @property
+    def engine_errors(self) -> tuple[tuple[str, str], ...]:
+        """(engine, cause) of each engine config that could not score, as stored."""
+        return tuple((e["engine_name"], e["error"] or f"engine {e['status']}")
+                     for e in self.engines.iter_rows(named=True)
+                     if e["status"] != "succeeded")
+
+    @property
+    def line(self) -> str:
+        """The run's verdict line (summary.verdict_line), or why it was never judged."""
+        if self.verdict is None:
+            why = self.error or self.run["error"] or self.run["status"]
+            return f"ERROR: run {self.run_id} was not judged: {why}"
+        crashed = sorted({r["check_name"] for r in self.checks.iter_rows(named=True)
+                          if r["status"] == ERROR and r["blocking"]})
+        return verdict_line(self.outcome, self.reference, self.run_id, self.candidate,
+                            list(self.verdict["failing_checks"]), self.engine_errors, crashed)
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why, in words: engines that could not score first, then blocking failures."""
+        found = reasons(self.engine_errors, findings(self.checks))
+        if self.verdict is None and not self.engine_errors:
+            found.insert(0, self.line.removeprefix("ERROR: "))
+        return found
 
     @property
     def seconds(self) -> float:
@@ -101,12 +156,10 @@ class CiReport:
     def verdict(self) -> str:
         """BLOCKED when any run is; else ERROR when a run was not judged, an error stopped the
         command or it exited non-zero; else PASS (so PASS exactly when the command exits 0)."""
-        if any(r.outcome == BLOCKED for r in self.runs):
-            return BLOCKED
-        if (self.errors or self.exit_code != 0 or not self.runs
-                or any(r.outcome != PASS for r in self.runs)):
-            return NOT_JUDGED
-        return PASS
+        verdict = worst_verdict(r.outcome for r in self.runs)
+        if verdict == PASS and (self.errors or self.exit_code != 0):
+            return ERROR_VERDICT
+        return verdict
 
 
 def load_ci_run(store: Store, run_id: str, error: str | None = None) -> CiRun | None:
@@ -142,6 +195,39 @@ def build_ci_report(command: str, exit_code: int, flows: Sequence[FlowRun] = (),
     return CiReport(command, exit_code, tuple(runs), tuple(errors))
 
 
+def run_payload(db: str | Path, run_id: str, command: str, exit_code: int) -> dict[str, Any]:
+    """The ``ci_json`` payload of one stored run, as its flow publishes it."""
+    with open_store(db, mode="read", wait_s=reader_wait_s()) as store:
+        run = load_ci_run(store, run_id)
+    if run is None:
+        raise RerankwatchError(f"no run {run_id!r} in {db}")
+    return ci_json(CiReport(command, exit_code, (run,)))
+
+
+FENCE = "```"
+
+
+def payload_markdown(payload: dict[str, Any]) -> str:
+    """A payload as a markdown artifact: its verdict line, then the JSON in a fenced block
+    (what ``payload_from_markdown`` reads back)."""
+    lines = [f"{run['verdict_line']}" for run in payload["runs"]] or [payload["verdict"]]
+    text = json.dumps(payload, ensure_ascii=False, indent=1).replace(FENCE, "`\u0060`")
+    return "\n\n".join(["\n".join(lines), f"{FENCE}json\n{text}\n{FENCE}"]) + "\n"
+
+
+def payload_from_markdown(markdown: str) -> dict[str, Any]:
+    """The payload in a ``payload_markdown`` artifact; RerankwatchError when it holds none."""
+    start = markdown.find(f"{FENCE}json\n")
+    end = markdown.rfind(f"\n{FENCE}")
+    if start < 0 or end <= start:
+        raise RerankwatchError("the verdict artifact holds no JSON block")
+    payload = json.loads(markdown[start + len(FENCE) + 5:end])
+    if not str(payload.get("schema", "")).startswith("rerankwatch-ci/"):
+        raise RerankwatchError(f"the verdict artifact has schema {payload.get('schema')!r}, "
+                               f"not {SCHEMA!r}")
+    return payload
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -149,6 +235,8 @@ def result_message(row: dict) -> str:
     """"observed X, must be ≤ Y (what was measured): <the check's message>" of one
     check_results row, worded as every view words it (``report.summary``: the threshold's
     direction declared by the check); either part is left out when missing."""
+    if row["status"] == NOT_JUDGED:
+        return not_judged_message(reason(row["check_name"], row["detail"]))
     summary, _ = explain(row["check_name"], row["detail"])
     check, subject = row["check_name"], row["subject"]
     observed, threshold = row["observed"], row["threshold"]
@@ -165,11 +253,15 @@ def result_message(row: dict) -> str:
 
 
 def _result_entry(run: CiRun, row: dict) -> dict[str, Any]:
-    return {"run_id": run.run_id, "check": row["check_name"], "engine": row["engine_name"],
-            "other_engine": row["other_engine_name"], "subject": row["subject"],
-            "status": row["status"], "blocking": bool(row["blocking"]),
-            "observed": _finite(row["observed"]), "threshold": _finite(row["threshold"]),
-            "message": result_message(row)}
+    message = result_message(row)
+    entry = {"run_id": run.run_id, "check": row["check_name"], "engine": row["engine_name"],
+             "other_engine": row["other_engine_name"], "subject": row["subject"],
+             "status": row["status"], "blocking": bool(row["blocking"]),
+             "observed": _finite(row["observed"]), "threshold": _finite(row["threshold"]),
+             "message": message}
+    if row["status"] in (FAILED, ERROR):
+        entry["body"] = _body(row, message)
+    return entry
 
 
 def _finite(value: float | None) -> float | None:
@@ -189,38 +281,56 @@ def _when(value: datetime | None) -> str | None:
 # --------------------------------------------------------------------------- JSON
 
 
+def _run_entry(run: CiRun) -> dict[str, Any]:
+    rows = list(run.checks.iter_rows(named=True))
+    counts = Counter(r["status"] for r in rows)
+    return {
+        "run_id": run.run_id, "flow": run.run["flow_name"], "suite": run.suite,
+        "verdict": run.outcome, "verdict_line": run.line, "reasons": run.reasons,
+        "reference": run.reference, "candidate": run.candidate,
+        "scoring": run.run["status"], "error": run.error or run.run["error"],
+        "started_at": _when(run.run["started_at"]),
+        "finished_at": _when(run.run["finished_at"]), "seconds": run.seconds,
+        "failing_checks": list(run.verdict["failing_checks"]) if run.verdict else [],
+        "engine_errors": [{"engine": e, "cause": c} for e, c in run.engine_errors],
+        "counts": {s: counts.get(s, 0) for s in STATUSES},
+        "engines": [{
+            "name": e["engine_name"], "status": e["status"], "error": e["error"],
+            "engine_id": e["engine_id"], "pairs": e["pairs"],
+            "score_seconds": e["score_seconds"], "reused_from_run": e["reused_from_run"],
+            "fingerprint": _fingerprint(e["fingerprint"]),
+        } for e in run.engines.iter_rows(named=True)],
+        "results": [_result_entry(run, r) for r in rows],
+    }
+
+
 def ci_json(report: CiReport) -> dict[str, Any]:
-    """The JSON report: the overall verdict, every failing result (blocking or not) and, per
-    run, its verdict, counts and engines with their fingerprints. Redacted throughout."""
-    runs, failing = [], []
-    for run in report.runs:
-        rows = list(run.checks.iter_rows(named=True))
-        bad = [_result_entry(run, r) for r in rows if r["status"] in (FAILED, ERROR)]
-        failing += bad
-        counts = Counter(r["status"] for r in rows)
-        runs.append({
-            "run_id": run.run_id, "flow": run.run["flow_name"], "suite": run.suite,
-            "verdict": run.outcome, "reference": run.reference,
-            "scoring": run.run["status"], "error": run.error or run.run["error"],
-            "started_at": _when(run.run["started_at"]),
-            "finished_at": _when(run.run["finished_at"]),
-            "failing_checks": list(run.verdict["failing_checks"]) if run.verdict else [],
-            "counts": {s: counts.get(s, 0) for s in (PASSED, FAILED, ERROR, SKIPPED)},
-            "engines": [{
-                "name": e["engine_name"], "status": e["status"], "error": e["error"],
-                "engine_id": e["engine_id"], "pairs": e["pairs"],
-                "score_seconds": e["score_seconds"], "reused_from_run": e["reused_from_run"],
-                "fingerprint": _fingerprint(e["fingerprint"]),
-            } for e in run.engines.iter_rows(named=True)],
-        })
+    """The verdict as data (schema ``rerankwatch-ci/2``): the overall verdict and exit code,
+    every failing result (blocking or not) and, per run, its verdict, verdict line, reasons,
+    engines with their fingerprints and every result. Redacted throughout. The JUnit file,
+    the CLI's closing lines and the deployed gate's client are all views of this."""
+    runs = [_run_entry(run) for run in report.runs]
+    failing = [r for run in runs for r in run["results"] if r["status"] in (FAILED, ERROR)]
     payload = {
         "schema": SCHEMA, "command": report.command, "verdict": report.verdict,
         "exit_code": report.exit_code, "errors": list(report.errors),
         "run_ids": [r.run_id for r in report.runs],
         "failing_checks": sorted({f["check"] for f in failing if f["blocking"]}),
-        "failures": failing, "runs": runs,
+        "failures": [{k: v for k, v in f.items() if k != "body"} for f in failing],
+        "runs": runs,
     }
     return redact_config(payload)
+
+
+def verdict_lines(payload: dict[str, Any]) -> list[str]:
+    """What a command says when it ends (local or deployed alike): per run, its reasons, then
+    its verdict line; then each error no run explains."""
+    lines = []
+    for run in payload["runs"]:
+        lines += [f"  - {r}" for r in run["reasons"]]
+        lines.append(run["verdict_line"])
+    lines += [f"ERROR: {e}" for e in payload["errors"]]
+    return lines
 
 
 # --------------------------------------------------------------------------- JUnit
@@ -237,7 +347,8 @@ def _case(suite: ET.Element, classname: str, name: str, seconds: float = 0.0) ->
 
 def _outcome(case: ET.Element, tag: str, kind: str, message: str, body: str = "") -> None:
     element = ET.SubElement(case, tag, type=kind, message=_text(message))
-    element.text = _text(body or message)
+    if body:  # else the message alone: a cause is written once
+        element.text = _text(body)
 
 
 def _unique(name: str, seen: Counter) -> str:
@@ -247,10 +358,10 @@ def _unique(name: str, seen: Counter) -> str:
 
 def case_name(row: dict) -> str:
     """``<check>[<engine> vs <other>|<subject>]`` (``*`` for a result of no one engine)."""
-    engine = row["engine_name"] or "*"
-    if row["other_engine_name"]:
-        engine = f"{engine} vs {row['other_engine_name']}"
-    return f"{row['check_name']}[{engine}|{row['subject'] or '*'}]"
+    engine = row["engine"] or "*"
+    if row["other_engine"]:
+        engine = f"{engine} vs {row['other_engine']}"
+    return f"{row['check']}[{engine}|{row['subject'] or '*'}]"
 
 
 def _body(row: dict, message: str) -> str:
@@ -271,32 +382,34 @@ def _body(row: dict, message: str) -> str:
     return "\n".join(lines)
 
 
-def _check_case(suite: ET.Element, run: CiRun, row: dict, seen: Counter) -> None:
-    case = _case(suite, f"rerankwatch.{run.suite}.{row['check_name']}",
+def _check_case(suite: ET.Element, run: dict, row: dict, seen: Counter) -> None:
+    case = _case(suite, f"rerankwatch.{run['suite']}.{row['check']}",
                  _unique(case_name(row), seen))
-    status, message = row["status"], result_message(row)
+    status, message, body = row["status"], row["message"], row.get("body", "")
     if status == SKIPPED:
         _outcome(case, "skipped", "rerankwatch.Skipped", message)
+    elif status == NOT_JUDGED:  # the engine's cause is in its scoring case, said once
+        _outcome(case, "error", "rerankwatch.NotJudged", message)
     elif status in (FAILED, ERROR) and not row["blocking"]:
-        _outcome(case, "skipped", NON_BLOCKING, f"non-blocking {status}: {message}",
-                 _body(row, message))
+        _outcome(case, "skipped", NON_BLOCKING, f"non-blocking {status}: {message}", body)
     elif status == FAILED:
-        _outcome(case, "failure", "rerankwatch.CheckFailed", message, _body(row, message))
+        _outcome(case, "failure", "rerankwatch.CheckFailed", message, body)
     elif status == ERROR:
-        _outcome(case, "error", "rerankwatch.CheckError", message, _body(row, message))
+        _outcome(case, "error", "rerankwatch.CheckError", message, body)
     elif row["observed"] is not None:
         ET.SubElement(case, "system-out").text = _text(message)
 
 
-def _engine_case(suite: ET.Element, run: CiRun, engine: dict) -> None:
-    case = _case(suite, f"rerankwatch.{run.suite}.scoring", f"scoring[{engine['engine_name']}]",
+def _engine_case(suite: ET.Element, run: dict, engine: dict) -> None:
+    case = _case(suite, f"rerankwatch.{run['suite']}.scoring", f"scoring[{engine['name']}]",
                  engine["score_seconds"] or 0.0)
-    fingerprint = _fingerprint(engine["fingerprint"])
     if engine["status"] != "succeeded":
-        message = f"engine {engine['status']}: {engine['error'] or 'no error recorded'}"
-        _outcome(case, "error", "rerankwatch.EngineFailed", message)
-    elif fingerprint is not None:
-        ET.SubElement(case, "system-out").text = _text(json.dumps(fingerprint, sort_keys=True))
+        cause = engine["error"] or f"engine {engine['status']}"
+        _outcome(case, "error", "rerankwatch.EngineFailed",
+                 engine_error_line(engine["name"], cause))
+    elif engine["fingerprint"] is not None:
+        ET.SubElement(case, "system-out").text = _text(
+            json.dumps(engine["fingerprint"], sort_keys=True))
 
 
 def _suite(root: ET.Element, name: str, properties: dict[str, Any], seconds: float = 0.0,
@@ -321,31 +434,33 @@ def _count(suite: ET.Element) -> dict[str, int]:
     return counts
 
 
-def junit_xml(report: CiReport) -> str:
-    """The JUnit XML report: ``<testsuites>`` with one ``<testsuite>`` per run (and one for
-    errors no run explains)."""
-    root = ET.Element("testsuites", name=f"rerankwatch {report.command}")
-    for run in report.runs:
-        suite = _suite(root, f"rerankwatch.{run.suite}[{run.reference}]", {
-            "run_id": run.run_id, "verdict": run.outcome, "flow": run.run["flow_name"],
-            "reference": run.reference, "scoring": run.run["status"],
-            "failing_checks": ", ".join(run.verdict["failing_checks"]) if run.verdict else None,
-        }, run.seconds, _when(run.run["started_at"]))
-        for engine in run.engines.iter_rows(named=True):
+def junit_xml(report: CiReport | dict[str, Any]) -> str:
+    """The JUnit XML report, a view of the JSON one (``ci_json``; a deployed gate's client has
+    only that): ``<testsuites>`` with one ``<testsuite>`` per run (and one for errors no run
+    explains)."""
+    payload = ci_json(report) if isinstance(report, CiReport) else report
+    root = ET.Element("testsuites", name=f"rerankwatch {payload['command']}")
+    for run in payload["runs"]:
+        suite = _suite(root, f"rerankwatch.{run['suite']}[{run['reference']}]", {
+            "run_id": run["run_id"], "verdict": run["verdict"], "flow": run["flow"],
+            "reference": run["reference"], "scoring": run["scoring"],
+            "failing_checks": ", ".join(run["failing_checks"]) or None,
+        }, run["seconds"], run["started_at"])
+        for engine in run["engines"]:
             _engine_case(suite, run, engine)
         seen: Counter = Counter()
-        for row in run.checks.iter_rows(named=True):
+        for row in run["results"]:
             _check_case(suite, run, row, seen)
-        if run.verdict is None:
-            case = _case(suite, f"rerankwatch.{run.suite}.verdict", "verdict")
+        if not run["results"] and run["verdict"] == ERROR_VERDICT and not run["engine_errors"]:
+            case = _case(suite, f"rerankwatch.{run['suite']}.verdict", "verdict")
             _outcome(case, "error", "rerankwatch.NotJudged",
-                     f"run {run.run_id} was not judged: "
-                     f"{run.error or run.run['error'] or run.run['status']}")
-    if report.errors:
-        suite = _suite(root, f"rerankwatch.{report.command}", {"exit_code": report.exit_code})
-        for index, error in enumerate(report.errors):
-            case = _case(suite, f"rerankwatch.{report.command}",
-                         report.command if index == 0 else f"{report.command}#{index + 1}")
+                     run["verdict_line"].removeprefix("ERROR: "))
+    if payload["errors"]:
+        command = payload["command"]
+        suite = _suite(root, f"rerankwatch.{command}", {"exit_code": payload["exit_code"]})
+        for index, error in enumerate(payload["errors"]):
+            case = _case(suite, f"rerankwatch.{command}",
+                         command if index == 0 else f"{command}#{index + 1}")
             _outcome(case, "error", "rerankwatch.Error", error)
     totals = Counter()
     for suite in root.findall("testsuite"):
@@ -371,15 +486,17 @@ def _write_atomically(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_ci_reports(report: CiReport, junit: str | Path | None = None,
+def write_ci_reports(report: CiReport | dict[str, Any], junit: str | Path | None = None,
                      json_path: str | Path | None = None) -> list[Path]:
-    """Write the requested reports (each atomically); returns the paths written."""
+    """Write the requested reports (each atomically) of a CiReport or its ``ci_json``
+    payload; returns the paths written."""
+    payload = ci_json(report) if isinstance(report, CiReport) else report
     written = []
     if junit is not None:
-        _write_atomically(Path(junit), junit_xml(report))
+        _write_atomically(Path(junit), junit_xml(payload))
         written.append(Path(junit))
     if json_path is not None:
         _write_atomically(Path(json_path),
-                          json.dumps(ci_json(report), indent=2, ensure_ascii=False) + "\n")
+                          json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         written.append(Path(json_path))
     return written

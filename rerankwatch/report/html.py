@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.core.records import NOT_JUDGED, STATUSES
 from rerankwatch.core.store_spec import local_dir, store_exists
 from rerankwatch.report.details import explain
 from rerankwatch.report.figures import (
@@ -26,7 +27,15 @@ from rerankwatch.report.figures import (
     trend_figure,
     truncation_figure,
 )
-from rerankwatch.report.summary import findings, limit, number, pass_line, warnings
+from rerankwatch.report.summary import (
+    NOT_JUDGED_LABEL,
+    engine_error_line,
+    findings,
+    limit,
+    number,
+    pass_line,
+    warnings,
+)
 from rerankwatch.store import Store, open_store, reader_wait_s
 
 
@@ -185,11 +194,12 @@ STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width
 table{border-collapse:collapse;font-size:13px;margin:.6em 0}
 td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}
 tr.failed td,tr.error td{background:#fde2e2}tr.skipped td{color:#777}
+tr.not_judged td{background:#fff4d6}
 pre{white-space:pre-wrap;max-width:60em;font-size:12px}
 figure{display:inline-block;margin:.4em;vertical-align:top}figure img{max-width:100%}
 figcaption{font-size:12px;color:#555}.meta{color:#555;font-size:14px}
 .verdict{font-size:28px;font-weight:bold;margin:.2em 0}.PASS{color:#1a7f37}
-.BLOCKED,.FAILED{color:#c62828}#summary{font-size:16px}
+.BLOCKED,.FAILED{color:#c62828}.ERROR{color:#a15c00}#summary{font-size:16px}
 #failing li{margin:.4em 0}details>summary{cursor:pointer}"""
 
 
@@ -197,19 +207,26 @@ def render_html(data: ReportData) -> str:
     """The report page, self-contained (figures inlined as PNG): a plain-language summary
     first (each blocking failure in words, with links to its details and its figure; a clean
     run in one line, its details collapsed), then checks, figures and details."""
-    verdict = data.verdicts["verdict"][0] if data.verdicts.height else "NOT JUDGED"
+    verdict = data.verdicts["verdict"][0] if data.verdicts.height else "ERROR"
     found = findings(data.checks)
+    unscored = data.engines.filter(pl.col("status") != "succeeded")
     links = {f: figure_id(f.check, f.engine) for f in found}
     shown = figures(data, {link for link in links.values() if link})
     counts = (data.checks.group_by("check_name", maintain_order=True)
               .agg(*(pl.col("status").eq(s).sum().alias(s)
-                     for s in ("passed", "failed", "error", "skipped"))))
+                     for s in STATUSES))
+              .rename({NOT_JUDGED: NOT_JUDGED_LABEL}))
     parts = [f"<h1>rerankwatch: {html.escape(data.run['flow_name'])} run "
              f"{html.escape(data.run_id)}</h1>",
              f'<p class="verdict {verdict}" id="verdict">{verdict}</p>',
              f'<p class="meta">started {data.run["started_at"]:%Y-%m-%d %H:%M %Z}, scoring '
              f"{html.escape(data.run['status'])}, reference <b>{html.escape(data.reference)}"
              f"</b></p>"]
+    if unscored.height:  # first: why the run could not be (wholly) judged, once per engine
+        items = "".join(
+            f"<li>{html.escape(engine_error_line(e['engine_name'], e['error'] or e['status']))}"
+            "</li>" for e in unscored.iter_rows(named=True))
+        parts.append(f'<h2>Could not be judged</h2><ul id="not-judged">{items}</ul>')
     if found:
         items = []
         for finding in found:
@@ -218,7 +235,7 @@ def render_html(data: ReportData) -> str:
             items.append(f'<li class="finding">{html.escape(finding.line)} (<a href='
                          f'"#check-{finding.check}">details</a>{plot})</li>')
         parts.append(f'<h2>Why it is {verdict}</h2><ul id="failing">{"".join(items)}</ul>')
-    else:
+    elif not unscored.height:
         line = pass_line(data.scores, data.engines, data.reference)
         parts.append(f'<p id="summary">{html.escape(line)}</p>')
         if quiet := warnings(data.checks):
@@ -228,7 +245,7 @@ def render_html(data: ReportData) -> str:
             "<h2>Figures</h2>", *shown.values(), "<h2>Check details</h2>"]
     for (check,), frame in data.checks.group_by("check_name", maintain_order=True):
         body.append(check_section(check, frame))
-    if found:
+    if found or unscored.height:
         parts += body
     else:  # a clean run: one line above, everything else one click away
         parts.append('<details id="details"><summary>checks, figures and details</summary>'

@@ -16,10 +16,12 @@ import polars as pl
 from rerankwatch.checks import check_class
 from rerankwatch.checks.base import AT_LEAST, AT_MOST, EXACTLY, bound
 from rerankwatch.core.errors import UnknownNameError
+from rerankwatch.core.records import BLOCKED, ERROR, ERROR_VERDICT, FAILED
 from rerankwatch.report.details import reason
 
 SIGNS = {AT_MOST: "≤", AT_LEAST: "≥", EXACTLY: "="}
-FAILING = ("failed", "error")
+FAILING = (FAILED, ERROR)
+NOT_JUDGED_LABEL = "not judged"  # the one label of a NOT_JUDGED result in every view
 
 
 def number(value) -> str:
@@ -86,8 +88,8 @@ class Finding:
         """"ce-swapped: lowest per-query Kendall τ vs the reference -1, must be ≥ 0.5
         (engine_agreement) — scores match the reference's swapped scores: ...\""""
         who = self.engine or "run"
-        if self.status == "error":
-            text = f"{who}: {self.check} could not be judged"
+        if self.status == ERROR:
+            text = f"{who}: {self.check} crashed"
         elif self.observed is None:
             text = f"{who}: {self.what} ({self.check})"
         else:
@@ -154,6 +156,49 @@ def result_findings(results) -> list[Finding]:
                     r.threshold, reason(r.check, r.detail)) for r in results if r.blocks]
 
 
+def engine_error_line(engine: str, cause: str) -> str:
+    """"engine cand could not score: <cause>": how every view says, once, why an engine
+    config's checks were not judged."""
+    return f"engine {engine} could not score: {cause}"
+
+
+def not_judged_message(detail_reason: str | None) -> str:
+    return f"{NOT_JUDGED_LABEL}: {detail_reason}" if detail_reason else NOT_JUDGED_LABEL
+
+
+def compared(reference: str, candidate: str | None = None) -> str:
+    return (f"candidate {candidate} vs baseline {reference}" if candidate
+            else f"reference {reference}")
+
+
+def verdict_line(verdict: str, reference: str, run_id: str, candidate: str | None = None,
+                 failing_checks=(), engine_errors=(), crashed_checks=()) -> str:
+    """The one line of a judged run (a Failed flow state's message, the notification's title,
+    the CLI's last line): BLOCKED and the failing checks, ERROR and why it could not be
+    judged (each failed engine's cause, each crashed check), or PASS."""
+    what = compared(reference, candidate)
+    if verdict == BLOCKED:
+        return f"BLOCKED: {what}: {', '.join(failing_checks)} (run {run_id})"
+    if verdict == ERROR_VERDICT:
+        causes = [engine_error_line(e, c) for e, c in engine_errors]
+        causes += [f"check {c} crashed" for c in crashed_checks]
+        return f"ERROR: {'; '.join(causes) or 'the run could not be judged'} (run {run_id})"
+    return f"{verdict}: {what} (run {run_id})"
+
+
+def report_verdict_line(report, candidate: str | None = None) -> str:
+    """verdict_line of a SuiteReport."""
+    crashed = sorted({r.check for r in report.failing if r.status == ERROR})
+    return verdict_line(report.verdict, report.reference, report.run_id, candidate,
+                        report.failing_checks, report.engine_errors, crashed)
+
+
+def reasons(engine_errors, found: list[Finding]) -> list[str]:
+    """A run's reasons in words, worst first: each engine config that could not score (its
+    cause said once), then each blocking failure or crashed check."""
+    return [engine_error_line(e, c) for e, c in engine_errors] + [f.line for f in found]
+
+
 def _md(text: str) -> str:
     """Stored text inside markdown: no table pipes, no emphasis or link syntax read."""
     return "".join("\\" + c if c in "\\`*_[]<>|#" else c for c in text)
@@ -162,13 +207,16 @@ def _md(text: str) -> str:
 def verdict_markdown(report, candidate: str | None = None, report_file: str | None = None,
                      report_url: str | None = None, full: bool = True) -> str:
     """A judged run for the Prefect UI: the verdict, what was compared (a gate's candidate
-    against its baseline), each blocking failure in words (``full``; else the failing checks'
-    names), and where the HTML report is (a link only for an http(s) URL; a path on the
-    worker's host is said as text)."""
+    against its baseline), why an engine could not score (said once), each blocking failure
+    in words (``full``; else the failing checks' names), and where the HTML report is (a link
+    only for an http(s) URL; else its location as text)."""
     what = (f"candidate `{candidate}` vs baseline `{report.reference}`" if candidate
             else f"reference `{report.reference}`")
     lines = [f"# {report.suite}: **{report.verdict}**", "",
              f"{what}, run `{report.run_id}`", ""]
+    if report.engine_errors:
+        lines += ["## Could not be judged", "",
+                  *(f"- {_md(engine_error_line(e, c))}" for e, c in report.engine_errors), ""]
     found = result_findings(report.results)
     if found and full:
         lines += ["## Blocking failures", "", *(f"- {_md(f.line)}" for f in found), ""]
@@ -177,15 +225,5 @@ def verdict_markdown(report, candidate: str | None = None, report_file: str | No
     if report_url and report_url.startswith(("http://", "https://")):
         lines.append(f"HTML report: [{report.run_id}]({report_url})")
     elif report_file:
-        lines.append(f"HTML report on the worker's host: `{report_file}`")
+        lines.append(f"HTML report: `{report_file}`")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def blocked_message(report, report_file: str | None, candidate: str | None = None) -> str:
-    """The error a blocked flow fails with: what was compared, the failing checks, the run and
-    where its report is."""
-    what = (f"candidate {candidate} vs baseline {report.reference}" if candidate
-            else f"reference {report.reference}")
-    where = f"; report: {report_file}" if report_file else ""
-    return (f"BLOCKED: {what}: {', '.join(report.failing_checks)} (run {report.run_id})"
-            f"{where}")

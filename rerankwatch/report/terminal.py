@@ -14,7 +14,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rerankwatch.core.records import BLOCKED, ERROR_VERDICT, PASS, STATUSES
 from rerankwatch.report.details import explain
+from rerankwatch.report.summary import NOT_JUDGED_LABEL, engine_error_line, report_verdict_line
 
 CONSOLE = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -55,10 +57,10 @@ def suite_frames(report) -> tuple[pl.DataFrame, pl.DataFrame]:
     counts = (pl.DataFrame(rows).pivot(on="status", index="check", values="status",
                                       aggregate_function="len")
               .fill_null(0) if rows else pl.DataFrame({"check": []}))
-    for status in ("passed", "failed", "error", "skipped"):
+    for status in STATUSES:
         if status not in counts.columns:
             counts = counts.with_columns(pl.lit(0).alias(status))
-    counts = counts.select("check", "passed", "failed", "error", "skipped")
+    counts = counts.select("check", *STATUSES).rename({"not_judged": NOT_JUDGED_LABEL})
     failing = pl.DataFrame(
         [{"check": r.check, "engine": r.engine, "vs": r.other_engine, "subject": r.subject,
           "status": r.status, "observed": r.observed, "threshold": r.threshold,
@@ -69,15 +71,29 @@ def suite_frames(report) -> tuple[pl.DataFrame, pl.DataFrame]:
     return counts, failing
 
 
-def print_suite_report(report) -> None:
-    """The verdict, a per-check table and every blocking failure."""
+VERDICT_STYLES = {PASS: "bold green", BLOCKED: "bold red"}  # ERROR: yellow, not a regression
+
+
+def print_suite_report(report, candidate: str | None = None) -> None:
+    """Why an engine could not score (once each: first, or in an ERROR verdict's line), a
+    per-check table, every blocking failure, then the verdict line."""
+    if report.verdict != ERROR_VERDICT:
+        for engine, cause in report.engine_errors:
+            CONSOLE.print(Text(engine_error_line(engine, cause), style="yellow"))
     counts, failing = suite_frames(report)
     CONSOLE.print(frame_table(counts, title=f"{report.suite} suite, run {report.run_id}"))
     if failing.height:
         CONSOLE.print(frame_table(failing, title="blocking failures"))
-    style = "bold red" if report.blocked else "bold green"
-    suffix = f": {', '.join(report.failing_checks)}" if report.blocked else ""
-    CONSOLE.print(Text(f"verdict {report.verdict}{suffix}", style=style))
+    CONSOLE.print(Text(report_verdict_line(report, candidate),
+                       style=VERDICT_STYLES.get(report.verdict, "bold yellow")))
+
+
+def print_verdict_lines(lines: list[str]) -> None:
+    """The closing lines of a judged command (report.ci.verdict_lines), coloured by verdict."""
+    for line in lines:
+        verdict = line.split(":", 1)[0]
+        style = VERDICT_STYLES.get(verdict, "bold yellow") if not line.startswith(" ") else ""
+        CONSOLE.print(Text(line, style=style))
 
 
 def caught_text(caught_by: tuple[str, ...], margins: dict[str, float | None]) -> str:

@@ -38,7 +38,7 @@ from rerankwatch.checks.saturation import Saturation
 from rerankwatch.checks.suites import SUITES, check_params, run_suite
 from rerankwatch.core.config import EngineConfig
 from rerankwatch.core.errors import ConfigError, UnknownNameError
-from rerankwatch.core.records import Fingerprint, ScoreBatch, SuiteReport
+from rerankwatch.core.records import NOT_JUDGED, Fingerprint, ScoreBatch, SuiteReport
 from rerankwatch.pipeline.scoring import probe_pairs
 from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
@@ -846,13 +846,16 @@ def result(status: str, blocking: bool = True) -> CheckResult:
 @pytest.mark.parametrize("statuses,verdict", [
     ([PASSED, SKIPPED], "PASS"),
     ([PASSED, FAILED], "BLOCKED"),
-    ([PASSED, ERROR], "BLOCKED"),
+    ([PASSED, ERROR], "ERROR"),  # a crashed check: the run could not be judged
+    ([ERROR, FAILED], "BLOCKED"),  # a regression seen on what was judged wins
+    ([PASSED, NOT_JUDGED], "PASS"),  # the engine_errors (none here) make it ERROR
     ([], "PASS"),
 ])
 def test_suite_report_verdict(statuses: list[str], verdict: str) -> None:
     report = SuiteReport("r", "gate", "ref", tuple(result(s) for s in statuses))
     assert report.verdict == verdict
-    assert report.failing_checks == (["finite"] if verdict == "BLOCKED" else [])
+    assert report.exit_code == {"PASS": 0, "BLOCKED": 1, "ERROR": 3}[verdict]
+    assert report.failing_checks == (["finite"] if verdict != "PASS" else [])
 
 
 def test_suite_report_non_blocking_failures_do_not_block() -> None:
@@ -888,17 +891,18 @@ def test_run_suite_records_error_for_a_failed_engine(bench: Bench) -> None:
     error = "PrecisionUnsupportedError: float16 is not supported on cpu"
     data = bench.suite("ce", "ce", "ce-hf", failed={"ce-fp16": error})
     report = run_suite(data, UNTRAINED)
-    errors = [r for r in report.results if r.engine == "ce-fp16"]
-    assert sorted(r.check for r in errors) == sorted(CHECKS)  # every check, once
-    for r in errors:
-        assert r.status == ERROR and r.subject == "*"
+    unjudged = [r for r in report.results if r.engine == "ce-fp16"]
+    assert sorted(r.check for r in unjudged) == sorted(CHECKS)  # every check, once
+    for r in unjudged:
+        assert r.status == NOT_JUDGED and r.subject == "*"
         assert r.blocking == (r.check not in UNTRAINED)  # each check's own blocking flag
-        assert r.detail["reason"] == f"engine failed: {error}"
+        # the cause is said once, in the report's engine_errors, not on every check
+        assert r.detail["reason"] == "engine ce-fp16 could not score"
+    assert report.engine_errors == (("ce-fp16", error),)
     # the engines that did score are judged as usual
     assert not [r for r in report.results if r.engine != "ce-fp16" and r.status == ERROR]
-    assert report.verdict == "BLOCKED"
-    assert report.failing_checks == sorted(set(CHECKS) - set(UNTRAINED))
-    assert {r.engine for r in report.failing} == {"ce-fp16"}
+    assert report.verdict == "ERROR" and report.exit_code == 3
+    assert report.failing == [] and report.failing_checks == []
 
 
 def test_run_suite_failed_reference_errors_checks_that_need_it(bench: Bench) -> None:
@@ -907,18 +911,18 @@ def test_run_suite_failed_reference_errors_checks_that_need_it(bench: Bench) -> 
     for name in CHECKS:
         rows = [r for r in report.results if r.check == name]
         ref_rows = [r for r in rows if r.engine == "ref-fp16"]
-        assert [r.status for r in ref_rows] == [ERROR]
+        assert [r.status for r in ref_rows] == [NOT_JUDGED]
         if check_class(name).needs_reference:
             others = [r for r in rows if r.engine != "ref-fp16"]
             assert sorted(r.engine for r in others) == ["ce", "ce-hf"]
             for r in others:
-                assert r.status == ERROR and r.other_engine == "ref-fp16"
-                assert r.detail["reason"] == "the reference engine failed"
+                assert r.status == NOT_JUDGED and r.other_engine == "ref-fp16"
+                assert r.detail["reason"] == "the reference engine ref-fp16 could not score"
         else:  # judged on the engines that scored
             assert {r.engine for r in rows} >= {"ce", "ce-hf"}
     determinism = [r for r in report.results if r.check == "determinism" and r.engine == "ce"]
     assert determinism and all(r.status == PASSED for r in determinism)
-    assert report.verdict == "BLOCKED"
+    assert report.verdict == "ERROR"
 
 
 def test_run_suite_records_error_for_a_crashing_check(bench: Bench,
@@ -931,7 +935,7 @@ def test_run_suite_records_error_for_a_crashing_check(bench: Bench,
     (crash,) = [r for r in report.results if r.check == "finite"]
     assert crash.status == ERROR and crash.engine is None and crash.subject == "*"
     assert crash.detail["reason"] == "RuntimeError: kaboom" and crash.blocking
-    assert report.verdict == "BLOCKED" and report.failing_checks == ["finite"]
+    assert report.verdict == "ERROR" and report.failing_checks == ["finite"]
 
     lenient = run_suite(bench.suite("ce", "ce", "ce-hf"),
                         {**UNTRAINED, "finite": {"blocking": False}})

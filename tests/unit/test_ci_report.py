@@ -31,7 +31,8 @@ def stored_run(db: Path, flow_run_id: str, results: tuple[CheckResult, ...],
         else:
             store.record_engine_success(run_id, "cand", FP.engine_id)
         store.finish_run(run_id, "failed" if fail_candidate else "succeeded")
-        store.write_check_results(SuiteReport(run_id, "gate", "base", results))
+        failed = (("cand", "could not reach"),) if fail_candidate else ()
+        store.write_check_results(SuiteReport(run_id, "gate", "base", results, failed))
     return run_id
 
 
@@ -99,7 +100,12 @@ def test_json_holds_the_verdict_failures_and_fingerprints_without_secrets(blocke
         "cand", "base", 0.93, 0.5)
     assert REVERSED in first["message"]
     (run,) = data["runs"]
-    assert run["counts"] == {"passed": 1, "failed": 2, "error": 0, "skipped": 1}
+    assert run["counts"] == {"passed": 1, "failed": 2, "error": 0, "not_judged": 0,
+                             "skipped": 1}
+    assert run["verdict_line"] == (f"BLOCKED: candidate cand vs baseline base: argument_order "
+                                   f"(run {run_id})")
+    assert run["reasons"][0].startswith("cand: share of scores nearer the reference's swapped")
+    assert len(run["results"]) == len(BLOCKED_RESULTS)
     engine = run["engines"][0]
     assert engine["name"] == "base" and engine["fingerprint"]["weights_sha256"] == "ab" * 32
     assert engine["fingerprint"]["versions"] == {"torch": "9.9.9"}
@@ -107,20 +113,44 @@ def test_json_holds_the_verdict_failures_and_fingerprints_without_secrets(blocke
 
 
 def test_a_failed_engine_is_an_error_case_never_a_pass(tmp_path):
+    """An engine that could not score: verdict ERROR (exit 3), its cause said once (its
+    scoring case), the checks that needed it `not judged` errors that name the engine only."""
     db = tmp_path / "ci.duckdb"
-    results = (CheckResult("finite", "cand", "*", "error", True,
-                           detail={"reason": "engine failed: boom"}),)
-    stored_run(db, "flow-2", results, fail_candidate=True)
-    report = build_ci_report("gate", 1, [FlowRun(db, "flow-2")])
+    results = (CheckResult("finite", "cand", "*", "not_judged", True,
+                           detail={"reason": "engine cand could not score"}),
+               CheckResult("finite", "base", "*", "passed", True))
+    run_id = stored_run(db, "flow-2", results, fail_candidate=True)
+    report = build_ci_report("gate", 3, [FlowRun(db, "flow-2")])
+    assert report.verdict == "ERROR" and report.runs[0].outcome == "ERROR"
     write_ci_reports(report, tmp_path / "junit.xml", tmp_path / "ci.json")
     by_name = cases(tmp_path / "junit.xml")
     (error,) = by_name["scoring[cand]"].result
     assert isinstance(error, Error) and error.type == "rerankwatch.EngineFailed"
-    assert "could not reach https://***@" in error.message and "hunter2" not in error.message
-    (check_error,) = by_name["finite[cand|*]"].result
-    assert isinstance(check_error, Error) and "engine failed: boom" in check_error.message
-    assert by_name["scoring[base]"].is_passed
-    assert "hunter2" not in (tmp_path / "junit.xml").read_text()
+    assert error.message.startswith("engine cand could not score: could not reach https://***@")
+    assert "hunter2" not in error.message
+    (unjudged,) = by_name["finite[cand|*]"].result
+    assert isinstance(unjudged, Error) and unjudged.type == "rerankwatch.NotJudged"
+    assert unjudged.message == "not judged: engine cand could not score"
+    assert by_name["scoring[base]"].is_passed and by_name["finite[base|*]"].is_passed
+    xml = (tmp_path / "junit.xml").read_text()
+    assert "hunter2" not in xml and xml.count("could not reach") == 1  # said once
+    data = json.loads((tmp_path / "ci.json").read_text())
+    (run,) = data["runs"]
+    assert run["verdict"] == "ERROR" and run["counts"]["not_judged"] == 1
+    assert run["engine_errors"][0]["engine"] == "cand"
+    assert run["verdict_line"].startswith("ERROR: engine cand could not score: could not reach")
+    assert run["verdict_line"].endswith(f"(run {run_id})")
+
+
+def test_the_junit_file_is_a_view_of_the_json_payload(blocked, tmp_path):
+    """What a deployed gate's client writes from the published payload alone is the file the
+    local command writes from the store."""
+    from rerankwatch.report.ci import junit_xml, payload_from_markdown, payload_markdown
+
+    _, out = blocked
+    payload = json.loads((out / "ci.json").read_text())
+    assert payload_from_markdown(payload_markdown(payload)) == payload
+    assert junit_xml(payload) == (out / "junit.xml").read_text()
 
 
 def test_refused_input_writes_an_error_report_and_no_run(tmp_path):

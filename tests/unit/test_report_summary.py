@@ -8,10 +8,10 @@ import pytest
 from rerankwatch.checks import CHECKS, check_class
 from rerankwatch.core.records import CheckResult, SuiteReport
 from rerankwatch.report.summary import (
-    blocked_message,
     limit,
     measured,
     number,
+    report_verdict_line,
     result_findings,
     verdict_markdown,
 )
@@ -58,14 +58,47 @@ def test_the_markdown_links_a_report_only_over_http():
     on_disk = verdict_markdown(REPORT, "cand", "/srv/reports/run-1.html")
     assert "candidate `cand` vs baseline `base`" in on_disk and "**BLOCKED**" in on_disk
     assert "must be ≥ 0.5 (engine\\_agreement)" in on_disk
-    assert "on the worker's host: `/srv/reports/run-1.html`" in on_disk and "](" not in on_disk
+    assert "HTML report: `/srv/reports/run-1.html`" in on_disk and "](" not in on_disk
     served = verdict_markdown(REPORT, "cand", "/srv/reports/run-1.html",
                               "https://reports.example/run-1.html")
     assert "[run-1](https://reports.example/run-1.html)" in served
     short = verdict_markdown(REPORT, "cand", "/r.html", full=False)
     assert "blocked by: engine_agreement" in short and "Kendall" not in short
-    assert blocked_message(REPORT, "/r.html", "cand") == (
-        "BLOCKED: candidate cand vs baseline base: engine_agreement (run run-1); report: /r.html")
+    assert report_verdict_line(REPORT, "cand") == (
+        "BLOCKED: candidate cand vs baseline base: engine_agreement (run run-1)")
+
+
+DOWN = "POST http://127.0.0.1:9/rerank failed after 4 attempt(s): connection refused"
+UNSCORED = SuiteReport("run-2", "gate", "base", (
+    CheckResult("finite", "base", "values", "passed", True, 0.0, 0.0),
+    CheckResult("finite", "cand", "*", "not_judged", True,
+                detail={"reason": "engine cand could not score"}),
+    CheckResult("engine_agreement", "cand", "*", "not_judged", True, other_engine="base",
+                detail={"reason": "engine cand could not score"}),
+), engine_errors=(("cand", DOWN),))
+
+
+def test_a_run_with_an_engine_that_could_not_score_is_error_and_says_why_once():
+    assert UNSCORED.verdict == "ERROR" and UNSCORED.exit_code == 3 and not UNSCORED.blocked
+    assert UNSCORED.failing == [] and UNSCORED.failing_checks == []
+    line = report_verdict_line(UNSCORED, "cand")
+    assert line == f"ERROR: engine cand could not score: {DOWN} (run run-2)"
+    markdown = verdict_markdown(UNSCORED, "cand")
+    assert "**ERROR**" in markdown and markdown.count("connection refused") == 1
+    assert "Blocking failures" not in markdown
+
+
+def test_blocked_wins_over_an_engine_that_could_not_score():
+    both = SuiteReport("run-3", "nightly", "base", REPORT.results + UNSCORED.results[1:],
+                       engine_errors=(("cand2", DOWN),))
+    assert both.verdict == "BLOCKED" and both.exit_code == 1
+
+
+def test_a_crashed_check_is_error_not_blocked():
+    crashed = SuiteReport("run-4", "nightly", "base", (
+        CheckResult("finite", "base", "*", "error", True, detail={"reason": "KeyError: 'x'"}),))
+    assert crashed.verdict == "ERROR"
+    assert report_verdict_line(crashed) == "ERROR: check finite crashed (run run-4)"
 
 
 @pytest.mark.parametrize(("base", "url"), [

@@ -44,7 +44,7 @@ def test_frame_table_prints_values_column_names_and_title_literally() -> None:
 def test_suite_report_prints_subjects_engines_and_errors_literally(monkeypatch) -> None:
     monkeypatch.setattr(views.CONSOLE, "width", 400)  # no folded cells
     report = SuiteReport(run_id="r-[/x]", suite="nightly", reference="ref", results=(
-        CheckResult(check="score_agreement", engine=LINK, subject=INST, status="error",
+        CheckResult(check="score_agreement", engine=LINK, subject=INST, status="failed",
                     blocking=True, detail={"message": f"engine failed: {CLOSER} {STYLED}"},
                     other_engine="ref"),
         CheckResult(check="score_agreement", engine="ref", subject=EMOJI, status="passed",
@@ -55,7 +55,21 @@ def test_suite_report_prints_subjects_engines_and_errors_literally(monkeypatch) 
     text = captured.get()
     for literal in (LINK, INST, f"engine failed: {CLOSER} {STYLED}", "r-[/x]"):
         assert literal in text
-    assert "verdict BLOCKED: score_agreement" in text
+    assert "BLOCKED: reference ref: score_agreement (run r-[/x])" in text
+
+
+def test_an_engine_that_could_not_score_is_said_once_with_the_error_verdict(monkeypatch):
+    monkeypatch.setattr(views.CONSOLE, "width", 400)
+    report = SuiteReport(run_id="r1", suite="gate", reference="ref", results=(
+        CheckResult(check="finite", engine="cand", subject="*", status="not_judged",
+                    blocking=True, detail={"reason": "engine cand could not score"}),
+    ), engine_errors=(("cand", f"connection refused {STYLED}"),))
+    with views.CONSOLE.capture() as captured:
+        views.print_suite_report(report, "cand")
+    text = captured.get()
+    assert text.count("connection refused") == 1
+    assert f"ERROR: engine cand could not score: connection refused {STYLED} (run r1)" in text
+    assert "not judged" in text  # the count table's column
 
 
 @pytest.fixture
