@@ -320,9 +320,23 @@ def gate(
     candidate: Annotated[str, typer.Option(help="Engine name in the config to judge.")],
     config: ConfigOpt = None, db: DbOpt = None,
     junit: JunitOpt = None, json_file: JsonOpt = None,
+    deployment: Annotated[str | None, typer.Option(
+        "--deployment", help="Run the deployed upgrade-gate flow instead (`--deployment` alone: "
+             "upgrade-gate/upgrade-gate; or NAME, FLOW/NAME) on the workers, through the Prefect "
+             "API (PREFECT_API_URL) alone: this machine needs no models and no store "
+             "credentials. Its config and store are the deployment's.")] = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=1, help="With --deployment: seconds to wait for the verdict before "
+                                 "exit 3 (the flow run goes on).")] = 3600.0,
 ) -> None:
     """Judge a candidate engine against a baseline: exit 0 PASS, 1 BLOCKED, 3 ERROR (it could
     not be judged: an engine that did not load or score, a store or server unreachable)."""
+    if deployment is not None:
+        if config is not None or db is not None:
+            _fail("--config and --db belong to the deployment (set by `rerankwatch deploy`); "
+                  "with --deployment give only --baseline and --candidate", EXIT_BAD_INPUT)
+        _deployed_gate(deployment, baseline, candidate, timeout, junit, json_file)
+        return
     with _ci_reports("gate", junit, json_file) as ci:
         loaded = _check_config(config)
         from rerankwatch.pipeline.judging import gate_config
@@ -337,6 +351,36 @@ def gate(
         state = upgrade_gate(baseline, candidate, config, db, return_state=True)
         ci.append((db or loaded.db_path, state))
         _exit_with([_finish(state, "upgrade-gate")])
+
+
+def _deployed_gate(name: str, baseline: str, candidate: str, timeout: float,
+                   junit: Path | None, json_file: Path | None) -> None:
+    """Trigger and follow the deployed gate; say its verdict as the local gate says it, write
+    the CI reports from the verdict it published, exit 0/1/2/3."""
+    from prefect.settings import get_current_settings
+
+    from rerankwatch.core.errors import ConfigError
+    from rerankwatch.report.ci import CiReport, ci_json
+    from rerankwatch.tasks.deployed_gate import DeploymentUnreachable, run_deployed_gate
+
+    def refused(message: str, code: int) -> None:
+        _write_reports(ci_json(CiReport("gate", code, (), (message,))), junit, json_file)
+        _fail(message, code)
+
+    if not get_current_settings().api.url:
+        refused("--deployment needs a Prefect server: set PREFECT_API_URL", EXIT_BAD_INPUT)
+    try:
+        outcome = run_deployed_gate(name, baseline, candidate, timeout,
+                                    on_progress=lambda line: typer.echo(line, err=True))
+    except ConfigError as exc:
+        refused(str(exc), EXIT_BAD_INPUT)
+    except (DeploymentUnreachable, OSError) as exc:
+        refused(str(exc), EXIT_CODES[ERROR_VERDICT])
+    _print_verdict(outcome.payload)
+    if not _write_reports(outcome.payload, junit, json_file) and outcome.exit_code == 0:
+        raise typer.Exit(1)
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
 
 
 @app.command()
@@ -563,9 +607,27 @@ def _ensure_process_pool(name: str) -> str:
             return "process"
 
 
+# options whose value may be left out (`gate --deployment`): typer has no optional values
+OPTIONAL_VALUES = {"--deployment": "upgrade-gate/upgrade-gate"}
+
+
+def optional_values(argv: list[str]) -> list[str]:
+    """``argv`` with each OPTIONAL_VALUES option that has no value (last, or followed by
+    another option) given its default."""
+    out = []
+    for index, arg in enumerate(argv):
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if arg in OPTIONAL_VALUES and (following is None or following.startswith("-")):
+            arg = f"{arg}={OPTIONAL_VALUES[arg]}"
+        out.append(arg)
+    return out
+
+
 def main() -> None:
+    import sys
+
     try:
-        app()
+        app(args=optional_values(sys.argv[1:]))
     except StoreSpecError as exc:  # a bad --db reached by any command: one line, exit 2
         if _debug:
             raise

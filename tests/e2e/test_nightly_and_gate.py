@@ -140,12 +140,18 @@ def test_a_gate_whose_candidate_cannot_load_reports_an_engine_error(gate_setup):
     config, db = gate_setup
     out = db.parent / "ci-ghost"
     result = gate(config, "tiny-ce", "ghost", *ci_args(out))
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output  # ERROR, never BLOCKED
     xml, data = ci_files(out)
     (error,) = cases(xml)["scoring[ghost]"].result
     assert isinstance(error, Error) and "no-such-org/no-such-reranker" in error.message
     assert cases(xml)["scoring[tiny-ce]"].is_passed
-    assert data["verdict"] == "BLOCKED"
+    assert data["verdict"] == "ERROR" and data["exit_code"] == 3
+    (run,) = data["runs"]
+    assert run["verdict_line"].startswith("ERROR: engine ghost could not score: ")
+    assert "no-such-org/no-such-reranker" in run["verdict_line"]
+    assert result.output.count("no-such-org/no-such-reranker") >= 1
+    not_judged = [c for c in cases(xml).values() if c.name.endswith("[ghost|*]")]
+    assert not_judged and all(c.result[0].type == "rerankwatch.NotJudged" for c in not_judged)
     ghost = next(e for e in data["runs"][0]["engines"] if e["name"] == "ghost")
     assert ghost["status"] == "failed" and ghost["fingerprint"] is None
 

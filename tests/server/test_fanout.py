@@ -218,7 +218,7 @@ def test_a_child_killed_mid_engine_fails_only_its_engine_and_resume_completes(
         nightly.wait(timeout=NIGHTLY_S)
     finally:
         stop(nightly)
-    assert nightly.returncode == 1, log_tail(log)
+    assert nightly.returncode == 3, log_tail(log)  # ERROR: an engine could not score
     run_id = latest_run(home)
     status = dict(query(home, "select engine_name, status from v_run_engine_status "
                               "where run_id = ?", run_id))
@@ -261,7 +261,7 @@ def test_object_store_stopped_and_a_pool_without_worker(fleet, client, s3, serve
     finally:
         os.kill(moto.pid, signal.SIGCONT)
         stop(nightly)
-    assert nightly.returncode == 1, log_tail(log)
+    assert nightly.returncode == 3, log_tail(log)  # ERROR: an engine could not score
     run_id = latest_run(home)
     errors = dict(query(home, "select engine_name, error from v_run_engine_status "
                               "where run_id = ?", run_id))
