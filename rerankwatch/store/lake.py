@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 
 import duckdb
 
-from rerankwatch.core.errors import StorageError
-from rerankwatch.core.store_spec import DATA_PATH_ENV, check_lake
+from rerankwatch.core.errors import StorageError, StoreMissing
+from rerankwatch.core.store_spec import DATA_PATH_ENV, check_lake, shown_db
 
 ALIAS = "lake"  # the attached catalog; `use lake` makes every sql/ file run unchanged
 RUN_PREFIX = "run:"  # --as-of run:RUN: the lake as that run's finish left it
@@ -33,6 +33,7 @@ SCANNER = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
 # busy catalog (defaults: 10 tries, 100 ms, x1.5)
 RETRY_SETTINGS = {"ducklake_max_retry_count": 30, "ducklake_retry_wait_ms": 50,
                   "ducklake_retry_backoff": 1.5}
+NOT_CREATED = re.compile(r"creating a new DuckLake is explicitly disabled", re.IGNORECASE)
 CONFLICT = re.compile(r"conflict|database is locked|could not serialize|deadlock|"
                       r"Duplicate key .*snapshot", re.IGNORECASE)
 
@@ -90,6 +91,9 @@ def connect(spec: str, *, read_only: bool = False, data_path: str | None = None,
     timestamp (str), read-only. ``sandboxed``: after attaching, no file access beyond the lake
     and settings locked (for queries people type)."""
     catalog, target = check_lake(spec)
+    read_only = read_only or snapshot is not None
+    if catalog == "sqlite" and read_only and not Path(target).expanduser().is_file():
+        raise StoreMissing(missing(spec))
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
     try:
@@ -108,7 +112,7 @@ def connect(spec: str, *, read_only: bool = False, data_path: str | None = None,
                 data_path = str(Path(data_path).expanduser().resolve())
                 Path(data_path).mkdir(parents=True, exist_ok=True)
             options.append(f"data_path {_literal(data_path.rstrip('/') + '/')}")
-        if read_only or snapshot is not None:
+        if read_only:
             options.append("read_only")
         attach = _literal(f"ducklake:{catalog}:{target}")
         if isinstance(snapshot, str) and snapshot.startswith(RUN_PREFIX):
@@ -131,11 +135,20 @@ def connect(spec: str, *, read_only: bool = False, data_path: str | None = None,
             con.execute("set lock_configuration = true")
     except duckdb.Error as exc:
         con.close()
+        if NOT_CREATED.search(str(exc)):
+            raise StoreMissing(missing(spec)) from None
         raise StorageError(f"cannot open the DuckLake store {spec}: {first_line(exc)}") from None
     except StorageError:
         con.close()
         raise
     return con
+
+
+def missing(spec: str) -> str:
+    """Why a lake cannot be read yet, and what creates it."""
+    return (f"the DuckLake store {shown_db(spec)} does not exist yet: create it with "
+            f"rerankwatch store init --db '{shown_db(spec)}' [--data-path ...] (a first "
+            f"nightly also creates it)")
 
 
 def _query(name: str) -> str:
