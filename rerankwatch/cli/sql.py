@@ -67,9 +67,26 @@ def run_query(db: str | Path, sql: str, wait_s: float = 0.0, on_wait=None, fetch
     except duckdb.Error as exc:  # read-only and sandboxed: the second line of defence
         message = str(exc)
         if isinstance(exc, duckdb.CatalogException):
-            message += ("\nhint: a store last written by an older rerankwatch lacks the newer "
-                        "views; any scoring command (score, nightly, gate) adds them")
+            message += missing_name_hint(message)
         raise QueryRefused(message) from None
+
+
+def missing_name_hint(message: str) -> str:
+    """A hint for a table or view the store lacks: one of ours (a store an older rerankwatch
+    wrote), or a name rerankwatch never had (then the views it has)."""
+    import re
+
+    from rerankwatch.store.store import sql_names
+
+    found = re.search(r"with name (\S+) does not exist", message)
+    views = sql_names("views")
+    if found is None:
+        return ""
+    if found[1].strip('"').lower() in views:
+        return ("\nhint: a store last written by an older rerankwatch lacks this view; any "
+                "scoring command (score, nightly, gate) or `rerankwatch store init` adds it")
+    return (f"\nhint: rerankwatch's views are {', '.join(views)} (README, SQL over history); "
+            f"select table_name from information_schema.tables lists every table")
 
 
 def parse_as_of(value: str | None) -> int | str | None:
