@@ -60,6 +60,8 @@ def init(db: StoreDbOpt = None, config: StoreConfigOpt = None,
     data_path = data_path or (loaded.data_path if loaded is not None else None)
     try:
         done = init_store(chosen, data_path)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
     except (StorageError, OSError) as exc:
         _fail(str(exc), INFRA_EXIT)
     shown = shown_db(done.db)
