@@ -15,7 +15,9 @@ os.environ.setdefault("RERANKWATCH_CACHE", str(Path(__file__).parent.parent / ".
 os.environ["RERANKWATCH_HOME"] = tempfile.mkdtemp(prefix="rerankwatch-home-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
-for _name in ("RERANKWATCH_WEBHOOK_URL", "RERANKWATCH_NOTIFY_BLOCK"):  # never notify for real
+# never notify for real; never write to a store the developer's shell points at
+for _name in ("RERANKWATCH_WEBHOOK_URL", "RERANKWATCH_NOTIFY_BLOCK", "RERANKWATCH_DB",
+              "RERANKWATCH_DATA_PATH"):
     os.environ.pop(_name, None)
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 

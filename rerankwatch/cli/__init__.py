@@ -15,13 +15,14 @@ from typing import Annotated
 import typer
 
 from rerankwatch.cli.baseline import app as baseline_app
+from rerankwatch.cli.options import StoreConfigOpt, StoreDbOpt, store_db
 from rerankwatch.cli.samples import app as samples_app
 from rerankwatch.cli.sql import fail_busy, note_wait, sql as sql_command
 from rerankwatch.cli.store import app as store_app
 from rerankwatch.core.errors import RerankwatchError, StoreBusy, StoreSpecError
 from rerankwatch.core.home import db_or_default, default_replay_db
 from rerankwatch.core.records import ERROR_VERDICT, EXIT_BAD_INPUT, EXIT_CODES, worst_verdict
-from rerankwatch.core.store_spec import check_lake, is_lake
+from rerankwatch.core.store_spec import check_lake, is_lake, shown_db
 from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, find_demo_model
 from rerankwatch.tasks import prefect_env
 
@@ -35,7 +36,7 @@ DbOpt = Annotated[str | None, typer.Option(
     "--db", help="DuckDB file, or a DuckLake store (ducklake:sqlite:PATH, "
                  "ducklake:postgres:CONNINFO); overrides the config.")]
 StoreOpt = Annotated[str | None, typer.Option(
-    "--db", help="DuckDB file or ducklake:... store (default: "
+    "--db", help="DuckDB file or ducklake:... store (default: $RERANKWATCH_DB, else "
                  "$RERANKWATCH_HOME/rerankwatch.duckdb; the home is ~/.rerankwatch unless set).")]
 
 
@@ -447,7 +448,8 @@ def build_demo_model(
 @app.command()
 def report(
     run: Annotated[str, typer.Option(help="Run id, or 'latest' judged run.")] = "latest",
-    db: StoreOpt = None,
+    db: StoreDbOpt = None,
+    config: StoreConfigOpt = None,
     out: Annotated[str | None, typer.Option(help="HTML file (default: reports/<run>.html "
                                                  "next to the DB).")] = None,
     nights: Annotated[int, typer.Option(help="Runs shown in the agreement trend.")] = 14,
@@ -456,7 +458,7 @@ def report(
     from rerankwatch.report.html import write_report
 
     try:
-        path = write_report(db_or_default(db), run, out, nights, on_wait=note_wait)
+        path = write_report(store_db(db, config), run, out, nights, on_wait=note_wait)
     except StoreBusy as exc:
         fail_busy(exc)
     except RerankwatchError as exc:
@@ -558,10 +560,10 @@ def _deploy_parameters(config: Path | None, db: str | None) -> dict[str, str]:
     from here); the config is validated first, so a bad one deploys nothing (exit 2)."""
     from rerankwatch.pipeline import load_config
 
-    parameters = {}
+    parameters, loaded = {}, None
     if config is not None:
         try:
-            load_config(config)
+            loaded = load_config(config)
         except RerankwatchError as exc:
             _error(exc, 2)
         parameters["config_path"] = str(config.expanduser().resolve())
@@ -573,6 +575,12 @@ def _deploy_parameters(config: Path | None, db: str | None) -> dict[str, str]:
         parameters["db"] = db  # the same catalog from every worker
     elif db is not None:
         parameters["db"] = str(Path(db).expanduser().resolve())
+    if loaded is not None and loaded.db and "db" in parameters:
+        ours = loaded.db if is_lake(loaded.db) else str(Path(loaded.db).expanduser().resolve())
+        if ours != parameters["db"]:  # README step 3's --db once hid a team's lake this way
+            typer.secho(f"note: --db {shown_db(parameters['db'])} overrides the config's db "
+                        f"{shown_db(loaded.db)}: every deployment writes to the --db store",
+                        fg=typer.colors.YELLOW, err=True)
     return parameters
 
 

@@ -8,14 +8,12 @@ from typing import Annotated
 
 import typer
 
+from rerankwatch.cli.options import StoreConfigOpt, StoreDbOpt, store_db
 from rerankwatch.cli.sql import fail_busy
 from rerankwatch.core.errors import BaselineError, StoreBusy
-from rerankwatch.core.home import db_or_default
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="History baselines: accept an intended change, list acceptances.")
-DbOpt = Annotated[str | None, typer.Option(
-    help="DuckDB file or ducklake:... store (default: $RERANKWATCH_HOME/rerankwatch.duckdb).")]
 
 
 def _user() -> str:
@@ -33,14 +31,15 @@ def accept(
         help="Only this engine config (repeatable; default: every one that succeeded).")] = None,
     by: Annotated[str | None, typer.Option(help="Who accepts (default: the login name).")]
     = None,
-    db: DbOpt = None,
+    db: StoreDbOpt = None,
+    config: StoreConfigOpt = None,
 ) -> None:
     """Accept a run as the pinned history baseline of its engine configs (an intended change,
     like reviewing a snapshot): later runs are held to it."""
     from rerankwatch.pipeline import baselines
 
     try:
-        accepted = baselines.accept(db_or_default(db), run, engine, by or _user(), reason)
+        accepted = baselines.accept(store_db(db, config), run, engine, by or _user(), reason)
     except StoreBusy as exc:
         fail_busy(exc)
     except BaselineError as exc:
@@ -52,13 +51,14 @@ def accept(
 @app.command()
 def history(
     engine: Annotated[str | None, typer.Option(help="Only this engine config.")] = None,
-    db: DbOpt = None,
+    db: StoreDbOpt = None,
+    config: StoreConfigOpt = None,
 ) -> None:
     """Every acceptance, newest first (the baseline_history view)."""
     from rerankwatch.pipeline import baselines
 
     try:
-        frame = baselines.history(db_or_default(db), engine)
+        frame = baselines.history(store_db(db, config), engine)
     except StoreBusy as exc:
         fail_busy(exc)
     except BaselineError as exc:

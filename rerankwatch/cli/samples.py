@@ -36,6 +36,13 @@ def _error(exc: RerankwatchError) -> None:
     fail(exc, 2)
 
 
+def sample_file(file: str) -> Path:
+    """A sample set's file: a path, or ``pkg:samples/<file>`` resolved as a config does."""
+    from rerankwatch.core.config import package_path
+
+    return package_path(file) if file.startswith("pkg:") else Path(file)
+
+
 def _import(read, out: Path, set_id: str | None, lang: str, per_query: int | None,
             max_pairs: int | None, seed: int, negatives: int, no_ladders: bool,
             force: bool) -> None:
@@ -104,13 +111,14 @@ def import_sql(
 
 
 @app.command()
-def validate(file: Annotated[Path, typer.Argument(help="A sample set (.jsonl or .parquet).")]
+def validate(file: Annotated[str, typer.Argument(
+        help="A sample set (.jsonl or .parquet), or pkg:samples/<file> as in a config.")]
              ) -> None:
     """Validate a sample set as a run would: exit 0 with a summary, 2 naming file, line, field."""
     from rerankwatch.samples.loader import load_sample_set
 
     try:
-        frame = load_sample_set(file)
+        frame = load_sample_set(sample_file(file))
     except RerankwatchError as exc:
         _error(exc)
     typer.echo(f"ok: {file}: {frame.height} pairs, {frame['query_id'].n_unique()} queries, "
@@ -120,7 +128,8 @@ def validate(file: Annotated[Path, typer.Argument(help="A sample set (.jsonl or 
 
 @app.command()
 def stats(
-    file: Annotated[Path, typer.Argument(help="A sample set (.jsonl or .parquet).")],
+    file: Annotated[str, typer.Argument(
+        help="A sample set (.jsonl or .parquet), or pkg:samples/<file> as in a config.")],
     tokenizer: Annotated[str, typer.Option(
         help="Tokenizer (model alias, hub id or folder) counting long pairs.")]
     = "embedded:all-MiniLM-L6-v2",
@@ -134,7 +143,7 @@ def stats(
     from rerankwatch.samples.loader import load_sample_set
 
     try:
-        found = sample_stats(load_sample_set(file), tokenizer, max_length)
+        found = sample_stats(load_sample_set(sample_file(file)), tokenizer, max_length)
     except RerankwatchError as exc:
         _error(exc)
     except OSError as exc:  # a tokenizer that cannot be loaded

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from rerankwatch.cli.options import StoreConfigOpt, StoreDbOpt, store_db
 from rerankwatch.core.errors import ConfigError, QueryRefused, StorageError, StoreBusy
-from rerankwatch.core.home import db_or_default
 from rerankwatch.core.store_spec import store_exists
 
 READ_STATEMENTS = ("SELECT", "EXPLAIN")
@@ -67,13 +67,30 @@ def run_query(db: str | Path, sql: str, wait_s: float = 0.0, on_wait=None, fetch
     except duckdb.Error as exc:  # read-only and sandboxed: the second line of defence
         message = str(exc)
         if isinstance(exc, duckdb.CatalogException):
-            message += ("\nhint: a store last written by an older rerankwatch lacks the newer "
-                        "views; any scoring command (score, nightly, gate) adds them")
+            message += missing_name_hint(message)
         raise QueryRefused(message) from None
 
 
+def missing_name_hint(message: str) -> str:
+    """A hint for a table or view the store lacks: one of ours (a store an older rerankwatch
+    wrote), or a name rerankwatch never had (then the views it has)."""
+    import re
+
+    from rerankwatch.store.store import sql_names
+
+    found = re.search(r"with name (\S+) does not exist", message)
+    views = sql_names("views")
+    if found is None:
+        return ""
+    if found[1].strip('"').lower() in views:
+        return ("\nhint: a store last written by an older rerankwatch lacks this view; any "
+                "scoring command (score, nightly, gate) or `rerankwatch store init` adds it")
+    return (f"\nhint: rerankwatch's views are {', '.join(views)} (README, SQL over history); "
+            f"select table_name from information_schema.tables lists every table")
+
+
 def parse_as_of(value: str | None) -> int | str | None:
-    """--as-of: a snapshot id (digits) or a timestamp, as given."""
+    """--as-of: a snapshot id (digits), else a timestamp or ``run:RUN``, as given."""
     if value is None or not value.strip():
         return None
     return int(value) if value.strip().isdigit() else value.strip()
@@ -176,12 +193,13 @@ def fail_busy(exc: StoreBusy, hint: bool = True) -> None:
 def sql(
     query: Annotated[str | None, typer.Argument(
         help="One SELECT statement, e.g. \"select * from upgrade_decisions\".")] = None,
-    db: Annotated[str | None, typer.Option(
-        help="DuckDB file or ducklake:... store, opened read-only (default: "
-             "$RERANKWATCH_HOME/rerankwatch.duckdb).")] = None,
+    db: StoreDbOpt = None,
+    config: StoreConfigOpt = None,
     as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="A DuckLake store as it was: a snapshot id (an integer) or a "
-                        "timestamp (2026-12-01 08:00:00+00).")] = None,
+        "--as-of", help="A DuckLake store as it was: a snapshot id (an integer; list them: "
+                        "select * from ducklake_snapshots('lake')), a timestamp "
+                        "(2026-12-01 08:00:00+00), or run:RUN (as that run's finish left it).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(
         help="Write every row to FILE.csv or FILE.parquet instead of printing a table.")] = None,
     file: Annotated[Path | None, typer.Option(
@@ -204,7 +222,7 @@ def sql(
     else:
         fetch = functools.partial(head_and_count, n=MAX_SHOWN)
     try:
-        fetched = run_query(db_or_default(db), query, reader_wait_s(), note_wait, fetch=fetch,
+        fetched = run_query(store_db(db, config), query, reader_wait_s(), note_wait, fetch=fetch,
                             as_of=parse_as_of(as_of))
     except StoreBusy as exc:
         fail_busy(exc)

@@ -168,7 +168,7 @@ class RunConfig(_Strict):
     def db_path(self) -> Path | str:
         """The DuckDB file (a relative path is relative to the working directory; none given:
         ``$RERANKWATCH_HOME/rerankwatch.duckdb``), or the DuckLake spec as written."""
-        return db_or_default(self.db)
+        return db_or_default(None, config_db=self.db)
 
     def engine(self, name: str) -> EngineConfig:
         return next(e for e in self.engines if e.name == name)
@@ -205,12 +205,18 @@ class RunConfig(_Strict):
         """Resolve a config-relative or ``pkg:`` path (``pkg:samples/x.jsonl``: a file shipped
         in ``rerankwatch.samples``; ``pkg:rerankwatch/x.toml``: in ``rerankwatch``)."""
         if path.startswith("pkg:"):
-            package, _, rel = path[4:].partition("/")
-            if package != "rerankwatch" and not package.startswith("rerankwatch."):
-                package = f"rerankwatch.{package}"
-            return Path(str(resources.files(package).joinpath(rel)))
+            return package_path(path)
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+
+def package_path(path: str) -> Path:
+    """A ``pkg:`` path as a file: ``pkg:samples/x.jsonl`` is shipped in ``rerankwatch.samples``,
+    ``pkg:rerankwatch/x.toml`` in ``rerankwatch``."""
+    package, _, rel = path.removeprefix("pkg:").partition("/")
+    if package != "rerankwatch" and not package.startswith("rerankwatch."):
+        package = f"rerankwatch.{package}"
+    return Path(str(resources.files(package).joinpath(rel)))
 
 
 def _looks_local(model: str) -> bool:

@@ -76,3 +76,7 @@ class BaselineError(RerankwatchError):
 class StorageError(RerankwatchError):
     """Shared storage (``shards_url``, a DuckLake store or its data path) cannot be reached,
     or lacks what a run put there."""
+
+
+class StoreMissing(StorageError):
+    """A DuckLake store whose catalog holds no lake yet (`rerankwatch store init` creates it)."""

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 HOME_ENV = "RERANKWATCH_HOME"
+DB_ENV = "RERANKWATCH_DB"  # the store of every command that names none (a team's lake)
 STORE_NAME = "rerankwatch.duckdb"
 REPLAY_STORE_NAME = "replay.duckdb"
 
@@ -31,10 +32,17 @@ def default_replay_db() -> Path:
     return home_dir() / REPLAY_STORE_NAME
 
 
-def db_or_default(db: str | Path | None, default: Path | None = None) -> Path | str:
-    """``db`` as a path (``~`` expanded; relative: to the working directory), a DuckLake spec
-    (``ducklake:...``, core/store_spec.py) as given, or ``default`` (the store,
-    ``default_db()``, unless given)."""
-    if db is not None and str(db).startswith("ducklake:"):
-        return str(db)
-    return Path(db).expanduser() if db else default or default_db()
+def db_or_default(db: str | Path | None, default: Path | None = None, *,
+                  config_db: str | None = None) -> Path | str:
+    """The store a command uses, the one place that decides it. Precedence: ``db`` (--db) >
+    ``config_db`` (the run config's ``db``) > ``$RERANKWATCH_DB`` > ``default`` (the home
+    store, ``default_db()``). A command with a store of its own (``default`` given: the
+    replays') does not read ``$RERANKWATCH_DB``, so replays never land in a team's lake.
+
+    A path comes back as a Path (``~`` expanded; relative: to the working directory), a
+    DuckLake spec (``ducklake:...``, core/store_spec.py) as given."""
+    env = None if default is not None else os.environ.get(DB_ENV, "").strip() or None
+    chosen = db or config_db or env
+    if chosen is not None and str(chosen).startswith("ducklake:"):
+        return str(chosen)
+    return Path(chosen).expanduser() if chosen else default or default_db()

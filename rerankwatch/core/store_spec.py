@@ -22,11 +22,14 @@ from pathlib import Path
 
 from rerankwatch.core.errors import StoreSpecError
 from rerankwatch.core.home import home_dir
+from rerankwatch.core.redact import MASK, redact_text
 
 LAKE_PREFIX = "ducklake:"
 CATALOGS = ("sqlite", "postgres")
 DATA_PATH_ENV = "RERANKWATCH_DATA_PATH"
 SECRET_KEYS = re.compile(r"(?:^|\s)(password|passfile|sslpassword)\s*=", re.IGNORECASE)
+SECRET_VALUES = re.compile(r"(?P<key>(?:^|[\s:])(?:password|passfile|sslpassword)\s*=\s*)"
+                           r"(?:'(?:[^'\\]|\\.)*'|\S*)", re.IGNORECASE)
 
 
 def is_lake(db: str | Path | None) -> bool:
@@ -51,6 +54,12 @@ def check_lake(spec: str) -> tuple[str, str]:
         raise StoreSpecError("give the PostgreSQL catalog as key=value conninfo "
                              "(dbname=... host=... user=...), not as a URL")
     return catalog, target.strip()
+
+
+def shown_db(db: str | Path) -> str:
+    """A db as it may be printed: a conninfo's password (which check_lake refuses anyway) and
+    a URL's credentials masked."""
+    return redact_text(SECRET_VALUES.sub(lambda m: f"{m['key']}{MASK}", str(db)))
 
 
 def store_exists(db: str | Path) -> bool:

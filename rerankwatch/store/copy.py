@@ -61,7 +61,7 @@ def copy_store(source: str | Path, target: str, data_path: str | None = None,
             present = set(store.query("q_attached_tables", database="src")["table_name"])
             tables = [t for t in history_tables() if t in present]
             copied: list[TableCopy] = []
-            with store.transaction():
+            with store.transaction(step="store_copy"):
                 for table in tables:
                     store.con.execute(_named(sql_text("statements", "copy_table"), table))
                     check = _compare(store, table)

@@ -23,15 +23,17 @@ from urllib.parse import urlsplit
 
 import duckdb
 
-from rerankwatch.core.errors import StorageError
-from rerankwatch.core.store_spec import DATA_PATH_ENV, check_lake
+from rerankwatch.core.errors import StorageError, StoreMissing
+from rerankwatch.core.store_spec import DATA_PATH_ENV, check_lake, shown_db
 
 ALIAS = "lake"  # the attached catalog; `use lake` makes every sql/ file run unchanged
+RUN_PREFIX = "run:"  # --as-of run:RUN: the lake as that run's finish left it
 SCANNER = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
 # DuckLake retries a commit that does not conflict by itself; these make it patient with a
 # busy catalog (defaults: 10 tries, 100 ms, x1.5)
 RETRY_SETTINGS = {"ducklake_max_retry_count": 30, "ducklake_retry_wait_ms": 50,
                   "ducklake_retry_backoff": 1.5}
+NOT_CREATED = re.compile(r"creating a new DuckLake is explicitly disabled", re.IGNORECASE)
 CONFLICT = re.compile(r"conflict|database is locked|could not serialize|deadlock|"
                       r"Duplicate key .*snapshot", re.IGNORECASE)
 
@@ -89,6 +91,9 @@ def connect(spec: str, *, read_only: bool = False, data_path: str | None = None,
     timestamp (str), read-only. ``sandboxed``: after attaching, no file access beyond the lake
     and settings locked (for queries people type)."""
     catalog, target = check_lake(spec)
+    read_only = read_only or snapshot is not None
+    if catalog == "sqlite" and read_only and not Path(target).expanduser().is_file():
+        raise StoreMissing(missing(spec))
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
     try:
@@ -107,30 +112,61 @@ def connect(spec: str, *, read_only: bool = False, data_path: str | None = None,
                 data_path = str(Path(data_path).expanduser().resolve())
                 Path(data_path).mkdir(parents=True, exist_ok=True)
             options.append(f"data_path {_literal(data_path.rstrip('/') + '/')}")
-        if read_only or snapshot is not None:
+        if read_only:
             options.append("read_only")
+        attach = _literal(f"ducklake:{catalog}:{target}")
+        if isinstance(snapshot, str) and snapshot.startswith(RUN_PREFIX):
+            con.execute(f"attach {attach} as {ALIAS} ({', '.join(options)})")
+            snapshot = run_snapshot(con, snapshot.removeprefix(RUN_PREFIX))
+            con.execute(f"detach {ALIAS}")
         if isinstance(snapshot, int):
             options.append(f"snapshot_version {int(snapshot)}")
         elif snapshot is not None:
             options.append(f"snapshot_time {_literal(snapshot)}")
-        attach = f"{catalog}:{target}"
-        con.execute(f"attach {_literal('ducklake:' + attach)} as {ALIAS}"
+        con.execute(f"attach {attach} as {ALIAS}"
                     + (f" ({', '.join(options)})" if options else ""))
         con.execute(f"use {ALIAS}")
         for setting, value in RETRY_SETTINGS.items():
             con.execute(f"set {setting} = {value}")
         if sandboxed:  # the lake's own data files stay readable, nothing else
-            name = "q_lake_data_path"
-            query = resources.files("rerankwatch.sql").joinpath(
-                "queries", f"{name}.sql").read_text(encoding="utf-8")
-            data_dir = con.sql(query).fetchone()[0]
+            data_dir = con.sql(_query("q_lake_data_path")).fetchone()[0]
             con.execute("set allowed_directories = $dirs", {"dirs": [data_dir]})
             con.execute("set enable_external_access = false")
             con.execute("set lock_configuration = true")
     except duckdb.Error as exc:
         con.close()
+        if NOT_CREATED.search(str(exc)):
+            raise StoreMissing(missing(spec)) from None
         raise StorageError(f"cannot open the DuckLake store {spec}: {first_line(exc)}") from None
+    except StorageError:
+        con.close()
+        raise
     return con
+
+
+def missing(spec: str) -> str:
+    """Why a lake cannot be read yet, and what creates it."""
+    return (f"the DuckLake store {shown_db(spec)} does not exist yet: create it with "
+            f"rerankwatch store init --db '{shown_db(spec)}' [--data-path ...] (a first "
+            f"nightly also creates it)")
+
+
+def _query(name: str) -> str:
+    return resources.files("rerankwatch.sql").joinpath("queries", f"{name}.sql").read_text(
+        encoding="utf-8")
+
+
+def run_snapshot(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """The snapshot the lake was in when ``run_id`` finished: the one its finish_run step
+    committed (the commit messages of store/store.py); StorageError when none is kept."""
+    found = con.execute(_query("q_run_snapshot"), {"run_id": run_id}).fetchone()[0]
+    if found is None:
+        raise StorageError(
+            f"no snapshot of this lake records the finish of run {run_id!r}: it has not "
+            f"finished, it finished before rerankwatch named its commits, or `rerankwatch "
+            f"store maintain` expired it; list the snapshots with rerankwatch sql "
+            f"\"select * from snapshots()\" and use --as-of SNAPSHOT_ID")
+    return int(found)
 
 
 def first_line(exc: BaseException) -> str:

@@ -41,8 +41,9 @@ def _timeout() -> float:
     return float(os.environ.get(TIMEOUT_ENV, "20"))
 
 
-def filesystem(url: str) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem and base path of ``url`` (a path, file:// or s3://)."""
+def filesystem(url: str, create_buckets: bool = False) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem and base path of ``url`` (a path, file:// or s3://);
+    ``create_buckets``: creating a bucket's folder creates the bucket (`store init`)."""
     parts = urlsplit(url)
     if parts.scheme == "s3":
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -55,7 +56,7 @@ def filesystem(url: str) -> tuple[pafs.FileSystem, str]:
         fs = pafs.S3FileSystem(region=region or "us-east-1", connect_timeout=_timeout(),
                                request_timeout=_timeout(),
                                retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=2),
-                               **options)
+                               allow_bucket_creation=create_buckets, **options)
         return fs, f"{parts.netloc}{parts.path}".rstrip("/")
     path = parts.path if parts.scheme == "file" else url
     return pafs.LocalFileSystem(), str(Path(path).expanduser().resolve())

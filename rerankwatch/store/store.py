@@ -6,6 +6,7 @@ import contextlib
 import functools
 import glob
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -50,6 +51,7 @@ CREATING = ".creating-"  # a new store's temporary name: .<name>.creating-<pid>-
 # statements/ (writes: Store.execute). The one statement built here is _insert's bulk insert.
 SQL_PACKAGE = "rerankwatch.sql"
 MODES = ("write", "read", "sandboxed")  # how open_store opens the file
+COMMIT_AUTHOR = "rerankwatch"  # the author of every lake snapshot rerankwatch commits
 
 
 @functools.cache
@@ -110,10 +112,19 @@ def with_pair_columns(main: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
 
 def writes(method):
     """A Store method that writes in its own transaction: retried when it loses to another
-    writer on a lake (``Store._retried``)."""
+    writer on a lake (``Store._retried``). On a lake, its snapshot's commit message names the
+    method (the step) and the run it writes for (its ``run_id`` or ``report.run_id``)."""
+    signature = inspect.signature(method)
+
     @functools.wraps(method)
     def write(self, *args, **kwargs):
-        return self._retried(method, self, *args, **kwargs)
+        given = signature.bind_partial(self, *args, **kwargs).arguments
+        run_id = given.get("run_id") or getattr(given.get("report"), "run_id", None)
+        outer, self._step = self._step, (method.__name__, [run_id] if run_id else [])
+        try:
+            return self._retried(method, self, *args, **kwargs)
+        finally:
+            self._step = outer
     return write
 
 
@@ -293,6 +304,7 @@ class Store:
         self.read_only = read_only
         self.lake = is_lake(self.path)
         self._depth = 0  # open transactions (a retried write restarts only the outermost)
+        self._step: tuple[str, list[str]] | None = None  # (step, runs) of the write under way
         if self.lake:
             self.con = lake.connect(self.path, read_only=read_only, data_path=data_path,
                                     snapshot=as_of, sandboxed=sandboxed)
@@ -336,7 +348,7 @@ class Store:
         self._serialized = True
 
     def _migrate(self, digest: str) -> None:
-        with self.transaction():
+        with self.transaction(step="migrate"):
             backfill = self._tables_exist("runs") and not self._tables_exist("run_agreement",
                                                                               "run_drift")
             for name in sql_names("schema"):
@@ -374,14 +386,21 @@ class Store:
         return self.query("q_tables_present", names=list(names))["found"][0] == len(names)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, step: str | None = None, runs: Sequence[str] = ()
+                    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """All or nothing: a failure rolls back everything written inside. A write transaction
         first takes the store's write turn (one row of store_writes), so two writers whose
         reads decide what they insert (the ingest ledger, new pairs, fingerprints) never both
-        commit: on a lake the second conflicts and is retried (``_retried``)."""
+        commit: on a lake the second conflicts and is retried (``_retried``).
+
+        On a lake the snapshot it commits says what wrote it: ``step`` and ``runs`` (default:
+        the ``@writes`` method and its run), as commit message and JSON extra info
+        (``--as-of run:RUN`` finds a run's finish_run snapshot by them)."""
         self.con.begin()
         self._depth += 1
         try:
+            if self.lake and not self.read_only and self._depth == 1:
+                self._commit_message(step, runs)
             if self._serialized and not self.read_only:
                 self.execute("take_write_turn")
             yield self.con
@@ -392,6 +411,13 @@ class Store:
             self.con.commit()
         finally:
             self._depth -= 1
+
+    def _commit_message(self, step: str | None, runs: Sequence[str]) -> None:
+        default_step, default_runs = self._step or ("write", [])
+        step, runs = step or default_step, sorted(set(runs or default_runs))
+        message = step + (f": run {', '.join(runs)}" if runs else "")
+        self.execute("set_commit_message", author=COMMIT_AUTHOR, message=message,
+                     extra_info=json.dumps({"step": step, "runs": runs}))
 
     def sql(self, query: str, **params) -> pl.DataFrame:
         """A statement's rows (none for a statement that returns none, e.g. an update)."""
@@ -436,7 +462,7 @@ class Store:
                   run_id: str | None = None, pair_ids: Sequence[str] = ()) -> str:
         """Open a run (status running) covering ``pair_ids``; returns its id."""
         run_id = run_id or new_run_id()
-        with self.transaction():
+        with self.transaction(runs=[run_id]):
             self.execute("insert_run", run_id=run_id, flow_name=flow_name,
                          flow_run_id=flow_run_id, started_at=datetime.now(UTC),
                          config=json.dumps(config))
@@ -490,7 +516,7 @@ class Store:
             self._register_engine(fp)
 
     def _register_engine_alone(self, fp: Fingerprint) -> None:
-        with self.transaction():
+        with self.transaction(step="register_engine"):
             self._register_engine(fp)
 
     def _register_engine(self, fp: Fingerprint) -> None:
@@ -529,7 +555,7 @@ class Store:
         # a parallel bulk load (a session setting, kept inline like its reset below)
         self.con.execute("set preserve_insertion_order = false")
         try:
-            with self.transaction():
+            with self.transaction(runs=[info.run_id for info in todo]):
                 for fingerprint in {json.dumps(i.fingerprint, sort_keys=True) for i in todo}:
                     self._register_engine(Fingerprint(**json.loads(fingerprint)))
                 for run_id in sorted({info.run_id for info in todo}):
