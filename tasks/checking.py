@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -12,12 +9,9 @@ from prefect.cache_policies import NO_CACHE
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.records import SuiteReport
 from rerankwatch.pipeline import judging
-from rerankwatch.report import html as report, terminal as views
+from rerankwatch.report import terminal as views
+from rerankwatch.report.stored import store_report
 from rerankwatch.report.summary import verdict_markdown
-
-# where the reports folder is served over http(s) (a bucket, a static site): the Prefect UI
-# then links each report; without it the artifacts carry the summary and the worker's path
-REPORT_URL_ENV = "RERANKWATCH_REPORT_URL"
 
 
 @task(cache_policy=NO_CACHE)
@@ -37,31 +31,23 @@ def candidate_name(config: RunConfig) -> str:
     return next(e.name for e in config.engines if e.name != config.reference)
 
 
-def report_url(path: Path) -> str | None:
-    """The report's http(s) address under $RERANKWATCH_REPORT_URL, else None."""
-    base = os.environ.get(REPORT_URL_ENV, "").strip()
-    if not base.startswith(("http://", "https://")):
-        return None
-    return f"{base.rstrip('/')}/{path.name}"
-
-
 @task(cache_policy=NO_CACHE)
 def publish(config: RunConfig, suite_report: SuiteReport, candidate: str | None = None) -> str:
-    """Write the run's HTML report, then the ``<suite>-verdict`` and ``<suite>-report``
-    markdown artifacts (verdict, what was compared, each blocking failure in words, where the
-    report is) and, where the report is served over http(s), a ``<suite>-report-link``."""
+    """Write the run's HTML report where the team reads it (report/stored.py), then the
+    ``<suite>-verdict`` and ``<suite>-report`` markdown artifacts (verdict, what was compared,
+    each blocking failure in words, where the report is) and, where the report is served over
+    http(s), a ``<suite>-report-link``."""
     run_id, suite = suite_report.run_id, suite_report.suite
-    path = report.write_report(config.db_path, run_id)
-    views.CONSOLE.print(f"report: {path}", markup=False, emoji=False)  # a path, as written
-    url = report_url(path)
-    where = str(path.resolve())
+    stored = store_report(config.db_path, run_id)
+    where, url = stored.where, stored.url
+    views.CONSOLE.print(f"report: {where}", markup=False, emoji=False)  # a path, as written
     create_markdown_artifact(
         key=f"{suite}-verdict", description=f"{suite} verdict for run {run_id}",
         markdown=verdict_markdown(suite_report, candidate, where, url, full=False))
     create_markdown_artifact(
-        key=f"{suite}-report", description=f"{suite} report of run {run_id}: {path.name}",
+        key=f"{suite}-report", description=f"{suite} report of run {run_id}: {run_id}.html",
         markdown=verdict_markdown(suite_report, candidate, where, url))
     if url:
         create_link_artifact(key=f"{suite}-report-link", link=url,
                              link_text=f"rerankwatch report {run_id}")
-    return str(path)
+    return where
