@@ -9,8 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.records import SuiteReport
 from rerankwatch.pipeline import judging
-from rerankwatch.report import terminal as views
-from rerankwatch.report.stored import store_report
+from rerankwatch.report import stored as reports, terminal as views
 from rerankwatch.report.summary import verdict_markdown
 
 
@@ -38,7 +37,7 @@ def publish(config: RunConfig, suite_report: SuiteReport, candidate: str | None 
     each blocking failure in words, where the report is) and, where the report is served over
     http(s), a ``<suite>-report-link``."""
     run_id, suite = suite_report.run_id, suite_report.suite
-    stored = store_report(config.db_path, run_id)
+    stored = reports.store_report(config.db_path, run_id)
     where, url = stored.where, stored.url
     views.CONSOLE.print(f"report: {where}", markup=False, emoji=False)  # a path, as written
     create_markdown_artifact(
