@@ -163,3 +163,21 @@ def test_open_hands_the_report_to_a_browser_or_says_there_is_none(lake, tmp_path
     headless = run_cli("report", "--db", spec, "--run", NEW, "--open", env=env)
     assert headless.returncode == 0, headless.stderr
     assert f"no web browser available here: open {stored} yourself" in headless.stdout
+
+
+@pytest.mark.parametrize(("url", "ok"), [
+    ("s3://team/reports", True), ("/srv/reports", True), ("file:///srv/reports", True),
+    ("https://reports.example/rw", False), ("s3://key:secret@team/reports", False)])
+def test_reports_url_is_a_folder_or_a_bucket_without_credentials(url: str, ok: bool) -> None:
+    from pydantic import ValidationError
+
+    from rerankwatch.core.config import RunConfig
+
+    config = {"reference": "a", "reports_url": url,
+              "sample_sets": [{"name": "s", "path": "pkg:samples/golden_en.jsonl"}],
+              "engines": [{"name": "a", "kind": "st-bi", "model": "embedded:all-MiniLM-L6-v2"}]}
+    if ok:
+        assert RunConfig.model_validate(config).reports_url == url
+    else:
+        with pytest.raises(ValidationError, match="reports_url"):
+            RunConfig.model_validate(config)
