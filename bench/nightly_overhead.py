@@ -63,7 +63,7 @@ LADDER_EVERY = 10  # every 10th query also ranks: its section, same article, off
 SCORING = "rerankwatch.pipeline.scoring"
 PHASES = [(SCORING, "load_pairs"), (SCORING, "begin_run"), (SCORING, "score_and_store"),
           (SCORING, "end_run"), ("rerankwatch.pipeline.judging", "judge_run"),
-          ("rerankwatch.report.html", "write_report")]
+          ("rerankwatch.report.stored", "store_report")]
 
 
 def wiki_sections() -> list[tuple[str, str, list[str]]]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -13,12 +10,8 @@ from prefect.states import Completed, Failed, State
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.records import PASS, SuiteReport
 from rerankwatch.pipeline import judging
-from rerankwatch.report import ci, html as report, terminal as views
+from rerankwatch.report import ci, stored as reports, terminal as views
 from rerankwatch.report.summary import report_verdict_line, verdict_markdown
-
-# where the reports folder is served over http(s) (a bucket, a static site): the Prefect UI
-# then links each report; without it the artifacts carry the summary and the worker's path
-REPORT_URL_ENV = "RERANKWATCH_REPORT_URL"
 
 
 @task(cache_policy=NO_CACHE)
@@ -53,32 +46,24 @@ def verdict_state(result: dict) -> State | dict:
     return Failed(message=result["verdict_line"], data=result)
 
 
-def report_url(path: Path) -> str | None:
-    """The report's http(s) address under $RERANKWATCH_REPORT_URL, else None."""
-    base = os.environ.get(REPORT_URL_ENV, "").strip()
-    if not base.startswith(("http://", "https://")):
-        return None
-    return f"{base.rstrip('/')}/{path.name}"
-
-
 @task(cache_policy=NO_CACHE)
 def publish(config: RunConfig, suite_report: SuiteReport, command: str) -> dict:
-    """Write the run's HTML report, then the ``<suite>-verdict`` and ``<suite>-report``
-    markdown artifacts (verdict, what was compared, each reason in words, where the report
-    is), the ``<suite>-verdict-json`` artifact (the verdict as data, the ``--json`` schema)
-    and, where the report is served over http(s), a ``<suite>-report-link``. Returns the
-    flow's result: run id, verdict, verdict line, exit code, reasons and the report."""
+    """Write the run's HTML report where the team reads it (report/stored.py), then the
+    ``<suite>-verdict`` and ``<suite>-report`` markdown artifacts (verdict, what was compared,
+    each reason in words, where the report is), the ``<suite>-verdict-json`` artifact (the
+    verdict as data, the ``--json`` schema) and, where the report is served over http(s), a
+    ``<suite>-report-link``. Returns the flow's result: run id, verdict, verdict line, exit
+    code, reasons and where the report is."""
     run_id, suite = suite_report.run_id, suite_report.suite
     candidate = candidate_name(config) if suite == "gate" else None
-    path = report.write_report(config.db_path, run_id)
-    views.CONSOLE.print(f"report: {path}", markup=False, emoji=False)  # a path, as written
-    url = report_url(path)
-    where = str(path.resolve())
+    stored = reports.store_report(config.db_path, run_id)
+    where, url = stored.where, stored.url
+    views.CONSOLE.print(f"report: {where}", markup=False, emoji=False)  # a path, as written
     create_markdown_artifact(
         key=f"{suite}-verdict", description=f"{suite} verdict for run {run_id}",
         markdown=verdict_markdown(suite_report, candidate, where, url, full=False))
     create_markdown_artifact(
-        key=f"{suite}-report", description=f"{suite} report of run {run_id}: {path.name}",
+        key=f"{suite}-report", description=f"{suite} report of run {run_id}: {run_id}.html",
         markdown=verdict_markdown(suite_report, candidate, where, url))
     if url:
         create_link_artifact(key=f"{suite}-report-link", link=url,
@@ -91,5 +76,4 @@ def publish(config: RunConfig, suite_report: SuiteReport, command: str) -> dict:
     return {"run_id": run_id, "verdict": suite_report.verdict,
             "verdict_line": report_verdict_line(suite_report, candidate),
             "exit_code": suite_report.exit_code, "reasons": run["reasons"],
-            "report": str(path), "report_url": url,
-            "failing_checks": suite_report.failing_checks}
+            "report": where, "report_url": url, "failing_checks": suite_report.failing_checks}

@@ -450,20 +450,46 @@ def report(
     run: Annotated[str, typer.Option(help="Run id, or 'latest' judged run.")] = "latest",
     db: StoreDbOpt = None,
     config: StoreConfigOpt = None,
-    out: Annotated[str | None, typer.Option(help="HTML file (default: reports/<run>.html "
-                                                 "next to the DB).")] = None,
+    out: Annotated[str | None, typer.Option(
+        help="HTML file (default: the stored report when it is a local path, else a copy in "
+             "this store's local reports folder).")] = None,
     nights: Annotated[int, typer.Option(help="Runs shown in the agreement trend.")] = 14,
+    rebuild: Annotated[bool, typer.Option(
+        "--rebuild", help="Build the report from the store even when one is stored.")] = False,
+    open_it: Annotated[bool, typer.Option(
+        "--open", help="Open the report in a web browser.")] = False,
 ) -> None:
-    """Write one self-contained HTML report: verdict, check table and plots."""
-    from rerankwatch.report.html import write_report
+    """Get one self-contained HTML report (verdict, check table and plots): the stored one,
+    fetched from where the run's flow wrote it, else built from the store."""
+    import webbrowser
+
+    from rerankwatch.core.errors import StorageError
+    from rerankwatch.report.stored import get_report
 
     try:
-        path = write_report(store_db(db, config), run, out, nights, on_wait=note_wait)
+        got = get_report(store_db(db, config), run, out, rebuild, nights, on_wait=note_wait,
+                         on_note=lambda note: typer.echo(f"note: {note}", err=True))
     except StoreBusy as exc:
         fail_busy(exc)
+    except StorageError as exc:  # infrastructure, not the user's input
+        _error(exc, 3)
     except RerankwatchError as exc:
         _error(exc, 2)
-    typer.echo(f"report written: {path}")
+    if got.fetched:
+        typer.echo(f"report fetched: {got.path} (stored at {got.location.where})")
+    else:
+        typer.echo(f"report written: {got.path}" + (
+            f" (stored at {got.location.where})" if got.stored
+            and str(got.path) != got.location.where else ""))
+    if got.location.url:
+        typer.echo(f"link: {got.location.url}")
+    if open_it:
+        try:
+            opened = webbrowser.open(got.path.resolve().as_uri())
+        except webbrowser.Error:
+            opened = False
+        if not opened:
+            typer.echo(f"no web browser available here: open {got.path} yourself")
 
 
 app.command("sql")(sql_command)

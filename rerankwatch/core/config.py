@@ -114,9 +114,13 @@ class RunConfig(_Strict):
     # where pooled engine configs read the run's pairs and write their shards: a path or
     # s3://bucket/prefix (store/shared.py); None: the store's shard folder, <db>.shards
     shards_url: str | None = None
+    # where each judged run's HTML report is kept for the team: a folder or s3://bucket/prefix
+    # (<reports_url>/<run>.html, report/stored.py); None: <data_path>/reports of a DuckLake
+    # store, reports/ next to a DuckDB file
+    reports_url: str | None = None
     base_dir: str = "."  # set by load_config: where relative paths resolve
 
-    @field_validator("shards_url", "data_path")
+    @field_validator("shards_url", "data_path", "reports_url")
     @classmethod
     def _usable_url(cls, value: str | None) -> str | None:
         if value is not None:

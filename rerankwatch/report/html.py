@@ -7,13 +7,11 @@ import html
 import json
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.core.records import NOT_JUDGED, STATUSES
-from rerankwatch.core.store_spec import local_dir, store_exists
 from rerankwatch.report.details import explain
 from rerankwatch.report.figures import (
     distribution_figure,
@@ -36,7 +34,7 @@ from rerankwatch.report.summary import (
     pass_line,
     warnings,
 )
-from rerankwatch.store import Store, open_store, reader_wait_s
+from rerankwatch.store import Store
 
 
 @dataclass(frozen=True)
@@ -254,18 +252,3 @@ def render_html(data: ReportData) -> str:
             f"{html.escape(data.run_id)}</title><style>{STYLE}</style></head><body>"
             + "\n".join(parts) + "</body></html>")
 
-
-def write_report(db: str | Path, run: str = "latest", out: str | Path | None = None,
-                 nights: int = 14, on_wait=None) -> Path:
-    """Write the report for ``run`` (an id or "latest") next to the DB unless ``out`` is given.
-    While a writer holds the DB, wait reader_wait_s() (``on_wait`` is told), then StoreBusy."""
-    if not store_exists(db):
-        raise RerankwatchError(f"no such database: {db}")
-    with open_store(db, mode="read", wait_s=reader_wait_s(), on_wait=on_wait) as store:
-        data = load_report_data(store, run, nights)
-    path = Path(out) if out else local_dir(db) / "reports" / f"{data.run_id}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial")
-    tmp.write_text(render_html(data), encoding="utf-8")
-    tmp.replace(path)  # never leave half a report behind
-    return path

@@ -209,7 +209,8 @@ def verdict_markdown(report, candidate: str | None = None, report_file: str | No
     """A judged run for the Prefect UI: the verdict, what was compared (a gate's candidate
     against its baseline), why an engine could not score (said once), each blocking failure
     in words (``full``; else the failing checks' names), and where the HTML report is (a link
-    only for an http(s) URL; else its location as text)."""
+    only for an http(s) URL; a path or an s3:// location is said as text, with the command
+    that fetches it)."""
     what = (f"candidate `{candidate}` vs baseline `{report.reference}`" if candidate
             else f"reference `{report.reference}`")
     lines = [f"# {report.suite}: **{report.verdict}**", "",
@@ -224,6 +225,7 @@ def verdict_markdown(report, candidate: str | None = None, report_file: str | No
         lines += [f"blocked by: {', '.join(report.failing_checks)}", ""]
     if report_url and report_url.startswith(("http://", "https://")):
         lines.append(f"HTML report: [{report.run_id}]({report_url})")
-    elif report_file:
-        lines.append(f"HTML report: `{report_file}`")
+    elif report_file:  # a path or s3:// URL: `rerankwatch report --run` fetches it
+        lines.append(f"HTML report: `{report_file}` (`rerankwatch report --run "
+                     f"{report.run_id} --open`)")
     return "\n".join(lines).rstrip() + "\n"

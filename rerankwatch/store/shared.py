@@ -62,6 +62,50 @@ def filesystem(url: str, create_buckets: bool = False) -> tuple[pafs.FileSystem,
     return pafs.LocalFileSystem(), str(Path(path).expanduser().resolve())
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def put_whole(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write one file whole: on S3 a PUT is atomic; locally a temporary name, renamed, so a
+    reader never sees half a file."""
+    if not isinstance(fs, pafs.LocalFileSystem):  # object stores have no folders to make
+        with fs.open_output_stream(path) as out:
+            out.write(data)
+        return
+    head, name = path.rsplit("/", 1)
+    fs.create_dir(head, recursive=True)
+    tmp = f"{head}/.{name}.{uuid.uuid4().hex}.tmp"
+    with fs.open_output_stream(tmp) as out:
+        out.write(data)
+    fs.move(tmp, path)
+
+
+def put_file(url: str, data: bytes) -> None:
+    """Write ``data`` whole at ``url`` (a path, file:// or s3://); StorageError naming the URL
+    when it cannot be reached."""
+    try:
+        fs, path = filesystem(url)
+        put_whole(fs, path, data)
+    except (OSError, ValueError) as exc:  # pyarrow's IO errors are OSErrors
+        raise StorageError(f"storage {url}: cannot write: {_first_line(exc)}") from None
+
+
+def get_file(url: str) -> bytes | None:
+    """The bytes at ``url`` (a path, file:// or s3://), None when nothing is there;
+    StorageError naming the URL when it cannot be reached."""
+    try:
+        fs, path = filesystem(url)
+        if fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with fs.open_input_stream(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise StorageError(f"storage {url}: cannot read: {_first_line(exc)}") from None
+
+
 class SharedRun:
     """One run's folder in shared storage; every failure to reach it raises StorageError
     naming the URL (never a credential: there is none in it)."""
@@ -85,22 +129,12 @@ class SharedRun:
             raise
         except (OSError, ValueError) as exc:  # pyarrow's IO errors are OSErrors
             raise StorageError(f"shared storage {self.url}: cannot {what}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                               ) from None
+                               f"{_first_line(exc)}") from None
 
     def _put(self, rel: str, data: bytes) -> None:
         """Write one file whole: on S3 a PUT is atomic; locally a temporary name, renamed."""
-        path = f"{self.root}/{rel}"
         with self._reaching(f"write {self.where(rel)}"):
-            target = path
-            if self.local:  # object stores have no folders to make
-                self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-                head, name = path.rsplit("/", 1)
-                target = f"{head}/.{name}.{uuid.uuid4().hex}.tmp"
-            with self.fs.open_output_stream(target) as out:
-                out.write(data)
-            if self.local:
-                self.fs.move(target, path)
+            put_whole(self.fs, f"{self.root}/{rel}", data)
 
     def _get(self, rel: str) -> bytes:
         with self._reaching(f"read {self.where(rel)}"):

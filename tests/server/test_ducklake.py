@@ -112,6 +112,8 @@ def test_nightly_gate_and_views_on_both_backends(backend: str, catalog: str, s3_
         listed = s3.client.list_objects_v2(Bucket=BUCKET, Prefix="lake-e2e/")
         assert any(o["Key"].endswith(".parquet") for o in listed.get("Contents", [])), \
             "the lake's data is in the bucket"
+        reports = [o["Key"] for o in listed["Contents"] if o["Key"].endswith(".html")]
+        assert len(reports) == 3 and all(k.startswith("lake-e2e/reports/") for k in reports)
         with open_store(db, mode="read") as store:  # the spec and the bucket only, no key
             configs = " ".join(store.sql("select config from runs")["config"])
         assert "testing" not in configs and "ducklake:postgres" in configs

@@ -59,6 +59,7 @@ def test_the_markdown_links_a_report_only_over_http():
     assert "candidate `cand` vs baseline `base`" in on_disk and "**BLOCKED**" in on_disk
     assert "must be ≥ 0.5 (engine\\_agreement)" in on_disk
     assert "HTML report: `/srv/reports/run-1.html`" in on_disk and "](" not in on_disk
+    assert "`rerankwatch report --run run-1 --open`" in on_disk
     served = verdict_markdown(REPORT, "cand", "/srv/reports/run-1.html",
                               "https://reports.example/run-1.html")
     assert "[run-1](https://reports.example/run-1.html)" in served
@@ -106,9 +107,7 @@ def test_a_crashed_check_is_error_not_blocked():
     ("http://10.0.0.5:8000", "http://10.0.0.5:8000/run-1.html"),
     ("file:///srv/reports", None), ("", None)])
 def test_a_report_link_only_for_an_http_base(monkeypatch, base, url):
-    from pathlib import Path
-
-    from rerankwatch.tasks.checking import REPORT_URL_ENV, report_url
+    from rerankwatch.report.stored import REPORT_URL_ENV, report_link
 
     monkeypatch.setenv(REPORT_URL_ENV, base)
-    assert report_url(Path("/srv/reports/run-1.html")) == url
+    assert report_link("run-1") == url
