@@ -7,7 +7,7 @@ from rerankwatch.checks.suites import run_suite
 from rerankwatch.core.config import EngineConfig, RunConfig
 from rerankwatch.core.errors import ConfigError
 from rerankwatch.core.records import SuiteReport
-from rerankwatch.pipeline import scoring
+from rerankwatch.pipeline import baselines, scoring
 from rerankwatch.store import open_store
 
 AUTO_ACCEPTED_BY = "rerankwatch"  # who accepts a run whose suite passed
@@ -30,8 +30,8 @@ def judge_run(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
     with open_store(config.db_path, wait_s=scoring.INGEST_WAIT_S, migrate=False) as store:
         store.write_check_results(report)
         if not report.blocked:
-            store.accept_run(run_id, data.ok_engines(), AUTO_ACCEPTED_BY,
-                             f"{suite} suite passed", manual=False, suite=suite)
+            baselines.record_pass(store, run_id, suite, data.ok_engines(), config.reference,
+                                  AUTO_ACCEPTED_BY)
     return report
 
 
