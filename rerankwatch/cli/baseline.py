@@ -28,14 +28,16 @@ def accept(
     run: Annotated[str, typer.Argument(help="Run id whose scores become the baseline.")],
     reason: Annotated[str, typer.Option(help="Why this change is intended (recorded).")],
     engine: Annotated[list[str] | None, typer.Option(
-        help="Only this engine config (repeatable; default: every one that succeeded).")] = None,
+        help="Only this engine config (repeatable; default: every one that succeeded; in a "
+             "gate run, its candidate).")] = None,
     by: Annotated[str | None, typer.Option(help="Who accepts (default: the login name).")]
     = None,
     db: StoreDbOpt = None,
     config: StoreConfigOpt = None,
 ) -> None:
     """Accept a run as the pinned history baseline of its engine configs (an intended change,
-    like reviewing a snapshot): later runs are held to it."""
+    like reviewing a snapshot): later runs are held to it. Given a gate run, this promotes its
+    candidate (a passing gate only records it as approved)."""
     from rerankwatch.pipeline import baselines
 
     try:
@@ -54,7 +56,8 @@ def history(
     db: StoreDbOpt = None,
     config: StoreConfigOpt = None,
 ) -> None:
-    """Every acceptance, newest first (the baseline_history view)."""
+    """Every acceptance and gate approval, newest first (the baseline_history view), with the
+    run's flow."""
     from rerankwatch.pipeline import baselines
 
     try:
@@ -70,5 +73,6 @@ def history(
     for row in frame.iter_rows(named=True):
         pinned = " pinned" if row["pinned"] else ""
         typer.echo(f"{row['accepted_at']:%Y-%m-%d %H:%M:%S}  {row['engine_name']}  "
-                   f"{row['run_id']}  {row['how']}{pinned}  by {row['accepted_by']}"
+                   f"{row['run_id']} ({row['flow']})  {row['how']}{pinned}  "
+                   f"by {row['accepted_by']}"
                    + (f": {row['reason']}" if row["reason"] else ""))

@@ -1,23 +1,40 @@
-"""Accepting a run's scores as history baselines by hand, and listing the acceptances."""
+"""Accepting a run's scores as history baselines (a passing nightly, or by hand), recording a
+passing gate's approval, and listing both."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
 from rerankwatch.core.errors import BaselineError
 from rerankwatch.core.store_spec import store_exists
-from rerankwatch.store import open_store, reader_wait_s
+from rerankwatch.store import Store, open_store, reader_wait_s
 
 ACCEPT_WAIT_S = 120.0  # as long as scoring waits for the store
+GATE_SUITE = "gate"  # its pass approves the candidate; it accepts no baseline
+
+
+def record_pass(store: Store, run_id: str, suite: str, engine_names: Sequence[str],
+                reference: str | None, by: str) -> list[str]:
+    """What a passing suite records. A gate's: its candidates approved in this gate run
+    (gate_approvals), nothing for its reference, so the accepted baselines of the nightly
+    engines stay as they were (`rerankwatch baseline accept` promotes a candidate). Any other
+    suite's: each engine config's scores become its history baseline. Returns the names."""
+    reason = f"{suite} suite passed"
+    if suite == GATE_SUITE:
+        candidates = [name for name in engine_names if name != reference]
+        return store.approve_gate_run(run_id, candidates, reference, by, reason, suite=suite)
+    return store.accept_run(run_id, engine_names, by, reason, manual=False, suite=suite)
 
 
 def accept(db: str | Path, run_id: str, engines: list[str] | None, accepted_by: str,
            reason: str) -> list[str]:
     """Accept (pin) engine configs of a stored run as their history baselines: an intended
     change, reviewed like a snapshot. ``engines``: these names (default every engine config
-    that succeeded in the run). Returns the names accepted; BaselineError names what is wrong."""
+    that succeeded in the run; in a gate run, every one but its reference: the candidate is
+    promoted). Returns the names accepted; BaselineError names what is wrong."""
     if not store_exists(db):
         raise BaselineError(f"no such database: {db}")
     if not reason.strip():
@@ -28,7 +45,9 @@ def accept(db: str | Path, run_id: str, engines: list[str] | None, accepted_by: 
             raise BaselineError(f"no run {run_id!r} in {db}")
         status = store.query("q_run_engine_status", run_id=run_id)
         ok = status.filter(pl.col("status") == "succeeded")["engine_name"].to_list()
-        wanted = engines or ok
+        gate = store.query("q_gate_run_reference", run_id=run_id)
+        wanted = engines or ([n for n in ok if n != gate["reference"][0]] if gate.height
+                             else ok)
         unknown = [n for n in wanted if n not in status["engine_name"].to_list()]
         if unknown:
             raise BaselineError(f"run {run_id!r} has no engine config {unknown[0]!r}; its "
@@ -43,12 +62,14 @@ def accept(db: str | Path, run_id: str, engines: list[str] | None, accepted_by: 
 
 
 def history(db: str | Path, engine: str | None = None) -> pl.DataFrame:
-    """The baseline_history view (every acceptance, newest first), for one engine name or all."""
+    """The baseline_history view (every acceptance and gate approval, newest first), for one
+    engine name or all."""
     if not store_exists(db):
         raise BaselineError(f"no such database: {db}")
     with open_store(db, mode="read", wait_s=reader_wait_s()) as store:
-        present = store.query("q_tables_present", names=["baseline_acceptances"])
-        if not present["found"][0]:
+        present = store.query("q_tables_present",
+                              names=["baseline_acceptances", "gate_approvals"])
+        if present["found"][0] < 2:
             raise BaselineError(f"{db} holds no baseline yet (written by an older rerankwatch: "
                                 f"a scoring command migrates it)")
         return store.query("q_baseline_history", engine=engine)

@@ -7,7 +7,7 @@ from rerankwatch.checks.suites import run_suite
 from rerankwatch.core.config import EngineConfig, RunConfig
 from rerankwatch.core.errors import ConfigError
 from rerankwatch.core.records import SuiteReport
-from rerankwatch.pipeline import scoring
+from rerankwatch.pipeline import baselines, scoring
 from rerankwatch.store import open_store
 
 AUTO_ACCEPTED_BY = "rerankwatch"  # who accepts a run whose suite passed
@@ -22,8 +22,9 @@ def history_sources(config: RunConfig, suite: str) -> dict[str, str]:
 def judge_run(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
     """Read the run's frames from the store, run the suite (the store closed meanwhile, so
     readers get in), store every result row; waits for the store as scoring does. A run whose
-    verdict is PASS is accepted: each engine config's scores become its history baseline (a
-    BLOCKED or ERROR run changes no baseline)."""
+    verdict is PASS is accepted: each engine config's scores become its history baseline; a
+    passing gate's candidate is approved in that gate run instead, and no baseline changes (a
+    BLOCKED or ERROR run changes nothing)."""
     with open_store(config.db_path, wait_s=scoring.INGEST_WAIT_S) as store:
         data = SuiteInput(run_id=run_id, reference=config.reference, suite=suite,
                           **store.suite_frames(run_id, history_sources(config, suite)))
@@ -31,8 +32,8 @@ def judge_run(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
     with open_store(config.db_path, wait_s=scoring.INGEST_WAIT_S, migrate=False) as store:
         store.write_check_results(report)
         if report.passed:
-            store.accept_run(run_id, data.ok_engines(), AUTO_ACCEPTED_BY,
-                             f"{suite} suite passed", manual=False, suite=suite)
+            baselines.record_pass(store, run_id, suite, data.ok_engines(), config.reference,
+                                  AUTO_ACCEPTED_BY)
     return report
 
 

@@ -337,7 +337,8 @@ class Store:
         left as it is: on a lake, every replaced view would be a snapshot.
 
         A store from before run_agreement or run_drift existed gets its finished runs
-        summarized once.
+        summarized once; one from before gate_approvals gets its run_drift rows written again
+        (each run is now paired with the previous run of its own flow, not a gate's).
         """
         digest = schema_digest()
         if (self._tables_exist("store_migrations", "store_writes")
@@ -351,6 +352,8 @@ class Store:
         with self.transaction(step="migrate"):
             backfill = self._tables_exist("runs") and not self._tables_exist("run_agreement",
                                                                               "run_drift")
+            redrift = self._tables_exist("run_drift") and not self._tables_exist(
+                "gate_approvals")
             for name in sql_names("schema"):
                 self.con.execute(sql_text("schema", name))
             for name in view_order():
@@ -358,6 +361,10 @@ class Store:
             if backfill:
                 for run_id in self.query("q_finished_runs")["run_id"]:
                     self.summarize_run(run_id)
+            elif redrift:
+                for run_id in self.query("q_finished_runs")["run_id"]:
+                    self.execute("delete_run_drift", run_id=run_id)
+                    self.execute("insert_run_drift", run_id=run_id)
             self.execute("insert_migration", sql_sha256=digest)
             self.execute("take_write_turn")
 
@@ -680,6 +687,23 @@ class Store:
                 if rows and rows[0][0]:
                     accepted.append(name)
         return accepted
+
+    @writes
+    def approve_gate_run(self, run_id: str, candidates: Sequence[str], baseline: str | None,
+                         approved_by: str, reason: str | None = None,
+                         suite: str = "gate") -> list[str]:
+        """Record a passing gate's candidates as approved in that run (gate_approvals), not as
+        history baselines: the accepted baselines stay as they were. Those that succeeded in
+        the run and were not approved in it before; returns the names recorded."""
+        approved = []
+        with self.transaction():
+            for name in candidates:
+                rows = self.execute("insert_gate_approval", run_id=run_id, engine_name=name,
+                                    baseline=baseline, suite=suite, approved_by=approved_by,
+                                    reason=reason, approved_at=datetime.now(UTC)).fetchall()
+                if rows and rows[0][0]:
+                    approved.append(name)
+        return approved
 
     @writes
     def write_check_results(self, report) -> None:

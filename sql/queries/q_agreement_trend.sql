@@ -1,18 +1,19 @@
 -- Agreement with the reference and distance from the accepted history, per engine, over the
--- last $nights judged runs up to a given run that share its flow, reference and engine configs
--- (a gate's candidate never appears in the nightly's trend).
+-- last $nights judged runs up to a given run that share its flow (v_runs.flow: a nightly's
+-- trend reads nightly runs only, a gate's candidate never appears in it; the nights of a replay
+-- are one flow), reference and engine configs.
 with this as (
-    select flow_name, (config->>'reference') as reference,
+    select flow, (config->>'reference') as reference,
            (config->'engines')::varchar as engines, started_at
-    from runs
+    from v_runs
     where run_id = $run_id
 ),
 recent as (
     select r.run_id, r.started_at
-    from runs as r, this
+    from v_runs as r, this
     where r.run_id in (select run_id from verdicts)
       and r.started_at <= this.started_at
-      and r.flow_name = this.flow_name
+      and r.flow = this.flow
       and (r.config->>'reference') is not distinct from this.reference
       and (r.config->'engines')::varchar is not distinct from this.engines
     order by r.started_at desc

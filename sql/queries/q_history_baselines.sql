@@ -2,7 +2,9 @@
 -- (engine_name, source_name) of $engines / $sources (the engine's own name; in a gate, a
 -- candidate is held to its baseline engine's history), the last acceptance and the last pinned
 -- one among runs that started before this run (for an engine's own history, runs of the same
--- model string). One row per (engine_name, baseline), with the
+-- model string). Only acceptances count: nightly (or other suites') passes and manual accepts,
+-- never a gate's approval (gate_approvals) nor a gate's automatic acceptance from before gate
+-- approvals existed. One row per (engine_name, baseline), with the
 -- fingerprints of both sides for the "what changed" detail.
 with this_run as (
     select started_at from runs where run_id = $run_id
@@ -25,6 +27,7 @@ accepted as (
     join engines as base on base.engine_id = a.engine_id
     left join current_models as m on m.engine_name = w.engine_name
     where a.run_id <> $run_id
+      and (a.manual or a.suite is distinct from 'gate')
       and r.started_at < (select started_at from this_run)
       -- an engine config's own history is that of its model: configs sharing a store may each
       -- name an engine 'vllm-fp32' for another model (the embedded default and the demo

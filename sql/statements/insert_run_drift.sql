@@ -1,17 +1,18 @@
 -- One run's rows into run_drift (after delete_run_drift: Store.summarize_run). Per pair and
--- engine name: the change since that engine name's previous run (the latest earlier run, by
--- started_at, in which it succeeded; delta_prev is null when that run did not score the pair)
+-- engine name: the change since that engine name's previous run of the same flow (v_runs.flow:
+-- the latest earlier run of that flow, by started_at, in which it succeeded, so a nightly is
+-- never compared with a gate's scores; delta_prev is null when that run did not score the pair)
 -- and against the run's reference engine (runs.config->>'reference'). Scores are read for
 -- $run_id and the previous runs it pairs with only.
 insert into run_drift by name
 with run_order as (
-    select run_id, started_at, config ->> 'reference' as reference,
+    select run_id, flow, started_at, config ->> 'reference' as reference,
            row_number() over (order by started_at, run_id) as run_seq
-    from runs
+    from v_runs
 ),
 engine_runs as (
     -- a config may be recorded more than once in a run; its last row is its status
-    select e.engine_name, e.run_id, e.status, o.run_seq
+    select e.engine_name, e.run_id, e.status, o.flow, o.run_seq
     from run_engines as e
     join run_order as o using (run_id)
     qualify row_number() over (
@@ -23,6 +24,7 @@ previous_run as (
     from (select * from engine_runs where run_id = $run_id) as cur
     asof left join (select * from engine_runs where status = 'succeeded') as prev
         on prev.engine_name = cur.engine_name
+       and prev.flow = cur.flow
        and prev.run_seq < cur.run_seq
 ),
 this_run as (

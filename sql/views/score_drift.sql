@@ -1,12 +1,7 @@
--- Per pair and engine name, its main score over time: the change since that engine name's
--- previous run (the latest earlier run in which it succeeded; delta_prev is null when that
--- run did not score the pair) and against the run's reference engine (delta_reference; the
--- reference is runs.config->>'reference'). Read from run_drift, the rows each run's finish
--- writes (sql/statements/insert_run_drift.sql): a run appears once it finishes (again after
--- a resume), and a year of history is one scan, not a join of every run with the one before.
+-- Per pair and engine name, its main score over nightly runs: the change since that engine
+-- name's previous nightly run and against the run's reference engine (score_drift_all_flows,
+-- whose `flow` column holds the other flows: gate, score, replay, ...).
 create or replace view score_drift as
-select d.pair_id, d.set_id, d.query_id, d.doc_id, d.engine_name, d.engine_id, d.run_id,
-       r.started_at, d.score, d.previous_run_id, d.previous_score, d.delta_prev,
-       d.fingerprint_changed, d.reference, d.reference_score, d.delta_reference
-from run_drift as d
-join runs as r using (run_id)
+select *
+from score_drift_all_flows
+where flow = 'nightly'

@@ -132,6 +132,33 @@ def test_a_gate_holds_the_candidate_to_the_baselines_accepted_history(tmp_path):
     assert shared.failing_checks == [HISTORY_CHECK]  # the two still agree with each other
 
 
+def test_a_passing_gate_approves_its_candidate_and_leaves_the_baselines_alone(tmp_path):
+    db = tmp_path / "approve.duckdb"
+    nightly_run, _ = night(db, CLEAN)
+    gate_run, passed = night(db, [("ce", "st-cross", {}), ("cand", "hf-seqcls", {})],
+                             suite="gate")
+    assert not passed.blocked
+    with Store(db) as store:
+        accepted = store.sql("select engine_name, run_id from baseline_acceptances "
+                             "order by engine_name").rows()
+        approved = store.sql("select engine_name, run_id, baseline_engine_name "
+                             "from gate_approvals").rows()
+    assert accepted == [("ce", nightly_run), ("ce-hf", nightly_run)]  # the gate added none
+    assert approved == [("cand", gate_run, "ce")]
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["baseline", "history", "--db", str(db)])
+    assert listed.exit_code == 0, listed.output
+    assert f"cand  {gate_run} (test)  approved in gate run {gate_run}" in listed.output
+
+    promoted = runner.invoke(cli, ["baseline", "accept", gate_run, "--db", str(db),
+                                   "--reason", "candidate goes to production", "--by", "ana"])
+    assert promoted.exit_code == 0, promoted.output
+    assert promoted.output.strip().endswith("pinned baseline of: cand")  # not its reference
+    _, later = night(db, [("cand", "hf-seqcls", {})])
+    held = results(later, HISTORY_CHECK, "cand")["last_accepted"]
+    assert held.status == PASSED and held.detail["accepted"]["by"] == "ana"
+
+
 def test_fingerprint_diff_names_what_changed():
     diff = fingerprint_diff('{"dtype": "float32", "versions": {"torch": "2.14"}}',
                             '{"dtype": "float32", "versions": {"torch": "2.13"}}')

@@ -58,9 +58,9 @@ def result(check: str, engine: str | None, subject: str, status: str, observed: 
                        detail={"note": "hand-built"}, other_engine=other)
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    """Two runs with reference "ref"; "cand" changes fingerprint between them."""
+def build_store(tmp_path: Path, new_flow: str) -> Path:
+    """Two runs with reference "ref" (a nightly, then a ``new_flow`` run); "cand" changes
+    fingerprint between them."""
     rows = [{"set_id": "s1", "query_id": "q1", "query": "How do I sell my shirt?",
              "doc_id": f"d{i}", "doc": doc, "label": label, "tags": tags, "lang": "en"}
             for i, (doc, label, tags) in enumerate([
@@ -74,7 +74,8 @@ def db_path(tmp_path: Path) -> Path:
     pairs = load_sample_set(sample, expected_set_id="s1").sort("doc_id")
     ids = pairs["pair_id"].to_list()
 
-    path = tmp_path / "history.duckdb"
+    path = tmp_path / ("history.duckdb" if new_flow == "upgrade-gate"
+                       else f"history-{new_flow}.duckdb")
     with Store(path) as store:
         store.add_pairs(pairs)
         old = store.start_run("nightly", {"reference": "ref"}, run_id=OLD)
@@ -89,7 +90,7 @@ def db_path(tmp_path: Path) -> Path:
             result("finite", "ref", "scores", "passed", 0.0, 0.0),
         )))
 
-        new = store.start_run("upgrade-gate", {"reference": "ref"}, run_id=NEW)
+        new = store.start_run(new_flow, {"reference": "ref"}, run_id=NEW)
         write_batches(store, new, "ref", FP_REF, [("main", ids, batch(REF_NEW)),
                                                 ("reload", ids, batch(RELOAD_NEW))])
         write_batches(store, new, "cand", FP_CAND_NEW, [("main", ids[:3], batch(CAND_NEW))])
@@ -107,8 +108,26 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A nightly run, then a gate run (upgrade-gate) of the same config."""
+    return build_store(tmp_path, "upgrade-gate")
+
+
+@pytest.fixture
 def store(db_path: Path):
     with Store(db_path, read_only=True) as s:
+        yield s
+
+
+@pytest.fixture
+def nightly_db_path(tmp_path: Path) -> Path:
+    """The same two runs, both nightly: what the nightly-only views read."""
+    return build_store(tmp_path, "nightly")
+
+
+@pytest.fixture
+def nightly_store(nightly_db_path: Path):
+    with Store(nightly_db_path, read_only=True) as s:
         yield s
 
 
@@ -137,8 +156,9 @@ def test_migrate_twice_keeps_history_views(db_path: Path) -> None:
 # --------------------------------------------------------------------------- latest_scores
 
 
-def test_latest_scores_takes_each_fingerprints_latest_successful_run(store: Store) -> None:
-    latest = store.sql("select * from latest_scores order by engine_id, doc_id")
+def test_latest_scores_takes_each_fingerprints_latest_successful_run(
+        nightly_store: Store) -> None:
+    latest = nightly_store.sql("select * from latest_scores order by engine_id, doc_id")
     assert latest.height == 4 + 4 + 3  # ref (new run), cand fp16 (old run), cand bf16 (new run)
     by_engine = latest.partition_by("engine_id", as_dict=True)
 
@@ -166,13 +186,30 @@ def test_latest_scores_takes_each_fingerprints_latest_successful_run(store: Stor
     assert set(ref["set_id"]) == {"s1"} and set(ref["query_id"]) == {"q1"}
     assert set(latest["kind"]) == {"st-cross"} and set(latest["model"]) == {"tiny/ce"}
     assert set(ref["started_at"]) == {NEW_AT}
+    assert set(latest["flow"]) == {"nightly"}
+
+
+def test_latest_scores_reads_nightly_runs_only(store: Store) -> None:
+    """A gate's candidate (here a rejected one) is not "what X scores today"."""
+    latest = store.sql("select * from latest_scores order by engine_id, doc_id")
+    assert latest.height == 4 + 4  # ref and cand fp16, both from the nightly run
+    assert set(latest["run_id"]) == {OLD} and set(latest["flow"]) == {"nightly"}
+    assert FP_CAND_NEW.engine_id not in set(latest["engine_id"])
+    ref = latest.filter(pl.col("engine_id") == FP_REF.engine_id)
+    assert ref["score"].to_list() == pytest.approx(REF_OLD)
+
+    every = store.sql("select * from latest_scores_all_flows")
+    assert every.group_by("flow", "run_id").len().sort("flow").rows() == [
+        ("gate", NEW, 4 + 3), ("nightly", OLD, 4 + 4)]  # the latest run of each flow
+    gate = every.filter(pl.col("engine_id") == FP_CAND_NEW.engine_id)
+    assert set(gate["flow"]) == {"gate"} and gate["score"].to_list() == pytest.approx(CAND_NEW)
 
 
 # --------------------------------------------------------------------------- score_drift
 
 
-def test_score_drift_delta_prev_and_delta_reference(store: Store) -> None:
-    drift = store.sql("select * from score_drift")
+def test_score_drift_delta_prev_and_delta_reference(nightly_store: Store) -> None:
+    drift = nightly_store.sql("select * from score_drift")
     assert drift.height == 4 + 4 + 4 + 3  # main scores only
 
     def rows(engine: str, run_id: str) -> pl.DataFrame:
@@ -199,13 +236,28 @@ def test_score_drift_delta_prev_and_delta_reference(store: Store) -> None:
     assert set(drift["reference"]) == {"ref"}
     assert old_ref["delta_reference"].to_list() == pytest.approx([0.0] * 4)
     assert set(new_ref["started_at"]) == {NEW_AT} and doc_ids(new_ref) == ["d1", "d2", "d3", "d4"]
+    assert set(drift["flow"]) == {"nightly"}
+
+
+def test_score_drift_reads_nightly_runs_and_pairs_each_run_with_its_own_flow(
+        store: Store) -> None:
+    drift = store.sql("select * from score_drift")
+    assert set(drift["run_id"]) == {OLD} and drift.height == 4 + 4
+    every = store.sql("select * from score_drift_all_flows where run_id = $r", r=NEW)
+    assert set(every["flow"]) == {"gate"} and every.height == 4 + 3
+    # the gate run is not compared with the nightly before it: no earlier gate run
+    assert every["previous_run_id"].null_count() == every.height
+    assert every["delta_prev"].null_count() == every.height
+    cand = every.filter(pl.col("engine_name") == "cand").sort("doc_id")
+    assert cand["delta_reference"].to_list() == pytest.approx(
+        [c - r for c, r in zip(CAND_NEW, REF_NEW, strict=False)])
 
 
 # --------------------------------------------------------------------------- agreement
 
 
-def test_engine_agreement_history_per_night(store: Store) -> None:
-    history = store.sql("select * from engine_agreement_history order by night")
+def test_engine_agreement_history_per_night(nightly_store: Store) -> None:
+    history = nightly_store.sql("select * from engine_agreement_history order by night")
     assert history["engine_name"].to_list() == ["cand", "cand"]  # never the reference itself
     assert history["night"].to_list() == [date(2025, 1, 1), date(2025, 1, 2)]
     assert history["run_id"].to_list() == [OLD, NEW]
@@ -216,6 +268,16 @@ def test_engine_agreement_history_per_night(store: Store) -> None:
     assert history["max_abs_delta"].to_list() == pytest.approx([0.2, 0.15])
     assert history["p99_abs_delta"].to_list() == pytest.approx(
         [np.quantile(old_delta, 0.99), np.quantile(new_delta, 0.99)])  # 0.197, 0.149
+    assert history["flow"].to_list() == ["nightly", "nightly"]
+
+
+def test_engine_agreement_history_reads_nightly_runs_only(store: Store) -> None:
+    history = store.sql("select run_id, flow from engine_agreement_history")
+    assert history.rows() == [(OLD, "nightly")]
+    every = store.sql("select run_id, flow, max_abs_delta from engine_agreement_history_all_flows "
+                      "order by night")
+    assert every.select("run_id", "flow").rows() == [(OLD, "nightly"), (NEW, "gate")]
+    assert every["max_abs_delta"].to_list() == pytest.approx([0.2, 0.15])
 
 
 def test_agreement_history_shows_a_run_once_it_finishes_and_follows_a_resume(
@@ -242,12 +304,15 @@ def test_agreement_history_shows_a_run_once_it_finishes_and_follows_a_resume(
 
 def test_a_store_from_before_run_agreement_is_summarized_once(db_path: Path) -> None:
     with Store(db_path) as store:
-        expected = store.sql("select * from engine_agreement_history order by run_id")
+        expected = store.sql("select * from engine_agreement_history_all_flows "
+                             "order by run_id")
         store.con.execute("drop view engine_agreement_history")
+        store.con.execute("drop view engine_agreement_history_all_flows")
         store.con.execute("drop table run_agreement")
         store.con.execute("drop table store_migrations")  # older still: no migration record
     with Store(db_path) as store:  # migrate: creates the table and backfills finished runs
-        backfilled = store.sql("select * from engine_agreement_history order by run_id")
+        backfilled = store.sql("select * from engine_agreement_history_all_flows "
+                               "order by run_id")
     assert backfilled.height == 2
     assert backfilled.equals(expected)
 
@@ -261,6 +326,7 @@ def test_check_history_joins_runs_and_tracks_previous_status(store: Store) -> No
     agreement = history.filter(pl.col("check_name") == "engine_agreement").sort("started_at")
     assert agreement["run_id"].to_list() == [OLD, NEW]
     assert agreement["flow_name"].to_list() == ["nightly", "upgrade-gate"]
+    assert agreement["flow"].to_list() == ["nightly", "gate"]
     assert agreement["started_at"].to_list() == [OLD_AT, NEW_AT]
     assert agreement["status"].to_list() == ["passed", "failed"]
     assert agreement["previous_status"].to_list() == [None, "passed"]
@@ -277,13 +343,14 @@ def test_check_history_joins_runs_and_tracks_previous_status(store: Store) -> No
 def test_upgrade_decisions_lists_gate_verdicts_only(store: Store) -> None:
     decisions = store.sql("select * from upgrade_decisions order by run_id")
     assert decisions.columns == ["run_id", "decided_at", "baseline", "candidate", "verdict",
-                                 "failing_checks"]
+                                 "failing_checks", "flow"]
     assert decisions.select("run_id", "baseline", "candidate", "verdict").rows() == [
         (NEW, "ref", "cand", "BLOCKED"),
         (OLD, "ref", None, "PASS"),  # a gate report that judged no candidate
     ]
     assert decisions["failing_checks"].to_list() == [["engine_agreement"], []]
     assert decisions["decided_at"].null_count() == 0
+    assert decisions["flow"].to_list() == ["gate", "nightly"]  # the run's flow, not the suite
 
 
 def test_the_report_trend_holds_runs_of_the_same_flow_config_and_reference(store: Store):
@@ -291,6 +358,97 @@ def test_the_report_trend_holds_runs_of_the_same_flow_config_and_reference(store
     for run_id, kept in ((NEW, [(NEW, "cand", 0.15)]), (OLD, [(OLD, "cand", 0.2)])):
         trend = store.query("q_agreement_trend", run_id=run_id, nights=14)
         assert trend.select("run_id", "engine_name", "observed").rows() == kept
+
+
+def test_the_nights_of_a_replay_are_one_flow_in_the_report_trend(tmp_path: Path) -> None:
+    path = build_store(tmp_path, "replay:nights:2")
+    with Store(path) as store:
+        store.con.execute("update runs set flow_name = 'replay:nights:1' where run_id = $r",
+                          {"r": OLD})
+        trend = store.query("q_agreement_trend", run_id=NEW, nights=14)
+        flows = store.sql("select flow from v_runs order by started_at")["flow"].to_list()
+    assert trend.select("run_id", "observed").rows() == [(OLD, 0.2), (NEW, 0.15)]
+    assert flows == ["replay", "replay"]
+
+
+def test_run_flows_in_short(db_path: Path) -> None:
+    with Store(db_path) as store:
+        for run_id, name in (("x1", "score-matrix"), ("x2", "replay:swap-args"), ("x3", "race")):
+            store.start_run(name, {}, run_id=run_id)
+        flows = dict(store.sql("select run_id, flow from v_runs").rows())
+    assert flows == {OLD: "nightly", NEW: "gate", "x1": "score", "x2": "replay", "x3": "race"}
+
+
+# --------------------------------------------------------------------------- migration
+
+
+def test_a_store_from_before_gate_approvals_migrates(db_path: Path) -> None:
+    """An older store (no gate_approvals, no flow in its views, run_drift paired across flows)
+    gets the new table and views, and its drift rows written again per flow."""
+    with Store(db_path) as store:
+        for view in ("latest_scores", "score_drift", "engine_agreement_history",
+                     "baseline_history", "check_history", "upgrade_decisions",
+                     "latest_scores_all_flows", "score_drift_all_flows",
+                     "engine_agreement_history_all_flows", "v_runs"):
+            store.con.execute(f"drop view {view}")
+        store.con.execute("drop table gate_approvals")
+        store.con.execute("drop table store_migrations")
+        # as the older statement wrote it: the gate run paired with the nightly before it
+        store.con.execute("update run_drift set previous_run_id = $old where run_id = $new",
+                          {"old": OLD, "new": NEW})
+        store.con.execute("create view latest_scores as select 1 as old_view")
+    with Store(db_path) as store:  # migrate
+        present = store.query("q_tables_present", names=["gate_approvals", "store_migrations"])
+        latest = store.sql("select distinct run_id, flow from latest_scores")
+        paired = store.sql("select count(previous_run_id) as n from score_drift_all_flows "
+                           "where run_id = $r", r=NEW)["n"][0]
+        history = store.sql("select * from baseline_history")
+    assert present["found"][0] == 2
+    assert latest.rows() == [(OLD, "nightly")]
+    assert paired == 0
+    assert {"flow", "record", "how", "is_baseline"} <= set(history.columns)
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def test_a_gate_acceptance_from_before_gate_approvals_is_no_baseline(db_path: Path) -> None:
+    """Older stores hold a passing gate's acceptance of both engines: listed, never a
+    baseline; a nightly acceptance and a manual accept of the gate run still are."""
+    with Store(db_path) as store:
+        store.accept_run(OLD, ["ref", "cand"], "rerankwatch", "nightly suite passed",
+                         suite="nightly")
+        store.accept_run(NEW, ["ref", "cand"], "rerankwatch", "gate suite passed",
+                         suite="gate")
+        later = store.start_run("nightly", {"reference": "ref"}, run_id="z-later")
+        baselines = store.query("q_history_baselines", run_id=later, engines=["ref", "cand"],
+                                sources=["ref", "cand"])
+        history = store.sql("select engine_name, run_id, flow, how, is_baseline "
+                            "from baseline_history where run_id = $r order by engine_name",
+                            r=NEW)
+        assert set(baselines["baseline_run_id"]) == {OLD}
+        store.accept_run(NEW, ["cand"], "ana", "reviewed", manual=True)
+        promoted = store.query("q_history_baselines", run_id=later, engines=["cand"],
+                               sources=["cand"])
+    assert history.rows() == [
+        ("cand", NEW, "gate", "gate suite passed (not a baseline)", False),
+        ("ref", NEW, "gate", "gate suite passed (not a baseline)", False)]
+    assert set(promoted["baseline_run_id"]) == {NEW}
+
+
+def test_a_gate_approval_is_recorded_once_and_is_no_baseline(db_path: Path) -> None:
+    with Store(db_path) as store:
+        assert store.approve_gate_run(NEW, ["cand"], "ref", "rerankwatch", "gate suite passed") \
+            == ["cand"]
+        assert store.approve_gate_run(NEW, ["cand"], "ref", "rerankwatch", "again") == []
+        later = store.start_run("nightly", {"reference": "ref"}, run_id="z-later")
+        baselines = store.query("q_history_baselines", run_id=later, engines=["cand"],
+                                sources=["cand"])
+        history = store.query("q_baseline_history", engine=None)
+    assert baselines.is_empty()
+    assert history.select("engine_name", "run_id", "flow", "record", "how", "is_baseline",
+                          "pinned").rows() == [
+        ("cand", NEW, "gate", "gate-approval", f"approved in gate run {NEW}", False, False)]
 
 
 # --------------------------------------------------------------------------- rerankwatch sql
@@ -308,8 +466,8 @@ def scores_count(db_path: Path) -> int:
 
 
 def test_cli_prints_a_table(db_path: Path) -> None:
-    got = cli("select engine_name, dtype, score from latest_scores where engine_name = 'cand' "
-              "order by score desc", "--db", str(db_path))
+    got = cli("select engine_name, dtype, score from latest_scores_all_flows "
+              "where engine_name = 'cand' order by score desc", "--db", str(db_path))
     assert got.exit_code == 0, got.output
     assert "engine_name" in got.output and "bfloat16" in got.output
     assert "0.8000" in got.output and "0.2000" in got.output
@@ -336,11 +494,11 @@ def test_cli_writes_csv(db_path: Path, tmp_path: Path) -> None:
     assert [json.loads(v) for v in frame["failing_checks"]] == [["engine_agreement"], []]
 
 
-def test_cli_writes_parquet(db_path: Path, tmp_path: Path) -> None:
+def test_cli_writes_parquet(nightly_db_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "drift.parquet"
     got = cli("select engine_name, run_id, doc_id, delta_prev from score_drift "
               "where engine_name = 'cand' and delta_prev is not null order by doc_id",
-              "--db", str(db_path), "--out", str(out))
+              "--db", str(nightly_db_path), "--out", str(out))
     assert got.exit_code == 0, got.output
     frame = pl.read_parquet(out)
     assert frame["doc_id"].to_list() == ["d1", "d2", "d3"]
@@ -348,17 +506,17 @@ def test_cli_writes_parquet(db_path: Path, tmp_path: Path) -> None:
     assert frame["delta_prev"].to_list() == pytest.approx([-0.1, -0.1, -0.1])
 
 
-def test_cli_reads_the_query_from_a_file(db_path: Path, tmp_path: Path) -> None:
+def test_cli_reads_the_query_from_a_file(nightly_db_path: Path, tmp_path: Path) -> None:
     query = tmp_path / "agreement.sql"
     query.write_text("-- agreement trend\nselect night, engine_name, max_abs_delta\n"
                      "from engine_agreement_history\norder by night;\n")
     out = tmp_path / "agreement.csv"
-    got = cli("--file", str(query), "--db", str(db_path), "--out", str(out))
+    got = cli("--file", str(query), "--db", str(nightly_db_path), "--out", str(out))
     assert got.exit_code == 0, got.output
     frame = pl.read_csv(out, try_parse_dates=True)
     assert frame["night"].to_list() == [date(2025, 1, 1), date(2025, 1, 2)]
     assert frame["max_abs_delta"].to_list() == pytest.approx([0.2, 0.15])
-    shown = cli("--file", str(query), "--db", str(db_path))
+    shown = cli("--file", str(query), "--db", str(nightly_db_path))
     assert shown.exit_code == 0 and "2025-01-02" in shown.output
 
 
