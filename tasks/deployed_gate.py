@@ -53,7 +53,7 @@ def error_payload(message: str) -> dict:
     return ci.ci_json(ci.CiReport("gate", EXIT_CODES[ERROR_VERDICT], (), (message,)))
 
 
-def run_deployed_gate(name: str | None, baseline: str, candidate: str,
+def run_deployed_gate(name: str | None, baseline: str | dict, candidate: str | dict,
                       timeout_s: float = DEFAULT_TIMEOUT_S,
                       on_progress: Callable[[str], None] = print) -> DeployedGate:
     """Trigger the deployment with ``baseline`` and ``candidate``, follow the flow run until it

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.provenance import ScoredBy, scored_by, scoring_as
@@ -55,8 +57,16 @@ def flow_run_provenance() -> ScoredBy:
 @task(cache_policy=NO_CACHE, task_run_name="score-{engine_name}")
 def score_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame,
                  force: bool = False):
+    """One engine config's scoring. An engine that cannot score is recorded against the run
+    (pipeline/scoring logs its one line) and ends this task Failed with that error as the
+    message, not as an exception: the run's verdict (ERROR) says it, once, without a
+    traceback in the worker's log (--debug or a DEBUG log level shows it)."""
     with scoring_as(flow_run_provenance()):
-        return scoring.score_and_store(config, engine_name, run_id, pairs, force=force)
+        try:
+            return scoring.score_and_store(config, engine_name, run_id, pairs, force=force)
+        except Exception as exc:
+            logging.getLogger(__name__).debug("engine %s", engine_name, exc_info=True)
+            return Failed(message=f"{type(exc).__name__}: {exc}")
 
 
 def score_all(config: RunConfig, run_id: str, pairs: pl.DataFrame,

@@ -332,6 +332,8 @@ def gate(
 ) -> None:
     """Judge a candidate engine against a baseline: exit 0 PASS, 1 BLOCKED, 3 ERROR (it could
     not be judged: an engine that did not load or score, a store or server unreachable)."""
+    baseline, candidate = _engine_arg("--baseline", baseline), _engine_arg("--candidate",
+                                                                           candidate)
     if deployment is not None:
         if config is not None or db is not None:
             _fail("--config and --db belong to the deployment (set by `rerankwatch deploy`); "
@@ -354,7 +356,22 @@ def gate(
         _exit_with([_finish(state, "upgrade-gate")])
 
 
-def _deployed_gate(name: str, baseline: str, candidate: str, timeout: float,
+def _engine_arg(option: str, value: str) -> str | dict:
+    """An engine name, or an inline engine config given as a JSON object."""
+    import json
+
+    if not value.lstrip().startswith("{"):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        _fail(f"{option}: not a JSON object ({exc.msg} at character {exc.pos}); give an engine "
+              f"name or an inline engine config such as '{{\"name\": \"next\", "
+              f"\"kind\": \"st-cross\", \"model\": \"...\"}}'", EXIT_BAD_INPUT)
+    return value  # not reached
+
+
+def _deployed_gate(name: str, baseline: str | dict, candidate: str | dict, timeout: float,
                    junit: Path | None, json_file: Path | None) -> None:
     """Trigger and follow the deployed gate; say its verdict as the local gate says it, write
     the CI reports from the verdict it published, exit 0/1/2/3."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from rerankwatch.checks.base import SuiteInput
 from rerankwatch.checks.suites import run_suite
 from rerankwatch.core.config import EngineConfig, RunConfig
@@ -44,7 +46,12 @@ def gate_config(config: RunConfig, baseline: str | dict, candidate: str | dict) 
     """
     def pick(side: str, value: str | dict) -> EngineConfig:
         if isinstance(value, dict):
-            return EngineConfig.model_validate(value)
+            try:
+                return EngineConfig.model_validate(value)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                raise ConfigError(f"inline {side} engine config: "
+                                  f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from None
         names = [e.name for e in config.engines]
         if value not in names:
             raise ConfigError(f"{side} engine {value!r} is not in the config: {names}")
