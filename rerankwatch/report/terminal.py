@@ -79,13 +79,14 @@ def print_suite_report(report, candidate: str | None = None) -> None:
     per-check table, every blocking failure, then the verdict line."""
     if report.verdict != ERROR_VERDICT:
         for engine, cause in report.engine_errors:
-            CONSOLE.print(Text(engine_error_line(engine, cause), style="yellow"))
+            CONSOLE.print(Text(engine_error_line(engine, cause), style="yellow"),
+                          soft_wrap=True)
     counts, failing = suite_frames(report)
     CONSOLE.print(frame_table(counts, title=f"{report.suite} suite, run {report.run_id}"))
     if failing.height:
         CONSOLE.print(frame_table(failing, title="blocking failures"))
-    CONSOLE.print(Text(report_verdict_line(report, candidate),
-                       style=VERDICT_STYLES.get(report.verdict, "bold yellow")))
+    CONSOLE.print(Text(report_verdict_line(report, candidate),  # one line, as CI greps it
+                       style=VERDICT_STYLES.get(report.verdict, "bold yellow")), soft_wrap=True)
 
 
 def print_verdict_lines(lines: list[str]) -> None:
@@ -93,7 +94,7 @@ def print_verdict_lines(lines: list[str]) -> None:
     for line in lines:
         verdict = line.split(":", 1)[0]
         style = VERDICT_STYLES.get(verdict, "bold yellow") if not line.startswith(" ") else ""
-        CONSOLE.print(Text(line, style=style))
+        CONSOLE.print(Text(line, style=style), soft_wrap=True)
 
 
 def caught_text(caught_by: tuple[str, ...], margins: dict[str, float | None]) -> str:

@@ -249,3 +249,33 @@ def test_resume_of_an_unknown_or_hostile_run_id_exits_2(tmp_path, golden_dir):
     assert sql(db, "select count(*) from scores where variant = 'main'") == [(GOLDEN,)]
     missing = cli("resume", "r1", "--db", str(tmp_path / "absent.duckdb"))
     assert missing.exit_code == 2 and "no such database" in missing.output
+
+
+# --------------------------------------------------------------------------- ERROR, not BLOCKED
+
+
+def test_a_nightly_and_its_resume_whose_engine_cannot_load_are_error_not_blocked(
+        tmp_path, golden_dir):
+    """An engine config that cannot load: the nightly is ERROR (exit 3), its cause said once
+    in the closing lines; resumed while it still cannot load, the run is judged again: ERROR
+    (exit 3), never BLOCKED, and no baseline is accepted."""
+    db = tmp_path / "rw.duckdb"
+    config = tmp_path / "run.toml"
+    ghost = ('[[engines]]\nname = "ghost"\nkind = "st-cross"\n'
+             'model = "no-such-org/no-such-reranker"\n')
+    config.write_text(config_toml(db, golden_set(golden_dir), engine("tiny-ce") + ghost))
+    night = cli("nightly", "-c", str(config))
+    assert night.exit_code == 3, night.output
+    assert "ERROR: engine ghost could not score: " in night.output
+    (run_id,) = [r[0] for r in sql(db, "select run_id from runs")]
+    resumed = cli("resume", run_id, "--db", str(db))
+    assert resumed.exit_code == 3, resumed.output
+    assert "ERROR: engine ghost could not score: " in resumed.output
+    assert f"(run {run_id})" in resumed.output and "BLOCKED" not in resumed.output
+    verdicts = sql(db, "select verdict from verdicts where run_id = $r order by decided_at",
+                   r=run_id)
+    assert verdicts == [("ERROR",), ("ERROR",)]
+    statuses = {s for (s,) in sql(db, "select distinct status from check_results where "
+                                      "engine_name = 'ghost'")}
+    assert statuses == {"not_judged"}
+    assert sql(db, "select count(*) from baseline_acceptances") == [(0,)]

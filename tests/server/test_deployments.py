@@ -38,7 +38,8 @@ POOL = "rerankwatch-process"
 WORKER_S = 300
 QUICKSTART = ROOT / "deploy" / "README.md"
 QUICKSTART_PORT, QUICKSTART_HOME = "4200", "~/.rerankwatch"  # replaced in the test's copy
-BLOCK_S = {2: 150, 3: 300, 7: 1500}  # the nightly may build vLLM's venv
+BLOCK_S = {2: 150, 4: 300, 8: 1500}  # the nightly may build vLLM's venv
+BLOCKS = 10
 
 
 
@@ -196,7 +197,7 @@ class Quickstart:
     results: dict[int, subprocess.CompletedProcess]
     deployments: dict[str, object]
     logs: str
-    stopped: bool  # the server and worker PIDs of the pid files have exited after block 9
+    stopped: bool  # the server and worker PIDs of the pid files have exited after the last block
 
     def output(self, block: int) -> str:
         done = self.results[block]
@@ -212,7 +213,7 @@ def quickstart(tmp_path_factory) -> Quickstart:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     blocks = quickstart_blocks()
-    assert len(blocks) == 9, blocks
+    assert len(blocks) == BLOCKS, blocks
     home, port = tmp_path_factory.mktemp("quickstart") / "rw-home", free_port()
 
     def ours(block: str) -> str:
@@ -245,21 +246,21 @@ def quickstart(tmp_path_factory) -> Quickstart:
     results: dict[int, subprocess.CompletedProcess] = {}
     deployments: dict[str, object] = {}
     try:
-        for number in range(1, 9):
+        for number in range(1, BLOCKS):
             results[number] = block(number)
-            if number == 3 and results[3].returncode == 0:
+            if number == 4 and results[4].returncode == 0:
                 api = f"http://127.0.0.1:{port}/api"
                 with temporary_settings(updates={PREFECT_API_URL: api}), \
                         get_client(sync_client=True) as client:
                     deployments = {name: client.read_deployment_by_name(name) for name in (
                         "nightly/nightly", "upgrade-gate/upgrade-gate",
                         "score-matrix/score-matrix")}
-            if number <= 4 and results[number].returncode != 0:
-                break  # no server, deployments or worker: the rest cannot run
+            if number <= 5 and results[number].returncode != 0:
+                break  # no server, store, deployments or worker: the rest cannot run
     finally:
         logs = "\n".join(f"{name}: {log_tail(home / name, 3000)}"
                           for name in ("server.log", "worker.log"))
-        results[9] = block(9)
+        results[BLOCKS] = block(BLOCKS)
         pids = [int((home / f"{name}.pid").read_text()) for name in ("server", "worker")
                 if (home / f"{name}.pid").exists()]
         deadline = time.monotonic() + 60
@@ -284,14 +285,20 @@ def _alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
-def test_quickstart_starts_a_server_deploys_the_config_and_a_worker(quickstart):
-    for number in (1, 2, 3, 4):
+def lake(quickstart: Quickstart) -> str:
+    return f"ducklake:sqlite:{quickstart.home}/lake/catalog.sqlite"
+
+
+def test_quickstart_starts_a_server_a_team_store_the_deployments_and_a_worker(quickstart):
+    for number in (1, 2, 3, 4, 5):
         assert quickstart.results[number].returncode == 0, quickstart.output(number)
+    init = quickstart.results[3].stdout
+    assert "export RERANKWATCH_DB=" in init and "FAIL" not in init, quickstart.output(3)
+    assert (quickstart.home / "lake" / "data").is_dir()
     config = str(ROOT / "rerankwatch" / "default.toml")
-    db = str(quickstart.home / "rerankwatch.duckdb")
-    assert f"config_path={config}, db={db}" in quickstart.results[3].stdout
+    assert f"config_path={config}, db={lake(quickstart)}" in quickstart.results[4].stdout
     for name, deployment in quickstart.deployments.items():
-        assert deployment.parameters == {"config_path": config, "db": db}, name
+        assert deployment.parameters == {"config_path": config, "db": lake(quickstart)}, name
         assert deployment.work_pool_name == POOL
         assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
             "directory": str(ROOT)}}]
@@ -299,20 +306,23 @@ def test_quickstart_starts_a_server_deploys_the_config_and_a_worker(quickstart):
     assert schedule.schedule.cron == "0 2 * * *" and schedule.schedule.timezone == "UTC"
 
 
-def test_quickstart_gates_exit_0_on_pass_and_1_when_blocked(quickstart):
-    passed, blocked = quickstart.results[5], quickstart.results[6]
-    assert passed.returncode == 0, quickstart.output(5)
-    assert "Flow run finished successfully in 'Completed'" in passed.stdout, quickstart.output(5)
-    assert blocked.returncode == 1, quickstart.output(6)
-    assert "Flow run finished in state 'Failed'" in blocked.stdout + blocked.stderr, \
+def test_quickstart_gates_from_ci_exit_0_on_pass_and_1_when_blocked(quickstart):
+    passed, blocked = quickstart.results[6], quickstart.results[7]
+    assert passed.returncode == 0, quickstart.output(6)
+    assert "PASS: candidate hf-bi-fp32 vs baseline st-bi-fp32" in passed.stdout, \
         quickstart.output(6)
+    data = json.loads((quickstart.home / "ci" / "gate.json").read_text())
+    assert data["verdict"] == "PASS" and (quickstart.home / "ci" / "gate.xml").is_file()
+    assert blocked.returncode == 1, quickstart.output(7)
+    assert "BLOCKED: candidate minilm-cls vs baseline st-bi-fp32" in blocked.stdout, \
+        quickstart.output(7)
 
 
-def test_the_deployed_nightly_runs_only_its_config_into_the_given_store(quickstart):
-    from rerankwatch.store import Store
+def test_the_deployed_nightly_runs_only_its_config_into_the_team_store(quickstart):
+    from rerankwatch.store import open_store
 
-    assert quickstart.results[7].returncode == 0, quickstart.output(7)
-    with Store(quickstart.home / "rerankwatch.duckdb", read_only=True) as store:
+    assert quickstart.results[8].returncode == 0, quickstart.output(8)
+    with open_store(lake(quickstart), mode="read") as store:
         scored = store.sql("select distinct e.flow_run_id = r.flow_run_id as same_run, "
                            "e.work_pool, e.worker like 'ProcessWorker %' as by_worker, e.host "
                            "from v_run_engine_status e join runs r using (run_id)").rows()
@@ -328,18 +338,22 @@ def test_the_deployed_nightly_runs_only_its_config_into_the_given_store(quicksta
     assert scored == [(True, POOL, True, socket.gethostname())], scored
 
 
-def test_quickstart_shows_where_to_read_the_verdicts_and_stops_everything(quickstart):
-    verdicts = quickstart.results[8]
-    assert verdicts.returncode == 0, quickstart.output(8)
-    decisions = verdicts.stdout.split("gate-verdict")[0]
+def test_a_teammate_reads_verdicts_and_reports_from_the_lake_and_everything_stops(quickstart):
+    teammate = quickstart.results[9]
+    assert teammate.returncode == 0, quickstart.output(9)
+    decisions = teammate.stdout.split("gate-verdict")[0]
     assert "PASS" in decisions and "BLOCKED" in decisions and "hf-bi-fp32" in decisions, \
-        quickstart.output(8)
-    artifacts = verdicts.stdout[len(decisions):]
-    assert "BLOCKED" in artifacts and "minilm-cls" in artifacts, quickstart.output(8)
+        quickstart.output(9)
+    assert "approved in gate run" in decisions  # the passing gate moved no baseline
+    artifacts = teammate.stdout[len(decisions):]
+    assert "BLOCKED" in artifacts and "minilm-cls" in artifacts, quickstart.output(9)
     assert "nightly-verdict" in artifacts
-    reports = sorted(p.name for p in (quickstart.home / "reports").glob("*.html"))
-    assert len(reports) == 3 and all(name in verdicts.stdout for name in reports), reports
-    assert quickstart.results[9].returncode == 0, quickstart.output(9)
-    assert quickstart.stopped, "the worker or the server still runs after step 9"
+    reports = sorted(p.name for p in (quickstart.home / "lake" / "data" / "reports")
+                     .glob("*.html"))
+    assert len(reports) == 3, reports  # beside the lake's data, where the team reads them
+    assert "report fetched" in teammate.stdout, quickstart.output(9)  # not built again
+    assert any(name in teammate.stdout for name in reports), quickstart.output(9)
+    assert quickstart.results[BLOCKS].returncode == 0, quickstart.output(BLOCKS)
+    assert quickstart.stopped, "the worker or the server still runs after the last block"
     with socket.socket() as sock:  # nothing listens on the server's port any more
         assert sock.connect_ex(("127.0.0.1", quickstart.port)) != 0
