@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
 from rerankwatch.core.config import RunConfig
+from rerankwatch.core.errors import VerdictFailed
 from rerankwatch.core.records import PASS, SuiteReport
 from rerankwatch.pipeline import judging
 from rerankwatch.report import ci, stored as reports, terminal as views
 from rerankwatch.report.summary import report_verdict_line, verdict_markdown
+
+# where Prefect reports the exception a Failed flow state re-raises in a deployment's process
+VERDICT_LOGGERS = ("prefect.flow_runs", "prefect.engine", "prefect.flow_engine")
 
 
 @task(cache_policy=NO_CACHE)
@@ -37,13 +43,27 @@ def verdict_artifact_key(suite: str) -> str:
     return f"{suite}-verdict-json"
 
 
-def verdict_state(result: dict) -> State | dict:
+class _VerdictIsNoCrash(logging.Filter):
+    """Drops Prefect's "Engine execution exited with unexpected exception" report (and its
+    traceback) of a flow run that ended Failed on its verdict: a verdict is no crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], VerdictFailed))
+
+
+def verdict_state(result: dict) -> State:
     """A flow's end from its verdict: PASS completes; BLOCKED and ERROR end Failed with the
     verdict line as the state's message (what `prefect deployment run --watch`, the UI and
-    the hooks show) and the result as its data: no exception, so no traceback in the logs."""
+    the hooks show) and a VerdictFailed holding the result as its data. No exception is raised
+    in the flow, and the engine's report of the state it re-raises in a worker's process is
+    dropped: no traceback in the worker's log (a crash keeps its own)."""
     if result["verdict"] == PASS:
         return Completed(message=result["verdict_line"], data=result)
-    return Failed(message=result["verdict_line"], data=result)
+    for name in VERDICT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _VerdictIsNoCrash) for f in logger.filters):
+            logger.addFilter(_VerdictIsNoCrash())
+    return Failed(message=result["verdict_line"], data=VerdictFailed(result))
 
 
 @task(cache_policy=NO_CACHE)

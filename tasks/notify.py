@@ -7,6 +7,7 @@ import json
 from prefect.logging.loggers import flow_run_logger
 from prefect.settings import get_current_settings
 
+from rerankwatch.core.errors import VerdictFailed
 from rerankwatch.core.records import BLOCKED, ERROR_VERDICT
 from rerankwatch.tasks import channels as notify
 
@@ -22,6 +23,8 @@ def verdict_result(state) -> dict | None:
         result = state.result(raise_on_failure=False)
     except Exception:  # a result that cannot be read back: say the state's message instead
         return None
+    if isinstance(result, VerdictFailed):
+        return result.result
     return result if isinstance(result, dict) and "verdict" in result else None
 
 

@@ -46,8 +46,13 @@ class QueryRefused(RerankwatchError):
     """A `rerankwatch sql` query is not one read-only statement, or the store cannot answer."""
 
 
-class GateBlocked(RerankwatchError):
-    """A blocking check failed: the engine upgrade must not proceed."""
+class VerdictFailed(RerankwatchError):
+    """A run judged BLOCKED or ERROR: the data of its flow's Failed state (a verdict reached,
+    not a crash). ``result`` is what the flow returns (run id, verdict, verdict line, …)."""
+
+    def __init__(self, result: dict):
+        super().__init__(result["verdict_line"])
+        self.result = result
 
 
 class ShardError(RerankwatchError):

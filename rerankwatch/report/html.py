@@ -55,8 +55,8 @@ class ReportData:
         return json.loads(self.run["config"]).get("reference", "")
 
 
-def load_report_data(store: Store, run: str = "latest", nights: int = 14) -> ReportData:
-    """Read one run's verdict, check results, scores and the agreement trend."""
+def stored_run(store: Store, run: str = "latest") -> tuple[str, dict]:
+    """(run id, runs row) of ``run``: an id, or "latest" (the latest judged run)."""
     if run == "latest":
         latest = store.query("q_latest_run")
         if latest.is_empty():
@@ -65,6 +65,12 @@ def load_report_data(store: Store, run: str = "latest", nights: int = 14) -> Rep
     stored = store.run(run)
     if stored is None:
         raise RerankwatchError(f"no run {run!r} in {store.path}")
+    return run, stored
+
+
+def load_report_data(store: Store, run: str = "latest", nights: int = 14) -> ReportData:
+    """Read one run's verdict, check results, scores and the agreement trend."""
+    run, stored = stored_run(store, run)
     return ReportData(
         run_id=run, run=stored,
         # a resumed run is judged again: its latest judgement counts (one transaction each)

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from rerankwatch.core.errors import RerankwatchError, StorageError
 from rerankwatch.core.store_spec import local_dir, store_exists
-from rerankwatch.report.html import load_report_data, render_html
+from rerankwatch.report.html import load_report_data, render_html, stored_run
 from rerankwatch.store import Store, open_store, reader_wait_s
 from rerankwatch.store.shared import get_file, put_file
 
@@ -81,14 +81,7 @@ def report_link(run_id: str) -> str | None:
 
 def locate_report(store: Store, run: str = "latest") -> ReportLocation:
     """Where the report of ``run`` (an id, or "latest": the latest judged run) is kept."""
-    if run == "latest":
-        latest = store.query("q_latest_run")
-        if latest.is_empty():
-            raise RerankwatchError("no judged run in this database yet (run `rerankwatch nightly`)")
-        run = latest["run_id"][0]
-    stored = store.run(run)
-    if stored is None:
-        raise RerankwatchError(f"no run {run!r} in {store.path}")
+    run, stored = stored_run(store, run)
     config = json.loads(stored["config"] or "{}")
     return ReportLocation(run, f"{reports_folder(store, config)}/{run}.html", report_link(run))
 

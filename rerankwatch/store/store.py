@@ -678,15 +678,20 @@ class Store:
                    suite: str | None = None) -> list[str]:
         """Record engine configs of a run as accepted history baselines (those that succeeded
         in it); returns the names accepted."""
-        accepted = []
+        return self._insert_each("insert_acceptance", engine_names, run_id=run_id,
+                                 suite=suite, manual=manual, accepted_by=accepted_by,
+                                 reason=reason, accepted_at=datetime.now(UTC))
+
+    def _insert_each(self, statement: str, engine_names: Sequence[str], **params) -> list[str]:
+        """Run an insert statement that returns whether it inserted once per engine name, in
+        one transaction; the names it inserted."""
+        inserted = []
         with self.transaction():
             for name in engine_names:
-                rows = self.execute("insert_acceptance", run_id=run_id, engine_name=name,
-                                    suite=suite, manual=manual, accepted_by=accepted_by,
-                                    reason=reason, accepted_at=datetime.now(UTC)).fetchall()
+                rows = self.execute(statement, engine_name=name, **params).fetchall()
                 if rows and rows[0][0]:
-                    accepted.append(name)
-        return accepted
+                    inserted.append(name)
+        return inserted
 
     @writes
     def approve_gate_run(self, run_id: str, candidates: Sequence[str], baseline: str | None,
@@ -695,15 +700,9 @@ class Store:
         """Record a passing gate's candidates as approved in that run (gate_approvals), not as
         history baselines: the accepted baselines stay as they were. Those that succeeded in
         the run and were not approved in it before; returns the names recorded."""
-        approved = []
-        with self.transaction():
-            for name in candidates:
-                rows = self.execute("insert_gate_approval", run_id=run_id, engine_name=name,
-                                    baseline=baseline, suite=suite, approved_by=approved_by,
-                                    reason=reason, approved_at=datetime.now(UTC)).fetchall()
-                if rows and rows[0][0]:
-                    approved.append(name)
-        return approved
+        return self._insert_each("insert_gate_approval", candidates, run_id=run_id,
+                                 baseline=baseline, suite=suite, approved_by=approved_by,
+                                 reason=reason, approved_at=datetime.now(UTC))
 
     @writes
     def write_check_results(self, report) -> None:
