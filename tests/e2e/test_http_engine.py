@@ -124,7 +124,9 @@ def test_the_api_key_never_reaches_logs_store_or_report(server, tmp_path, golden
             stack.enter_context(caplog.at_level(logging.DEBUG if name else logging.INFO, name))
         state = nightly(str(config), return_state=True)
     output = capfd.readouterr()
-    assert state.is_failed() and "BLOCKED" in state.message  # tiny-http-down failed
+    # tiny-http-down could not score: ERROR (not BLOCKED), its cause in the state's message
+    assert state.is_failed() and state.message.startswith(
+        "ERROR: engine tiny-http-down could not score: ")
     assert server.requests() > 1  # the key was sent, and accepted
     assert "retry 1 of 1" in caplog.text and "ConnectError" in caplog.text
 
