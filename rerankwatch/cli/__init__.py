@@ -19,6 +19,7 @@ from rerankwatch.cli.options import StoreConfigOpt, StoreDbOpt, store_db
 from rerankwatch.cli.samples import app as samples_app
 from rerankwatch.cli.sql import fail_busy, note_wait, sql as sql_command
 from rerankwatch.cli.store import app as store_app
+from rerankwatch.core.controls import visible
 from rerankwatch.core.errors import RerankwatchError, StoreBusy, StoreSpecError
 from rerankwatch.core.home import db_or_default, default_replay_db
 from rerankwatch.core.records import ERROR_VERDICT, EXIT_BAD_INPUT, EXIT_CODES, worst_verdict
@@ -60,7 +61,8 @@ _last_error: str | None = None  # the last `error:` line, for a CI report of a r
 def _fail(message: str, code: int = 1) -> None:
     global _last_error
     _last_error = message
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    # an id, a path or a stored value in the message never drives the terminal
+    typer.secho(f"error: {visible(message, keep=chr(10))}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
