@@ -11,6 +11,7 @@ to a temporary file, loaded back by ``load_sample_set``, then renamed: nothing h
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -47,6 +48,19 @@ def _need(path: Path, what: str) -> Path:
     if not path.is_file():
         raise _fail(path, None, None, f"{what} not found")
     return path
+
+
+def _text(path: Path, what: str) -> str:
+    """The file's text; invalid UTF-8 is an error naming its line and byte (not a traceback)."""
+    raw = _need(path, what).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1)
+        raise _fail(path, line, None, f"invalid UTF-8 at byte {column} of the line "
+                                      f"(0x{raw[exc.start]:02x}); convert the file to UTF-8"
+                    ) from None
 
 
 def _jsonl(path: Path, id_fields: tuple[str, ...], text_fields: tuple[str, ...]
@@ -109,14 +123,14 @@ def read_beir(folder: str | Path, split: str = "test") -> pl.DataFrame:
     docs = _jsonl(folder / "corpus.jsonl", ("_id",), ("title", "text"))
     queries = _jsonl(folder / "queries.jsonl", ("_id",), ("text",))
     qrels = []
-    with qrels_path.open(newline="", encoding="utf-8") as handle:
-        for number, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
-            if not row or (number == 1 and row[0] == "query-id"):
-                continue
-            if len(row) < 3:
-                raise _fail(qrels_path, number, "score",
-                            f"expected query-id, corpus-id, score; got {len(row)} column(s)")
-            qrels.append((number, row[0], row[1], _label(qrels_path, number, "score", row[2])))
+    rows = csv.reader(io.StringIO(_text(qrels_path, "qrels"), newline=""), delimiter="\t")
+    for number, row in enumerate(rows, start=1):
+        if not row or (number == 1 and row[0] == "query-id"):
+            continue
+        if len(row) < 3:
+            raise _fail(qrels_path, number, "score",
+                        f"expected query-id, corpus-id, score; got {len(row)} column(s)")
+        qrels.append((number, row[0], row[1], _label(qrels_path, number, "score", row[2])))
     return _judged(qrels_path, qrels, queries, docs, "query-id", "corpus-id")
 
 
@@ -126,7 +140,7 @@ TOPIC = re.compile(r"<num>\s*(?:Number:)?\s*(?P<id>\S+).*?<title>\s*(?:Topic:)?\
 
 def read_topics(path: Path) -> dict[str, str]:
     """TREC topics: classic ``<top><num>…<title>…</top>`` SGML, or ``id<TAB>text`` lines."""
-    text = _need(path, "topics file").read_text(encoding="utf-8")
+    text = _text(path, "topics file")
     if "<top>" in text:
         topics = {m["id"]: " ".join(m["text"].split()) for m in TOPIC.finditer(text)}
         if not topics:
@@ -150,14 +164,13 @@ def read_collection(path: Path) -> dict[str, str]:
     if path.suffix == ".jsonl":
         return _jsonl(path, ("id", "docid", "_id"), ("title", "contents", "text"))
     docs = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            parts = line.rstrip("\n").split("\t", 1)
-            if len(parts) != 2 or not parts[1].strip():
-                raise _fail(path, number, "text", "expected <doc id> TAB <document text>")
-            docs[parts[0].strip()] = parts[1].strip()
+    for number, line in enumerate(_text(path, "collection file").split("\n"), start=1):
+        if not line.strip():
+            continue
+        parts = line.rstrip("\r").split("\t", 1)
+        if len(parts) != 2 or not parts[1].strip():
+            raise _fail(path, number, "text", "expected <doc id> TAB <document text>")
+        docs[parts[0].strip()] = parts[1].strip()
     return docs
 
 
@@ -165,8 +178,7 @@ def read_trec(qrels: str | Path, topics: str | Path, collection: str | Path) -> 
     """TREC qrels (``qid iteration docid relevance``), topics and a collection."""
     qrels, topics, collection = Path(qrels), Path(topics), Path(collection)
     judged = []
-    for number, line in enumerate(_need(qrels, "qrels file").read_text(
-            encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_text(qrels, "qrels file").splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split()

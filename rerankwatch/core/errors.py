@@ -27,6 +27,10 @@ class StoreSpecError(ConfigError, ValueError):
     password); its message never repeats the spec."""
 
 
+class NotAStore(ConfigError):
+    """A store path that names a directory, or a file that is not a DuckDB database."""
+
+
 class UnknownNameError(RerankwatchError, KeyError):
     """A registry lookup failed; the message lists the available names."""
 

@@ -208,3 +208,38 @@ def test_validate_and_stats(golden_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "longer than 128 tokens" in result.output and "known_irrelevant" in result.output
     assert "labels" in result.output
+
+
+def _trec_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("".join(f"{q} 0 {d} {s}\n" for q, d, s in QRELS))
+    collection = tmp_path / "collection.tsv"
+    collection.write_text("".join(f"{d}\t{t}\n" for d, t in DOCS.items()))
+    return qrels, _tsv_topics(tmp_path), collection
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_a_trec_file_that_is_not_utf8_is_one_line_naming_its_line(tmp_path, which):
+    files = _trec_files(tmp_path)
+    lines = files[which].read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].rstrip(b"\n") + b" caf\xe9\n"  # latin-1: invalid UTF-8
+    files[which].write_bytes(b"".join(lines))
+    out = tmp_path / "trec.jsonl"
+    result = run("import", "trec", "--qrels", str(files[0]), "--topics", str(files[1]),
+                 "--collection", str(files[2]), "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"error: {files[which]}:2: invalid UTF-8 at byte {len(lines[1]) - 2} of the line (0xe9);"
+        f" convert the file to UTF-8"]
+    assert not out.exists()
+
+
+def test_validate_of_a_lone_surrogate_is_one_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"set_id": "bad", "query_id": "q", "query": "q \\ud800", "doc_id": "d", '
+                   '"doc": "d", "label": 1, "tags": [], "lang": "en"}\n')
+    result = run("validate", str(bad))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"error: {bad}:1 [query]: holds the control character \\ud800 at offset 2 "
+        f"(a lone surrogate: not valid Unicode)"]
