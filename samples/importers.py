@@ -63,10 +63,22 @@ def _text(path: Path, what: str) -> str:
                     ) from None
 
 
+def _add(found: dict[str, tuple[int, str]], path: Path, line: int, field: str, key: str,
+         text: str) -> None:
+    """found[key] = (line, text), refusing a second entry (never "the last one wins")."""
+    if key in found:
+        raise _fail(path, line, field, f"duplicate id {key!r}; first on line {found[key][0]}")
+    found[key] = (line, text)
+
+
+def _texts(found: dict[str, tuple[int, str]]) -> dict[str, str]:
+    return {key: text for key, (_, text) in found.items()}
+
+
 def _jsonl(path: Path, id_fields: tuple[str, ...], text_fields: tuple[str, ...]
            ) -> dict[str, str]:
     """{id: text} of a JSONL file (BEIR's corpus/queries: ``_id``, ``title`` + ``text``)."""
-    found: dict[str, str] = {}
+    found: dict[str, tuple[int, str]] = {}
     for number, raw in enumerate(_need(path, "file").read_bytes().splitlines(), start=1):
         if not raw.strip():
             continue
@@ -83,8 +95,8 @@ def _jsonl(path: Path, id_fields: tuple[str, ...], text_fields: tuple[str, ...]
                         if isinstance(record.get(f), str) and record[f].strip())
         if not text:
             raise _fail(path, number, text_fields[-1], "missing or empty text")
-        found[str(record[key])] = text
-    return found
+        _add(found, path, number, key, str(record[key]), text)
+    return _texts(found)
 
 
 def _label(path: Path, line: int, field: str, value: str) -> float:
@@ -141,20 +153,22 @@ TOPIC = re.compile(r"<num>\s*(?:Number:)?\s*(?P<id>\S+).*?<title>\s*(?:Topic:)?\
 def read_topics(path: Path) -> dict[str, str]:
     """TREC topics: classic ``<top><num>…<title>…</top>`` SGML, or ``id<TAB>text`` lines."""
     text = _text(path, "topics file")
+    topics: dict[str, tuple[int, str]] = {}
     if "<top>" in text:
-        topics = {m["id"]: " ".join(m["text"].split()) for m in TOPIC.finditer(text)}
+        for match in TOPIC.finditer(text):
+            _add(topics, path, text.count("\n", 0, match.start("id")) + 1, "num", match["id"],
+                 " ".join(match["text"].split()))
         if not topics:
             raise _fail(path, None, "title", "no <num> / <title> topics found")
-        return topics
-    topics = {}
+        return _texts(topics)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split("\t", 1)
         if len(parts) != 2 or not parts[1].strip():
             raise _fail(path, number, "text", "expected <topic id> TAB <query text>")
-        topics[parts[0].strip()] = parts[1].strip()
-    return topics
+        _add(topics, path, number, "id", parts[0].strip(), parts[1].strip())
+    return _texts(topics)
 
 
 def read_collection(path: Path) -> dict[str, str]:
@@ -163,15 +177,15 @@ def read_collection(path: Path) -> dict[str, str]:
     _need(path, "collection file")
     if path.suffix == ".jsonl":
         return _jsonl(path, ("id", "docid", "_id"), ("title", "contents", "text"))
-    docs = {}
+    docs: dict[str, tuple[int, str]] = {}
     for number, line in enumerate(_text(path, "collection file").split("\n"), start=1):
         if not line.strip():
             continue
         parts = line.rstrip("\r").split("\t", 1)
         if len(parts) != 2 or not parts[1].strip():
             raise _fail(path, number, "text", "expected <doc id> TAB <document text>")
-        docs[parts[0].strip()] = parts[1].strip()
-    return docs
+        _add(docs, path, number, "id", parts[0].strip(), parts[1].strip())
+    return _texts(docs)
 
 
 def read_trec(qrels: str | Path, topics: str | Path, collection: str | Path) -> pl.DataFrame:
