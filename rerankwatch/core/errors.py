@@ -50,6 +50,10 @@ class QueryRefused(RerankwatchError):
     """A `rerankwatch sql` query is not one read-only statement, or the store cannot answer."""
 
 
+class QueryTimedOut(RerankwatchError):
+    """A `rerankwatch sql` query ran past its --timeout and was interrupted."""
+
+
 class GateBlocked(RerankwatchError):
     """A blocking check failed: the engine upgrade must not proceed."""
 
