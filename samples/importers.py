@@ -11,6 +11,7 @@ to a temporary file, loaded back by ``load_sample_set``, then renamed: nothing h
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -49,10 +50,35 @@ def _need(path: Path, what: str) -> Path:
     return path
 
 
+def _text(path: Path, what: str) -> str:
+    """The file's text; invalid UTF-8 is an error naming its line and byte (not a traceback)."""
+    raw = _need(path, what).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1)
+        raise _fail(path, line, None, f"invalid UTF-8 at byte {column} of the line "
+                                      f"(0x{raw[exc.start]:02x}); convert the file to UTF-8"
+                    ) from None
+
+
+def _add(found: dict[str, tuple[int, str]], path: Path, line: int, field: str, key: str,
+         text: str) -> None:
+    """found[key] = (line, text), refusing a second entry (never "the last one wins")."""
+    if key in found:
+        raise _fail(path, line, field, f"duplicate id {key!r}; first on line {found[key][0]}")
+    found[key] = (line, text)
+
+
+def _texts(found: dict[str, tuple[int, str]]) -> dict[str, str]:
+    return {key: text for key, (_, text) in found.items()}
+
+
 def _jsonl(path: Path, id_fields: tuple[str, ...], text_fields: tuple[str, ...]
            ) -> dict[str, str]:
     """{id: text} of a JSONL file (BEIR's corpus/queries: ``_id``, ``title`` + ``text``)."""
-    found: dict[str, str] = {}
+    found: dict[str, tuple[int, str]] = {}
     for number, raw in enumerate(_need(path, "file").read_bytes().splitlines(), start=1):
         if not raw.strip():
             continue
@@ -69,8 +95,8 @@ def _jsonl(path: Path, id_fields: tuple[str, ...], text_fields: tuple[str, ...]
                         if isinstance(record.get(f), str) and record[f].strip())
         if not text:
             raise _fail(path, number, text_fields[-1], "missing or empty text")
-        found[str(record[key])] = text
-    return found
+        _add(found, path, number, key, str(record[key]), text)
+    return _texts(found)
 
 
 def _label(path: Path, line: int, field: str, value: str) -> float:
@@ -109,14 +135,14 @@ def read_beir(folder: str | Path, split: str = "test") -> pl.DataFrame:
     docs = _jsonl(folder / "corpus.jsonl", ("_id",), ("title", "text"))
     queries = _jsonl(folder / "queries.jsonl", ("_id",), ("text",))
     qrels = []
-    with qrels_path.open(newline="", encoding="utf-8") as handle:
-        for number, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
-            if not row or (number == 1 and row[0] == "query-id"):
-                continue
-            if len(row) < 3:
-                raise _fail(qrels_path, number, "score",
-                            f"expected query-id, corpus-id, score; got {len(row)} column(s)")
-            qrels.append((number, row[0], row[1], _label(qrels_path, number, "score", row[2])))
+    rows = csv.reader(io.StringIO(_text(qrels_path, "qrels"), newline=""), delimiter="\t")
+    for number, row in enumerate(rows, start=1):
+        if not row or (number == 1 and row[0] == "query-id"):
+            continue
+        if len(row) < 3:
+            raise _fail(qrels_path, number, "score",
+                        f"expected query-id, corpus-id, score; got {len(row)} column(s)")
+        qrels.append((number, row[0], row[1], _label(qrels_path, number, "score", row[2])))
     return _judged(qrels_path, qrels, queries, docs, "query-id", "corpus-id")
 
 
@@ -126,21 +152,23 @@ TOPIC = re.compile(r"<num>\s*(?:Number:)?\s*(?P<id>\S+).*?<title>\s*(?:Topic:)?\
 
 def read_topics(path: Path) -> dict[str, str]:
     """TREC topics: classic ``<top><num>…<title>…</top>`` SGML, or ``id<TAB>text`` lines."""
-    text = _need(path, "topics file").read_text(encoding="utf-8")
+    text = _text(path, "topics file")
+    topics: dict[str, tuple[int, str]] = {}
     if "<top>" in text:
-        topics = {m["id"]: " ".join(m["text"].split()) for m in TOPIC.finditer(text)}
+        for match in TOPIC.finditer(text):
+            _add(topics, path, text.count("\n", 0, match.start("id")) + 1, "num", match["id"],
+                 " ".join(match["text"].split()))
         if not topics:
             raise _fail(path, None, "title", "no <num> / <title> topics found")
-        return topics
-    topics = {}
+        return _texts(topics)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split("\t", 1)
         if len(parts) != 2 or not parts[1].strip():
             raise _fail(path, number, "text", "expected <topic id> TAB <query text>")
-        topics[parts[0].strip()] = parts[1].strip()
-    return topics
+        _add(topics, path, number, "id", parts[0].strip(), parts[1].strip())
+    return _texts(topics)
 
 
 def read_collection(path: Path) -> dict[str, str]:
@@ -149,24 +177,22 @@ def read_collection(path: Path) -> dict[str, str]:
     _need(path, "collection file")
     if path.suffix == ".jsonl":
         return _jsonl(path, ("id", "docid", "_id"), ("title", "contents", "text"))
-    docs = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            parts = line.rstrip("\n").split("\t", 1)
-            if len(parts) != 2 or not parts[1].strip():
-                raise _fail(path, number, "text", "expected <doc id> TAB <document text>")
-            docs[parts[0].strip()] = parts[1].strip()
-    return docs
+    docs: dict[str, tuple[int, str]] = {}
+    for number, line in enumerate(_text(path, "collection file").split("\n"), start=1):
+        if not line.strip():
+            continue
+        parts = line.rstrip("\r").split("\t", 1)
+        if len(parts) != 2 or not parts[1].strip():
+            raise _fail(path, number, "text", "expected <doc id> TAB <document text>")
+        _add(docs, path, number, "id", parts[0].strip(), parts[1].strip())
+    return _texts(docs)
 
 
 def read_trec(qrels: str | Path, topics: str | Path, collection: str | Path) -> pl.DataFrame:
     """TREC qrels (``qid iteration docid relevance``), topics and a collection."""
     qrels, topics, collection = Path(qrels), Path(topics), Path(collection)
     judged = []
-    for number, line in enumerate(_need(qrels, "qrels file").read_text(
-            encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_text(qrels, "qrels file").splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split()

@@ -10,11 +10,16 @@ from pathlib import Path
 
 import polars as pl
 
+from rerankwatch.core.controls import TEXT_WHITESPACE, control_char, escaped
 from rerankwatch.core.errors import SampleSetError
 
 REQUIRED_FIELDS = ("set_id", "query_id", "query", "doc_id", "doc", "label", "tags", "lang")
 LADDER_TAG = re.compile(r"^ladder:(?P<name>[a-z0-9_]+):(?P<rank>[1-9][0-9]*)$")
 LABEL_RANGE = (0.0, 3.0)
+IDS = ("set_id", "query_id", "doc_id", "lang")
+TEXTS = ("query", "doc")
+CONTROL_TAG = "control_chars"  # a pair whose texts may hold control characters on purpose
+SURROGATES = "".join(map(chr, range(0xD800, 0xE000)))
 SCHEMA = {
     "pair_id": pl.String, "set_id": pl.String, "query_id": pl.String, "query": pl.String,
     "doc_id": pl.String, "doc": pl.String, "label": pl.Float64, "tags": pl.List(pl.String),
@@ -77,15 +82,19 @@ def _check_row(path: Path, line: int, record: dict) -> dict:
             raise fail(field, f"must be a string, got {type(value).__name__}")
         if not value.strip():
             raise fail(field, "must not be empty")
+    tags = record["tags"]
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+        raise fail("tags", "must be a list of non-empty strings")
+    for field, value, allowed in _controls_allowed(record, tags):
+        if (char := control_char(value, allowed)) is not None:
+            raise fail(field, f"holds the control character {escaped(char)} at offset "
+                              f"{value.index(char)}" + _control_hint(field, char))
     label = record["label"]
     # label != label is NaN; it also avoids float() on huge ints, which overflows
     if isinstance(label, bool) or not isinstance(label, int | float) or label != label:
         raise fail("label", f"must be a number, got {label!r}")
     if not LABEL_RANGE[0] <= label <= LABEL_RANGE[1]:
         raise fail("label", f"{label} is outside the graded range {LABEL_RANGE}")
-    tags = record["tags"]
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-        raise fail("tags", "must be a list of non-empty strings")
     ladder, rank = None, None
     for tag in tags:
         if tag.startswith("ladder"):
@@ -105,6 +114,32 @@ def _check_row(path: Path, line: int, record: dict) -> dict:
         "ladder": ladder, "ladder_rank": rank, "known_irrelevant": known_irrelevant,
         "source_file": str(path), "line": line,
     }
+
+
+def _controls_allowed(record: dict, tags: list[str]):
+    """(field, value, the control characters it may hold) of every string of a row: none in
+    ids and tags; tab and line breaks in texts, or any but a lone surrogate (never valid
+    Unicode) in a pair tagged ``control_chars``."""
+    texts = CONTROL_TAG in tags
+    for field in IDS:
+        yield field, record[field], ""
+    for tag in tags:
+        yield "tags", tag, ""
+    for field in TEXTS:
+        value = record[field]
+        yield field, value, _all_but_surrogates(value) if texts else TEXT_WHITESPACE
+
+
+def _all_but_surrogates(value: str) -> str:
+    return "".join(c for c in value if c not in SURROGATES)
+
+
+def _control_hint(field: str, char: str) -> str:
+    if char in SURROGATES:
+        return " (a lone surrogate: not valid Unicode)"
+    if field in TEXTS:
+        return f" (texts may hold tab and line breaks; tag the pair {CONTROL_TAG!r} to keep others)"
+    return " (ids and tags may hold none)"
 
 
 def _check_ladders(path: Path, rows: list[dict]) -> None:

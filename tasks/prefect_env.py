@@ -4,7 +4,9 @@ terminal side of Prefect's logging for a command run without --debug."""
 import logging
 import os
 import re
+from pathlib import Path
 
+from rerankwatch.core.errors import ConfigError
 from rerankwatch.core.home import home_dir
 
 DEFAULTS = {
@@ -20,6 +22,27 @@ FAILED_STATE = re.compile(r"Finished in state (Failed|Crashed|TimedOut)\b")
 def apply() -> None:
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
+
+
+def ensure_home() -> Path:
+    """PREFECT_HOME, created if missing (its parent must exist, unless it is our default
+    under the rerankwatch home); ConfigError naming the folder otherwise. Prefect's temporary
+    server cannot start without it, and said so only after its startup timeout, in a long log
+    ending "Timed out while attempting to connect to ephemeral Prefect API server"."""
+    home = Path(os.environ.get("PREFECT_HOME") or DEFAULTS["PREFECT_HOME"]).expanduser()
+    ours = str(home) == DEFAULTS["PREFECT_HOME"]
+    try:
+        home.mkdir(parents=ours, exist_ok=True)
+    except FileNotFoundError:
+        raise ConfigError(f"PREFECT_HOME {home} could not be created: its parent folder "
+                          f"{home.parent} does not exist (create it, or point PREFECT_HOME "
+                          f"elsewhere)") from None
+    except OSError as exc:
+        raise ConfigError(f"PREFECT_HOME {home} could not be created: "
+                          f"{exc.strerror or exc}") from None
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise ConfigError(f"PREFECT_HOME {home} is not writable")
+    return home
 
 
 class _KeepRunFailuresOffTheTerminal(logging.Filter):

@@ -19,6 +19,7 @@ from rerankwatch.cli.options import StoreConfigOpt, StoreDbOpt, store_db
 from rerankwatch.cli.samples import app as samples_app
 from rerankwatch.cli.sql import fail_busy, note_wait, sql as sql_command
 from rerankwatch.cli.store import app as store_app
+from rerankwatch.core.controls import visible
 from rerankwatch.core.errors import RerankwatchError, StoreBusy, StoreSpecError
 from rerankwatch.core.home import db_or_default, default_replay_db
 from rerankwatch.core.records import ERROR_VERDICT, EXIT_BAD_INPUT, EXIT_CODES, worst_verdict
@@ -60,7 +61,8 @@ _last_error: str | None = None  # the last `error:` line, for a CI report of a r
 def _fail(message: str, code: int = 1) -> None:
     global _last_error
     _last_error = message
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    # an id, a path or a stored value in the message never drives the terminal
+    typer.secho(f"error: {visible(message, keep=chr(10))}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
@@ -87,6 +89,26 @@ def _check_config(config: str | None):
     except RerankwatchError as exc:
         _error(exc, 2)
     return loaded
+
+
+def _check_prefect_home() -> None:
+    """A PREFECT_HOME that cannot be created exits 2 naming it, first thing (before Prefect is
+    imported: it warns, and its server times out after 90 s)."""
+    try:
+        prefect_env.ensure_home()
+    except RerankwatchError as exc:
+        _error(exc, EXIT_BAD_INPUT)
+
+
+def _check_db(db: str) -> None:
+    """A store path that cannot be one (a directory) exits 2 now, not after Prefect's setup
+    and the store's retries."""
+    from rerankwatch.store import check_store_path
+
+    try:
+        check_store_path(db)
+    except RerankwatchError as exc:
+        _error(exc, 2)
 
 
 def _configs(config: str | None) -> list[str | None]:
@@ -262,8 +284,11 @@ def _run_each(config: str | None, db: str | None, force: bool, flow, what: str,
     """Validate every config first (exit 2), then run ``flow`` on each; exit with the worst
     verdict (1 BLOCKED, 3 ERROR). ``ci`` collects (db, state) of each flow for the verdict
     lines and CI reports."""
+    _check_prefect_home()
     paths = _configs(config)
     loaded = [_check_config(path) for path in paths]
+    for each in loaded:
+        _check_db(db or each.db_path)
     _start_prefect()
     states = [flow(path, db, force, return_state=True) for path in paths]
     if ci is not None:
@@ -299,6 +324,7 @@ def resume(
     """Finish a failed or killed run: score only what it lacks, then judge it like its flow."""
     from rerankwatch.pipeline.scoring import check_resumable
 
+    _check_prefect_home()
     try:
         db = str(db_or_default(db))
         check_resumable(db, run)
@@ -341,6 +367,7 @@ def gate(
         _deployed_gate(deployment, baseline, candidate, timeout, junit, json_file)
         return
     with _ci_reports("gate", junit, json_file) as ci:
+        _check_prefect_home()
         loaded = _check_config(config)
         from rerankwatch.pipeline.judging import gate_config
 
@@ -348,6 +375,7 @@ def gate(
             gate_config(loaded, baseline, candidate)
         except RerankwatchError as exc:
             _error(exc, 2)
+        _check_db(db or loaded.db_path)
         _start_prefect()
         from rerankwatch.flows.upgrade_gate import upgrade_gate
 

@@ -10,7 +10,7 @@ import typer
 
 from rerankwatch.cli.options import StoreConfigOpt, StoreDbOpt, store_db
 from rerankwatch.cli.sql import fail_busy
-from rerankwatch.core.errors import BaselineError, StoreBusy
+from rerankwatch.core.errors import RerankwatchError, StoreBusy
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="History baselines: accept an intended change, list acceptances.")
@@ -44,7 +44,7 @@ def accept(
         accepted = baselines.accept(store_db(db, config), run, engine, by or _user(), reason)
     except StoreBusy as exc:
         fail_busy(exc)
-    except BaselineError as exc:
+    except RerankwatchError as exc:  # BaselineError, a file that is no store
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     typer.echo(f"accepted run {run} as the pinned baseline of: {', '.join(accepted)}")
@@ -64,7 +64,7 @@ def history(
         frame = baselines.history(store_db(db, config), engine)
     except StoreBusy as exc:
         fail_busy(exc)
-    except BaselineError as exc:
+    except RerankwatchError as exc:  # BaselineError, a file that is no store
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     if frame.is_empty():

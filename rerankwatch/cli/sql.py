@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from rerankwatch.cli.options import StoreConfigOpt, StoreDbOpt, store_db
-from rerankwatch.core.errors import ConfigError, QueryRefused, StorageError, StoreBusy
+from rerankwatch.core.controls import visible
+from rerankwatch.core.errors import (
+    ConfigError,
+    QueryRefused,
+    QueryTimedOut,
+    StorageError,
+    StoreBusy,
+)
 from rerankwatch.core.store_spec import store_exists
 
 READ_STATEMENTS = ("SELECT", "EXPLAIN")
@@ -18,6 +27,8 @@ OUTPUT_SUFFIXES = (".csv", ".parquet")
 MAX_SHOWN = 1000  # a terminal table longer than this helps nobody; --out writes every row
 BATCH_ROWS = 65_536  # rows fetched at a time: what is printed or written, never the whole result
 BUSY_EXIT = 3  # another process held the store past the wait (README: exit codes)
+TIMEOUT_EXIT = 3  # the query ran past --timeout: not judged, as ERROR
+DEFAULT_TIMEOUT_S = 300.0
 
 
 def read_only_statement(sql: str) -> str:
@@ -41,7 +52,7 @@ def read_only_statement(sql: str) -> str:
 
 
 def run_query(db: str | Path, sql: str, wait_s: float = 0.0, on_wait=None, fetch=None,
-              as_of: int | str | None = None):
+              as_of: int | str | None = None, timeout_s: float | None = None):
     """Rows of one read-only statement, from the store opened read-only and sandboxed (no
     other files, no extensions, settings locked). While a writer holds the store, wait up to
     ``wait_s`` seconds (``on_wait`` is told when it starts waiting), then raise StoreBusy.
@@ -50,7 +61,10 @@ def run_query(db: str | Path, sql: str, wait_s: float = 0.0, on_wait=None, fetch
     store open and the rows as ``Rows`` (Arrow record batches of BATCH_ROWS) that DuckDB
     streams as they are consumed: a result larger than memory is fine.
 
-    ``as_of``: a DuckLake store read as it was at that snapshot id or timestamp."""
+    ``as_of``: a DuckLake store read as it was at that snapshot id or timestamp.
+
+    ``timeout_s``: interrupt the query (and the fetching of its rows) after that many seconds
+    and raise QueryTimedOut; None or 0: no limit."""
     import duckdb
 
     from rerankwatch.store import open_store
@@ -60,15 +74,44 @@ def run_query(db: str | Path, sql: str, wait_s: float = 0.0, on_wait=None, fetch
         raise QueryRefused(f"no such database: {db}")
     try:
         with open_store(db, mode="sandboxed", wait_s=wait_s, on_wait=on_wait,
-                        as_of=as_of) as store:
-            if fetch is None:
-                return store.sql(query)
-            return fetch(Rows(store.con.sql(query).to_arrow_reader(BATCH_ROWS)))
+                        as_of=as_of) as store, _interrupt_after(store.con, timeout_s) as fired:
+            try:
+                if fetch is None:
+                    return store.sql(query)
+                return fetch(Rows(store.con.sql(query).to_arrow_reader(BATCH_ROWS)))
+            except (duckdb.Error, QueryRefused):
+                if fired.is_set():
+                    raise QueryTimedOut(f"the query ran past its timeout of {timeout_s:g} s "
+                                        f"and was interrupted (--timeout S: a longer one; 0: "
+                                        f"none)") from None
+                raise
     except duckdb.Error as exc:  # read-only and sandboxed: the second line of defence
         message = str(exc)
         if isinstance(exc, duckdb.CatalogException):
             message += missing_name_hint(message)
         raise QueryRefused(message) from None
+
+
+@contextlib.contextmanager
+def _interrupt_after(con, timeout_s: float | None):
+    """Interrupt ``con``'s running query after ``timeout_s`` seconds (a timer thread: DuckDB
+    has no statement timeout of its own); yields the Event set when it fired."""
+    fired = threading.Event()
+    if not timeout_s:
+        yield fired
+        return
+
+    def fire() -> None:
+        fired.set()
+        con.interrupt()
+
+    timer = threading.Timer(timeout_s, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
 
 
 def missing_name_hint(message: str) -> str:
@@ -171,9 +214,10 @@ def write_rows(rows: Rows, out: Path) -> int:
     return count
 
 
-def _refuse(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+def _refuse(message: str, code: int = 2) -> None:
+    # a query's text or a stored name in the message never drives the terminal
+    typer.secho(f"error: {visible(message, keep=chr(10))}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
 
 
 def note_wait(message: str) -> None:
@@ -204,12 +248,19 @@ def sql(
         help="Write every row to FILE.csv or FILE.parquet instead of printing a table.")] = None,
     file: Annotated[Path | None, typer.Option(
         "--file", help="Read the query from a .sql file instead of the argument.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an existing --out file.")] = False,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=0, help="Seconds the query (and writing its rows) may run before it "
+                                 "is interrupted (exit 3); 0: no limit.")] = DEFAULT_TIMEOUT_S,
 ) -> None:
     """Run one read-only SELECT over the store's history (views: see README, SQL over history)."""
     if (query is None) == (file is None):
         _refuse("give exactly one of a query or --file PATH.sql")
     if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
         _refuse(f"--out must end in {' or '.join(OUTPUT_SUFFIXES)}: {out}")
+    if out is not None and out.exists() and not force:
+        _refuse(f"{out} exists; pass --force to replace it")
     if file is not None:
         if not file.is_file():
             _refuse(f"no such SQL file: {file}")
@@ -223,9 +274,11 @@ def sql(
         fetch = functools.partial(head_and_count, n=MAX_SHOWN)
     try:
         fetched = run_query(store_db(db, config), query, reader_wait_s(), note_wait, fetch=fetch,
-                            as_of=parse_as_of(as_of))
+                            as_of=parse_as_of(as_of), timeout_s=timeout)
     except StoreBusy as exc:
         fail_busy(exc)
+    except QueryTimedOut as exc:
+        _refuse(str(exc), TIMEOUT_EXIT)
     except (QueryRefused, ConfigError, StorageError) as exc:
         _refuse(str(exc))
     except OSError as exc:  # the output file's (a query's own errors are QueryRefused)

@@ -27,6 +27,10 @@ class StoreSpecError(ConfigError, ValueError):
     password); its message never repeats the spec."""
 
 
+class NotAStore(ConfigError):
+    """A store path that names a directory, or a file that is not a DuckDB database."""
+
+
 class UnknownNameError(RerankwatchError, KeyError):
     """A registry lookup failed; the message lists the available names."""
 
@@ -53,6 +57,10 @@ class VerdictFailed(RerankwatchError):
     def __init__(self, result: dict):
         super().__init__(result["verdict_line"])
         self.result = result
+
+
+class QueryTimedOut(RerankwatchError):
+    """A `rerankwatch sql` query ran past its --timeout and was interrupted."""
 
 
 class ShardError(RerankwatchError):

@@ -7,7 +7,11 @@ environment's ``HF_TOKEN``, a requirement ``pkg @ https://host/pkg.whl?token=…
 store keeps of a run's config goes through ``redact_config`` first:
 
 - the user info of every URL (``https://user:password@host``, ``https://TOKEN@host``),
-- every query parameter named like a credential (``?api_key=…``, ``&X-Amz-Signature=…``),
+- every query parameter named like a credential (``?api_key=…``, ``&X-Amz-Signature=…``,
+  and in a URL also ``?code=…``, ``?sas=…``), and the same in path segments (matrix parameters
+  ``;api_key=…``, ``/token=…/``),
+- the segment after a path segment named like a credential (``/api_key/VALUE/``), and a path
+  segment shaped like a provider's key (``sk-…``, ``hf_…``, ``ghp_…``, ``glpat-…``, ``xoxb-…``),
 - entries named like a credential in the free-form mappings ``options`` (masked) and ``env``
   (left out: a resumed run's worker inherits the variable from the environment it runs in,
   instead of receiving the mask).
@@ -29,6 +33,9 @@ CREDENTIAL_WORDS = frozenset({
     "cookie"})
 CREDENTIAL_SUFFIXES = ("token", "secret", "password", "passwd", "apikey", "signature",
                        "credential", "credentials")
+# whole names that name a credential only as a URL parameter (Azure Functions' ?code=, a SAS
+# token, a session id): as words they are too common ("language_code")
+URL_PARAM_NAMES = frozenset({"code", "sas", "sessionid", "jsessionid"})
 MASKED_MAPPINGS = ("options",)  # config mappings whose credential-named entries are masked
 DROPPED_MAPPINGS = ("env",)  # ... and those whose credential-named entries are left out
 
@@ -37,13 +44,25 @@ _WORD = re.compile(r"[^a-z0-9]+")
 # scheme://userinfo@ (greedy: a raw "@" in a password still ends at the last "@" of the host)
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s'\"<>]*@")
 # name=value after "?", "&", ";" or "#" (a query string or a fragment)
-_PARAM = re.compile(r"(?P<lead>[?&;#])(?P<name>[^=&;#?\s'\"<>]+)=(?P<value>[^&;#\s'\"<>]*)")
+_PARAM = re.compile(r"(?P<lead>[?&;#])(?P<name>[^=&;#?/\s'\"<>]+)=(?P<value>[^&;#\s'\"<>]*)")
+# /name=value/ in a path (the value ends at the segment's end)
+_SEGMENT_PARAM = re.compile(r"(?P<lead>/)(?P<name>[^=&;#?/\s'\"<>]+)=(?P<value>[^/&;#?\s'\"<>]*)")
+_PATH_SEGMENT = re.compile(r"/(?P<segment>[^/?#;\s'\"<>]*)")
+# a path segment shaped like a provider's API key (OpenAI, Hugging Face, GitHub, GitLab, Slack)
+_KEY_SHAPED = re.compile(r"(?<=/)(?:sk|hf|ghp|gho|ghs|github_pat|glpat|xox[abpr])[-_]"
+                         r"[A-Za-z0-9_\-]{16,}(?=[/?#;\s'\"<>]|$)")
 
 
 def is_secret_name(name: str) -> bool:
     """Whether a parameter, option or variable name looks like it holds a credential."""
     words = _WORD.split(_CAMEL.sub("_", unquote(str(name))).lower())
     return any(w in CREDENTIAL_WORDS or w.endswith(CREDENTIAL_SUFFIXES) for w in words if w)
+
+
+def is_secret_param(name: str) -> bool:
+    """Whether a URL parameter's name looks like it holds a credential (``is_secret_name``, or
+    one of ``URL_PARAM_NAMES``: ``code``, ``sas``, ...)."""
+    return is_secret_name(name) or unquote(str(name)).lower() in URL_PARAM_NAMES
 
 
 def url_credentials(url: str | None) -> list[str]:
@@ -56,9 +75,14 @@ def url_credentials(url: str | None) -> list[str]:
     except ValueError:  # e.g. an invalid IPv6 host: still look for the pieces
         return ["user info"] if _USERINFO.search(url) else []
     found = ["user info"] if "@" in parts.netloc else []
+    path = parts.path
+    found += [f"path parameter {m['name']!r}" for m in (*_PARAM.finditer(path),
+              *_SEGMENT_PARAM.finditer(path)) if is_secret_param(m["name"])]
+    if _KEY_SHAPED.search(path):
+        found.append("a key in the path")
     for where in (parts.query, parts.fragment):
         names = [name for name, _ in parse_qsl(where, keep_blank_values=True)]
-        found += [f"query parameter {name!r}" for name in names if is_secret_name(name)]
+        found += [f"query parameter {name!r}" for name in names if is_secret_param(name)]
     return found
 
 
@@ -70,11 +94,31 @@ def redact_text(text: str) -> str:
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
 
     def param(match: re.Match) -> str:
-        if not is_secret_name(match["name"]):
+        if not is_secret_param(match["name"]):
             return match[0]
         return f"{match['lead']}{match['name']}={MASK}"
 
-    return _PARAM.sub(param, text)
+    text = _SEGMENT_PARAM.sub(param, _PARAM.sub(param, text))
+    if "://" in text:
+        text = _KEY_SHAPED.sub(MASK, _mask_named_segments(text))
+    return text
+
+
+def _mask_named_segments(text: str) -> str:
+    """/api_key/VALUE/ -> /api_key/***/: the segment after one named like a credential (in
+    one run of segments: a space or a query string ends it)."""
+    previous: list = [None, -1]  # (the segment before, where it ended)
+
+    def segment(match: re.Match) -> str:
+        name, end = previous
+        previous[:] = [match["segment"], match.end()]
+        if (end == match.start() and name and "=" not in name and is_secret_name(name)
+                and match["segment"] not in ("", MASK)):
+            previous[0] = None
+            return f"/{MASK}"
+        return match[0]
+
+    return _PATH_SEGMENT.sub(segment, text)
 
 
 def redact_url(url: str) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from rerankwatch.core.controls import visible
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.core.records import NOT_JUDGED, STATUSES
 from rerankwatch.report.details import explain
@@ -83,11 +84,17 @@ def load_report_data(store: Store, run: str = "latest", nights: int = 14) -> Rep
     )
 
 
+def _esc(text: str) -> str:
+    """Stored text as HTML: markup escaped, and control characters (ESC, NUL, which HTML
+    cannot hold at all, a bidi override) shown as their escapes (``\\x1b``)."""
+    return html.escape(visible(text, keep="\t\n\r"))
+
+
 def _img(figure, element_id: str, caption: str) -> str:
     """A figure inlined as PNG under an anchor the summary links to."""
     png = to_png(figure)
-    return (f'<figure id="{element_id}"><img alt="{html.escape(caption)}" '
-            f'src="data:image/png;base64,{png}"><figcaption>{html.escape(caption)}'
+    return (f'<figure id="{element_id}"><img alt="{_esc(caption)}" '
+            f'src="data:image/png;base64,{png}"><figcaption>{_esc(caption)}'
             f"</figcaption></figure>")
 
 
@@ -136,8 +143,8 @@ def _detail(check: str, value) -> str:
                            ensure_ascii=False)
     except (TypeError, ValueError):
         whole = str(value)
-    return (f"<details><summary>{html.escape(summary) or 'detail'}</summary>{table}"
-            f"<pre>{html.escape(whole)}</pre></details>")
+    return (f"<details><summary>{_esc(summary) or 'detail'}</summary>{table}"
+            f"<pre>{_esc(whole)}</pre></details>")
 
 
 def _cell(column: str, value, check: str | None = None) -> str:
@@ -147,11 +154,11 @@ def _cell(column: str, value, check: str | None = None) -> str:
         return _detail(check, value)
     if isinstance(value, float):
         return number(value)
-    return html.escape(str(value))
+    return _esc(str(value))
 
 
 def _table(frame: pl.DataFrame, row_class=None, check: str | None = None) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
     body = []
     for row in frame.iter_rows(named=True):
         css = f' class="{row_class(row)}"' if row_class else ""
@@ -220,15 +227,15 @@ def render_html(data: ReportData) -> str:
               .agg(*(pl.col("status").eq(s).sum().alias(s)
                      for s in STATUSES))
               .rename({NOT_JUDGED: NOT_JUDGED_LABEL}))
-    parts = [f"<h1>rerankwatch: {html.escape(data.run['flow_name'])} run "
-             f"{html.escape(data.run_id)}</h1>",
+    parts = [f"<h1>rerankwatch: {_esc(data.run['flow_name'])} run "
+             f"{_esc(data.run_id)}</h1>",
              f'<p class="verdict {verdict}" id="verdict">{verdict}</p>',
              f'<p class="meta">started {data.run["started_at"]:%Y-%m-%d %H:%M %Z}, scoring '
-             f"{html.escape(data.run['status'])}, reference <b>{html.escape(data.reference)}"
+             f"{_esc(data.run['status'])}, reference <b>{_esc(data.reference)}"
              f"</b></p>"]
     if unscored.height:  # first: why the run could not be (wholly) judged, once per engine
         items = "".join(
-            f"<li>{html.escape(engine_error_line(e['engine_name'], e['error'] or e['status']))}"
+            f"<li>{_esc(engine_error_line(e['engine_name'], e['error'] or e['status']))}"
             "</li>" for e in unscored.iter_rows(named=True))
         parts.append(f'<h2>Could not be judged</h2><ul id="not-judged">{items}</ul>')
     if found:
@@ -236,12 +243,12 @@ def render_html(data: ReportData) -> str:
         for finding in found:
             target = links[finding]
             plot = (f', <a href="#{target}">plot</a>' if target in shown else "")
-            items.append(f'<li class="finding">{html.escape(finding.line)} (<a href='
+            items.append(f'<li class="finding">{_esc(finding.line)} (<a href='
                          f'"#check-{finding.check}">details</a>{plot})</li>')
         parts.append(f'<h2>Why it is {verdict}</h2><ul id="failing">{"".join(items)}</ul>')
     elif not unscored.height:
         line = pass_line(data.scores, data.engines, data.reference)
-        parts.append(f'<p id="summary">{html.escape(line)}</p>')
+        parts.append(f'<p id="summary">{_esc(line)}</p>')
         if quiet := warnings(data.checks):
             parts.append(f'<p class="meta" id="warnings">not blocking (made so in the config), '
                          f'failed: {", ".join(quiet)}; see the details below</p>')
@@ -255,6 +262,6 @@ def render_html(data: ReportData) -> str:
         parts.append('<details id="details"><summary>checks, figures and details</summary>'
                      + "\n".join(body) + "</details>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>rerankwatch "
-            f"{html.escape(data.run_id)}</title><style>{STYLE}</style></head><body>"
+            f"{_esc(data.run_id)}</title><style>{STYLE}</style></head><body>"
             + "\n".join(parts) + "</body></html>")
 

@@ -2,7 +2,9 @@
 
 Every value, column name and title built from data is a ``rich.text.Text``: stored text (a
 document holding ``[/INST]``, an engine error, a column alias) is printed as written, never
-read as rich markup or emoji codes.
+read as rich markup or emoji codes. Its control characters (ESC, BEL, NUL, a bidi override)
+are printed as their escapes (``\x1b``), so stored text never clears, retitles or reorders
+the terminal; tabs and line breaks stay.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rerankwatch.core.controls import visible
 from rerankwatch.core.records import BLOCKED, ERROR_VERDICT, PASS, STATUSES
 from rerankwatch.report.details import explain
 from rerankwatch.report.summary import NOT_JUDGED_LABEL, engine_error_line, report_verdict_line
@@ -21,19 +24,23 @@ from rerankwatch.report.summary import NOT_JUDGED_LABEL, engine_error_line, repo
 CONSOLE = Console(width=None if sys.stdout.isatty() else 160)
 
 
+SHOWN_CONTROLS = "\t\n"  # controls a cell keeps; every other one prints as its escape
+
+
 def _fmt(value, digits: int = 4) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
         return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.3g}"
-    return str(value)
+    return visible(str(value), keep=SHOWN_CONTROLS)
 
 
 def frame_table(frame: pl.DataFrame, title: str | None = None) -> Table:
-    """A rich table of any polars frame; its title, column names and cells print literally."""
-    table = Table(title=None if title is None else Text(title), header_style="bold")
+    """A rich table of any polars frame; its title, column names and cells print literally,
+    control characters as their escapes."""
+    table = Table(title=None if title is None else Text(visible(title)), header_style="bold")
     for column in frame.columns:
-        table.add_column(Text(column), overflow="fold")
+        table.add_column(Text(visible(column)), overflow="fold")
     for row in frame.iter_rows():
         table.add_row(*(Text(_fmt(v)) for v in row))
     return table
@@ -79,13 +86,13 @@ def print_suite_report(report, candidate: str | None = None) -> None:
     per-check table, every blocking failure, then the verdict line."""
     if report.verdict != ERROR_VERDICT:
         for engine, cause in report.engine_errors:
-            CONSOLE.print(Text(engine_error_line(engine, cause), style="yellow"),
+            CONSOLE.print(Text(visible(engine_error_line(engine, cause)), style="yellow"),
                           soft_wrap=True)
     counts, failing = suite_frames(report)
     CONSOLE.print(frame_table(counts, title=f"{report.suite} suite, run {report.run_id}"))
     if failing.height:
         CONSOLE.print(frame_table(failing, title="blocking failures"))
-    CONSOLE.print(Text(report_verdict_line(report, candidate),  # one line, as CI greps it
+    CONSOLE.print(Text(visible(report_verdict_line(report, candidate)),  # one line: CI greps it
                        style=VERDICT_STYLES.get(report.verdict, "bold yellow")), soft_wrap=True)
 
 
@@ -94,7 +101,7 @@ def print_verdict_lines(lines: list[str]) -> None:
     for line in lines:
         verdict = line.split(":", 1)[0]
         style = VERDICT_STYLES.get(verdict, "bold yellow") if not line.startswith(" ") else ""
-        CONSOLE.print(Text(line, style=style), soft_wrap=True)
+        CONSOLE.print(Text(visible(line), style=style), soft_wrap=True)
 
 
 def caught_text(caught_by: tuple[str, ...], margins: dict[str, float | None]) -> str:

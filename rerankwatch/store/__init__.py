@@ -5,6 +5,7 @@ from rerankwatch.store.store import (
     LOCK_WAIT_ENV,
     IngestReport,
     Store,
+    check_store_path,
     create_store,
     is_locked,
     new_run_id,
@@ -12,5 +13,5 @@ from rerankwatch.store.store import (
     reader_wait_s,
 )
 
-__all__ = ["LOCK_WAIT_ENV", "IngestReport", "Store", "create_store", "is_locked", "new_run_id",
-           "open_store", "reader_wait_s"]
+__all__ = ["LOCK_WAIT_ENV", "IngestReport", "Store", "check_store_path", "create_store",
+           "is_locked", "new_run_id", "open_store", "reader_wait_s"]

@@ -25,7 +25,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from rerankwatch.core.errors import ConfigError, StorageError, StoreBusy
+from rerankwatch.core.errors import ConfigError, NotAStore, StorageError, StoreBusy
 from rerankwatch.core.provenance import scored_by
 from rerankwatch.core.records import Fingerprint
 from rerankwatch.core.store_spec import is_lake
@@ -230,6 +230,17 @@ def create_store(path: str | Path) -> bool:
             leftover.unlink(missing_ok=True)
 
 
+NOT_DUCKDB = "not a valid DuckDB database file"  # DuckDB's IOException for a foreign file
+
+
+def check_store_path(path: str | Path) -> None:
+    """NotAStore for a store path that is a directory (DuckDB fails on it only after its
+    retries, and a run after its setup); a DuckLake spec is not a path."""
+    if not is_lake(path) and Path(path).expanduser().is_dir():
+        raise NotAStore(f"{path} is a directory: the store is a DuckDB file (e.g. "
+                        f"{Path(path) / 'rerankwatch.duckdb'})")
+
+
 def open_store(path: str | Path, *, mode: str = "write", wait_s: float = 0.0,
                migrate: bool | None = None,
                on_wait: Callable[[str], object] | None = None,
@@ -267,6 +278,7 @@ def open_store(path: str | Path, *, mode: str = "write", wait_s: float = 0.0,
         return Store(str(path), read_only=mode != "write", sandboxed=mode == "sandboxed",
                      migrate=mode == "write" and migrate is not False, data_path=data_path,
                      as_of=as_of)
+    check_store_path(path)
     created = mode == "write" and create_store(path)  # migrated already
     options = {"read_only": mode != "write", "sandboxed": mode == "sandboxed",
                "migrate": mode == "write" and migrate is not False and not created}
@@ -275,6 +287,9 @@ def open_store(path: str | Path, *, mode: str = "write", wait_s: float = 0.0,
         try:
             return Store(path, **options)
         except duckdb.IOException as exc:
+            if NOT_DUCKDB in str(exc):
+                raise NotAStore(f"{path} is not a DuckDB database file (a store is one "
+                                f"created by rerankwatch; pass the right --db)") from None
             if not is_locked(exc):
                 raise
             pid, holder = lock_holder(exc)

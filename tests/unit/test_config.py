@@ -353,6 +353,10 @@ HTTP_ENGINE = ('\n[[engines]]\nname = "remote"\nkind = "http-rerank"\nmodel = "t
     (f"https://rerank.example/?password={SECRET}", "'password'"),
     (f"https://rerank.example/?accessToken={SECRET}", "'accessToken'"),
     (f"https://rerank.example/?key={SECRET}", "'key'"),
+    (f"https://rerank.example/rerank;api_key={SECRET}", "path parameter 'api_key'"),
+    (f"https://fn.azurewebsites.net/api/rerank?code={SECRET}", "query parameter 'code'"),
+    (f"https://rerank.example/v1/token={SECRET}/rerank", "path parameter 'token'"),
+    (f"https://rerank.example/v1/sk-proj-{SECRET}0123456789/rerank", "a key in the path"),
 ])
 def test_credentials_in_the_url_are_refused_without_showing_them(tmp_path: Path, url: str,
                                                                  what: str) -> None:

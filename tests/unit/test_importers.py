@@ -18,6 +18,7 @@ from rerankwatch.samples.importers import (
     import_set,
     read_beir,
     read_sql,
+    read_topics,
     read_trec,
     stratified,
 )
@@ -208,3 +209,73 @@ def test_validate_and_stats(golden_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "longer than 128 tokens" in result.output and "known_irrelevant" in result.output
     assert "labels" in result.output
+
+
+def _trec_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("".join(f"{q} 0 {d} {s}\n" for q, d, s in QRELS))
+    collection = tmp_path / "collection.tsv"
+    collection.write_text("".join(f"{d}\t{t}\n" for d, t in DOCS.items()))
+    return qrels, _tsv_topics(tmp_path), collection
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_a_trec_file_that_is_not_utf8_is_one_line_naming_its_line(tmp_path, which):
+    files = _trec_files(tmp_path)
+    lines = files[which].read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].rstrip(b"\n") + b" caf\xe9\n"  # latin-1: invalid UTF-8
+    files[which].write_bytes(b"".join(lines))
+    out = tmp_path / "trec.jsonl"
+    result = run("import", "trec", "--qrels", str(files[0]), "--topics", str(files[1]),
+                 "--collection", str(files[2]), "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"error: {files[which]}:2: invalid UTF-8 at byte {len(lines[1]) - 2} of the line (0xe9);"
+        f" convert the file to UTF-8"]
+    assert not out.exists()
+
+
+def test_validate_of_a_lone_surrogate_is_one_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"set_id": "bad", "query_id": "q", "query": "q \\ud800", "doc_id": "d", '
+                   '"doc": "d", "label": 1, "tags": [], "lang": "en"}\n')
+    result = run("validate", str(bad))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"error: {bad}:1 [query]: holds the control character \\ud800 at offset 2 "
+        f"(a lone surrogate: not valid Unicode)"]
+
+
+@pytest.mark.parametrize("name", ["corpus.jsonl", "queries.jsonl"])
+def test_a_duplicate_beir_id_names_both_lines(beir, tmp_path, name):
+    path = beir / name
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines) + lines[1].replace('"text": "', '"text": "other '))
+    out = tmp_path / "set.jsonl"
+    result = run("import", "beir", str(beir), "--out", str(out))
+    assert result.exit_code == 2, result.output
+    key = json.loads(lines[1])["_id"]
+    assert result.output.strip() == (f"error: {path}:{len(lines) + 1} [_id]: duplicate id "
+                                     f"{key!r}; first on line 2")
+    assert not out.exists()
+
+
+def test_duplicate_trec_topics_and_documents_name_both_lines(tmp_path):
+    qrels, topics, collection = _trec_files(tmp_path)
+    with collection.open("a") as handle:
+        handle.write("d2\tA different text under the same id.\n")
+    with pytest.raises(SampleSetError) as caught:
+        read_trec(qrels, topics, collection)
+    assert str(caught.value) == (f"{collection}:{len(DOCS) + 1} [id]: duplicate id 'd2'; "
+                                 f"first on line 2")
+    with topics.open("a") as handle:
+        handle.write("q3\tanother query under q3\n")
+    with pytest.raises(SampleSetError, match=r"topics.tsv:4 \[id\]: duplicate id 'q3'; first "
+                                             r"on line 3"):
+        read_topics(topics)
+    sgml = tmp_path / "topics.sgml"
+    sgml.write_text("<top>\n<num> Number: 7\n<title> first\n</top>\n"
+                    "<top>\n<num> Number: 7\n<title> second\n</top>\n")
+    with pytest.raises(SampleSetError, match=r"topics.sgml:6 \[num\]: duplicate id '7'; first "
+                                             r"on line 2"):
+        read_topics(sgml)

@@ -40,6 +40,14 @@ def test_names_that_do_not(name: str) -> None:
     ("http://host/x?version=2&sig=a%2Fb#frag", f"http://host/x?version=2&sig={MASK}#frag"),
     ("http://host:8000/rerank", "http://host:8000/rerank"),
     ("not a url", "not a url"),
+    ("https://h/rerank;api_key=k5;v=1", f"https://h/rerank;api_key={MASK};v=1"),
+    ("https://fn.example/api/rerank?code=k6&x=1", f"https://fn.example/api/rerank?code={MASK}&x=1"),
+    ("https://h/v1/token=k7/rerank", f"https://h/v1/token={MASK}/rerank"),
+    ("https://h/v1/api_key/k8/rerank?version=2", f"https://h/v1/api_key/{MASK}/rerank?version=2"),
+    ("https://h/v1/sk-proj0123456789abcdef/rerank", f"https://h/v1/{MASK}/rerank"),
+    ("https://h/blob/abc?sv=2024&sas=k9&sig=k10", f"https://h/blob/abc?sv=2024&sas={MASK}&sig={MASK}"),
+    ("https://h/v1/languages/en_code/rerank?language_code=en",
+     "https://h/v1/languages/en_code/rerank?language_code=en"),
 ])
 def test_redact_url(url: str, expected: str) -> None:
     assert redact_url(url) == expected

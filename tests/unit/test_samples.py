@@ -663,3 +663,66 @@ def test_load_sample_sets_checks_set_ids_against_names(tmp_path: Path) -> None:
     with pytest.raises(SampleSetError) as exc:
         load_sample_sets({"golden": a})
     assert_error(exc, a, 1, "set_id", "differs from the configured set 'golden'")
+
+
+# --------------------------------------------------------------------------- control characters
+
+ESC_CLEAR = "\x1b[2J\x1b]0;pwned\x07"  # clear the screen, retitle the window (ends in BEL)
+
+
+@pytest.mark.parametrize(("field", "value", "char"), [
+    ("query_id", f"q{ESC_CLEAR}", "\\x1b"), ("doc_id", "d\x00", "\\x00"),
+    ("set_id", "s\u202e1", "\\u202e"), ("lang", "en\x07", "\\x07"), ("doc_id", "d\x9b", "\\x9b"),
+    ("query_id", "q\u2066", "\\u2066"),
+])
+def test_ids_refuse_control_characters(tmp_path: Path, field: str, value: str,
+                                       char: str) -> None:
+    path = write_jsonl(tmp_path / "s1.jsonl", [record(), record(**{"doc_id": "d2", field: value})])
+    with pytest.raises(SampleSetError) as exc:
+        load_sample_set(path)
+    assert_error(exc, path, 2, field, f"control character {char}")
+
+
+def test_tags_refuse_control_characters(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "s1.jsonl", [record(tags=["free", f"x{ESC_CLEAR}"])])
+    with pytest.raises(SampleSetError) as exc:
+        load_sample_set(path)
+    assert_error(exc, path, 1, "tags", "control character \\x1b")
+
+
+@pytest.mark.parametrize("field", ["query", "doc"])
+def test_texts_refuse_control_characters_but_tab_and_line_breaks(tmp_path: Path,
+                                                                  field: str) -> None:
+    ok = write_jsonl(tmp_path / "ok.jsonl", [record(**{field: "a\tb\r\nc\n\nd"})])
+    assert load_sample_set(ok).height == 1
+    path = write_jsonl(tmp_path / "s1.jsonl", [record(**{field: f"text{ESC_CLEAR}"})])
+    with pytest.raises(SampleSetError) as exc:
+        load_sample_set(path)
+    assert_error(exc, path, 1, field, "control character \\x1b at offset 4")
+    assert "'control_chars'" in exc.value.message
+
+
+def test_a_pair_tagged_control_chars_keeps_them_in_its_texts(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "s1.jsonl", [
+        record(doc=f"doc{ESC_CLEAR}\x00\u202e", tags=["control_chars"]),
+        record(doc_id="d2", doc=f"x{ESC_CLEAR}"),
+    ])
+    with pytest.raises(SampleSetError) as exc:  # the opt-in is per pair
+        load_sample_set(path)
+    assert_error(exc, path, 2, "doc", "control character")
+    path = write_jsonl(tmp_path / "s1.jsonl", [
+        record(doc=f"doc{ESC_CLEAR}\x00\u202e", tags=["control_chars"])])
+    assert load_sample_set(path)["doc"][0] == f"doc{ESC_CLEAR}\x00\u202e"
+
+
+def test_a_lone_surrogate_is_one_error_naming_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "s1.jsonl"
+    path.write_text(json.dumps(record()) + "\n"
+                    + json.dumps(record(doc_id="d2")).replace("List it", "\\ud800 List it")
+                    + "\n", encoding="utf-8")
+    for tags in ([], ["control_chars"]):
+        with pytest.raises(SampleSetError) as exc:
+            load_sample_set(path)
+        assert_error(exc, path, 2, "doc", "control character \\ud800")
+        assert "lone surrogate" in exc.value.message
+        path.write_text(path.read_text().replace('"tags": []', f'"tags": {json.dumps(tags)}'))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -742,3 +743,31 @@ def test_cli_query_failing_while_rows_stream_exits_2_and_writes_nothing(
         assert got.exit_code == 2, got.output
         assert "Could not convert string 'x'" in got.output and "cannot write" not in got.output
         assert list(folder.iterdir()) == []
+
+
+def test_cli_out_keeps_an_existing_file_unless_forced(db_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "trend.csv"
+    out.write_text("precious\n")
+    got = cli("select 1 as one", "--db", str(db_path), "--out", str(out))
+    assert got.exit_code == 2, got.output
+    assert got.output.strip() == f"error: {out} exists; pass --force to replace it"
+    assert out.read_text() == "precious\n"
+    got = cli("select 1 as one", "--db", str(db_path), "--out", str(out), "--force")
+    assert got.exit_code == 0, got.output
+    assert pl.read_csv(out)["one"].to_list() == [1]
+
+
+@pytest.mark.parametrize("out", [None, "slow.csv", "slow.parquet"])
+def test_cli_interrupts_a_query_past_its_timeout_with_exit_3(db_path: Path, tmp_path: Path,
+                                                             out: str | None) -> None:
+    started = time.monotonic()
+    folder = tmp_path / "exports"
+    extra = [] if out is None else ["--out", str(folder / out)]
+    got = cli("select count(*) from range(100000000000) a, range(10) b", "--db", str(db_path),
+              "--timeout", "0.5", *extra)
+    assert got.exit_code == 3, got.output
+    assert got.output.strip() == ("error: the query ran past its timeout of 0.5 s and was "
+                                  "interrupted (--timeout S: a longer one; 0: none)")
+    assert time.monotonic() - started < 15
+    assert not folder.exists() or list(folder.iterdir()) == []  # no partial file
+    assert cli("select 1", "--db", str(db_path), "--timeout", "30").exit_code == 0

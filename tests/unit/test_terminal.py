@@ -106,3 +106,25 @@ def test_a_progress_bar_shows_its_description_literally() -> None:
         advance(2)
     assert f"{CLOSER}" in captured.get()
     assert "2/2" in captured.get()
+
+
+CONTROLS = "\x1b[2J\x1b]0;pwned\x07 \x00 \u202eevil \x9b"  # clear, retitle, NUL, RLO, CSI
+
+
+def test_tables_show_control_characters_as_escapes() -> None:
+    frame = pl.DataFrame({f"col{CONTROLS}": [f"v{CONTROLS}", "tab\tand\nline"]})
+    text = rendered(views.frame_table(frame, title=f"t{CONTROLS}"))
+    for char in "\x1b\x07\x00\u202e\x9b":
+        assert char not in text
+    assert text.count("\\x1b[2J\\x1b]0;pwned\\x07 \\x00 \\u202eevil \\x9b") == 3
+    assert "line" in text
+
+
+def test_stored_control_characters_print_as_escapes_through_sql(tmp_path: Path) -> None:
+    from rerankwatch.cli.sql import run_query
+
+    with Store(tmp_path / "rw.duckdb") as opened:
+        opened.con.execute("create table evil as select $t as doc", {"t": CONTROLS})
+    frame = run_query(tmp_path / "rw.duckdb", "select doc from evil")
+    text = rendered(views.frame_table(frame))
+    assert "\x1b" not in text and "\\x1b[2J" in text

@@ -1,0 +1,55 @@
+"""Bad input reached by a command is one `error:` line and exit 2, at once: a file that is no
+DuckDB store, a directory as --db, a PREFECT_HOME that cannot be created."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rerankwatch.cli import app
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.output.splitlines() if not line.startswith("note:")]
+
+
+@pytest.mark.parametrize("argv", [["report"], ["baseline", "history"], ["baseline", "accept",
+                                  "r1", "--reason", "x"], ["sql", "select 1"]])
+def test_a_file_that_is_not_duckdb_is_one_line(tmp_path: Path, argv: list[str]) -> None:
+    foreign = tmp_path / "notes.duckdb"
+    foreign.write_text("not a database\n")
+    result = run(*argv, "--db", str(foreign))
+    assert result.exit_code == 2, result.output
+    assert error_lines(result) == [f"error: {foreign} is not a DuckDB database file (a store "
+                                   f"is one created by rerankwatch; pass the right --db)"]
+    assert foreign.read_text() == "not a database\n"
+
+
+def test_score_into_a_directory_is_refused_up_front(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = run("score", "--db", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert error_lines(result) == [f"error: {tmp_path} is a directory: the store is a DuckDB "
+                                   f"file (e.g. {tmp_path / 'rerankwatch.duckdb'})"]
+    assert time.monotonic() - started < 10
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["score"], ["nightly"], ["resume", "r1"],
+                                     ["gate", "--baseline", "a", "--candidate", "b"]])
+def test_a_prefect_home_that_cannot_be_created_is_named(tmp_path: Path, monkeypatch,
+                                                        command: list[str]) -> None:
+    home = tmp_path / "missing" / "prefect"
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    result = run(*command, "--db", str(tmp_path / "rw.duckdb"))
+    assert result.exit_code == 2, result.output
+    assert error_lines(result) == [
+        f"error: PREFECT_HOME {home} could not be created: its parent folder {home.parent} "
+        f"does not exist (create it, or point PREFECT_HOME elsewhere)"]
