@@ -15,7 +15,7 @@ def nightly(config_path: str | None = None, db: str | None = None, force: bool =
     verdict line; ``force`` rescores pairs an identical fingerprint scored before."""
     config = read_config(config_path, db)
     pairs = load_samples(config)
-    run_id = start_run(config, pairs, "nightly")
+    run_id = start_run(config, pairs, "nightly", force)
     failures = score_all(config, run_id, pairs, force)
     finish_run(config, run_id, failures)
     report = run_checks(config, run_id, "nightly")

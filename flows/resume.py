@@ -18,8 +18,8 @@ def resume(run_id: str, db: str | None = None, force: bool = False):
     """Ingest what a killed attempt left, score the missing pairs and probes of every engine
     config, then run the suite of the flow that started the run (nightly, upgrade-gate): an
     engine config that still cannot score makes the verdict ERROR, unless a check BLOCKS."""
-    config, flow_name, pairs = reopen_run(str(db_or_default(db)), run_id)
-    failures = score_all(config, run_id, pairs, force)
+    config, flow_name, pairs, forced = reopen_run(str(db_or_default(db)), run_id)
+    failures = score_all(config, run_id, pairs, force or forced)  # a --force run stays so
     finish_run(config, run_id, failures)
     suite = SUITES.get(flow_name)
     if suite is None:

@@ -16,7 +16,7 @@ def score_matrix(config_path: str | None = None, db: str | None = None,
     Pairs an identical fingerprint scored before are copied, unless ``force``."""
     config = read_config(config_path, db)
     pairs = load_samples(config)
-    run_id = start_run(config, pairs, "score-matrix")
+    run_id = start_run(config, pairs, "score-matrix", force)
     failures = score_all(config, run_id, pairs, force)
     finish_run(config, run_id, failures)
     if failures:

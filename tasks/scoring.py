@@ -30,15 +30,17 @@ def load_samples(config: RunConfig) -> pl.DataFrame:
 
 
 @task(cache_policy=NO_CACHE)
-def start_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str) -> str:
+def start_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str,
+              force: bool = False) -> str:
     from prefect.runtime import flow_run
 
-    return scoring.begin_run(config, pairs, flow_name, flow_run.get_id())
+    return scoring.begin_run(config, pairs, flow_name, flow_run.get_id(), force)
 
 
 @task(cache_policy=NO_CACHE)
-def reopen_run(db: str, run_id: str) -> tuple[RunConfig, str, pl.DataFrame]:
-    return scoring.reopen_run(db, run_id)
+def reopen_run(db: str, run_id: str) -> tuple[RunConfig, str, pl.DataFrame, bool]:
+    """The run to resume: its config, flow name, pairs and whether it was started --force."""
+    return (*scoring.reopen_run(db, run_id), scoring.run_forced(db, run_id))
 
 
 def flow_run_provenance() -> ScoredBy:

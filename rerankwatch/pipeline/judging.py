@@ -71,7 +71,7 @@ def run_and_judge(config: RunConfig, flow_name: str, suite: str,
     open the run, score every engine config (a failed one is recorded, the others finish),
     close the run, judge it with ``suite``. Returns (run id, report)."""
     pairs = scoring.load_pairs(config)
-    run_id = scoring.begin_run(config, pairs, flow_name)
+    run_id = scoring.begin_run(config, pairs, flow_name, force=force)
     failures = scoring.score_engines(config, run_id, pairs, force)
     scoring.end_run(config, run_id, failures)
     return run_id, judge_run(config, run_id, suite)

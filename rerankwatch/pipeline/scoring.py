@@ -54,7 +54,7 @@ def load_pairs(config: RunConfig) -> pl.DataFrame:
 
 
 def begin_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str,
-              flow_run_id: str | None = None) -> str:
+              flow_run_id: str | None = None, force: bool = False) -> str:
     """Store the validated pairs and open a run; returns its id. A flow run that runs again
     (a Prefect retry) reopens the run it opened. This process holds the run until end_run.
     The run's config is stored redacted (``rerankwatch.core.redact.redact_config``)."""
@@ -63,7 +63,7 @@ def begin_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str,
         run_id = store.run_for_flow_run(flow_run_id) if flow_run_id else None
         if run_id is None:
             run_id = store.start_run(flow_name, redact_config(config.model_dump(mode="json")),
-                                     flow_run_id, pair_ids=pairs["pair_id"])
+                                     flow_run_id, pair_ids=pairs["pair_id"], force=force)
             shards.hold_run_lock(shards.shard_dir(config.db_path), run_id)
             return run_id
         if set(store.run_pairs(run_id)["pair_id"]) != set(pairs["pair_id"]):
@@ -75,16 +75,30 @@ def begin_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str,
         return run_id
 
 
+JUDGED_FLOWS = ("nightly", "upgrade-gate")  # flows whose runs end in a verdict
+
+
 def check_resumable(db: str | Path, run_id: str) -> None:
-    """Raise RunNotResumable unless ``run_id`` is a failed or interrupted run in ``db``."""
+    """Raise RunNotResumable unless ``run_id`` is a failed or interrupted run in ``db``, or a
+    run of a judged flow that finished scoring but was never judged (killed before its
+    suite: resume judges it)."""
     if not store_exists(db):
         raise RunNotResumable(f"no such database: {db}")
     with open_store(db, mode="read", wait_s=INGEST_WAIT_S, on_wait=LOG.warning) as store:
         run = store.run(run_id)
+        judged = run is not None and not store.query("q_run_verdicts", run_id=run_id).is_empty()
     if run is None:
         raise RunNotResumable(f"no run {run_id!r} in {db}")
-    if run["status"] == "succeeded":
-        raise RunNotResumable(f"run {run_id!r} already succeeded: nothing to resume")
+    if run["status"] == "succeeded" and (judged or run["flow_name"] not in JUDGED_FLOWS):
+        raise RunNotResumable(f"run {run_id!r} already succeeded"
+                              + (" and was judged" if judged else "") + ": nothing to resume")
+
+
+def run_forced(db: str | Path, run_id: str) -> bool:
+    """Whether ``run_id`` was started with --force (its resume rescores as it did)."""
+    with open_store(db, mode="read", wait_s=INGEST_WAIT_S, on_wait=LOG.warning) as store:
+        run = store.run(run_id)
+    return bool(run and run.get("force"))
 
 
 def reopen_run(db: str | Path, run_id: str) -> tuple[RunConfig, str, pl.DataFrame]:

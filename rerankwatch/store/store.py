@@ -481,13 +481,15 @@ class Store:
 
     @writes
     def start_run(self, flow_name: str, config: dict, flow_run_id: str | None = None,
-                  run_id: str | None = None, pair_ids: Sequence[str] = ()) -> str:
-        """Open a run (status running) covering ``pair_ids``; returns its id."""
+                  run_id: str | None = None, pair_ids: Sequence[str] = (),
+                  force: bool = False) -> str:
+        """Open a run (status running) covering ``pair_ids``; returns its id. ``force``: it
+        rescores what an identical fingerprint scored before (kept when it is resumed)."""
         run_id = run_id or new_run_id()
         with self.transaction(runs=[run_id]):
             self.execute("insert_run", run_id=run_id, flow_name=flow_name,
                          flow_run_id=flow_run_id, started_at=datetime.now(UTC),
-                         config=json.dumps(config))
+                         config=json.dumps(config), force=force)
             if len(pair_ids):
                 self._insert("run_pairs", pl.DataFrame({"run_id": run_id,
                                                         "pair_id": list(pair_ids)}))

@@ -279,3 +279,40 @@ def test_a_nightly_and_its_resume_whose_engine_cannot_load_are_error_not_blocked
                                       "engine_name = 'ghost'")}
     assert statuses == {"not_judged"}
     assert sql(db, "select count(*) from baseline_acceptances") == [(0,)]
+
+
+# --------------------------------------------------------------------------- resume judges
+
+
+def test_resume_judges_a_nightly_killed_after_scoring_and_keeps_force(tmp_path, golden_dir):
+    """A nightly killed right after its run finished scoring (succeeded, every score, no
+    verdict) is judged by resume; a run started with --force is resumed with --force: the
+    scores an identical fingerprint stored before are scored afresh, not copied."""
+    from rerankwatch.pipeline import scoring
+    from rerankwatch.pipeline.config import load_config
+
+    db = tmp_path / "rw.duckdb"
+    path = tmp_path / "run.toml"
+    path.write_text(config_toml(db, golden_set(golden_dir), engine("tiny-ce")))
+    config = load_config(path)
+    pairs = scoring.load_pairs(config)
+    # what a SIGKILL right after finish_run leaves: a succeeded nightly run, never judged
+    killed = scoring.begin_run(config, pairs, "nightly")
+    scoring.end_run(config, killed, scoring.score_engines(config, killed, pairs))
+    assert sql(db, "select status from runs where run_id = $r", r=killed) == [("succeeded",)]
+    assert sql(db, "select count(*) from verdicts") == [(0,)]
+    judged = cli("resume", killed, "--db", str(db))
+    assert judged.exit_code == 0, judged.output
+    assert f"PASS: reference tiny-ce (run {killed})" in judged.output
+    assert sql(db, "select verdict from verdicts where run_id = $r", r=killed) == [("PASS",)]
+    again = cli("resume", killed, "--db", str(db))
+    assert again.exit_code == 2 and "already succeeded and was judged" in again.output
+
+    # a --force run killed before it scored anything: its resume scores, it copies nothing
+    forced = scoring.begin_run(config, pairs, "score-matrix", force=True)
+    shards.release_run_lock(shards.shard_dir(db), forced)  # as its killed process would
+    resumed = cli("resume", forced, "--db", str(db))
+    assert resumed.exit_code == 0, resumed.output
+    copied, total = sql(db, "select count(*) filter (reused_from_run is not null), count(*) "
+                            "from scores where run_id = $r and variant = 'main'", r=forced)[0]
+    assert (copied, total) == (0, GOLDEN)
