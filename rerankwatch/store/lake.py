@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from rerankwatch.core import sandbox
 from rerankwatch.core.errors import StorageError
 from rerankwatch.core.store_spec import DATA_PATH_ENV, check_lake
 
@@ -124,9 +125,7 @@ def connect(spec: str, *, read_only: bool = False, data_path: str | None = None,
             query = resources.files("rerankwatch.sql").joinpath(
                 "queries", f"{name}.sql").read_text(encoding="utf-8")
             data_dir = con.sql(query).fetchone()[0]
-            con.execute("set allowed_directories = $dirs", {"dirs": [data_dir]})
-            con.execute("set enable_external_access = false")
-            con.execute("set lock_configuration = true")
+            sandbox.lock_down(con, [data_dir])
     except duckdb.Error as exc:
         con.close()
         raise StorageError(f"cannot open the DuckLake store {spec}: {first_line(exc)}") from None

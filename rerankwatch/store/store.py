@@ -24,6 +24,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from rerankwatch.core import sandbox
 from rerankwatch.core.errors import ConfigError, StorageError, StoreBusy
 from rerankwatch.core.provenance import scored_by
 from rerankwatch.core.records import Fingerprint
@@ -299,10 +300,8 @@ class Store:
         else:
             if not read_only:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            config = {"enable_external_access": False, "autoinstall_known_extensions": False,
-                      "autoload_known_extensions": False, "lock_configuration": True}
-            self.con = duckdb.connect(self.path, read_only=read_only,
-                                      config=config if sandboxed else {})
+            self.con = (sandbox.connect(self.path) if sandboxed
+                        else duckdb.connect(self.path, read_only=read_only))
         self._serialized = False  # store_writes exists: every write transaction takes it
         if not read_only and migrate:
             self.migrate()
