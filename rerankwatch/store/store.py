@@ -511,14 +511,16 @@ class Store:
                      reused_pairs=reused_pairs, **scored_by().columns())
 
     @writes
-    def ingest_shards(self, directory: str | Path) -> IngestReport:
-        """Load every complete shard in ``directory`` in one transaction, then delete them.
+    def ingest_shards(self, directory: str | Path, run_id: str | None = None) -> IngestReport:
+        """Load every complete shard in ``directory`` (only ``run_id``'s, when given) in one
+        transaction, then delete them. Runs that share a folder each ingest their own: one
+        run's ingest never lists shards another run's ingest may take and delete meanwhile.
 
         Idempotent: the ledger (ingested_shards) skips a shard seen before, and a score already
         stored for a (run, engine, variant, pair) is kept, never duplicated. The shards of one
         ingest must not overlap (workers skip pairs that already wait in shards).
         """
-        found = shards.pending(directory)
+        found = shards.pending(directory, run_id)
         if not found:
             return IngestReport()
         ids = [info.shard_id for info in found]

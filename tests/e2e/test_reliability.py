@@ -249,3 +249,18 @@ def test_resume_of_an_unknown_or_hostile_run_id_exits_2(tmp_path, golden_dir):
     assert sql(db, "select count(*) from scores where variant = 'main'") == [(GOLDEN,)]
     missing = cli("resume", "r1", "--db", str(tmp_path / "absent.duckdb"))
     assert missing.exit_code == 2 and "no such database" in missing.output
+
+
+# --------------------------------------------------------------------------- two nightlies
+
+
+def test_two_nightlies_on_one_lake_never_take_each_others_shards(tmp_path: Path,
+                                                                 golden_dir: Path) -> None:
+    """Each run ingests its own shards only: two runs that score into the lake's one local
+    shard folder at once never fail an engine (once 1 in 3 tries: "No files found that
+    match …/shards/eA.main.<uuid>.parquet" in engine eB)."""
+    from tests.concurrent_runs import race, two_configs
+
+    lake = f"ducklake:sqlite:{tmp_path / 'lake' / 'catalog.sqlite'}"
+    configs = two_configs(lake, golden_dir / "golden_en.jsonl", tmp_path)
+    assert race(configs, rounds=10) == []

@@ -286,3 +286,15 @@ def test_the_sandboxed_postgres_lake_refuses_every_other_reader(catalog: str,
         except AssertionError as exc:
             failures.append(f"{query}: {exc}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.server
+def test_two_nightlies_on_one_postgres_lake_never_take_each_others_shards(
+        catalog: str, tmp_path: Path, golden_dir: Path) -> None:
+    """As tests/e2e/test_reliability.py on a SQLite lake: each run ingests its own shards."""
+    from tests.concurrent_runs import race, two_configs
+
+    lake = fresh_lake(catalog, "two_nightlies")
+    configs = two_configs(lake, golden_dir / "golden_en.jsonl", tmp_path,
+                          data_path=str(tmp_path / "data"))
+    assert race(configs, rounds=10) == []
