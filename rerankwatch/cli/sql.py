@@ -20,35 +20,15 @@ from rerankwatch.core.errors import (
     StorageError,
     StoreBusy,
 )
+from rerankwatch.core.sandbox import read_only_statement
 from rerankwatch.core.store_spec import store_exists
 
-READ_STATEMENTS = ("SELECT", "EXPLAIN")
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 MAX_SHOWN = 1000  # a terminal table longer than this helps nobody; --out writes every row
 BATCH_ROWS = 65_536  # rows fetched at a time: what is printed or written, never the whole result
 BUSY_EXIT = 3  # another process held the store past the wait (README: exit codes)
 TIMEOUT_EXIT = 3  # the query ran past --timeout: not judged, as ERROR
 DEFAULT_TIMEOUT_S = 300.0
-
-
-def read_only_statement(sql: str) -> str:
-    """The query, if it is exactly one SELECT (or EXPLAIN) statement; else QueryRefused."""
-    import duckdb
-
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise QueryRefused(f"invalid SQL: {exc}") from None
-    if not statements:
-        raise QueryRefused("no SQL statement given")
-    if len(statements) > 1:
-        raise QueryRefused(f"only SELECT statements, one at a time: got {len(statements)} "
-                           f"statements (the store is opened read-only)")
-    kind = statements[0].type.name
-    if kind not in READ_STATEMENTS:
-        raise QueryRefused(f"only SELECT statements are allowed, got {kind} (the store is "
-                           f"opened read-only)")
-    return sql
 
 
 def run_query(db: str | Path, sql: str, wait_s: float = 0.0, on_wait=None, fetch=None,

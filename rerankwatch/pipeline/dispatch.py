@@ -125,7 +125,7 @@ def collect(config: RunConfig, shared: SharedRun) -> int:
     Shared storage out of reach raises StorageError and leaves everything where it was."""
     names = shared.fetch_shards(shards.shard_dir(config.db_path))
     if names:
-        scoring.ingest(config.db_path, scoring.INGEST_WAIT_S)
+        scoring.ingest(config.db_path, shared.run_id, scoring.INGEST_WAIT_S)
         shared.delete_shards(names)
     return len(names)
 

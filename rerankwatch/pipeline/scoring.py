@@ -207,13 +207,14 @@ def _store(db_path: str | Path, wait_s: float = INGEST_WAIT_S, migrate: bool = F
                       data_path=data_path)
 
 
-def ingest(db_path: str | Path, wait_s: float = 0.0) -> IngestReport | None:
-    """Load the shards waiting next to the DB. While another process holds the DB, retry for
+def ingest(db_path: str | Path, run_id: str, wait_s: float = 0.0) -> IngestReport | None:
+    """Load the run's shards waiting next to the DB (only its own: another run scoring into
+    the same folder ingests its own). While another process holds the DB, retry for
     ``wait_s`` seconds, then raise its lock error; with ``wait_s`` 0, return None at once (the
     shards wait on disk for the next ingest)."""
     try:
         with _store(db_path, wait_s) as store:
-            return store.ingest_shards(shards.shard_dir(db_path))
+            return store.ingest_shards(shards.shard_dir(db_path), run_id)
     except Exception as exc:
         if wait_s or not is_locked(exc):
             raise
@@ -317,7 +318,7 @@ def plan_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.Data
     engine config already succeeded in the run."""
     engine_config = config.engine(engine_name)
     subset = pairs.filter(pl.col("set_id").is_in(config.sets_for(engine_config)))
-    ingest(config.db_path, INGEST_WAIT_S)  # shards a killed attempt left
+    ingest(config.db_path, run_id, INGEST_WAIT_S)  # shards a killed attempt left
     with _store(config.db_path) as store:
         if store.engine_status(run_id, engine_name) == "succeeded":
             return None
@@ -353,7 +354,7 @@ def score_main(plan: EnginePlan) -> int:
     with progress_bar(plan.name, plan.todo.height) as advance:
         return score_chunks(plan.engine, plan.fingerprint, plan.run_id, plan.name, plan.todo,
                             shards.shard_dir(db), plan.config.chunk_pairs, plan.batch_offset,
-                            lambda: ingest(db), advance)
+                            lambda: ingest(db, plan.run_id), advance)
 
 
 def probe_variants(engine) -> tuple[str, ...]:
@@ -441,7 +442,7 @@ def record_engine(plan: EnginePlan, scored: int) -> EngineOutcome:
     """Step 4: ingest what waits in shards, make sure every pair has a main score, and record
     the engine config's success with its load report and its counts, taken from the store
     (every attempt's scores, not only this call's ``scored``)."""
-    ingest(plan.config.db_path, INGEST_WAIT_S)
+    ingest(plan.config.db_path, plan.run_id, INGEST_WAIT_S)
     with _store(plan.config.db_path) as store:
         missing = set(plan.pairs["pair_id"]) - store.scored_pair_ids(plan.run_id, plan.name,
                                                                       "main")
@@ -505,7 +506,7 @@ def _record_failure(config: RunConfig, run_id: str, engine_name: str, exc: Excep
     error = f"{type(exc).__name__}: {exc}"
     LOG.error("engine %s failed: %s", engine_name, error)
     try:
-        ingest(config.db_path, INGEST_WAIT_S)  # the chunks finished before the failure
+        ingest(config.db_path, run_id, INGEST_WAIT_S)  # the chunks finished before the failure
         with _store(config.db_path) as store:
             store.record_engine_failure(run_id, engine_name, error)
     except Exception as record_exc:  # e.g. the DB is held elsewhere: the run stays "running"

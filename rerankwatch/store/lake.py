@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from rerankwatch.core import sandbox
 from rerankwatch.core.errors import StorageError, StoreMissing
 from rerankwatch.core.store_spec import DATA_PATH_ENV, check_lake, shown_db
 
@@ -130,9 +131,7 @@ def connect(spec: str, *, read_only: bool = False, data_path: str | None = None,
             con.execute(f"set {setting} = {value}")
         if sandboxed:  # the lake's own data files stay readable, nothing else
             data_dir = con.sql(_query("q_lake_data_path")).fetchone()[0]
-            con.execute("set allowed_directories = $dirs", {"dirs": [data_dir]})
-            con.execute("set enable_external_access = false")
-            con.execute("set lock_configuration = true")
+            sandbox.lock_down(con, [data_dir])
     except duckdb.Error as exc:
         con.close()
         if NOT_CREATED.search(str(exc)):

@@ -180,22 +180,25 @@ def read_info(path: Path) -> ShardInfo:
                          f"({type(exc).__name__}: {exc})") from None
 
 
-def pending(directory: str | Path) -> list[ShardInfo]:
-    """Complete shards waiting in ``directory``; unreadable ones are moved to
-    ``rejected/`` and raised as ShardError, never silently skipped."""
+def pending(directory: str | Path, run_id: str | None = None) -> list[ShardInfo]:
+    """Complete shards waiting in ``directory`` (only ``run_id``'s, when given); unreadable
+    ones are moved to ``rejected/`` and raised as ShardError, never silently skipped."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
     infos = []
     for path in sorted(directory.glob("*.parquet")):
         try:
-            infos.append(read_info(path))
+            info = read_info(path)
         except FileNotFoundError:  # ingested and removed by another process meanwhile
             continue
         except ShardError:
-            (directory / "rejected").mkdir(exist_ok=True)
-            os.replace(path, directory / "rejected" / path.name)
+            with contextlib.suppress(FileNotFoundError):
+                (directory / "rejected").mkdir(exist_ok=True)
+                os.replace(path, directory / "rejected" / path.name)
             raise
+        if run_id is None or info.run_id == run_id:
+            infos.append(info)
     return infos
 
 
@@ -203,8 +206,8 @@ def waiting_pair_ids(directory: str | Path, run_id: str, engine_name: str,
                      variant: str = "main") -> set[str]:
     """Pairs of one run, engine and variant already scored into shards not yet ingested."""
     found = set()
-    for info in pending(directory):
-        if (info.run_id, info.engine_name, info.variant) == (run_id, engine_name, variant):
+    for info in pending(directory, run_id):
+        if (info.engine_name, info.variant) == (engine_name, variant):
             with contextlib.suppress(FileNotFoundError):  # ingested meanwhile: in the DB now
                 found.update(pq.read_table(info.path, columns=["pair_id"])["pair_id"].to_pylist())
     return found

@@ -25,6 +25,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from rerankwatch.core import sandbox
 from rerankwatch.core.errors import ConfigError, NotAStore, StorageError, StoreBusy
 from rerankwatch.core.provenance import scored_by
 from rerankwatch.core.records import Fingerprint
@@ -326,10 +327,8 @@ class Store:
         else:
             if not read_only:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            config = {"enable_external_access": False, "autoinstall_known_extensions": False,
-                      "autoload_known_extensions": False, "lock_configuration": True}
-            self.con = duckdb.connect(self.path, read_only=read_only,
-                                      config=config if sandboxed else {})
+            self.con = (sandbox.connect(self.path) if sandboxed
+                        else duckdb.connect(self.path, read_only=read_only))
         self._serialized = False  # store_writes exists: every write transaction takes it
         if not read_only and migrate:
             self.migrate()
@@ -562,14 +561,16 @@ class Store:
                      reused_pairs=reused_pairs, **scored_by().columns())
 
     @writes
-    def ingest_shards(self, directory: str | Path) -> IngestReport:
-        """Load every complete shard in ``directory`` in one transaction, then delete them.
+    def ingest_shards(self, directory: str | Path, run_id: str | None = None) -> IngestReport:
+        """Load every complete shard in ``directory`` (only ``run_id``'s, when given) in one
+        transaction, then delete them. Runs that share a folder each ingest their own: one
+        run's ingest never lists shards another run's ingest may take and delete meanwhile.
 
         Idempotent: the ledger (ingested_shards) skips a shard seen before, and a score already
         stored for a (run, engine, variant, pair) is kept, never duplicated. The shards of one
         ingest must not overlap (workers skip pairs that already wait in shards).
         """
-        found = shards.pending(directory)
+        found = shards.pending(directory, run_id)
         if not found:
             return IngestReport()
         ids = [info.shard_id for info in found]

@@ -316,3 +316,18 @@ def test_resume_judges_a_nightly_killed_after_scoring_and_keeps_force(tmp_path, 
     copied, total = sql(db, "select count(*) filter (reused_from_run is not null), count(*) "
                             "from scores where run_id = $r and variant = 'main'", r=forced)[0]
     assert (copied, total) == (0, GOLDEN)
+
+
+# --------------------------------------------------------------------------- two nightlies
+
+
+def test_two_nightlies_on_one_lake_never_take_each_others_shards(tmp_path: Path,
+                                                                 golden_dir: Path) -> None:
+    """Each run ingests its own shards only: two runs that score into the lake's one local
+    shard folder at once never fail an engine (once 1 in 3 tries: "No files found that
+    match …/shards/eA.main.<uuid>.parquet" in engine eB)."""
+    from tests.concurrent_runs import race, two_configs
+
+    lake = f"ducklake:sqlite:{tmp_path / 'lake' / 'catalog.sqlite'}"
+    configs = two_configs(lake, golden_dir / "golden_en.jsonl", tmp_path)
+    assert race(configs, rounds=10) == []

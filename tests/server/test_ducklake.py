@@ -265,3 +265,38 @@ while not stop.exists() or queries < 3:
     queries += 1
 print(json.dumps({"queries": queries, "errors": errors, "slowest_s": slowest}))
 '''
+
+
+@pytest.mark.server
+def test_the_sandboxed_postgres_lake_refuses_every_other_reader(catalog: str,
+                                                                 tmp_path: Path) -> None:
+    """The same refusals as on a SQLite lake (tests/unit/test_lake.py), here with the
+    postgres scanner loaded and the catalog's own server as the target of its functions."""
+    from tests.unit.test_lake import SANDBOX_REFUSALS, assert_sandbox_refuses, sandbox_victims
+
+    lake = fresh_lake(catalog, "sandboxed")
+    with open_store(lake, data_path=str(tmp_path / "data")):
+        pass  # created and migrated
+    paths = sandbox_victims(tmp_path / "elsewhere")
+    paths["{pg}"] = lake.removeprefix("ducklake:postgres:")
+    ok = cli("sql", "--db", lake, "select count(*) as n from runs")
+    assert ok.exit_code == 0 and "│ 0 " in ok.output, ok.output
+    failures = []
+    for query, refusal in SANDBOX_REFUSALS:
+        try:
+            assert_sandbox_refuses(lake, query, refusal, paths)
+        except AssertionError as exc:
+            failures.append(f"{query}: {exc}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.server
+def test_two_nightlies_on_one_postgres_lake_never_take_each_others_shards(
+        catalog: str, tmp_path: Path, golden_dir: Path) -> None:
+    """As tests/e2e/test_reliability.py on a SQLite lake: each run ingests its own shards."""
+    from tests.concurrent_runs import race, two_configs
+
+    lake = fresh_lake(catalog, "two_nightlies")
+    configs = two_configs(lake, golden_dir / "golden_en.jsonl", tmp_path,
+                          data_path=str(tmp_path / "data"))
+    assert race(configs, rounds=10) == []

@@ -279,3 +279,48 @@ def test_duplicate_trec_topics_and_documents_name_both_lines(tmp_path):
     with pytest.raises(SampleSetError, match=r"topics.sgml:6 \[num\]: duplicate id '7'; first "
                                              r"on line 2"):
         read_topics(sgml)
+
+
+REFUSED_IMPORT_QUERIES = [
+    "copy (select 'owned' as x) to '{victim}' (format csv)",
+    "copy clicks to '{other}'",
+    "attach '{other}' as other",
+    "install httpfs",
+    "load httpfs",
+    "set enable_external_access = true",
+    "pragma enable_profiling",
+    "select 1; delete from clicks",
+    "delete from clicks",
+    "select * from read_csv('{other_csv}')",
+    "select * from read_text('{victim}')",
+    "select * from query('select 1 as x')",
+    "select * from sqlite_scan('{victim}', 'clicks')",
+    "explain analyze copy (select 1) to '{other}'",
+]
+
+
+@pytest.mark.parametrize("query", REFUSED_IMPORT_QUERIES)
+@pytest.mark.parametrize("suffix", [".duckdb", ".csv"])
+def test_sql_import_runs_only_one_sandboxed_select_and_leaves_its_source_alone(
+        tmp_path, clicks, suffix, query):
+    """The import's query runs in the `rerankwatch sql` sandbox: one SELECT, the source
+    read-only, no other file read or written; refused with one line, exit 2."""
+    source = tmp_path / f"victim{suffix}"
+    if suffix == ".duckdb":
+        with duckdb.connect(str(source)) as con:
+            con.register("frame", clicks)
+            con.execute("create table clicks as select * from frame")
+    else:
+        clicks.write_csv(source)
+    other_csv = tmp_path / "other.csv"
+    other_csv.write_text("a\n1\n")
+    before = source.read_bytes()
+    out = tmp_path / "y.jsonl"
+    text = (query.replace("{victim}", str(source)).replace("{other}", str(tmp_path / "x.csv"))
+            .replace("{other_csv}", str(other_csv)))
+    result = run("import", "sql", "--source", str(source), "--query", text, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {source}") and len(result.output.splitlines()) == 1
+    assert "Traceback" not in result.output and not out.exists()
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["other.csv", source.name])

@@ -164,6 +164,103 @@ def test_the_sandboxed_lake_reads_its_data_and_nothing_else(db_path: Path, lake:
     assert refused.exit_code == 2 and "Permission Error" in refused.output
 
 
+# Every scanner the four loaded extensions bring, and DuckDB's own file readers outside the
+# lake's data path: (query, the refusal). {sqlite}: another SQLite file; {pg}: a PostgreSQL
+# conninfo (the catalog's own, on a PostgreSQL lake); {parquet}, {csv}: files elsewhere.
+SANDBOX_REFUSALS = [
+    ("select * from sqlite_scan('{sqlite}', 'creds')", "sqlite_scan is not allowed"),
+    ("select * from sqlite_attach('{sqlite}')", "sqlite_attach is not allowed"),
+    ("select * from sqlite_query('__ducklake_metadata_lake', 'select 1')",
+     "sqlite_query is not allowed"),
+    ("select * from postgres_scan('{pg}', 'public', 'ducklake_snapshot')",
+     "postgres_scan is not allowed"),
+    ("select * from postgres_scan_pushdown('{pg}', 'public', 'ducklake_snapshot')",
+     "postgres_scan_pushdown is not allowed"),
+    ("select * from postgres_query('{pg}', 'select 1')", "postgres_query is not allowed"),
+    ("select * from postgres_attach('{pg}')", "postgres_attach is not allowed"),
+    ("select * from postgres_execute('{pg}', 'select 1')", "postgres_execute is not allowed"),
+    ("select * from read_postgres_binary('{csv}')", "read_postgres_binary is not allowed"),
+    ("select * from query('select 1')", "query is not allowed"),
+    ("select * from query_table('runs')", "query_table is not allowed"),
+    ("select * from json_execute_serialized_sql(json_serialize_sql('select 1'))",
+     "json_execute_serialized_sql is not allowed"),
+    ("select * from ducklake_expire_snapshots('lake', older_than => now())",
+     "ducklake_expire_snapshots is not allowed"),
+    ("select * from ducklake_cleanup_old_files('lake', cleanup_all => true)",
+     "ducklake_cleanup_old_files is not allowed"),
+    ("select * from ducklake_set_option('lake', 'parquet_compression', 'gzip')",
+     "ducklake_set_option is not allowed"),
+    ("select * from ducklake_add_data_files('lake', 'runs', '{parquet}')",
+     "ducklake_add_data_files is not allowed"),
+    ("select * from duckdb_secrets()", "duckdb_secrets is not allowed"),
+    ("select * from sniff_csv('{csv}')", "sniff_csv is not allowed"),
+    ("select * from read_duckdb('{parquet}')", "read_duckdb is not allowed"),
+    ("with x as (select * from sqlite_scan('{sqlite}', 'creds')) select * from x",
+     "sqlite_scan is not allowed"),
+    ("select (select count(*) from SQLITE_SCAN('{sqlite}', 'creds')) as n",
+     "sqlite_scan is not allowed"),
+    ("explain analyze select * from main.sqlite_scan('{sqlite}', 'creds')",
+     "sqlite_scan is not allowed"),
+    ("select * from read_parquet('{parquet}')", "Permission Error"),
+    ("select * from parquet_scan('{parquet}')", "Permission Error"),
+    ("select * from '{parquet}'", "Permission Error"),
+    ("select * from read_csv('{csv}')", "Permission Error"),
+    ("select * from glob('{elsewhere}/*')", "Permission Error"),
+]
+
+
+def sandbox_victims(folder: Path) -> dict[str, str]:
+    """Files outside a lake that its sandbox must not read: a SQLite file with a secret, a
+    Parquet and a CSV file."""
+    import sqlite3
+
+    folder.mkdir(parents=True, exist_ok=True)
+    other = folder / "other.sqlite"
+    with sqlite3.connect(other) as con:
+        con.execute("create table creds (user text, password text)")
+        con.execute("insert into creds values ('root', 'hunter2')")
+    con.close()
+    pl.DataFrame({"secret": ["hunter2"]}).write_parquet(folder / "other.parquet")
+    (folder / "other.csv").write_text("secret\nhunter2\n")
+    return {"{sqlite}": str(other), "{parquet}": str(folder / "other.parquet"),
+            "{csv}": str(folder / "other.csv"), "{elsewhere}": str(folder)}
+
+
+def assert_sandbox_refuses(lake_spec: str, query: str, refusal: str, paths: dict[str, str]
+                           ) -> None:
+    """`rerankwatch sql` on the lake refuses the query with one line, exit 2, reading and
+    writing nothing outside the lake."""
+    folder = Path(paths["{elsewhere}"])
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    for key, value in paths.items():
+        query = query.replace(key, value)
+    got = CliRunner().invoke(app, ["sql", "--db", lake_spec, query])
+    assert got.exit_code == 2, got.output
+    assert refusal in got.output and "hunter2" not in got.output, got.output
+    assert "Traceback" not in got.output
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+@pytest.mark.parametrize(("query", "refusal"), SANDBOX_REFUSALS)
+def test_the_sandboxed_sqlite_lake_refuses_every_other_reader(
+        db_path: Path, lake: str, tmp_path: Path, query: str, refusal: str) -> None:  # noqa: F811
+    copy_store(db_path, lake)
+    paths = sandbox_victims(tmp_path / "elsewhere")
+    paths["{pg}"] = "dbname=x host=127.0.0.1 port=1"
+    assert_sandbox_refuses(lake, query, refusal, paths)
+
+
+def test_the_sandboxed_lake_reads_parquet_in_its_own_data_path(db_path: Path,  # noqa: F811
+                                                               lake: str) -> None:
+    copy_store(db_path, lake)
+    data = Path(check_lake(lake)[1] + ".files")  # a SQLite lake's default data path
+    files = sorted(data.rglob("*.parquet"))
+    assert files, f"no data file under {data}"
+    got = CliRunner().invoke(app, ["sql", "--db", lake,
+                                   f"select count(*) > 0 as ok from read_parquet('{files[0]}')"])
+    assert got.exit_code == 0 and "True" in got.output, got.output
+
+
 def test_a_bad_spec_given_to_any_command_exits_2_without_echoing_it() -> None:
     import subprocess
     import sys
