@@ -25,7 +25,7 @@ def verdict_result(state) -> dict | None:
         return None
     if isinstance(result, VerdictFailed):
         return result.result
-    return result if isinstance(result, dict) and "verdict" in result else None
+    return result if isinstance(result, dict) and result.get("verdict") else None
 
 
 def notify_failure(flow, flow_run, state) -> None:
