@@ -20,7 +20,7 @@ def resume(run_id: str, db: str | None = None, force: bool = False):
     engine config that still cannot score makes the verdict ERROR, unless a check BLOCKS."""
     config, flow_name, pairs, forced = reopen_run(str(db_or_default(db)), run_id)
     failures = score_all(config, run_id, pairs, force or forced)  # a --force run stays so
-    finish_run(config, run_id, failures)
+    finish_run(config, run_id, failures, judged=flow_name in SUITES)
     suite = SUITES.get(flow_name)
     if suite is None:
         if failures:

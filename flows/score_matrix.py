@@ -18,7 +18,7 @@ def score_matrix(config_path: str | None = None, db: str | None = None,
     pairs = load_samples(config)
     run_id = start_run(config, pairs, "score-matrix", force)
     failures = score_all(config, run_id, pairs, force)
-    finish_run(config, run_id, failures)
+    finish_run(config, run_id, failures, judged=False)
     if failures:
         raise EngineFailed(f"run {run_id}: engine(s) failed: {', '.join(failures)}")
     return run_id

@@ -23,7 +23,7 @@ VERDICT_LOGGERS = ("prefect.flow_runs", "prefect.engine", "prefect.flow_engine")
 @task(cache_policy=NO_CACHE)
 def run_checks(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
     report = judging.judge_run(config, run_id, suite)
-    views.print_suite_report(report, candidate_name(config) if suite == "gate" else None)
+    views.print_suite_report(report)
     return report
 
 

@@ -102,7 +102,9 @@ def score_job(run_id: str, engine_name: str, shards_url: str) -> dict:
 
 
 @task(cache_policy=NO_CACHE)
-def finish_run(config: RunConfig, run_id: str, failures: dict[str, str]) -> pl.DataFrame:
+def finish_run(config: RunConfig, run_id: str, failures: dict[str, str],
+               judged: bool = True) -> pl.DataFrame:
+    """Close the run and print its summary (the errors only for a run no verdict follows)."""
     summary = scoring.end_run(config, run_id, failures)
-    views.print_run_summary(run_id, config.reference, summary)
+    views.print_run_summary(run_id, config.reference, summary, errors=not judged)
     return summary

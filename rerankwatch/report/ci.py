@@ -323,12 +323,13 @@ def ci_json(report: CiReport) -> dict[str, Any]:
 
 
 def verdict_lines(payload: dict[str, Any]) -> list[str]:
-    """What a command says when it ends (local or deployed alike): per run, its reasons, then
-    its verdict line; then each error no run explains."""
+    """What a command says when it ends (local or deployed alike): per run, its verdict line,
+    then each reason it does not already say (an ERROR's line names what could not score);
+    then each error no run explains."""
     lines = []
     for run in payload["runs"]:
-        lines += [f"  - {r}" for r in run["reasons"]]
         lines.append(run["verdict_line"])
+        lines += [f"  - {r}" for r in run["reasons"] if r not in run["verdict_line"]]
     lines += [f"ERROR: {e}" for e in payload["errors"]]
     return lines
 

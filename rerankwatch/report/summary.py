@@ -159,7 +159,7 @@ def result_findings(results) -> list[Finding]:
 def engine_error_line(engine: str, cause: str) -> str:
     """"engine cand could not score: <cause>": how every view says, once, why an engine
     config's checks were not judged."""
-    return f"engine {engine} could not score: {cause}"
+    return f"engine {engine} could not score: {' '.join(str(cause).split())}"  # one line
 
 
 def not_judged_message(detail_reason: str | None) -> str:

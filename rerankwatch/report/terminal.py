@@ -17,9 +17,9 @@ from rich.table import Table
 from rich.text import Text
 
 from rerankwatch.core.controls import visible
-from rerankwatch.core.records import BLOCKED, ERROR_VERDICT, PASS, STATUSES
+from rerankwatch.core.records import BLOCKED, PASS, STATUSES
 from rerankwatch.report.details import explain
-from rerankwatch.report.summary import NOT_JUDGED_LABEL, engine_error_line, report_verdict_line
+from rerankwatch.report.summary import NOT_JUDGED_LABEL
 
 CONSOLE = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -46,10 +46,12 @@ def frame_table(frame: pl.DataFrame, title: str | None = None) -> Table:
     return table
 
 
-def print_run_summary(run_id: str, reference: str, summary: pl.DataFrame) -> None:
-    """Per-engine summary: pairs, mean score, mean |Δ| vs the reference, pairs/s."""
+def print_run_summary(run_id: str, reference: str, summary: pl.DataFrame,
+                      errors: bool = True) -> None:
+    """Per-engine summary: status, pairs, mean score, mean |Δ| vs the reference, pairs/s, and
+    each failed engine's error (``errors``; a judged run's verdict says it instead, once)."""
     shown = summary.rename({"mean_abs_delta": f"mean |Δ| vs {reference}", "pairs_per_s": "pairs/s"})
-    if shown["error"].is_null().all():
+    if not errors or shown["error"].is_null().all():
         shown = shown.drop("error")
     CONSOLE.print(frame_table(shown, title=f"run {run_id}"))
 
@@ -81,19 +83,13 @@ def suite_frames(report) -> tuple[pl.DataFrame, pl.DataFrame]:
 VERDICT_STYLES = {PASS: "bold green", BLOCKED: "bold red"}  # ERROR: yellow, not a regression
 
 
-def print_suite_report(report, candidate: str | None = None) -> None:
-    """Why an engine could not score (once each: first, or in an ERROR verdict's line), a
-    per-check table, every blocking failure, then the verdict line."""
-    if report.verdict != ERROR_VERDICT:
-        for engine, cause in report.engine_errors:
-            CONSOLE.print(Text(visible(engine_error_line(engine, cause)), style="yellow"),
-                          soft_wrap=True)
+def print_suite_report(report) -> None:
+    """A per-check table (not judged counted apart) and every blocking failure; the verdict
+    line and its reasons are the command's closing lines (print_verdict_lines), said once."""
     counts, failing = suite_frames(report)
     CONSOLE.print(frame_table(counts, title=f"{report.suite} suite, run {report.run_id}"))
     if failing.height:
         CONSOLE.print(frame_table(failing, title="blocking failures"))
-    CONSOLE.print(Text(visible(report_verdict_line(report, candidate)),  # one line: CI greps it
-                       style=VERDICT_STYLES.get(report.verdict, "bold yellow")), soft_wrap=True)
 
 
 def print_verdict_lines(lines: list[str]) -> None:

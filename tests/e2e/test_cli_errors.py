@@ -123,16 +123,19 @@ def test_resume_of_an_unknown_run_is_one_error_line(env, tmp_path):
 
 @pytest.mark.server
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
-def test_an_engine_that_cannot_load_blocks_the_nightly_with_one_error_line(
+def test_an_engine_that_cannot_load_is_error_with_one_verdict_line(
         env, tmp_path, golden_dir, debug):
     config = write_config(tmp_path, golden_dir / "golden_en.jsonl",
                           [("ghost", "st-cross", GHOST)], reference="ghost")
     config.write_text(config.read_text().replace(UNTRAINED, ""))
     done = rerankwatch(env, *(["--debug"] if debug else []), "nightly", "--config", str(config))
-    assert_one_error(done, 1, "BLOCKED", traceback=debug)
     text = output(done)
-    assert f"cannot load model '{GHOST}'" in text  # the cause, said where the engine failed
-    assert "Flow run encountered an exception" not in error_lines(done)[0]
+    assert done.returncode == 3, text  # ERROR: could not judge, never BLOCKED
+    assert error_lines(done) == [] and "BLOCKED" not in text, text
+    (line,) = [x for x in text.splitlines() if x.startswith("ERROR: ")]
+    assert line.startswith("ERROR: engine ghost could not score: EngineFailed: ") and \
+        f"cannot load model '{GHOST}'" in line, text  # the cause, said once in the verdict
+    assert ("Traceback (most recent call last)" in text) == debug, text
     if not debug:  # Prefect's report of the failed flow stays in its UI, not on the terminal
         assert "Encountered exception during execution" not in text
         assert "Finished in state Failed" not in text

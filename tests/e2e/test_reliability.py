@@ -152,7 +152,7 @@ def test_crashing_engine_fails_the_nightly_and_resume_finishes_and_judges_it(tmp
     assert state.is_failed()  # a failed engine never turns into a passing suite
     [(run_id, status, error)] = sql(db, "select run_id, status, error from runs")
     assert status == "failed" and "tiny-ce-crashy" in error and "CUDA out of memory" in error
-    assert sql(db, "select verdict from verdicts") == [("BLOCKED",)]
+    assert sql(db, "select verdict from verdicts") == [("ERROR",)]  # could not judge it
     kept = dict(sql(db, "select engine_name, count(*) from scores where variant = 'main' "
                         "group by 1"))
     assert kept == {"tiny-ce": GOLDEN, "tiny-ce-crashy": 16}  # the finished chunks stayed
@@ -170,7 +170,7 @@ def test_crashing_engine_fails_the_nightly_and_resume_finishes_and_judges_it(tmp
     fresh = sql(db, "select count(*) from scores where variant = 'main' and scored_at > $t "
                     "and engine_name = 'tiny-ce-crashy'", t=crashed_at)
     assert fresh == [(GOLDEN - 16,)]  # the resume scored only what the run lacked
-    assert sql(db, "select verdict from verdicts order by decided_at") == [("BLOCKED",),
+    assert sql(db, "select verdict from verdicts order by decided_at") == [("ERROR",),
                                                                            ("PASS",)]
     assert (db.parent / "reports" / f"{run_id}.html").is_file()
 
