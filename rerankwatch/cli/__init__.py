@@ -217,7 +217,7 @@ def _ci_reports(command: str, junit: Path | None, json_file: Path | None) -> Ite
     code, say the verdict of each run it judged (its line, then its reasons: the same lines a
     deployed gate's client prints) and write the requested --junit / --json reports (an input
     refused before anything ran: the reports say so, verdict ERROR). A report that cannot be
-    written turns exit 0 into 1."""
+    written turns exit 0 into 3."""
     flows: list = []
     global _last_error
     _last_error = None
@@ -230,8 +230,8 @@ def _ci_reports(command: str, junit: Path | None, json_file: Path | None) -> Ite
         _close(command, EXIT_CODES[ERROR_VERDICT], flows, junit, json_file,
                f"{type(exc).__name__}: {exc}")
         raise
-    if not _close(command, 0, flows, junit, json_file):
-        raise typer.Exit(1)
+    if not _close(command, 0, flows, junit, json_file):  # CI has nothing to read: ERROR
+        raise typer.Exit(EXIT_CODES[ERROR_VERDICT])
 
 
 def _close(command: str, code: int, flows: list, junit: Path | None,
@@ -424,7 +424,7 @@ def _deployed_gate(name: str, baseline: str | dict, candidate: str | dict, timeo
         refused(str(exc), EXIT_CODES[ERROR_VERDICT])
     _print_verdict(outcome.payload)
     if not _write_reports(outcome.payload, junit, json_file) and outcome.exit_code == 0:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_CODES[ERROR_VERDICT])  # CI has nothing to read
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
 
