@@ -93,6 +93,7 @@ def result_problems(items: list, docs: list[str], top_n: int | None, index_field
     values = np.full(sent, np.nan)
     seen: set[int] = set()
     duplicates, out_of_range, not_integers, not_finite, elsewhere = [], [], [], [], []
+    foreign = []  # (index, echoed text) of echoes that are no document of the request
     position = {}  # first index of each document text: where an echoed document was sent
     for i, doc in enumerate(docs):
         position.setdefault(doc, i)
@@ -114,8 +115,11 @@ def result_problems(items: list, docs: list[str], top_n: int | None, index_field
             if not np.isfinite(value):
                 not_finite.append(index)
             echoed = _echoed_text(item)
-            if echoed is not None and echoed != docs[index] and echoed in position:
-                elsewhere.append((index, position[echoed]))
+            if echoed is not None and echoed != docs[index]:
+                if echoed in position:
+                    elsewhere.append((index, position[echoed]))
+                else:
+                    foreign.append((index, echoed))
     missing = [i for i in range(sent) if i not in seen]
     expected = min(top_n, sent) if top_n else sent
     problems = []
@@ -143,7 +147,17 @@ def result_problems(items: list, docs: list[str], top_n: int | None, index_field
         shown = ", ".join(f"index {i} echoes document {j}" for i, j in elsewhere[:SHOWN])
         problems.append(f"results name another document than the one they echo ({shown}): "
                         f"the index is not the document scored (ragflow #2575, rerankers #39)")
+    if foreign:
+        foreign.sort()
+        index, echoed = foreign[0]
+        problems.append(f"results echo another document than the one sent at their index: "
+                        f"indices {_shown([i for i, _ in foreign])} (index {index} echoes "
+                        f"{_cut(echoed)!r}, sent {_cut(docs[index])!r})")
     return values, problems
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 class HttpRerankEngine(BatchedEngine):

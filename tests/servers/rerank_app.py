@@ -27,6 +27,9 @@ each, never map a short or repeated result list by position):
                   (ragflow #2575, rerankers #39): a well-formed list; an echoed document
                   still names the document scored, and the same documents sent in another
                   order keep each value with its position
+    wrong_echo    every result echoes ``{"text": "NOT THE DOC"}`` as its document: a text the
+                  request never sent (the client must check the echo against the document
+                  sent at that index, not only against the request's other documents)
 
 Models come from ``RERANK_APP_MODELS`` (JSON: {"name": ["cross" | "bi", "path"]}; the first is
 the default when a request names none). Settings change at runtime through ``POST /_admin``
@@ -56,7 +59,7 @@ from tests.servers.process import free_port, running_server
 ROOT = Path(__file__).resolve().parents[2]
 MODELS_ENV = "RERANK_APP_MODELS"
 FAULTS = {None, "slow", "5xx", "malformed", "fewer", "fail_first", "drop_empty", "dedupe",
-          "duplicate", "out_of_range", "top_n_cap", "by_position"}
+          "duplicate", "out_of_range", "top_n_cap", "by_position", "wrong_echo"}
 
 
 @dataclass
@@ -160,6 +163,8 @@ def _shape(results: list[dict], docs: list[str], key: str) -> list[dict]:
         return [*results[:-1], {**results[-1], "index": len(docs) + 3}]
     if fault == "top_n_cap":
         return results[:2]
+    if fault == "wrong_echo":
+        return [{**r, "document": {"text": "NOT THE DOC"}} for r in results]
     if fault == "by_position":
         ranked = sorted(results, key=lambda r: -r[key])
         return [{**r, "index": rank} for rank, r in enumerate(ranked)]
