@@ -35,8 +35,9 @@ from rerankwatch.engines.heads import sigmoid
 from rerankwatch.engines.http_schemas import api_schema
 
 LOG = logging.getLogger("rerankwatch.engines.http")
+MAX_RESPONSE_MB = 64  # a body past this is refused, read in chunks (options.max_response_mb)
 OPTIONS = {"path": "", "activation": "sigmoid", "backoff_s": 0.5,  # known options, defaults
-           "verify_index": True}
+           "verify_index": True, "max_response_mb": MAX_RESPONSE_MB}
 ACTIVATIONS = ("sigmoid", "none", "cosine")
 RETRY_STATUS = {408, 429}  # and every 5xx
 MAX_BACKOFF_S = 30.0
@@ -188,6 +189,10 @@ class HttpRerankEngine(BatchedEngine):
             raise self._error(f"unknown option(s) {unknown}; known: {sorted(known)}")
         options = {**known, **config.options}
         self.backoff_s = float(options["backoff_s"])
+        limit = options["max_response_mb"]
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+            raise self._error(f"options.max_response_mb must be a number > 0, got {limit!r}")
+        self.max_response_mb, self.max_response_bytes = limit, int(limit * 2**20)
         self._batch = -1  # batches this engine scored, for errors: "batch 3"
         self.max_length = config.max_length or 0
         return options
@@ -303,7 +308,8 @@ class HttpRerankEngine(BatchedEngine):
                         self.config.name, ORDER_PROBES)
 
     def _post(self, body: dict) -> httpx.Response:
-        response = self.client.post(self.request_url, json=body)
+        with self.client.stream("POST", self.request_url, json=body) as streamed:
+            response = self._capped(streamed)
         status = response.status_code
         if status in RETRY_STATUS or status >= 500:
             raise _Retryable(f"HTTP {status}: {_snippet(response)}")
@@ -319,6 +325,29 @@ class HttpRerankEngine(BatchedEngine):
                     f"(now {self.config.batch_size})" if status == 413 else "")
             raise self._error(f"POST {self.url}: HTTP {status}: {_snippet(response)}{hint}")
         return response
+
+    def _capped(self, streamed: httpx.Response) -> httpx.Response:
+        """The response read in chunks, refused once its body (decoded: a compressed bomb
+        too) passes max_response_bytes; a declared Content-Length past it is refused unread."""
+        limit = self.max_response_bytes
+        declared = streamed.headers.get("content-length", "")
+        chunks, size = [], 0
+        if not (declared.isdigit() and int(declared) > limit):
+            for chunk in streamed.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    break
+                chunks.append(chunk)
+        if size > limit or (declared.isdigit() and int(declared) > limit):
+            raise self._error(f"POST {self.url}: the response body is larger than "
+                              f"options.max_response_mb = {self.max_response_mb:g} MB "
+                              f"({limit} bytes); raise it if the server's answers are this "
+                              f"large")
+        headers = [(k, v) for k, v in streamed.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length",
+                                        "transfer-encoding")]  # the content is decoded
+        return httpx.Response(streamed.status_code, headers=headers, content=b"".join(chunks),
+                              request=streamed.request)
 
     def _parse(self, response: httpx.Response, docs: list[str], top_n: int | None
                ) -> np.ndarray:

@@ -226,3 +226,24 @@ def test_result_problems_names_what_no_fault_mode_sends():
                                   docs, None, "index", "score")
     assert problems == ["results echo another document than the one sent at their index: "
                         "indices [1] (index 1 echoes 'b ', sent 'b')"]
+
+
+@pytest.mark.parametrize("fault", ["huge", "huge_chunked"])
+def test_a_body_past_the_limit_is_refused_naming_the_server_and_the_limit(fault, server,
+                                                                         reference):
+    """A body is read in chunks and refused once it passes options.max_response_mb (64 MB by
+    default): never read whole, not retried (the same answer would come again)."""
+    server.admin(fault=fault, pad_mb=2.0)
+    with pytest.raises(HttpRerankError) as error:
+        http_engine(server.url, "cohere", retries=2, max_response_mb=1).score(PAIRS)
+    assert str(error.value) == (
+        f"engine 'remote': POST {server.url}/v1/rerank: the response body is larger than "
+        f"options.max_response_mb = 1 MB (1048576 bytes); raise it if the server's answers "
+        f"are this large")
+    assert server.requests() == 1
+    server.admin(fault=fault, pad_mb=0.5)  # under the limit: scored as usual
+    batch = http_engine(server.url, "cohere", max_response_mb=1).score(PAIRS)
+    np.testing.assert_allclose(batch.scores, reference.score(PAIRS).scores, atol=1e-5)
+    with pytest.raises(HttpRerankError, match=r"options.max_response_mb must be a number > 0, "
+                                              r"got 0"):
+        http_engine(server.url, "cohere", max_response_mb=0)
