@@ -17,6 +17,7 @@ import numpy as np
 
 from rerankwatch.engines.heads import cosine
 from rerankwatch.engines.http_rerank import (
+    MAX_RESPONSE_MB,
     HttpRerankEngine,
     _Retryable,
     _shown,
@@ -25,7 +26,8 @@ from rerankwatch.engines.http_rerank import (
     result_list,
 )
 
-OPTIONS = {"path": "/embeddings", "backoff_s": 0.5}  # known options, defaults
+OPTIONS = {"path": "/embeddings", "backoff_s": 0.5,  # known options, defaults
+           "max_response_mb": MAX_RESPONSE_MB}
 
 
 def embedding_problems(items: list, sent: int) -> tuple[np.ndarray | None, list[str]]:

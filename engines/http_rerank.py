@@ -35,8 +35,9 @@ from rerankwatch.engines.heads import sigmoid
 from rerankwatch.engines.http_schemas import api_schema
 
 LOG = logging.getLogger("rerankwatch.engines.http")
+MAX_RESPONSE_MB = 64  # a body past this is refused, read in chunks (options.max_response_mb)
 OPTIONS = {"path": "", "activation": "sigmoid", "backoff_s": 0.5,  # known options, defaults
-           "verify_index": True}
+           "verify_index": True, "max_response_mb": MAX_RESPONSE_MB}
 ACTIVATIONS = ("sigmoid", "none", "cosine")
 RETRY_STATUS = {408, 429}  # and every 5xx
 MAX_BACKOFF_S = 30.0
@@ -93,6 +94,7 @@ def result_problems(items: list, docs: list[str], top_n: int | None, index_field
     values = np.full(sent, np.nan)
     seen: set[int] = set()
     duplicates, out_of_range, not_integers, not_finite, elsewhere = [], [], [], [], []
+    foreign = []  # (index, echoed text) of echoes that are no document of the request
     position = {}  # first index of each document text: where an echoed document was sent
     for i, doc in enumerate(docs):
         position.setdefault(doc, i)
@@ -114,8 +116,11 @@ def result_problems(items: list, docs: list[str], top_n: int | None, index_field
             if not np.isfinite(value):
                 not_finite.append(index)
             echoed = _echoed_text(item)
-            if echoed is not None and echoed != docs[index] and echoed in position:
-                elsewhere.append((index, position[echoed]))
+            if echoed is not None and echoed != docs[index]:
+                if echoed in position:
+                    elsewhere.append((index, position[echoed]))
+                else:
+                    foreign.append((index, echoed))
     missing = [i for i in range(sent) if i not in seen]
     expected = min(top_n, sent) if top_n else sent
     problems = []
@@ -143,7 +148,17 @@ def result_problems(items: list, docs: list[str], top_n: int | None, index_field
         shown = ", ".join(f"index {i} echoes document {j}" for i, j in elsewhere[:SHOWN])
         problems.append(f"results name another document than the one they echo ({shown}): "
                         f"the index is not the document scored (ragflow #2575, rerankers #39)")
+    if foreign:
+        foreign.sort()
+        index, echoed = foreign[0]
+        problems.append(f"results echo another document than the one sent at their index: "
+                        f"indices {_shown([i for i, _ in foreign])} (index {index} echoes "
+                        f"{_cut(echoed)!r}, sent {_cut(docs[index])!r})")
     return values, problems
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 class HttpRerankEngine(BatchedEngine):
@@ -174,6 +189,10 @@ class HttpRerankEngine(BatchedEngine):
             raise self._error(f"unknown option(s) {unknown}; known: {sorted(known)}")
         options = {**known, **config.options}
         self.backoff_s = float(options["backoff_s"])
+        limit = options["max_response_mb"]
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+            raise self._error(f"options.max_response_mb must be a number > 0, got {limit!r}")
+        self.max_response_mb, self.max_response_bytes = limit, int(limit * 2**20)
         self._batch = -1  # batches this engine scored, for errors: "batch 3"
         self.max_length = config.max_length or 0
         return options
@@ -289,7 +308,8 @@ class HttpRerankEngine(BatchedEngine):
                         self.config.name, ORDER_PROBES)
 
     def _post(self, body: dict) -> httpx.Response:
-        response = self.client.post(self.request_url, json=body)
+        with self.client.stream("POST", self.request_url, json=body) as streamed:
+            response = self._capped(streamed)
         status = response.status_code
         if status in RETRY_STATUS or status >= 500:
             raise _Retryable(f"HTTP {status}: {_snippet(response)}")
@@ -305,6 +325,29 @@ class HttpRerankEngine(BatchedEngine):
                     f"(now {self.config.batch_size})" if status == 413 else "")
             raise self._error(f"POST {self.url}: HTTP {status}: {_snippet(response)}{hint}")
         return response
+
+    def _capped(self, streamed: httpx.Response) -> httpx.Response:
+        """The response read in chunks, refused once its body (decoded: a compressed bomb
+        too) passes max_response_bytes; a declared Content-Length past it is refused unread."""
+        limit = self.max_response_bytes
+        declared = streamed.headers.get("content-length", "")
+        chunks, size = [], 0
+        if not (declared.isdigit() and int(declared) > limit):
+            for chunk in streamed.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    break
+                chunks.append(chunk)
+        if size > limit or (declared.isdigit() and int(declared) > limit):
+            raise self._error(f"POST {self.url}: the response body is larger than "
+                              f"options.max_response_mb = {self.max_response_mb:g} MB "
+                              f"({limit} bytes); raise it if the server's answers are this "
+                              f"large")
+        headers = [(k, v) for k, v in streamed.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length",
+                                        "transfer-encoding")]  # the content is decoded
+        return httpx.Response(streamed.status_code, headers=headers, content=b"".join(chunks),
+                              request=streamed.request)
 
     def _parse(self, response: httpx.Response, docs: list[str], top_n: int | None
                ) -> np.ndarray:

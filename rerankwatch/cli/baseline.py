@@ -41,13 +41,18 @@ def accept(
     from rerankwatch.pipeline import baselines
 
     try:
-        accepted = baselines.accept(store_db(db, config), run, engine, by or _user(), reason)
+        done = baselines.accept(store_db(db, config), run, engine, by or _user(), reason)
     except StoreBusy as exc:
         fail_busy(exc)
     except RerankwatchError as exc:  # BaselineError, a file that is no store
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"accepted run {run} as the pinned baseline of: {', '.join(accepted)}")
+    for standing in done.already:  # accepted twice: recorded once (exit 0)
+        typer.echo(f"run {run}: {standing.engine_name} already accepted by "
+                   f"{standing.accepted_by} at {standing.accepted_at:%Y-%m-%d %H:%M:%S} "
+                   f"(nothing recorded)")
+    if done.accepted:
+        typer.echo(f"accepted run {run} as the pinned baseline of: {', '.join(done.accepted)}")
 
 
 @app.command()

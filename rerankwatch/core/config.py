@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -82,6 +83,16 @@ class EngineConfig(_Strict):
         if value not in PRECISIONS:
             raise ValueError(f"unknown precision {value!r}; use one of {sorted(set(PRECISIONS))}")
         return PRECISIONS[value]
+
+    @model_validator(mode="after")
+    def _finite_options(self) -> EngineConfig:
+        """No engine option is NaN or infinite (TOML's ``nan``, ``inf``): no option means
+        either, and a NaN would reach every score it touches."""
+        for key, value in self.options.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"engine {self.name!r}: options.{key} must be a finite "
+                                 f"number, got {value!r}")
+        return self
 
     @model_validator(mode="after")
     def _no_credentials(self) -> EngineConfig:
@@ -259,5 +270,5 @@ def parse_config(path: str | Path | None = None) -> RunConfig:
 
 def validation_problems(exc: ValidationError) -> str:
     """A pydantic error as one line: ``field.path: message; …``."""
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-                     for err in exc.errors())
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: "
+                     f"{err['msg'].removeprefix('Value error, ')}" for err in exc.errors())

@@ -4,6 +4,8 @@ passing gate's approval, and listing both."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -29,12 +31,31 @@ def record_pass(store: Store, run_id: str, suite: str, engine_names: Sequence[st
     return store.accept_run(run_id, engine_names, by, reason, manual=False, suite=suite)
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """An engine config whose newest pinned acceptance already is the run accepted again."""
+
+    engine_name: str
+    accepted_by: str
+    accepted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What `baseline accept` did: the engine configs it pinned, and those it left as they
+    were because the run already is their newest pinned baseline (a repeated accept)."""
+
+    accepted: list[str]
+    already: list[Standing]
+
+
 def accept(db: str | Path, run_id: str, engines: list[str] | None, accepted_by: str,
-           reason: str) -> list[str]:
+           reason: str) -> Accepted:
     """Accept (pin) engine configs of a stored run as their history baselines: an intended
     change, reviewed like a snapshot. ``engines``: these names (default every engine config
     that succeeded in the run; in a gate run, every one but its reference: the candidate is
-    promoted). Returns the names accepted; BaselineError names what is wrong."""
+    promoted). An engine config whose newest pinned acceptance already is this run is left
+    alone (accepting twice records once). BaselineError names what is wrong."""
     if not store_exists(db):
         raise BaselineError(f"no such database: {db}")
     if not reason.strip():
@@ -58,7 +79,12 @@ def accept(db: str | Path, run_id: str, engines: list[str] | None, accepted_by: 
                                 f"{run_id!r}: only scores it completed can be accepted")
         if not wanted:
             raise BaselineError(f"run {run_id!r} has no engine config that succeeded")
-        return store.accept_run(run_id, wanted, accepted_by, reason.strip(), manual=True)
+        standing = store.query("q_standing_acceptances", run_id=run_id, engines=wanted)
+        already = [Standing(**row) for row in standing.iter_rows(named=True)]
+        rest = [n for n in wanted if n not in set(standing["engine_name"].to_list())]
+        accepted = (store.accept_run(run_id, rest, accepted_by, reason.strip(), manual=True)
+                    if rest else [])
+        return Accepted(accepted, already)
 
 
 def history(db: str | Path, engine: str | None = None) -> pl.DataFrame:

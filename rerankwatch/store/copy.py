@@ -4,7 +4,10 @@ store, typically), in one transaction, then check every table row by row."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,18 +41,62 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived during a copy."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM (`kill`, `docker stop`) raises _Terminated instead of ending the process where
+    it stands, so the copy's transaction rolls back and DuckLake deletes the Parquet files it
+    wrote. Python runs the handler once the statement under way returns. SIGKILL cannot be
+    caught: the next copy deletes what it left (copy_store)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+
+    def terminated(_signum, _frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def copy_store(source: str | Path, target: str, data_path: str | None = None,
                progress: Callable[[str], object] | None = None) -> list[TableCopy]:
     """Copy every history table of the DuckDB file ``source`` into the store ``target`` (which
     must hold no run yet), all in one transaction, then compare each table row by row; any
-    difference rolls everything back and raises StorageError. Returns what was copied."""
+    difference rolls everything back and raises StorageError. Returns what was copied.
+
+    A failed, interrupted (Ctrl-C) or terminated (SIGTERM) copy rolls back, and DuckLake
+    deletes the Parquet files it wrote. A killed one (SIGKILL, out of memory, power loss)
+    leaves them in the lake's data path, listed by no snapshot: a copy first deletes such
+    files of a lake that holds no run, and says so."""
     source = Path(source).expanduser()
     if is_lake(str(source)) or not source.is_file():
         raise StorageError(f"--from must be an existing DuckDB file, got {source}")
     tell = progress or (lambda _message: None)
+    try:
+        with _sigterm_raises():
+            return _copy(source, target, data_path, tell)
+    except _Terminated:
+        raise StorageError("store copy interrupted by SIGTERM: rolled back, nothing "
+                           "copied") from None
+
+
+def _copy(source: Path, target: str, data_path: str | None,
+          tell: Callable[[str], object]) -> list[TableCopy]:
     with open_store(target, data_path=data_path) as store:
         if store.query("q_run_count")["n"][0]:
             raise StorageError(f"{target} already holds runs: copy into an empty store")
+        if store.lake:  # a run-less lake: any file its catalog does not list is a killed copy's
+            orphans = store.execute("delete_orphaned_files").fetchall()
+            if orphans:
+                tell(f"deleted {len(orphans)} Parquet file(s) that no snapshot of {target} "
+                     f"lists (left by an interrupted copy)")
         try:
             store.con.execute(f"attach {_quoted(str(source.resolve()))} as src (read_only)")
         except duckdb.Error as exc:

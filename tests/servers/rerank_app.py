@@ -27,6 +27,12 @@ each, never map a short or repeated result list by position):
                   (ragflow #2575, rerankers #39): a well-formed list; an echoed document
                   still names the document scored, and the same documents sent in another
                   order keep each value with its position
+    huge          a well-formed answer padded to ``pad_mb`` MB (a ``padding`` field), sent with
+                  its Content-Length
+    huge_chunked  the same, streamed in 64 KiB chunks without a Content-Length
+    wrong_echo    every result echoes ``{"text": "NOT THE DOC"}`` as its document: a text the
+                  request never sent (the client must check the echo against the document
+                  sent at that index, not only against the request's other documents)
 
 Models come from ``RERANK_APP_MODELS`` (JSON: {"name": ["cross" | "bi", "path"]}; the first is
 the default when a request names none). Settings change at runtime through ``POST /_admin``
@@ -49,14 +55,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tests.servers.process import free_port, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS_ENV = "RERANK_APP_MODELS"
 FAULTS = {None, "slow", "5xx", "malformed", "fewer", "fail_first", "drop_empty", "dedupe",
-          "duplicate", "out_of_range", "top_n_cap", "by_position"}
+          "duplicate", "out_of_range", "top_n_cap", "by_position", "wrong_echo",
+          "huge", "huge_chunked"}
 
 
 @dataclass
@@ -67,6 +74,7 @@ class Settings:
     fault_count: int = 0
     sleep_s: float = 5.0
     serve_as: dict | None = None  # model name asked for -> model that answers (an upgrade)
+    pad_mb: float = 2.0  # fault huge / huge_chunked: the body's size
 
 
 SETTINGS = Settings()
@@ -160,6 +168,8 @@ def _shape(results: list[dict], docs: list[str], key: str) -> list[dict]:
         return [*results[:-1], {**results[-1], "index": len(docs) + 3}]
     if fault == "top_n_cap":
         return results[:2]
+    if fault == "wrong_echo":
+        return [{**r, "document": {"text": "NOT THE DOC"}} for r in results]
     if fault == "by_position":
         ranked = sorted(results, key=lambda r: -r[key])
         return [{**r, "index": rank} for rank, r in enumerate(ranked)]
@@ -209,10 +219,21 @@ def rerank_v1(request: Request, body: dict) -> dict:
     echo = body.get("return_documents", True) is not False
     results = [{"index": i, "relevance_score": s, **({"document": {"text": d}} if echo else {})}
                for i, (s, d) in enumerate(zip(scores, docs, strict=True))]
-    return {"id": f"rerank-{uuid.uuid4().hex}", "model": body.get("model"),
-            "results": _shape(_by_score(results, "relevance_score", body.get("top_n")), docs,
-                              "relevance_score"),
-            "usage": {"total_tokens": 0}}
+    answer = {"id": f"rerank-{uuid.uuid4().hex}", "model": body.get("model"),
+              "results": _shape(_by_score(results, "relevance_score", body.get("top_n")), docs,
+                                "relevance_score"),
+              "usage": {"total_tokens": 0}}
+    return _padded(answer) if SETTINGS.fault in ("huge", "huge_chunked") else answer
+
+
+def _padded(answer: dict) -> Response:
+    """``answer`` with a ``padding`` string making the body ``pad_mb`` MB: whole, or streamed
+    in chunks without a Content-Length (fault huge_chunked)."""
+    data = json.dumps({**answer, "padding": " " * int(SETTINGS.pad_mb * 2**20)}).encode()
+    if SETTINGS.fault == "huge":
+        return Response(data, media_type="application/json")
+    chunks = (data[i:i + 65536] for i in range(0, len(data), 65536))
+    return StreamingResponse(chunks, media_type="application/json")
 
 
 @app.post("/embeddings")

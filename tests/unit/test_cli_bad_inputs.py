@@ -53,3 +53,36 @@ def test_a_prefect_home_that_cannot_be_created_is_named(tmp_path: Path, monkeypa
     assert error_lines(result) == [
         f"error: PREFECT_HOME {home} could not be created: its parent folder {home.parent} "
         f"does not exist (create it, or point PREFECT_HOME elsewhere)"]
+
+
+LLM_CONFIG = """reference = "llm"
+[[sample_sets]]
+name = "golden_en"
+path = "pkg:samples/golden_en.jsonl"
+[[engines]]
+name = "llm"
+kind = "llm-rerank"
+model = "fixture:tiny-llm-reranker"
+options = {{ {options} }}
+"""
+
+
+@pytest.mark.parametrize(("options", "problem"), [
+    ("logit_bias = nan", "options.logit_bias must be a finite number, got nan"),
+    ('body = "{query.__init__.__globals__} {doc}"',
+     "options.body field {query.__init__.__globals__} is not allowed"),
+    ('body = "{query.__class__.__name__} {doc}"',
+     "options.body field {query.__class__.__name__} is not allowed"),
+    ('prefix = "Q: {query}"', "options.prefix holds the field {query}"),
+])
+def test_a_bad_llm_option_is_one_line_before_anything_runs(tmp_path: Path, options: str,
+                                                            problem: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(LLM_CONFIG.format(options=options), encoding="utf-8")
+    db = tmp_path / "rw.duckdb"
+    result = run("score", "-c", str(config), "--db", str(db))
+    assert result.exit_code == 2, result.output
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith(f"error: {config}: "), result.output
+    assert "engine 'llm'" in lines[0] and problem in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]  # nothing written

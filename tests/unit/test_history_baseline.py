@@ -103,6 +103,41 @@ def test_an_intended_change_is_accepted_by_hand_and_recorded(tmp_path):
     assert listed.exit_code == 0 and "manual pinned  by ana: new tokenizer" in listed.output
 
 
+def test_accepting_a_run_again_is_a_no_op_naming_who_accepted_it(tmp_path):
+    """A second accept of the run that is already an engine's newest pinned acceptance adds
+    nothing (exit 0, who and when); accepting an older run after a newer one is a roll back,
+    recorded."""
+    db = tmp_path / "twice.duckdb"
+    first_run, _ = night(db, [("ce", "st-cross", {})])  # accepted automatically, pinned
+    upgraded, _ = night(db, [("ce", "replay-shared-upgrade", shifted("st-cross", 0.3))])
+    runner = CliRunner()
+
+    def accept(run_id: str, by: str):
+        return runner.invoke(cli, ["baseline", "accept", run_id, "--db", str(db), "--reason",
+                                   "reviewed", "--by", by])
+
+    def rows(run_id: str) -> list[tuple]:
+        with Store(db) as store:
+            return store.sql(f"select accepted_by, accepted_at from baseline_acceptances "
+                             f"where run_id = '{run_id}' order by accepted_at").rows()
+
+    assert accept(upgraded, "ana").exit_code == 0
+    (by, at), = rows(upgraded)
+    again = accept(upgraded, "bob")
+    assert again.exit_code == 0, again.output
+    assert again.output.strip() == (f"run {upgraded}: ce already accepted by ana at "
+                                    f"{at:%Y-%m-%d %H:%M:%S} (nothing recorded)")
+    assert rows(upgraded) == [(by, at)]
+    with Store(db) as store:  # the insert holds the same rule (two accepts racing)
+        assert store.accept_run(upgraded, ["ce"], "zed", "x", manual=True) == []
+    # the first run was the pinned baseline, then the upgrade: accepting it again rolls back
+    back = accept(first_run, "bob")
+    assert back.exit_code == 0 and "accepted run" in back.output, back.output
+    assert [who for who, _ in rows(first_run)] == ["rerankwatch", "bob"]
+    assert "already accepted by bob" in accept(first_run, "carl").output
+    assert [who for who, _ in rows(first_run)] == ["rerankwatch", "bob"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["RUN", "--reason", "x"], "no run 'RUN'"),
     (["{run}", "--reason", "x", "--engine", "nope"], "has no engine config 'nope'"),

@@ -85,6 +85,10 @@ WRONG_LISTS = [  # fault, schema, pairs, what the error says
     ("by_position", "cohere", PAIRS,  # ragflow #2575, rerankers #39; the echoed document shows it
      r"results name another document than the one they echo \(index \d echoes document \d.*\): "
      r"the index is not the document scored \(ragflow #2575, rerankers #39\)$"),
+    ("wrong_echo", "cohere", PAIRS,  # an echo that is no document sent at all
+     r"results echo another document than the one sent at their index: indices \[0, 1, 2, 3\] "
+     r"\(index 0 echoes 'NOT THE DOC', sent 'Paris is the capital and largest city of "
+     r"France\.'\)$"),
 ]
 
 
@@ -132,10 +136,12 @@ def test_the_error_names_the_batch_that_failed(server):
         http_engine(server.url, "tei").score(pairs)
 
 
-def test_a_wrong_result_list_is_retried_then_fails(server, caplog):
-    server.admin(fault="duplicate")
+@pytest.mark.parametrize(("fault", "schema"), [("duplicate", "vllm-score"),
+                                               ("wrong_echo", "cohere")])
+def test_a_wrong_result_list_is_retried_then_fails(fault, schema, server, caplog):
+    server.admin(fault=fault)
     with pytest.raises(HttpRerankError, match=r"failed after 3 attempt\(s\): wrong result list"):
-        http_engine(server.url, "vllm-score", retries=2).score(PAIRS)
+        http_engine(server.url, schema, retries=2).score(PAIRS)
     assert server.requests() == 3
     assert caplog.text.count("wrong result list") == 2 and "retry 2 of 2" in caplog.text
 
@@ -213,3 +219,31 @@ def test_result_problems_names_what_no_fault_mode_sends():
                                   [str(i) for i in range(12)], None, "index", "score")
     assert problems == ["24 results for 12 documents, expected 12",
                         "duplicate indices: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] and 2 more"]
+    # an echo (a string, as Infinity sends it) must be the document sent at that index
+    _, problems = result_problems([{"index": 0, "score": 0.1, "document": "a"},
+                                   {"index": 1, "score": 0.1, "document": "b "},
+                                   {"index": 2, "score": 0.1, "document": {"text": "c"}}],
+                                  docs, None, "index", "score")
+    assert problems == ["results echo another document than the one sent at their index: "
+                        "indices [1] (index 1 echoes 'b ', sent 'b')"]
+
+
+@pytest.mark.parametrize("fault", ["huge", "huge_chunked"])
+def test_a_body_past_the_limit_is_refused_naming_the_server_and_the_limit(fault, server,
+                                                                         reference):
+    """A body is read in chunks and refused once it passes options.max_response_mb (64 MB by
+    default): never read whole, not retried (the same answer would come again)."""
+    server.admin(fault=fault, pad_mb=2.0)
+    with pytest.raises(HttpRerankError) as error:
+        http_engine(server.url, "cohere", retries=2, max_response_mb=1).score(PAIRS)
+    assert str(error.value) == (
+        f"engine 'remote': POST {server.url}/v1/rerank: the response body is larger than "
+        f"options.max_response_mb = 1 MB (1048576 bytes); raise it if the server's answers "
+        f"are this large")
+    assert server.requests() == 1
+    server.admin(fault=fault, pad_mb=0.5)  # under the limit: scored as usual
+    batch = http_engine(server.url, "cohere", max_response_mb=1).score(PAIRS)
+    np.testing.assert_allclose(batch.scores, reference.score(PAIRS).scores, atol=1e-5)
+    with pytest.raises(HttpRerankError, match=r"options.max_response_mb must be a number > 0, "
+                                              r"got 0"):
+        http_engine(server.url, "cohere", max_response_mb=0)

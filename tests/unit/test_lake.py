@@ -4,7 +4,10 @@ retry, time travel, and `rerankwatch store copy`."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -22,6 +25,7 @@ from tests.unit.test_store import (
     pairs as pairs,  # noqa: F401, PLC0414 - a fixture
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 VIEWS = ["latest_scores", "score_drift", "engine_agreement_history", "check_history",
          "upgrade_decisions", "baseline_history", "v_run_scores", "v_probe_scores",
          "v_run_engine_status"]
@@ -101,6 +105,73 @@ def test_store_copy_cli_says_what_it_copied(db_path: Path, lake: str) -> None:  
     missing = CliRunner().invoke(app, ["store", "copy", "--from", str(db_path) + ".nope",
                                        "--to", lake])
     assert missing.exit_code == 2 and "existing DuckDB file" in missing.output
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, RuntimeError])
+def test_a_failed_store_copy_leaves_no_parquet_behind(
+        db_path: Path, lake: str, failure: type[BaseException]) -> None:  # noqa: F811
+    """Ctrl-C (or any error) mid-copy rolls the catalog back, and DuckLake deletes the Parquet
+    files the transaction had written: the lake holds nothing it does not list."""
+    def interrupt(message: str) -> None:
+        if message.startswith("scores:"):
+            raise failure("stopped mid-copy")
+
+    with pytest.raises(failure):
+        copy_store(db_path, lake, progress=interrupt)
+    assert parquet_files(lake) == []
+    with open_store(lake, mode="read") as store:
+        assert count(store, "scores") == 0
+
+
+def copy_until_scores(source: Path, lake: str, signal_name: str) -> subprocess.CompletedProcess:
+    """`copy_store` in a process of its own that gets ``signal_name`` once the scores table is
+    written and checked, before the copy commits."""
+    code = (f"import os, signal\n"
+            f"from rerankwatch.store.copy import copy_store\n"
+            f"def tell(message):\n"
+            f"    if message.startswith('scores:'):\n"
+            f"        os.kill(os.getpid(), signal.{signal_name})\n"
+            f"copy_store({str(source)!r}, {lake!r}, progress=tell)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+        str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env=env)
+
+
+def test_a_terminated_store_copy_rolls_back_and_leaves_no_parquet(
+        db_path: Path, lake: str) -> None:  # noqa: F811
+    """SIGTERM (`kill`, `docker stop`) mid-copy is turned into an interrupt: rolled back, its
+    Parquet files deleted, a StorageError (the CLI: one line, exit 2)."""
+    done = copy_until_scores(db_path, lake, "SIGTERM")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().endswith(
+        "StorageError: store copy interrupted by SIGTERM: rolled back, nothing copied")
+    assert parquet_files(lake) == []
+
+
+def test_files_a_killed_store_copy_left_are_deleted_by_the_next_copy(
+        db_path: Path, lake: str) -> None:  # noqa: F811
+    """SIGKILL leaves no chance to clean up: the lake's catalog lists nothing, its data folder
+    holds the copy's Parquet files; the next copy into the still empty lake deletes them first
+    and says so."""
+    done = copy_until_scores(db_path, lake, "SIGKILL")
+    assert done.returncode == -9, done.stderr
+    left = parquet_files(lake)
+    assert left, "a killed copy leaves its Parquet files"
+    told: list[str] = []
+    copied = {c.table: c.rows for c in copy_store(db_path, lake, progress=told.append)}
+    assert told[0] == (f"deleted {len(left)} Parquet file(s) that no snapshot of {lake} lists "
+                       f"(left by an interrupted copy)")
+    assert not set(left) & set(parquet_files(lake))
+    with open_store(lake, mode="read") as store:
+        assert count(store, "scores") == copied["scores"] > 0
+        listed = store.sql("select data_file from ducklake_list_files('lake', 'scores')")
+    assert len(listed) >= 1
+
+
+def parquet_files(lake: str) -> list[str]:
+    data = Path(lake.removeprefix("ducklake:sqlite:") + ".files")
+    return sorted(str(p) for p in data.rglob("*.parquet"))
 
 
 # --------------------------------------------------------------------------- writes

@@ -3,14 +3,18 @@ trained offline), held to an independent computation of p(yes) and to its relati
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from rerankwatch.core.config import EngineConfig, RunConfig
+from rerankwatch.core.config import EngineConfig
 from rerankwatch.core.errors import ConfigError
 from rerankwatch.engines import build_engine
 from rerankwatch.engines.llm_templates import TEMPLATES, template_from_options
-from rerankwatch.pipeline.config import validate_config
+from rerankwatch.pipeline.config import load_config
 from rerankwatch.samples.loader import load_sample_set
 
 LLM = "fixture:tiny-llm-reranker"
@@ -18,6 +22,28 @@ LLM = "fixture:tiny-llm-reranker"
 
 def llm(name: str = "llm", **extra) -> EngineConfig:
     return EngineConfig(name=name, kind="llm-rerank", **{"model": LLM, "batch_size": 8, **extra})
+
+
+def toml_value(value) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # nan, inf, -inf: TOML spells them so
+    return json.dumps(value)  # a JSON string or number is a TOML one
+
+
+def llm_config_file(folder: Path, options: dict) -> Path:
+    """A run config of one llm-rerank engine with ``options``, as a user writes it."""
+    path = folder / "llm.toml"
+    path.write_text(f"""reference = "llm"
+[[sample_sets]]
+name = "golden_en"
+path = "pkg:samples/golden_en.jsonl"
+[[engines]]
+name = "llm"
+kind = "llm-rerank"
+model = "{LLM}"
+options = {{ {", ".join(f"{k} = {toml_value(v)}" for k, v in options.items())} }}
+""", encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -108,17 +134,49 @@ def test_yes_logit_alone_without_a_no_token(engine, pairs):
     ({"template": "qwen4"}, "options.template 'qwen4' is not one of ['bare', 'qwen3']"),
     ({"body": "<Query>: {query}"}, "must hold {query} before {doc}"),
     ({"body": "{doc} then {query}"}, "must hold {query} before {doc}"),
-    ({"body": "{query} {document}"}, "is not a template of {instruction}, {query} and {doc}"),
+    ({"body": "{query} {document}"}, "options.body field {document} is not allowed: use "
+                                     "exactly {instruction}, {query} and {doc}"),
     ({"logit_bias": "high"}, "options.logit_bias must be a number, got 'high'"),
     ({"yes_tokn": "yes"}, "unknown option(s) ['yes_tokn']"),
+    # only {query}, {doc}, {instruction} as plain names: a field is never evaluated to check it
+    ({"body": "{query.__init__.__globals__} {doc}"},
+     "options.body field {query.__init__.__globals__} is not allowed"),
+    ({"body": "{query.__class__.__name__} {doc}"},
+     "options.body field {query.__class__.__name__} is not allowed"),
+    ({"body": "{query[0]} {doc}"}, "options.body field {query[0]} is not allowed"),
+    ({"body": "{query!r} {doc}"}, "options.body field {query!r} is not allowed"),
+    ({"body": "{query:>40} {doc}"}, "options.body field {query:>40} is not allowed"),
+    ({"body": "{} {query} {doc}"}, "options.body field {} is not allowed"),
+    ({"body": "{query} {doc} {doc}"}, "options.body must hold {doc} once, not 2 times"),
+    ({"body": "{query} {doc"}, "options.body '{query} {doc' is not a template"),
+    ({"prefix": "Query: {query}\n"}, "options.prefix holds the field {query}: only "
+                                      "options.body is filled in"),
+    ({"suffix": "{doc}"}, "options.suffix holds the field {doc}"),
+    ({"instruction": "Judge {query}"}, "options.instruction holds the field {query}"),
+    ({"instruction": "x" * 2_000_000}, "options.instruction is 2000000 characters long; at "
+                                       "most 4096"),
+    ({"yes_token": "y" * 65}, "options.yes_token is 65 characters long; at most 64"),
+    ({"logit_bias": float("nan")}, "options.logit_bias must be a finite number"),
+    ({"logit_bias": float("inf")}, "options.logit_bias must be a finite number"),
+    ({"logit_bias": 1e300}, "options.logit_bias must lie within -100 and 100, got 1e+300"),
 ])
-def test_bad_template_options_are_refused_before_anything_runs(options, message):
-    config = RunConfig.model_validate({
-        "reference": "llm", "sample_sets": [{"name": "s", "path": "pkg:samples/golden_en.jsonl"}],
-        "engines": [llm(options=options).model_dump()]})
+def test_bad_template_options_are_refused_before_anything_runs(options, message, tmp_path):
     with pytest.raises(ConfigError) as caught:
-        validate_config(config)
+        load_config(llm_config_file(tmp_path, options))
+    assert str(caught.value).count("\n") == 0
     assert "engine 'llm'" in str(caught.value) and message in str(caught.value)
+    with pytest.raises(ConfigError) as caught:  # also at load, for a config never validated
+        build_engine(EngineConfig.model_construct(**{**llm().model_dump(), "options": options}))
+    assert message in str(caught.value)
+
+
+def test_literal_braces_and_a_repeated_query_are_templates_still(tmp_path):
+    """Escaped braces stay text; the prompt is what str.format renders of the body."""
+    options = {"template": "bare", "body": "{{json}} {query} / {query} -> {doc}"}
+    load_config(llm_config_file(tmp_path, options))
+    template = template_from_options(options)
+    assert template.prompt("q", "d") == "{json} q / q -> d"
+    assert template.split("q", "d") == ("{json} q / q -> ", "d")
 
 
 def test_an_answer_token_that_is_not_one_token_is_refused_at_load():
