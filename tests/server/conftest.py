@@ -1,4 +1,5 @@
-"""Fixtures of the server tests: one real Prefect server per module, a client of it."""
+"""Fixtures of the server tests: one real Prefect server per module, a client of it, and per
+module moto's S3 server (``s3``) and a PostgreSQL server (``catalog``, its conninfo)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import urllib.request
 import pytest
 
 from tests.servers.prefect_server import SERVER_START_S, Server, free_port, log_tail, stop, wait_for
+from tests.servers.stores import moto_s3, postgres
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +58,15 @@ def client(server):
             yield prefect_client
 
 
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    with moto_s3(tmp_path_factory.mktemp("moto")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    with postgres() as conninfo:
+        yield conninfo

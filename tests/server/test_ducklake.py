@@ -20,7 +20,7 @@ from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import open_store
 from rerankwatch.store.store import PAIR_COLUMNS
 from tests.configs import MINILM, TINY_CE, run_config
-from tests.servers.stores import BUCKET, moto_s3, postgres, postgres_binaries
+from tests.servers.stores import BUCKET, postgres_binaries
 
 # CI installs PostgreSQL and sets RERANKWATCH_REQUIRE_POSTGRES: there, a missing server fails
 pytestmark = pytest.mark.skipif(
@@ -29,18 +29,6 @@ pytestmark = pytest.mark.skipif(
 
 READERS = 4
 RW = str(Path(sys.executable).parent / "rerankwatch")
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    with moto_s3(tmp_path_factory.mktemp("moto")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    with postgres() as conninfo:
-        yield conninfo
 
 
 @pytest.fixture

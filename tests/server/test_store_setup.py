@@ -11,23 +11,11 @@ from typer.testing import CliRunner
 
 from rerankwatch.cli import app
 from tests.server.test_ducklake import fresh_lake
-from tests.servers.stores import moto_s3, postgres, postgres_binaries
+from tests.servers.stores import postgres_binaries
 
 pytestmark = [pytest.mark.server, pytest.mark.skipif(
     postgres_binaries() is not None and not os.environ.get("RERANKWATCH_REQUIRE_POSTGRES"),
     reason=postgres_binaries() or "")]
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    with moto_s3(tmp_path_factory.mktemp("moto")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    with postgres() as conninfo:
-        yield conninfo
 
 
 @pytest.fixture
