@@ -17,6 +17,8 @@ from rerankwatch.pipeline.config import load_config
 from rerankwatch.report import terminal as views
 from rerankwatch.tasks import dispatch
 
+DEBUG_ENV = "RERANKWATCH_DEBUG"  # --debug: an engine's traceback is logged where it failed
+
 
 @task(cache_policy=NO_CACHE)
 def read_config(config_path: str | None, db: str | None) -> RunConfig:
@@ -67,7 +69,10 @@ def score_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.Dat
         try:
             return scoring.score_and_store(config, engine_name, run_id, pairs, force=force)
         except Exception as exc:
-            logging.getLogger(__name__).debug("engine %s", engine_name, exc_info=True)
+            debug = os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
+            logging.getLogger(__name__).log(logging.ERROR if debug else logging.DEBUG,
+                                            "engine %s could not score", engine_name,
+                                            exc_info=True)
             return Failed(message=f"{type(exc).__name__}: {exc}")
 
 

@@ -53,6 +53,10 @@ def _root(debug: Annotated[bool, typer.Option(
     """Batch scoring and regression monitoring for reranker engines."""
     global _debug
     _debug = debug
+    if debug:  # the flows this command runs log an engine's traceback where it failed
+        import os
+
+        os.environ[DEBUG_ENV] = "1"
 
 
 _last_error: str | None = None  # the last `error:` line, for a CI report of a refused command
