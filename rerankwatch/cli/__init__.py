@@ -242,9 +242,11 @@ def _close(command: str, code: int, flows: list, junit: Path | None,
            json_file: Path | None, error: str | None = None) -> bool:
     """The verdict lines of the runs ``flows`` opened, and the requested CI reports."""
     from rerankwatch.report.ci import FlowRun, build_ci_report, ci_json
+    from rerankwatch.tasks.notify import verdict_result
 
     runs = [FlowRun(Path(db), str(state.state_details.flow_run_id or "") or None,
-                    _state_error(state)) for db, state in flows]
+                    _state_error(state), (verdict_result(state) or {}).get("run_id"))
+            for db, state in flows]
     refused = None if flows or code == 0 else (error or _last_error or f"exit {code}")
     if not runs and junit is None and json_file is None:
         return True

@@ -71,6 +71,7 @@ class FlowRun:
     db: Path
     flow_run_id: str | None
     error: str | None = None
+    run_id: str | None = None  # the run it judged, when known (a resume's is an older run)
 
 
 @dataclass(frozen=True)
@@ -183,10 +184,10 @@ def build_ci_report(command: str, exit_code: int, flows: Sequence[FlowRun] = (),
     errors = [error] if error else []
     for flow in flows:
         run = None
-        if flow.flow_run_id and store_exists(flow.db):
+        if (flow.run_id or flow.flow_run_id) and store_exists(flow.db):
             with open_store(flow.db, mode="read", wait_s=reader_wait_s(),
                             on_wait=on_wait) as store:
-                run_id = store.run_for_flow_run(flow.flow_run_id)
+                run_id = flow.run_id or store.run_for_flow_run(flow.flow_run_id)
                 run = load_ci_run(store, run_id, flow.error) if run_id else None
         if run is not None:
             runs.append(run)
