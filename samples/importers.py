@@ -19,7 +19,8 @@ from pathlib import Path
 
 import polars as pl
 
-from rerankwatch.core.errors import SampleSetError
+from rerankwatch.core import sandbox
+from rerankwatch.core.errors import QueryRefused, SampleSetError
 from rerankwatch.samples.loader import LABEL_RANGE, load_sample_set
 
 JUDGED = {"query_id": pl.String, "query": pl.String, "doc_id": pl.String, "doc": pl.String,
@@ -206,7 +207,8 @@ def read_trec(qrels: str | Path, topics: str | Path, collection: str | Path) -> 
 
 def read_sql(source: str | Path, query: str) -> pl.DataFrame:
     """The rows of ``query`` over ``source``: a DuckDB file (opened read-only; the query names
-    its tables) or a Parquet / CSV / TSV file (the query reads it as ``source``). It must
+    its tables) or a Parquet / CSV / TSV file (the query reads it as ``source``), under the
+    sandbox of `rerankwatch sql` (core/sandbox.py: one SELECT, no other file). It must
     return ``query``, ``doc`` and ``label``; ``query_id`` and ``doc_id`` are derived from the
     texts when absent."""
     import duckdb
@@ -217,14 +219,18 @@ def read_sql(source: str | Path, query: str) -> pl.DataFrame:
         raise _fail(source, None, None, f"unsupported source (use {', '.join(SQL_SUFFIXES)})")
     _need(source, "source")
     try:
+        query = sandbox.read_only_statement(query)
+    except QueryRefused as exc:
+        raise _fail(source, None, "query", str(exc)) from None
+    try:
         if kind == "duckdb":
-            con = duckdb.connect(str(source), read_only=True)
+            con = sandbox.connect(str(source))
         else:
             frame = (pl.read_parquet(source) if kind == "parquet" else
                      pl.read_csv(source, separator="\t" if kind == "tsv" else ",",
                                  infer_schema_length=10_000))
-            con = duckdb.connect()
-            con.register("source", frame)
+            con = sandbox.connect()
+            con.register("source", frame)  # the one table the query reads
         with con:
             rows = con.sql(query).pl()
     except (duckdb.Error, pl.exceptions.PolarsError, OSError) as exc:
