@@ -265,8 +265,7 @@ def _print_verdict(payload: dict, errors: bool = True) -> None:
     from rerankwatch.report.ci import verdict_lines
     from rerankwatch.report.terminal import print_verdict_lines
 
-    lines = verdict_lines(payload)
-    print_verdict_lines(lines if errors else lines[:len(lines) - len(payload["errors"])])
+    print_verdict_lines(verdict_lines(payload, errors))
 
 
 def _write_reports(payload: dict, junit: Path | None, json_file: Path | None) -> bool:

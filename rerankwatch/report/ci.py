@@ -323,15 +323,17 @@ def ci_json(report: CiReport) -> dict[str, Any]:
     return redact_config(payload)
 
 
-def verdict_lines(payload: dict[str, Any]) -> list[str]:
+def verdict_lines(payload: dict[str, Any], errors: bool = True) -> list[str]:
     """What a command says when it ends (local or deployed alike): per run, its verdict line,
     then each reason it does not already say (an ERROR's line names what could not score);
-    then each error no run explains."""
+    then, with ``errors``, each error no run explains (a local command said it already, in its
+    `error:` line)."""
     lines = []
     for run in payload["runs"]:
         lines.append(run["verdict_line"])
         lines += [f"  - {r}" for r in run["reasons"] if r not in run["verdict_line"]]
-    lines += [f"ERROR: {e}" for e in payload["errors"]]
+    if errors:
+        lines += [f"ERROR: {e}" for e in payload["errors"]]
     return lines
 
 
