@@ -17,6 +17,7 @@ from rerankwatch.core.records import (
     FAILED as FAILED,
     PASSED as PASSED,
     SKIPPED as SKIPPED,
+    UNDECLARED_PRECISION as UNDECLARED_PRECISION,
     CheckResult as CheckResult,
 )
 
@@ -57,6 +58,48 @@ class CheckParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     blocking: bool = True
+
+
+# The precisions an engine config can declare; "unknown" is an engine behind a server that did
+# not declare one (an http-* engine without ``precision``): it gets the loosest tolerance.
+FLOAT_PRECISIONS = ("float32", "float16", "bfloat16")
+
+
+class PrecisionTolerances(CheckParams):
+    """The noise model of a check that compares two scorings of the same pairs: one tolerance
+    per precision an engine computes in (the fields), and for two engines the looser of theirs.
+
+    What each precision must allow is the call-to-call noise of its arithmetic: GPU kernels
+    (other reduction orders, split-K matmuls, atomics) and served engines (dynamic batching,
+    vLLM #27433) move a logit by about one unit in the last place (ulp) of the model's
+    precision between two calls. Through a sigmoid, ±1 ulp of logit on each of two calls moves
+    a score by at most (measured over logits in [-20, 20], steepest near |logit| = 2):
+    bfloat16 3.2e-3, float16 4.1e-4, float32 5.0e-8 (``tests/unit/test_noise_model.py``
+    recomputes them). An engine that declares no precision (``UNDECLARED_PRECISION``) gets the
+    loosest float tolerance. Tighten a field for a deterministic setup (CPU, or vLLM's
+    batch-invariant mode ``VLLM_BATCH_INVARIANT=1``): README, "Noise and precision"."""
+
+    float32: float
+    float16: float
+    bfloat16: float
+    int8: float
+
+    def tolerance(self, *precisions: str) -> float:
+        """The loosest tolerance of ``precisions`` (an unknown or undeclared one: the loosest
+        float precision's)."""
+        loosest = max(getattr(self, p) for p in FLOAT_PRECISIONS)
+        return max(getattr(self, p) if p in (*FLOAT_PRECISIONS, "int8") else loosest
+                   for p in precisions)
+
+
+def probe_deltas(main: pl.DataFrame, probe: pl.DataFrame, name: str,
+                 keep: tuple[str, ...] = ()) -> pl.DataFrame:
+    """``main`` (pair_id, score, ...) joined on pair_id with ``probe``'s score as ``score_<name>``
+    (and its ``keep`` columns), with ``abs_delta`` = |score - score_<name>|: how two scorings of
+    the same pairs differ, for every check that compares them."""
+    return main.join(probe.select("pair_id", pl.col("score").alias(f"score_{name}"), *keep),
+                     on="pair_id").with_columns(
+        (pl.col("score") - pl.col(f"score_{name}")).abs().alias("abs_delta"))
 
 
 @dataclass(frozen=True)

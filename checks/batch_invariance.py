@@ -13,7 +13,16 @@ import great_expectations as gx
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
+from rerankwatch.checks.base import (
+    Judge,
+    PrecisionTolerances,
+    Rows,
+    SuiteInput,
+    judged,
+    probe_deltas,
+    row,
+    worst,
+)
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 VARIANTS = ("single", "shuffled", "mixed")
@@ -45,7 +54,7 @@ class Detail(base.Detail):
     worst_pairs: Rows = []
 
 
-class Params(CheckParams):
+class Params(PrecisionTolerances):
     # batch composition alone moves a float32 score by < 1e-6 on CPU (and by ~1e-4 with GPU
     # kernels that pick other algorithms per shape); half precisions by a few 1e-3; onnx
     # dynamic int8 quantizes activations per batch, so its scores depend on their company by
@@ -54,9 +63,6 @@ class Params(CheckParams):
     float16: float = 1e-2
     bfloat16: float = 3e-2
     int8: float = 0.3
-
-    def tolerance(self, precision: str) -> float:
-        return getattr(self, precision, self.float32)
 
 
 class BatchInvariance:
@@ -82,9 +88,7 @@ class BatchInvariance:
                     results.append(row(self, params, engine, variant, SKIPPED,
                                        reason=f"no {variant} probe was scored for this engine"))
                     continue
-                pairs = main.join(again.select("pair_id", pl.col("score").alias(
-                    f"score_{variant}")), on="pair_id").with_columns(
-                    (pl.col("score") - pl.col(f"score_{variant}")).abs().alias("abs_delta"))
+                pairs = probe_deltas(main, again, variant)
                 success, _ = judge.validate(pairs, ExpectBatchInvariant(max_value=tolerance))
                 results.append(judged(
                     self, params, engine, variant, success, pairs["abs_delta"].max(),

@@ -16,7 +16,16 @@ import great_expectations as gx
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
+from rerankwatch.checks.base import (
+    Judge,
+    PrecisionTolerances,
+    Rows,
+    SuiteInput,
+    judged,
+    probe_deltas,
+    row,
+    worst,
+)
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 INCOMPLETE = "fingerprint incomplete: cached scores no longer reproduce"
@@ -40,7 +49,7 @@ class Detail(base.Detail):
     worst_pairs: Rows = []
 
 
-class Params(CheckParams):
+class Params(PrecisionTolerances):
     # Measured on CPU, golden_en + golden_zh: the spot re-scores whole batches as they were
     # scored, and a cross-encoder then reproduces its copies exactly (|delta| 0 in float32,
     # bfloat16 and onnx int8), a bi-encoder to 1.1e-3 in bfloat16 (its texts are embedded in
@@ -52,9 +61,6 @@ class Params(CheckParams):
     float16: float = 1e-2
     bfloat16: float = 2e-2
     int8: float = 1e-2
-
-    def tolerance(self, precision: str) -> float:
-        return getattr(self, precision, self.float32)
 
 
 class CacheSpotCheck:
@@ -78,10 +84,8 @@ class CacheSpotCheck:
                 results.append(row(self, params, engine, "copied_scores", SKIPPED,
                                    reason=reason))
                 continue
-            pairs = data.engine_scores(engine).select("pair_id", "score").join(
-                spot.select("pair_id", pl.col("score").alias("score_fresh"), "copied_from"),
-                on="pair_id",
-            ).with_columns((pl.col("score") - pl.col("score_fresh")).abs().alias("abs_delta"))
+            pairs = probe_deltas(data.engine_scores(engine).select("pair_id", "score"), spot,
+                                 "fresh", keep=("copied_from",))
             tolerance = params.tolerance(info["dtype"])
             success, _ = judge.validate(pairs, ExpectCopiesReproduce(max_value=tolerance))
             # the run(s) that scored the copies (a run copied from a copy names the original)

@@ -23,8 +23,8 @@ import polars as pl
 from rerankwatch.checks import base
 from rerankwatch.checks.base import (
     PAIRED_BLOCK_COLUMNS,
-    CheckParams,
     Judge,
+    PrecisionTolerances,
     Rows,
     SuiteInput,
     judged,
@@ -65,7 +65,7 @@ class Detail(base.Detail):
     worst_pairs: Rows = []
 
 
-class Params(CheckParams):
+class Params(PrecisionTolerances):
     # max |Δ score| against an accepted run, by the looser precision of the two sides: the
     # same engine config re-scored on CPU moves by < 1e-6 in float32; a real regression by
     # 0.01 and more. Ten nights of 0.004 reach the float32 tolerance against the pinned run.
@@ -73,9 +73,6 @@ class Params(CheckParams):
     float16: float = 0.02
     bfloat16: float = 0.03
     int8: float = 0.03
-
-    def tolerance(self, *precisions: str) -> float:
-        return max(getattr(self, p, self.float32) for p in precisions)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -444,3 +444,36 @@ class LlmRightPaddingEngine(FaultEngine):
     def _load(self) -> None:
         super()._load()
         self.inner.padding_side = "right"
+
+
+class CallNoiseEngine(FaultEngine):
+    """A clean engine as a GPU or a served engine runs it: every call moves each logit by one
+    unit in the last place (ulp) of the engine's precision, up or down at random, so the same
+    pair scores a little differently from call to call (batch shapes, reduction order, dynamic
+    batching: vLLM #27433, "batch invariance"). A control, not a fault: nothing may block it.
+
+    ``options.ulps`` (default 1) sets how many ulps; the draw is seeded per call, so a replay is
+    reproducible and still differs between two calls."""
+
+    fault = "call_noise"
+
+    @property
+    def ulps(self) -> int:
+        return int(self.config.options.get("ulps", 1))
+
+    def fingerprint(self) -> Fingerprint:
+        return faulted(self.inner.fingerprint(), {"fault": self.fault, "ulps": str(self.ulps)})
+
+    def _score_batch(self, queries, docs):
+        import torch
+
+        from rerankwatch.engines.base import torch_dtype
+
+        logits, _ = self.inner._score_batch(queries, docs)
+        self._calls = getattr(self, "_calls", 0) + 1
+        signs = np.random.default_rng([self._calls, len(queries)]).choice([-1.0, 1.0],
+                                                                             len(logits))
+        noisy = torch.from_numpy(logits).to(torch_dtype(self.config.precision))
+        for _ in range(self.ulps):
+            noisy = torch.nextafter(noisy, torch.from_numpy(signs * np.inf).to(noisy.dtype))
+        return head_to_scores(noisy.double().numpy(), self.activation)

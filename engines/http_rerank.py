@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 
 from rerankwatch.core.errors import RerankwatchError
-from rerankwatch.core.records import Fingerprint, Pair
+from rerankwatch.core.records import UNDECLARED_PRECISION, Fingerprint, Pair
 from rerankwatch.core.redact import redact_text, redact_url, url_credentials
 from rerankwatch.core.secrets import load_secret
 from rerankwatch.engines.base import BatchedEngine
@@ -211,10 +211,16 @@ class HttpRerankEngine(BatchedEngine):
     def _check_precision(self) -> None:
         """Nothing to probe: the server owns its dtype (``precision`` is what the user declares)."""
 
+    def declared_precision(self) -> str:
+        """The precision the user declares for the server (``precision``), else "unknown": the
+        checks' noise model then gives it the loosest tolerance (checks/base.py)."""
+        return self.config.precision if "precision" in self.config.model_fields_set \
+            else UNDECLARED_PRECISION
+
     def fingerprint(self) -> Fingerprint:
         return Fingerprint(
             kind=self.kind, model=self.config.model, weights_sha256="unknown",
-            dtype=self.config.precision, device="remote", pooling=self.pooling,
+            dtype=self.declared_precision(), device="remote", pooling=self.pooling,
             max_length=int(self.max_length), activation=self.activation, versions={},
             extra={"url": self.url, **self._api()})
 

@@ -44,6 +44,9 @@ def worst_verdict(verdicts) -> str:
     if not verdicts or any(v != PASS for v in verdicts):
         return ERROR_VERDICT
     return PASS
+# the dtype an engine behind a server records when its config declares no precision (the
+# checks' noise model gives it the loosest tolerance)
+UNDECLARED_PRECISION = "unknown"
 # scores.variant: main scores, then probes ("spot": copied main scores re-scored afresh)
 # and "single", "shuffled", "mixed": the batch-invariance probes (pipeline/batch_probes.py)
 VARIANTS = ("main", "swapped", "repeat", "reload", "spot", "single", "shuffled", "mixed")

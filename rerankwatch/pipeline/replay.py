@@ -135,6 +135,13 @@ REPLAYS = [
            force=True),
     Replay("clean_bfloat16", "control: bfloat16 vs float32, within its tolerance",
            CE_REF, _engine("ce-bf16", "st-cross", CE, precision="bfloat16"), clean=True),
+    Replay("clean_bfloat16_call_noise", "control: bfloat16 with one ulp of noise per call, as "
+           "GPU kernels and served engines give (vllm #27433)",
+           CE_REF, _engine("ce-bf16-noisy", "replay-call-noise", CE, precision="bfloat16"),
+           clean=True),
+    Replay("clean_float16_call_noise", "control: float16 with one ulp of noise per call",
+           CE_REF, _engine("ce-fp16-noisy", "replay-call-noise", CE, precision="float16"),
+           clean=True),
 ]
 NIGHTS = "nightly_sequence"  # the nightly-sequence replay (replay_nights.py), by name
 

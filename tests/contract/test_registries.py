@@ -63,7 +63,9 @@ def check_engine_contract(engine, remote: bool) -> None:
     single = engine.score(PAIRS[2:])
     assert abs(single.logits[0] - batch.logits[2]) < 1e-4  # order kept through length sorting
     fingerprint = engine.fingerprint()
-    assert fingerprint.dtype == "float32" and fingerprint.activation == batch.activation
+    # a server declares no precision unless its config does (the loosest tolerances apply)
+    assert fingerprint.dtype == ("unknown" if remote else "float32")
+    assert fingerprint.activation == batch.activation
     if remote:  # a server's weights and packages are not visible from here
         assert fingerprint.kind and fingerprint.weights_sha256 == "unknown"
         return

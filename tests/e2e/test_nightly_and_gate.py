@@ -276,11 +276,16 @@ def test_every_replay_is_caught_and_clean_controls_pass(tmp_path):
         else:
             assert outcome.caught_by, f"{outcome.replay.name} was not caught"
             assert all(m is None or m > 1 for m in outcome.margins.values()), outcome.margins
+            # the best catch of every replay stands well past its threshold
+            assert max((m or 0) for m in outcome.margins.values()) >= 1.5 or None in \
+                outcome.margins.values(), (outcome.replay.name, outcome.margins)
     caught = {o.replay.name: o.caught_by for o in outcomes}
     assert "argument_order" in caught["swap_args"]
     assert "determinism" in caught["random_head"]
     assert "saturation" in caught["softmax_single_logit"]
     assert "saturation" in caught["low_precision_activation"]
+    for name in ("low_precision_activation", "default_dtype"):  # a precision not declared
+        assert "declared_precision" in caught[name], (name, caught[name])
     assert "engine_agreement" in caught["cls_pooling"]
     for name in ("attention_mask_dropped", "request_minmax", "request_softmax",
                  "index_ignored", "int8_weights", "default_dtype"):

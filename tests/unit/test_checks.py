@@ -309,7 +309,7 @@ def test_check_params_applies_overrides_on_defaults() -> None:
     assert params["precision_drift"].tolerance == 0.5 and params["precision_drift"].blocking
     assert params["saturation"].blocking is False
     assert params["saturation"].max_saturated_share == 0.01  # untouched default
-    assert params["determinism"].tolerance == 1e-6
+    assert params["determinism"].tolerance("float32") == 1e-5
 
 
 def test_check_params_rejects_unknown_check_names() -> None:
@@ -453,7 +453,7 @@ def test_determinism_catches_a_random_head(bench: Bench, judge: Judge) -> None:
     results = run_check(Determinism, bench.suite("bi", "bi", "minilm-as-reranker"), judge)
 
     reload = only(results, "minilm-as-reranker", "reload")
-    assert reload.status == FAILED and reload.threshold == 1e-6
+    assert reload.status == FAILED and reload.threshold == 1e-5  # float32
     assert reload.observed > 1e-4  # a fresh random head at each load
     worst = reload.detail["worst_pairs"]
     assert worst and abs(worst[0]["score"] - worst[0]["score_reload"]) == pytest.approx(
@@ -472,7 +472,7 @@ def test_determinism_catches_a_random_head(bench: Bench, judge: Judge) -> None:
 def test_determinism_passes_clean_engines(bench: Bench, judge: Judge, engine: str) -> None:
     results = run_check(Determinism, bench.suite(engine, engine), judge)
     reload, report = only(results, engine, "reload"), only(results, engine, "load_report")
-    assert reload.status == PASSED and reload.observed <= reload.threshold == 1e-6
+    assert reload.status == PASSED and reload.observed <= reload.threshold == 1e-5
     assert reload.detail["pairs"] == min(16, probe_pairs(bench.pairs_for(engine)).height)
     assert report.status == PASSED and report.observed == 0
     assert report.detail["load_report"] == [] and report.detail["hint"] is None

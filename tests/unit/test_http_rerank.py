@@ -183,6 +183,9 @@ def test_fingerprint_names_the_remote_without_its_query_string(server):
         "http-rerank", "unknown", "remote")
     assert fingerprint.extra == {"url": f"{server.url}/rerank", "api_schema": "tei"}
     assert fingerprint.activation == "sigmoid"
+    # no declared precision: "unknown", judged with the loosest tolerances (checks/base.py)
+    assert fingerprint.dtype == "unknown"
+    assert http_engine(server.url, "tei", precision="float16").fingerprint().dtype == "float16"
 
 
 def test_credentials_in_the_url_and_unknown_options_are_refused():
