@@ -199,11 +199,12 @@ class Tokenization:
         results = []
         for (model, kind), names in groups.items():
             first = data.reference if data.reference in names else names[0]
-            if len(names) == 1:
-                results.append(row(self, params, first, "engines", SKIPPED, reason=(
-                    f"no other {kind} engine config of {model} feeds ids to compare with")))
-            results += [self._pair(data, params, judge, name, first)
-                        for name in names if name != first]
+            others = [name for name in names if name != first]
+            results.append(row(self, params, first, "engines", SKIPPED, reason=(
+                f"the ids the other {kind} engine configs of {model} are held to: "
+                f"{', '.join(others)}" if others else
+                f"no other {kind} engine config of {model} feeds ids to compare with")))
+            results += [self._pair(data, params, judge, name, first) for name in others]
         return results
 
     def _pair(self, data: SuiteInput, params: Params, judge: Judge, engine: str,
