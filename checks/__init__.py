@@ -20,6 +20,7 @@ CHECKS = build_registry("check", [
     ("cache_spot_check", "rerankwatch.checks.cache_spot_check:CacheSpotCheck"),
     ("batch_invariance", "rerankwatch.checks.batch_invariance:BatchInvariance"),
     ("declared_precision", "rerankwatch.checks.declared_precision:DeclaredPrecision"),
+    ("tokenization", "rerankwatch.checks.tokenization:Tokenization"),
 ])
 
 

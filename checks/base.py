@@ -114,6 +114,8 @@ class SuiteInput:
     # q_history_baselines: per engine, the accepted runs it is held to ("last", "pinned")
     baselines: pl.DataFrame | None = None
     history: pl.DataFrame | None = None  # q_history_scores: those runs' main scores
+    # q_token_samples: ids and token strings of the sampled pairs, this run's and those runs'
+    token_samples: pl.DataFrame | None = None
     suite: str = "nightly"
     _paired: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 

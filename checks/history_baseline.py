@@ -33,6 +33,7 @@ from rerankwatch.checks.base import (
     worst,
 )
 from rerankwatch.checks.engine_agreement import per_query
+from rerankwatch.checks.tokenization import history_change
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 SAME_FINGERPRINT = ("same fingerprint, different scores: a server-side or environment change "
@@ -131,6 +132,12 @@ class HistoryBaseline:
                 results.append(self._compare(data, params, judge, engine, baseline))
         return results
 
+    @staticmethod
+    def _cause(data: SuiteInput, engine: str, baseline: dict, diff: dict[str, list]) -> str:
+        """What changed: the ids fed to the model (when they did), then the fingerprint."""
+        tokens = history_change(data, engine, baseline)
+        return f"{tokens}; {changed_message(diff)}" if tokens else changed_message(diff)
+
     def _compare(self, data: SuiteInput, params: Params, judge: Judge, engine: str,
                  baseline: dict) -> CheckResult:
         subject, source = SUBJECTS[baseline["baseline"]], baseline["source_name"]
@@ -164,7 +171,8 @@ class HistoryBaseline:
         diff = fingerprint_diff(baseline["fingerprint"], baseline["baseline_fingerprint"])
         message = None if success else (
             f"{float(delta.max()):.4g} max |Δ score| against {source!r} as accepted in run "
-            f"{baseline['baseline_run_id']} (tolerance {tolerance:g}): {changed_message(diff)}")
+            f"{baseline['baseline_run_id']} (tolerance {tolerance:g}): "
+            f"{self._cause(data, engine, baseline, diff)}")
         return judged(
             self, params, engine, subject, success, float(delta.max()), tolerance, other=other,
             **context, message=message, pairs=pairs.height,

@@ -24,6 +24,7 @@ from rerankwatch.core.records import (
     OnBatch,
     Pair,
     ScoreBatch,
+    token_ids_hash,
 )
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -200,6 +201,43 @@ def length_sorted_batches(pairs: Sequence[Pair], batch_size: int,
         yield order[start : start + batch_size]
 
 
+SEGMENT_MARK = -1  # hf-bi: a pair's ids are the query's, this marker, then the doc's
+SEGMENT_TOKEN = "<query|doc>"  # how the marker reads among token strings
+
+
+def _host_array(value) -> np.ndarray:
+    """A torch tensor or array-like as a numpy array on the host."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def unpadded_rows(input_ids, attention_mask=None) -> list[np.ndarray]:
+    """Each row's ids as int32, padding removed: the positions ``attention_mask`` keeps (left
+    or right padding alike; one boolean selection for the batch, then split per row). Without
+    a mask, ``input_ids`` are the rows as they are (a list of unpadded sequences, or a batch
+    that holds no padding)."""
+    if isinstance(input_ids, list | tuple):
+        return [np.asarray(_host_array(row), dtype=np.int32) for row in input_ids]
+    ids = _host_array(input_ids)
+    if attention_mask is None:
+        return list(ids.astype(np.int32))
+    keep = _host_array(attention_mask).astype(bool)
+    flat = ids[keep].astype(np.int32)
+    return np.split(flat, np.cumsum(keep.sum(axis=1))[:-1])
+
+
+def token_fields(rows: Sequence[np.ndarray | None]) -> dict:
+    """ScoreBatch's ``input_tokens``, ``token_hash`` and ``token_ids`` of per-pair id rows
+    (None where none was recorded); {} when no pair has any."""
+    if all(r is None for r in rows):
+        return {}
+    counts = np.fromiter((-1 if r is None else len(r) for r in rows), np.int64, len(rows))
+    hashes = np.fromiter((0 if r is None else token_ids_hash(r) for r in rows), np.uint64,
+                         len(rows))
+    return {"input_tokens": counts, "token_hash": hashes, "token_ids": tuple(rows)}
+
+
 class BatchedEngine:
     """Base for engines: subclasses load in ``_load`` and score one batch in ``_score_batch``."""
 
@@ -218,8 +256,40 @@ class BatchedEngine:
         raise NotImplementedError
 
     def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Return (logits, scores) for one batch."""
+        """Return (logits, scores) for one batch (and ``_saw`` the ids it fed the model)."""
         raise NotImplementedError
+
+    _seen: list[np.ndarray | None] | None = None  # the rows ``_saw`` recorded this batch
+
+    def _saw(self, input_ids, attention_mask=None) -> None:
+        """Record the ids ``_score_batch`` fed the model for the batch's rows, in row order
+        (torch or numpy, padding removed with ``attention_mask``; or a list of unpadded
+        rows). Built already for the forward pass: nothing is tokenized twice."""
+        self._seen = unpadded_rows(input_ids, attention_mask)
+
+    def _take_seen(self) -> list[np.ndarray | None] | None:
+        """The rows recorded for the batch just scored (None: none), cleared for the next."""
+        seen, self._seen = self._seen, None
+        return seen
+
+    def _tokenizer(self):
+        """The tokenizer whose ids this engine feeds (a fault injector's: its inner engine's);
+        None without one."""
+        inner = getattr(self, "inner", None)
+        owner = inner or self
+        return owner.__dict__.get("tokenizer") or getattr(
+            getattr(owner, "model", None), "tokenizer", None)
+
+    def id_tokens(self, ids: np.ndarray) -> list[str] | None:
+        """The token strings of recorded ids (``convert_ids_to_tokens``; the hf-bi segment
+        marker as SEGMENT_TOKEN); None without a tokenizer."""
+        tokenizer = self._tokenizer()
+        if tokenizer is None:
+            return None
+        values = [int(i) for i in ids]
+        words = tokenizer.convert_ids_to_tokens([max(i, 0) for i in values])
+        return [SEGMENT_TOKEN if i == SEGMENT_MARK else str(w) for i, w in zip(
+            values, words, strict=True)]
 
     packages: tuple[str, ...] = TRACKED_PACKAGES  # whose installed versions shape its scores
     activation: Activation = "none"
@@ -255,9 +325,7 @@ class BatchedEngine:
     def _token_counter(self) -> Callable[..., np.ndarray] | None:
         """``count(texts)`` / ``count(queries, docs)``: untruncated tokens per text or pair by
         this engine's tokenizer; None without one."""
-        inner = getattr(self, "inner", None)  # fault injectors tokenize as the engine they wrap
-        tokenizer = (inner or self).__dict__.get("tokenizer") or getattr(
-            getattr(inner or self, "model", None), "tokenizer", None)
+        tokenizer = self._tokenizer()  # fault injectors tokenize as the engine they wrap
         if tokenizer is None:
             return None
 
@@ -305,17 +373,24 @@ class BatchedEngine:
         started = time.perf_counter()
         self._prepare(pairs)
         seconds = []
+        seen: list[np.ndarray | None] = [None] * len(pairs)
         batches = length_sorted_batches(pairs, self.config.batch_size, self._length)
         for number, idx in enumerate(batches):
             queries = [pairs[i][0] for i in idx]
             docs = [pairs[i][1] for i in idx]
             started = started if number == 0 else time.perf_counter()
+            self._take_seen()  # nothing left over from a batch that raised
             batch_logits, batch_scores = self._score_batch(queries, docs)
             seconds.append(time.perf_counter() - started)
             logits[idx], scores[idx], batch_index[idx] = batch_logits, batch_scores, number
+            rows = self._take_seen()
+            if rows is not None and len(rows) == len(idx):
+                for i, row in zip(idx, rows, strict=True):
+                    seen[i] = row
             if on_batch:
                 on_batch(len(idx))
-        return ScoreBatch(logits, scores, self.activation, batch_index, tuple(seconds))
+        return ScoreBatch(logits, scores, self.activation, batch_index, tuple(seconds),
+                          **token_fields(seen))
 
 
 DEFAULT_MAX_LENGTH = 512

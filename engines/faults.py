@@ -51,6 +51,12 @@ class FaultEngine(BatchedEngine):
     def _score_batch(self, queries, docs):
         return self.inner._score_batch(queries, docs)
 
+    def _take_seen(self):
+        """The ids of whatever ran: this fault's own features when it built them, else those
+        the inner engine recorded (always cleared, so none carry over to the next batch)."""
+        own, inner = super()._take_seen(), self.inner._take_seen()
+        return own if own is not None else inner
+
     def fingerprint(self) -> Fingerprint:
         return faulted(self.inner.fingerprint(), {"fault": self.fault})
 
@@ -208,6 +214,7 @@ class AttentionMaskDroppedEngine(FaultEngine):
         inner = self.inner
         features = inner.tokenizer(queries, docs, padding=True, truncation=True,
                                    max_length=inner.max_length, return_tensors="pt")
+        self._saw(features["input_ids"], features["attention_mask"])  # the ids, pads left out
         features.pop("attention_mask", None)
         with torch.inference_mode():
             logits = inner.model(**features.to(self.config.device)).logits
@@ -283,6 +290,10 @@ class EmptyDocsDroppedEngine(FaultEngine):
             got_logits, got_scores = self.inner._score_batch([queries[i] for i in kept],
                                                              [docs[i] for i in kept])
             logits[:len(kept)], scores[:len(kept)] = got_logits, got_scores
+            seen = self.inner._take_seen()  # the kept documents' ids; a dropped one has none
+            if seen is not None:
+                rows = dict(zip(kept, seen, strict=True))
+                self._seen = [rows.get(i) for i in range(len(docs))]
         return logits, scores
 
 
@@ -302,6 +313,7 @@ class TokenTypeIdsDroppedEngine(FaultEngine):
         inner = self.inner
         features = inner.tokenizer(queries, docs, padding=True, truncation=True,
                                    max_length=inner.max_length, return_tensors="pt")
+        self._saw(features["input_ids"], features["attention_mask"])
         features.pop("token_type_ids", None)
         with torch.inference_mode():
             logits = inner.model(**features.to(self.config.device)).logits
@@ -331,6 +343,7 @@ class PoolerDroppedEngine(FaultEngine):
         inner = self.inner
         features = inner.tokenizer(queries, docs, padding=True, truncation=True,
                                    max_length=inner.max_length, return_tensors="pt")
+        self._saw(features["input_ids"], features["attention_mask"])
         with torch.inference_mode():
             hidden = inner.model.bert(**features.to(self.config.device)).last_hidden_state
             logits = inner.model.classifier(hidden[:, 0])

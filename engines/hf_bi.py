@@ -6,9 +6,11 @@ import numpy as np
 
 from rerankwatch.engines.base import (
     DEFAULT_MAX_LENGTH,
+    SEGMENT_MARK,
     BatchedEngine,
     load_transformers,
     local_model_dir,
+    unpadded_rows,
 )
 from rerankwatch.engines.heads import cosine, st_max_seq_length, st_pooling
 
@@ -32,12 +34,15 @@ class HfBiEngine(BatchedEngine):
         if self.pooling not in ("mean", "cls"):
             raise ValueError(f"hf-bi supports mean or cls pooling, not {self.pooling!r}")
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def _embed(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(pooled embeddings, each text's ids as fed, padding removed)."""
         import torch
 
         features = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        ).to(self.config.device)
+        )
+        rows = unpadded_rows(features["input_ids"], features["attention_mask"])
+        features = features.to(self.config.device)
         with torch.inference_mode():
             hidden = self.model(**features).last_hidden_state
             if self.pooling == "cls":
@@ -45,8 +50,11 @@ class HfBiEngine(BatchedEngine):
             else:
                 mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return pooled.float().cpu().numpy()
+        return pooled.float().cpu().numpy(), rows
 
     def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        scores = cosine(self._embed(queries), self._embed(docs))
+        (query_vectors, query_ids), (doc_vectors, doc_ids) = self._embed(queries), self._embed(docs)
+        mark = np.array([SEGMENT_MARK], dtype=np.int32)
+        self._saw([np.concatenate([q, mark, d]) for q, d in zip(query_ids, doc_ids, strict=True)])
+        scores = cosine(query_vectors, doc_vectors)
         return scores, scores.copy()

@@ -28,7 +28,9 @@ class HfSeqClsEngine(BatchedEngine):
         features = self.tokenizer(
             queries, docs, padding=True, truncation=True,
             max_length=self.max_length, return_tensors="pt",
-        ).to(self.config.device)
+        )
+        self._saw(features["input_ids"], features["attention_mask"])
+        features = features.to(self.config.device)
         with torch.inference_mode():
             logits = self.model(**features).logits
         return head_to_scores(to_numpy(logits), self.activation)

@@ -128,7 +128,9 @@ class LlmRerankEngine(BatchedEngine):
         return out.logits[:, -1, :]
 
     def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        last = self.last_token_logits(self.prompt_ids(queries, docs))
+        ids = self.prompt_ids(queries, docs)
+        self._saw(ids)  # each prompt's ids, unpadded: padding (left) is added to this batch only
+        last = self.last_token_logits(ids)
         logit = to_numpy(last[:, self.yes_id])
         if self.no_id is not None:
             logit = logit - to_numpy(last[:, self.no_id])

@@ -162,6 +162,7 @@ class OnnxEngine(BatchedEngine):
     def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
         features = self.tokenizer(queries, docs, padding=True, truncation=True,
                                   max_length=self.max_length, return_tensors="np")
+        self._saw(features["input_ids"], features["attention_mask"])
         feed = {name: features[name].astype(np.int64) for name in self.input_names}
         (logits,) = self.session.run(["logits"], feed)
         return head_to_scores(logits, self.activation)

@@ -1,4 +1,9 @@
-"""`st-cross`: sentence-transformers CrossEncoder."""
+"""`st-cross`: sentence-transformers CrossEncoder.
+
+A batch runs what ``CrossEncoder.predict`` runs for one batch (its ``preprocess``, then the
+model's forward, its ``scores`` output, no activation), without predict's own length sorting:
+the ids it builds are recorded as the ids the model saw, and the scores are predict's, bit
+for bit."""
 
 from __future__ import annotations
 
@@ -12,7 +17,6 @@ class StCrossEngine(BatchedEngine):
     kind = "st-cross"
 
     def _load(self) -> None:
-        import torch
         from sentence_transformers import CrossEncoder
 
         self.model = CrossEncoder(
@@ -21,14 +25,19 @@ class StCrossEngine(BatchedEngine):
         self.model.model.to(torch_dtype(self.config.precision))
         self.max_length = self.model.max_length
         self.activation = activation_name(self.model.activation_fn)
-        self._identity = torch.nn.Identity()
+        self.model.eval()
+        name = self.model.default_prompt_name  # predict's default prompt, if the model has one
+        self._prompt = self.model.prompts.get(name) if name is not None else None
 
     def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        raw = self.model.predict(
-            list(zip(queries, docs, strict=True)),
-            batch_size=len(queries),
-            activation_fn=self._identity,
-            convert_to_tensor=True,
-            show_progress_bar=False,
-        )
+        import torch
+        from sentence_transformers.util import batch_to_device
+
+        features = self.model.preprocess(list(zip(queries, docs, strict=True)),
+                                         prompt=self._prompt)
+        self._saw(features["input_ids"], features.get("attention_mask"))
+        with torch.inference_mode():
+            raw = self.model(batch_to_device(features, self.model.device))["scores"]
+        if self.model.num_labels == 1 and raw.ndim > 1:
+            raw = raw.squeeze(-1)
         return head_to_scores(to_numpy(raw), self.activation)

@@ -52,6 +52,13 @@ UNDECLARED_PRECISION = "unknown"
 VARIANTS = ("main", "swapped", "repeat", "reload", "spot", "single", "shuffled", "mixed")
 
 
+def token_ids_hash(ids: np.ndarray) -> int:
+    """A stable 64-bit hash of an exact id sequence: blake2b (8 bytes) of its little-endian
+    int32 bytes, read as an unsigned little-endian integer (``scores.token_hash``)."""
+    data = np.ascontiguousarray(ids, dtype="<i4").tobytes()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
 @dataclass(frozen=True, slots=True)
 class ScoreBatch:
     """Scores for a list of pairs, in input order, with the activation that produced them."""
@@ -61,6 +68,13 @@ class ScoreBatch:
     activation: Activation
     batch_index: np.ndarray  # which batch each pair was scored in
     batch_seconds: tuple[float, ...]  # wall time of each batch
+    # The ids the model saw per pair (after template, truncation and special tokens; padding
+    # removed), when the engine records them (BatchedEngine._saw): their count (-1: none
+    # recorded for that pair) and token_ids_hash of each sequence (valid where the count is
+    # >= 0); ``token_ids`` the sequences themselves (None per pair without).
+    input_tokens: np.ndarray | None = None
+    token_hash: np.ndarray | None = None
+    token_ids: tuple[np.ndarray | None, ...] | None = None
 
     @property
     def seconds(self) -> float:

@@ -91,7 +91,8 @@ def score_job(shared: SharedRun, engine_name: str, who: ScoredBy,
             with progress_bar(engine_name, todo.height) as advance:
                 scored = scoring.score_chunks(engine, fingerprint, shared.run_id, engine_name,
                                               todo, staging, config.chunk_pairs,
-                                              job["batch_offset"], upload, advance)
+                                              job["batch_offset"], upload, advance,
+                                              subset.height)
         probes = [(variant, probe) for group, probe in scoring.probe_groups(subset)
                   for variant in group if variant in scoring.probe_variants(engine)
                   and variant not in job["probes_done"]]

@@ -6,6 +6,7 @@ every finished chunk; scoring a run again (resume) scores only what it lacks.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -35,6 +36,7 @@ SWAPPED_PROBE_LIMIT = 512  # argument_order's share needs hundreds, not every ta
 CHUNK_SECONDS = 5.0  # adaptive chunks: about this much scoring between two commits
 MAX_CHUNK_PAIRS = 8192
 INGEST_WAIT_S = 120.0  # how long a required ingest waits while another process holds the DB
+TOKEN_SAMPLE_PAIRS = 512  # token_samples: every pair of a subset this size, else about this many
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +153,42 @@ class ChunkPlanner:
         self.size = max(1, int(target // self.batch_size)) * self.batch_size
 
 
+def token_sampled(pair_ids: pl.Series, subset_pairs: int) -> np.ndarray:
+    """Which pairs keep their ids in token_samples: all of a subset of at most
+    TOKEN_SAMPLE_PAIRS pairs, else those whose stable hash (blake2b of the pair_id) falls
+    under TOKEN_SAMPLE_PAIRS / subset_pairs, so every engine and every night samples the same
+    pairs (an engine of a smaller subset samples a superset of a larger one's)."""
+    if subset_pairs <= TOKEN_SAMPLE_PAIRS:
+        return np.ones(len(pair_ids), dtype=bool)
+    cut = TOKEN_SAMPLE_PAIRS / subset_pairs * 2.0**64
+    return np.fromiter((int.from_bytes(hashlib.blake2b(p.encode(), digest_size=8).digest(),
+                                       "little") < cut for p in pair_ids), bool, len(pair_ids))
+
+
+def token_samples(engine, pair_ids: pl.Series, batch, subset_pairs: int) -> dict | None:
+    """{row: (ids, token strings)} of the sampled pairs (token_sampled) whose ids the engine
+    recorded; token strings None where the engine has no tokenizer here."""
+    if batch.token_ids is None:
+        return None
+    words = getattr(engine, "id_tokens", None)
+    chosen = {}
+    for row in np.flatnonzero(token_sampled(pair_ids, subset_pairs)):
+        ids = batch.token_ids[row]
+        if ids is not None:
+            chosen[int(row)] = (ids, words(ids) if words else None)
+    return chosen
+
+
 def score_chunks(engine, fingerprint: Fingerprint, run_id: str, engine_name: str,
                  pairs: pl.DataFrame, directory: Path, chunk_pairs: int | None = None,
-                 batch_offset: int = 0, after_chunk=None, on_batch=None) -> int:
+                 batch_offset: int = 0, after_chunk=None, on_batch=None,
+                 subset_pairs: int | None = None) -> int:
     """Score ``pairs`` (main variant) chunk by chunk; each chunk becomes a shard as soon as it
     is scored (then ``after_chunk()``), written in the background while the next one scores.
-    What was scored before a failure is still written. Returns the number of pairs scored."""
+    What was scored before a failure is still written. Returns the number of pairs scored.
+    ``subset_pairs``: how many pairs the engine config covers in the run (default: these),
+    which sets the share of them kept in token_samples."""
+    subset_pairs = subset_pairs or pairs.height
     planner = ChunkPlanner(engine.config.batch_size, chunk_pairs)
     if getattr(engine, "activation", None) != "cosine":
         # cross-encoders: longest first, so chunks cut where one call's batches would (little
@@ -175,7 +207,9 @@ def score_chunks(engine, fingerprint: Fingerprint, run_id: str, engine_name: str
             planner.record(chunk.height, time.perf_counter() - started)
             sink.put(shards.score_table(run_id, engine_name, fingerprint.engine_id, "main",
                                         chunk["pair_id"], batch, batch_offset,
-                                        token_counts(engine, texts)))
+                                        token_counts(engine, texts),
+                                        token_samples(engine, chunk["pair_id"], batch,
+                                                      subset_pairs)))
             batch_offset += len(batch.batch_seconds)
             start += chunk.height
     except BaseException:
@@ -354,7 +388,7 @@ def score_main(plan: EnginePlan) -> int:
     with progress_bar(plan.name, plan.todo.height) as advance:
         return score_chunks(plan.engine, plan.fingerprint, plan.run_id, plan.name, plan.todo,
                             shards.shard_dir(db), plan.config.chunk_pairs, plan.batch_offset,
-                            lambda: ingest(db, plan.run_id), advance)
+                            lambda: ingest(db, plan.run_id), advance, plan.pairs.height)
 
 
 def probe_variants(engine) -> tuple[str, ...]:

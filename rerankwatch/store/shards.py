@@ -39,6 +39,12 @@ SCHEMA = pa.schema([
     ("latency_ms", pa.float64()), ("scored_at", pa.timestamp("us", tz="UTC")),
     ("tokens", pa.int32()),  # untruncated tokens per pair (null: the engine has no tokenizer)
 ])
+# what the model saw per pair (null: the engine records no ids), and, for the sampled pairs
+# only, the ids themselves and their token strings (token_samples; null elsewhere)
+TOKEN_FIELDS = [("input_tokens", pa.int32()), ("token_hash", pa.uint64()),
+                ("sample_ids", pa.list_(pa.int32())), ("sample_tokens", pa.list_(pa.string()))]
+LEGACY_SCHEMA = SCHEMA  # shards written before token snapshots: still ingested as they are
+SCHEMA = pa.schema([*LEGACY_SCHEMA, *TOKEN_FIELDS])
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,7 @@ class ShardInfo:
     variant: str
     rows: int
     fingerprint: dict
+    legacy: bool = False  # written before token snapshots (LEGACY_SCHEMA): no token columns
 
 
 def shard_dir(db_path: str | Path) -> Path:
@@ -60,11 +67,34 @@ def shard_dir(db_path: str | Path) -> Path:
     return store_spec.shard_dir(db_path)
 
 
+def _token_columns(batch: ScoreBatch, n: int,
+                   samples: dict[int, tuple[np.ndarray, list[str] | None]] | None) -> dict:
+    """The token snapshot columns: what the model saw per pair (null where not recorded) and
+    ``samples`` ({row: (ids, token strings)}) as sample_ids / sample_tokens."""
+    if batch.input_tokens is None:
+        counts, hashes = pa.nulls(n, pa.int32()), pa.nulls(n, pa.uint64())
+    else:
+        missing = np.asarray(batch.input_tokens) < 0
+        counts = pa.array(np.asarray(batch.input_tokens), pa.int32(), mask=missing)
+        hashes = pa.array(np.asarray(batch.token_hash, dtype=np.uint64), pa.uint64(),
+                          mask=missing)
+    samples = samples or {}
+    ids = [samples[i][0].tolist() if i in samples else None for i in range(n)]
+    words = [samples[i][1] if i in samples else None for i in range(n)]
+    return {"input_tokens": counts, "token_hash": hashes,
+            "sample_ids": pa.array(ids, pa.list_(pa.int32())),
+            "sample_tokens": pa.array(words, pa.list_(pa.string()))}
+
+
 def score_table(run_id: str, engine_name: str, engine_id: str, variant: str,
                 pair_ids: Sequence[str], batch: ScoreBatch, batch_offset: int = 0,
-                tokens: np.ndarray | None = None) -> pa.Table:
+                tokens: np.ndarray | None = None,
+                samples: dict[int, tuple[np.ndarray, list[str] | None]] | None = None
+                ) -> pa.Table:
     """One scored chunk as rows of ``scores``; each batch's seconds are shared by its pairs,
-    ``tokens`` are the pairs' untruncated token counts (None: unknown)."""
+    ``tokens`` are the pairs' untruncated token counts (None: unknown), the batch's recorded
+    ids give input_tokens / token_hash, and ``samples`` ({row: (ids, token strings or
+    None)}) the rows of token_samples."""
     sizes = np.bincount(batch.batch_index, minlength=len(batch.batch_seconds))
     per_pair_ms = np.asarray(batch.batch_seconds)[batch.batch_index] * 1000.0
     n = len(pair_ids)
@@ -82,6 +112,7 @@ def score_table(run_id: str, engine_name: str, engine_id: str, variant: str,
         "scored_at": pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC")),
         "tokens": pa.nulls(n, pa.int32()) if tokens is None else pa.array(
             np.asarray(tokens), pa.int32()),
+        **_token_columns(batch, n, samples),
     }, schema=SCHEMA)
 
 
@@ -169,10 +200,13 @@ def read_info(path: Path) -> ShardInfo:
     try:
         meta = pq.read_metadata(path)
         info = json.loads(meta.metadata[META_KEY])
-        if not meta.schema.to_arrow_schema().remove_metadata().equals(SCHEMA):
+        schema = meta.schema.to_arrow_schema().remove_metadata()
+        legacy = schema.equals(LEGACY_SCHEMA)
+        if not (legacy or schema.equals(SCHEMA)):
             raise ValueError(f"columns {meta.schema.names} differ from {SCHEMA.names}")
         return ShardInfo(path, path.name.removesuffix(".parquet"), info["run_id"],
-                         info["engine_name"], info["variant"], meta.num_rows, info["fingerprint"])
+                         info["engine_name"], info["variant"], meta.num_rows, info["fingerprint"],
+                         legacy)
     except FileNotFoundError:
         raise
     except Exception as exc:  # pyarrow raises several types for a bad footer

@@ -584,9 +584,7 @@ class Store:
                 for fingerprint in {json.dumps(i.fingerprint, sort_keys=True) for i in todo}:
                     self._register_engine(Fingerprint(**json.loads(fingerprint)))
                 for run_id in sorted({info.run_id for info in todo}):
-                    files = [str(i.path) for i in todo if i.run_id == run_id]
-                    added += self.execute("ingest_scores", files=files,
-                                          run_id=run_id).fetchall()[0][0]
+                    added += self._ingest_run([i for i in todo if i.run_id == run_id], run_id)
                 if todo:
                     self._insert("ingested_shards", pl.DataFrame(
                         [{"shard_id": i.shard_id, "run_id": i.run_id,
@@ -596,6 +594,20 @@ class Store:
             self.con.execute("reset preserve_insertion_order")
         shards.remove([info.path for info in found])
         return IngestReport(len(todo), added, len(found) - len(todo))
+
+    def _ingest_run(self, found: Sequence[shards.ShardInfo], run_id: str) -> int:
+        """Insert one run's shards (scores, then the token samples they carry; shards from
+        before token snapshots on their own); returns the score rows added."""
+        added = 0
+        legacy = [str(i.path) for i in found if i.legacy]
+        if legacy:
+            added += self.execute("ingest_legacy_scores", files=legacy,
+                                  run_id=run_id).fetchall()[0][0]
+        files = [str(i.path) for i in found if not i.legacy]
+        if files:
+            added += self.execute("ingest_scores", files=files, run_id=run_id).fetchall()[0][0]
+            self.execute("ingest_token_samples", files=files, run_id=run_id)
+        return added
 
     def engine_status(self, run_id: str, engine_name: str) -> str | None:
         """The latest recorded status of one engine config in a run (None: none yet)."""
@@ -622,10 +634,14 @@ class Store:
     def reuse_pairs(self, run_id: str, engine_name: str, engine_id: str, variant: str,
                     pair_ids: Sequence[str]) -> int:
         """Copy, per pair, the latest ``variant`` score by the same fingerprint from another run
-        (``reused_from_run`` names the run that scored it); returns the rows copied."""
+        (``reused_from_run`` names the run that scored it), and the token samples that run
+        kept of them; returns the score rows copied."""
+        params = {"run_id": run_id, "engine_name": engine_name, "variant": variant}
         with self._wanted(pair_ids), self.transaction():
-            return self.execute("reuse_scores", run_id=run_id, engine_name=engine_name,
-                                engine_id=engine_id, variant=variant).fetchall()[0][0]
+            copied = self.execute("reuse_scores", engine_id=engine_id,
+                                  **params).fetchall()[0][0]
+            self.execute("reuse_token_samples", **params)
+            return copied
 
     @writes
     def reuse_probes(self, run_id: str, engine_name: str, engine_id: str,
@@ -666,16 +682,20 @@ class Store:
     def suite_frames(self, run_id: str,
                      history_sources: dict[str, str] | None = None) -> dict[str, pl.DataFrame]:
         """What a suite reads for one run: main scores (with the pair columns checks read),
-        probe scores, engine statuses and the accepted history (``history_frames``; by
-        default each engine config is held to its own name's acceptances)."""
+        probe scores, engine statuses, the accepted history (``history_frames``; by
+        default each engine config is held to its own name's acceptances) and the token
+        samples of this run and of those accepted runs."""
         engines = self.query("q_run_engine_status", run_id=run_id)
         sources = history_sources or {name: name for name in engines["engine_name"]}
+        history = self.history_frames(run_id, sources)
+        runs = [run_id, *history["baselines"]["baseline_run_id"].unique().to_list()]
         return {
             "scores": with_pair_columns(self.query("q_suite_scores", run_id=run_id),
                                         self.query("q_suite_pairs", run_id=run_id)),
             "probes": self.query("q_probe_scores", run_id=run_id),
             "engines": engines,
-            **self.history_frames(run_id, sources),
+            "token_samples": self.query("q_token_samples", runs=runs),
+            **history,
         }
 
     def history_frames(self, run_id: str, sources: dict[str, str]) -> dict[str, pl.DataFrame]:

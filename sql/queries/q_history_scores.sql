@@ -3,7 +3,8 @@
 with wanted as (
     select distinct unnest($runs) as run_id, unnest($sources) as engine_name
 )
-select s.run_id as baseline_run_id, s.engine_name as source_name, s.pair_id, s.score, s.logit
+select s.run_id as baseline_run_id, s.engine_name as source_name, s.pair_id, s.score, s.logit,
+       s.input_tokens, s.token_hash
 from scores as s
 join wanted using (run_id, engine_name)
 where s.variant = 'main'

@@ -10,6 +10,6 @@ with source as (
     qualify row_number() over (partition by s.variant, s.pair_id order by s.scored_at) = 1
 )
 select $run_id as run_id, $engine_name as engine_name, engine_id, pair_id, variant, logit,
-       score, activation, tokens, batch_index, latency_ms, scored_at,
+       score, activation, tokens, input_tokens, token_hash, batch_index, latency_ms, scored_at,
        coalesce(reused_from_run, run_id) as reused_from_run
 from source

@@ -15,7 +15,7 @@ present as (
     where run_id = $run_id and engine_name = $engine_name and variant = $variant
 )
 select $run_id as run_id, $engine_name as engine_name, engine_id, pair_id, variant, logit,
-       score, activation, tokens, batch_index, latency_ms, scored_at,
+       score, activation, tokens, input_tokens, token_hash, batch_index, latency_ms, scored_at,
        coalesce(reused_from_run, run_id) as reused_from_run
 from candidates
 anti join present using (pair_id)

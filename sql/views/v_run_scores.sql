@@ -2,7 +2,7 @@
 create or replace view v_run_scores as
 with scored as (
     select s.run_id, s.engine_name, s.engine_id, s.pair_id, s.logit, s.score, s.activation,
-           s.batch_index, s.latency_ms, s.tokens
+           s.batch_index, s.latency_ms, s.tokens, s.input_tokens, s.token_hash
     from scores as s
     where s.variant = 'main'
 )

@@ -222,3 +222,15 @@ def test_hostile_run_ids_never_reach_a_path(tmp_path: Path) -> None:
     finally:
         shards.release_run_lock(tmp_path, "../../etc/passwd'; drop table runs; --")
     assert list((tmp_path / "locks").iterdir()) == []
+
+
+def test_a_shard_from_before_token_snapshots_still_ingests(store: Store, db: Path) -> None:
+    run_id = store.start_run("f", {})
+    directory = shards.shard_dir(db)
+    old = shards.score_table(run_id, "e", FP.engine_id, "main", ["a", "b"], batch(2))
+    shards.write_shard(directory, old.select(shards.LEGACY_SCHEMA.names), FP)
+    write(directory, run_id, ["c"])  # a current shard beside it, in the same ingest
+    assert store.ingest_shards(directory).rows == 3
+    found = store.sql("select pair_id, input_tokens, token_hash from scores order by 1")
+    assert found.rows() == [("a", None, None), ("b", None, None), ("c", None, None)]
+    assert store.sql("select count(*) as n from token_samples")["n"][0] == 0
