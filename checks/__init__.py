@@ -19,6 +19,7 @@ CHECKS = build_registry("check", [
     ("score_scale", "rerankwatch.checks.score_scale:ScoreScale"),
     ("cache_spot_check", "rerankwatch.checks.cache_spot_check:CacheSpotCheck"),
     ("batch_invariance", "rerankwatch.checks.batch_invariance:BatchInvariance"),
+    ("long_inputs", "rerankwatch.checks.long_inputs:LongInputs"),
 ])
 
 

@@ -40,6 +40,7 @@ ENGINES = build_registry("engine kind", [
     ("replay-llm-template-missing", "rerankwatch.engines.faults:LlmTemplateMissingEngine"),
     ("replay-llm-yes-no-swapped", "rerankwatch.engines.faults:LlmYesNoSwappedEngine"),
     ("replay-llm-right-padding", "rerankwatch.engines.faults:LlmRightPaddingEngine"),
+    ("replay-long-input-batch", "rerankwatch.engines.faults:LongInputBatchEngine"),
 ])
 
 
