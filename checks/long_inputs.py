@@ -135,7 +135,7 @@ class LongInputs:
             if missing:
                 results.append(row(self, params, engine, "*", SKIPPED,
                                    reason=f"no {' / '.join(missing)} probe was scored for this "
-                                          f"engine (truncation = 'error', or probes left out)"))
+                                          f"engine"))
                 continue
             results.append(self._alone_vs_batch(engine, probes, tolerance, params, judge))
             if not int(info["max_length"] or 0):

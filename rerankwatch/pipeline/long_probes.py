@@ -32,7 +32,7 @@ LONG_VARIANTS = ("long_single", "long_batch")
 SEPARATOR = "~long-"  # <seed pair_id>~long-<role>
 ROLES = ("near", "over", "tail", "other")
 NEAR, OVER = 0.9, 1.5  # of max_length, in tokens
-CHARS_PER_TOKEN = 4  # without a tokenizer; filled to twice OVER, to be cut whatever its ratio
+CHARS_PER_TOKEN = 4  # without a tokenizer (pairs past max_length: filled to twice OVER)
 DEFAULT_MAX_LENGTH = 512  # an engine that states none
 
 
@@ -86,7 +86,8 @@ class _Filler:
         words = doc.split()
         if not self.counted:
             text = doc
-            target = int(2 * share * self.max_length * CHARS_PER_TOKEN)
+            cut = 2 if share > 1 else 1  # past max_length: twice as far, whatever the ratio
+            target = int(cut * share * self.max_length * CHARS_PER_TOKEN)
             while len(text) < target:
                 text = f"{text} {doc}"
             return text[:target].rsplit(" ", 1)[0]

@@ -382,8 +382,7 @@ def score_probes(plan: EnginePlan, variants: tuple[str, ...] | None = None) -> N
 def score_probe_list(plan: EnginePlan, todo: list[tuple[str, pl.DataFrame]], directory: Path,
                      after_each=None) -> None:
     """Score these (variant, pairs) probes into shards in ``directory`` (then
-    ``after_each()``); a reload loads the engine afresh. Long-input probes are not scored
-    under truncation = "error" (the engine config promises no input is cut)."""
+    ``after_each()``); a reload loads the engine afresh."""
     for variant, probe in todo:
         tokens = None
         if variant == "reload":  # a fresh load; free the first one before it
@@ -392,7 +391,7 @@ def score_probe_list(plan: EnginePlan, todo: list[tuple[str, pl.DataFrame]], dir
             plan.load_warnings += [w for w in plan.engine.load_warnings
                                    if w not in plan.load_warnings]
         if variant in LONG_VARIANTS:
-            if plan.config.truncation_for(plan.engine_config) == "error" or probe.is_empty():
+            if probe.is_empty():
                 continue
             texts = long_texts(plan.engine, probe)
             batch, tokens = score_long(plan.engine, variant, texts), token_counts(
