@@ -21,6 +21,7 @@ CHECKS = build_registry("check", [
     ("batch_invariance", "rerankwatch.checks.batch_invariance:BatchInvariance"),
     ("declared_precision", "rerankwatch.checks.declared_precision:DeclaredPrecision"),
     ("tokenization", "rerankwatch.checks.tokenization:Tokenization"),
+    ("long_inputs", "rerankwatch.checks.long_inputs:LongInputs"),
 ])
 
 

@@ -41,6 +41,7 @@ ENGINES = build_registry("engine kind", [
     ("replay-llm-yes-no-swapped", "rerankwatch.engines.faults:LlmYesNoSwappedEngine"),
     ("replay-llm-right-padding", "rerankwatch.engines.faults:LlmRightPaddingEngine"),
     ("replay-call-noise", "rerankwatch.engines.faults:CallNoiseEngine"),
+    ("replay-long-input-batch", "rerankwatch.engines.faults:LongInputBatchEngine"),
 ])
 
 

@@ -490,3 +490,43 @@ class CallNoiseEngine(FaultEngine):
         for _ in range(self.ulps):
             noisy = torch.nextafter(noisy, torch.from_numpy(signs * np.inf).to(noisy.dtype))
         return head_to_scores(noisy.double().numpy(), self.activation)
+
+
+class LongInputBatchEngine(FaultEngine):
+    """Chunked prefill that loses context: in a batch of more than one pair, a pair longer than
+    ``options.chunk_tokens`` tokens (default: half the max_length) is scored on its last chunk
+    only ([CLS] and its last ``chunk_tokens - 1`` tokens, as if the earlier chunks' context
+    were dropped), while the same pair alone scores right.
+
+    Replays vllm #48831 (Qwen3-Reranker on the V1 engine: inputs over 8k tokens, prefilled in
+    chunks, scored 0.01–0.36 in a batch where the unchunked path gives 0.83). Wraps
+    ``hf-seqcls`` (its tokenizer and model)."""
+
+    fault = "long_input_batch"
+    default_wraps = "hf-seqcls"
+
+    @property
+    def chunk_tokens(self) -> int:
+        return int(self.config.options.get("chunk_tokens", 0)) or max(2, self.max_length // 2)
+
+    def fingerprint(self) -> Fingerprint:
+        return faulted(self.inner.fingerprint(), {
+            "fault": self.fault, "chunk_tokens": str(self.chunk_tokens)})
+
+    def _score_batch(self, queries, docs):
+        import torch
+
+        inner = self.inner
+        features = inner.tokenizer(queries, docs, truncation=True,
+                                   max_length=inner.max_length)
+        if len(queries) > 1:
+            keep = self.chunk_tokens - 1
+            for name in [n for n in ("input_ids", "token_type_ids") if n in features]:
+                features[name] = [ids if len(ids) <= self.chunk_tokens else ids[:1] + ids[-keep:]
+                                  for ids in features[name]]
+            features.pop("attention_mask", None)
+        batch = inner.tokenizer.pad(features, padding=True, return_tensors="pt")
+        self._saw(batch["input_ids"], batch["attention_mask"])  # what the model was fed
+        with torch.inference_mode():
+            logits = inner.model(**batch.to(self.config.device)).logits
+        return head_to_scores(to_numpy(logits), self.activation)

@@ -49,7 +49,10 @@ def worst_verdict(verdicts) -> str:
 UNDECLARED_PRECISION = "unknown"
 # scores.variant: main scores, then probes ("spot": copied main scores re-scored afresh)
 # and "single", "shuffled", "mixed": the batch-invariance probes (pipeline/batch_probes.py)
-VARIANTS = ("main", "swapped", "repeat", "reload", "spot", "single", "shuffled", "mixed")
+# "long_single", "long_batch": synthetic long pairs (pipeline/long_probes.py), pair ids
+# "<pair_id>~long-<role>" that are in no sample set
+VARIANTS = ("main", "swapped", "repeat", "reload", "spot", "single", "shuffled", "mixed",
+            "long_single", "long_batch")
 
 
 def token_ids_hash(ids: np.ndarray) -> int:

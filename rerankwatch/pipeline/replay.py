@@ -121,6 +121,8 @@ REPLAYS = [
            LLM_REF, _engine("llm-swapped-answers", "replay-llm-yes-no-swapped", TINY_LLM)),
     Replay("llm_right_padding", "LLM reranker padded on the right, read at the last position",
            LLM_REF, _engine("llm-right-padded", "replay-llm-right-padding", TINY_LLM)),
+    Replay("long_input_batch", "chunked prefill loses a long pair's context in a batch "
+           "(vllm #48831)", CE_REF, _engine("ce-chunked-prefill", "replay-long-input-batch", CE)),
     Replay("clean_cross_encoder", "control: hf-seqcls vs st-cross on the same model",
            CE_REF, _engine("ce-hf", "hf-seqcls", CE), clean=True),
     Replay("clean_bi_encoder", "control: hf-bi vs st-bi on the same model",

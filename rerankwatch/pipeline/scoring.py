@@ -25,6 +25,7 @@ from rerankwatch.core.redact import redact_config
 from rerankwatch.core.store_spec import store_exists
 from rerankwatch.engines import build_engine
 from rerankwatch.pipeline.batch_probes import BATCH_VARIANTS, batch_probe, score_variant
+from rerankwatch.pipeline.long_probes import LONG_VARIANTS, long_probe, long_texts, score_long
 from rerankwatch.pipeline.progress import progress_bar
 from rerankwatch.samples.loader import load_sample_sets
 from rerankwatch.store import IngestReport, Store, is_locked, open_store, shards
@@ -291,7 +292,8 @@ def probe_groups(pairs: pl.DataFrame) -> list[tuple[tuple[str, ...], pl.DataFram
     """The probes, as (variants scored on the same pairs, those pairs)."""
     return [(("swapped",), probe_pairs(pairs, SWAPPED_PROBE_LIMIT)),
             (("repeat", "reload"), probe_pairs(pairs, RELOAD_PROBE_LIMIT)),
-            (BATCH_VARIANTS, batch_probe(pairs))]
+            (BATCH_VARIANTS, batch_probe(pairs)),
+            (LONG_VARIANTS, long_probe(pairs))]
 
 
 def _missing_probes(store: Store, run_id: str, engine_name: str, fingerprint: Fingerprint,
@@ -394,9 +396,10 @@ def score_main(plan: EnginePlan) -> int:
 def probe_variants(engine) -> tuple[str, ...]:
     """The probes that judge an engine: swapped arguments (cross-encoders only), a small
     probe scored again by the same load (repeat) and by a fresh load (reload), and the batch
-    invariance probes (pipeline/batch_probes.py: single, shuffled, mixed)."""
+    invariance probes (pipeline/batch_probes.py: single, shuffled, mixed) and the long-input
+    probes (pipeline/long_probes.py: long_single, long_batch)."""
     swapped = ("swapped",) if engine.activation != "cosine" else ()
-    return (*swapped, "repeat", "reload", *BATCH_VARIANTS)
+    return (*swapped, "repeat", "reload", *BATCH_VARIANTS, *LONG_VARIANTS)
 
 
 def score_probes(plan: EnginePlan, variants: tuple[str, ...] | None = None) -> None:
@@ -415,18 +418,25 @@ def score_probe_list(plan: EnginePlan, todo: list[tuple[str, pl.DataFrame]], dir
     """Score these (variant, pairs) probes into shards in ``directory`` (then
     ``after_each()``); a reload loads the engine afresh."""
     for variant, probe in todo:
+        tokens = None
         if variant == "reload":  # a fresh load; free the first one before it
             _close(plan.engine)
             plan.engine = load_engine(plan.config, plan.engine_config)
             plan.load_warnings += [w for w in plan.engine.load_warnings
                                    if w not in plan.load_warnings]
-        if variant in BATCH_VARIANTS:
+        if variant in LONG_VARIANTS:
+            if probe.is_empty():
+                continue
+            texts = long_texts(plan.engine, probe)
+            batch, tokens = score_long(plan.engine, variant, texts), token_counts(
+                plan.engine, texts)
+        elif variant in BATCH_VARIANTS:
             batch = score_variant(plan.engine, variant, probe, plan.pairs)
         else:
             batch = plan.engine.score(_texts(probe, swap=variant == "swapped"))
         shards.write_shard(directory, shards.score_table(
             plan.run_id, plan.name, plan.fingerprint.engine_id, variant, probe["pair_id"],
-            batch), plan.fingerprint)
+            batch, tokens=tokens), plan.fingerprint)
         if after_each is not None:
             after_each()
 

@@ -15,6 +15,7 @@ from rerankwatch.core.errors import EngineFailed, RunNotResumable, SampleSetErro
 from rerankwatch.core.records import Fingerprint
 from rerankwatch.pipeline import scoring
 from rerankwatch.pipeline.batch_probes import BATCH_VARIANTS
+from rerankwatch.pipeline.long_probes import LONG_VARIANTS
 from rerankwatch.pipeline.scoring import ChunkPlanner
 from rerankwatch.store import Store, shards
 
@@ -230,7 +231,8 @@ def test_a_second_run_copies_every_score_with_provenance(tmp_path, golden_dir,
                   "time, a.batch_index = b.batch_index as same_batch, a.score = b.score as same "
                   "from scores a join scores b using (engine_id, pair_id, variant) "
                   "where a.run_id = $f and b.run_id = $s", f=first, s=second)
-    assert set(copied["variant"]) == {"main", "swapped", "repeat", "reload", *BATCH_VARIANTS}
+    assert set(copied["variant"]) == {"main", "swapped", "repeat", "reload",
+                                      *BATCH_VARIANTS, *LONG_VARIANTS}
     assert set(copied["reused_from_run"]) == {first}
     assert copied["same_time"].all() and copied["same_batch"].all() and copied["same"].all()
     # the engine scored nothing but the spot check's fresh re-scores of a few copies
@@ -401,4 +403,4 @@ def test_worker_processes_score_into_shards_then_one_ingest(tmp_path, golden_dir
     assert main == (GOLDEN, GOLDEN)
     assert engine_row(config, run_id, "ce")["status"] == "succeeded"
     assert set(rows(config, "select variant from scores")["variant"]) == {
-        "main", "swapped", "repeat", "reload", *BATCH_VARIANTS}
+        "main", "swapped", "repeat", "reload", *BATCH_VARIANTS, *LONG_VARIANTS}
