@@ -427,6 +427,11 @@ def _deployed_gate(name: str, baseline: str | dict, candidate: str | dict, timeo
         refused(str(exc), EXIT_BAD_INPUT)
     except (DeploymentUnreachable, OSError) as exc:
         refused(str(exc), EXIT_CODES[ERROR_VERDICT])
+    from rerankwatch.report.terminal import print_per_query
+
+    # the per-check table is in the worker's log; its per-query outcomes are said here first
+    print_per_query([e["line"] for run in outcome.payload["runs"]
+                     for e in run.get("per_query", [])])
     _print_verdict(outcome.payload)
     if not _write_reports(outcome.payload, junit, json_file) and outcome.exit_code == 0:
         raise typer.Exit(EXIT_CODES[ERROR_VERDICT])  # CI has nothing to read

@@ -47,6 +47,7 @@ from rerankwatch.report.summary import (
     measured,
     not_judged_message,
     number,
+    per_query_outcomes,
     reasons,
     verdict_line,
 )
@@ -301,6 +302,7 @@ def _run_entry(run: CiRun) -> dict[str, Any]:
             "score_seconds": e["score_seconds"], "reused_from_run": e["reused_from_run"],
             "fingerprint": _fingerprint(e["fingerprint"]),
         } for e in run.engines.iter_rows(named=True)],
+        "per_query": per_query_outcomes(rows),
         "results": [_result_entry(run, r) for r in rows],
     }
 
@@ -308,8 +310,12 @@ def _run_entry(run: CiRun) -> dict[str, Any]:
 def ci_json(report: CiReport) -> dict[str, Any]:
     """The verdict as data (schema ``rerankwatch-ci/2``): the overall verdict and exit code,
     every failing result (blocking or not) and, per run, its verdict, verdict line, reasons,
-    engines with their fingerprints and every result. Redacted throughout. The JUnit file,
-    the CLI's closing lines and the deployed gate's client are all views of this."""
+    engines with their fingerprints, ``per_query`` (per engine and metric, the queries
+    retrieval_quality found improved, degraded or unchanged against the reference, with the
+    means, the Wilcoxon p-value, the most degraded queries and the line the terminal prints;
+    report.summary.per_query_outcomes; informational) and every result. Redacted throughout.
+    The JUnit file, the CLI's closing lines and the deployed gate's client are all views of
+    this."""
     runs = [_run_entry(run) for run in report.runs]
     failing = [r for run in runs for r in run["results"] if r["status"] in (FAILED, ERROR)]
     payload = {

@@ -33,6 +33,7 @@ from rerankwatch.report.summary import (
     limit,
     number,
     pass_line,
+    per_query_outcomes,
     warnings,
 )
 from rerankwatch.store import Store
@@ -217,7 +218,8 @@ figcaption{font-size:12px;color:#555}.meta{color:#555;font-size:14px}
 def render_html(data: ReportData) -> str:
     """The report page, self-contained (figures inlined as PNG): a plain-language summary
     first (each blocking failure in words, with links to its details and its figure; a clean
-    run in one line, its details collapsed), then checks, figures and details."""
+    run in one line, its details collapsed) and the per-query outcomes (queries improved,
+    degraded, unchanged per engine and metric), then checks, figures and details."""
     verdict = data.verdicts["verdict"][0] if data.verdicts.height else "ERROR"
     found = findings(data.checks)
     unscored = data.engines.filter(pl.col("status") != "succeeded")
@@ -252,6 +254,9 @@ def render_html(data: ReportData) -> str:
         if quiet := warnings(data.checks):
             parts.append(f'<p class="meta" id="warnings">not blocking (made so in the config), '
                          f'failed: {", ".join(quiet)}; see the details below</p>')
+    if per_query := per_query_outcomes(data.checks.iter_rows(named=True)):
+        items = "".join(f"<li>{_esc(entry['line'])}</li>" for entry in per_query)
+        parts.append(f'<h2>Per-query outcomes</h2><ul id="per-query">{items}</ul>')
     body = ["<h2>Checks</h2>", _table(counts), "<h2>Engines</h2>", engines_table(data.engines),
             "<h2>Figures</h2>", *shown.values(), "<h2>Check details</h2>"]
     for (check,), frame in data.checks.group_by("check_name", maintain_order=True):

@@ -150,6 +150,49 @@ def pass_line(scores: pl.DataFrame, engines: pl.DataFrame, reference: str) -> st
     return "; ".join(parts)
 
 
+PER_QUERY_CHECK = "retrieval_quality"  # the check whose detail counts per-query outcomes
+PER_QUERY_FIELDS = ("improved", "degraded", "unchanged", "queries", "baseline", "candidate",
+                    "p_value", "most_degraded")
+
+
+def per_query_line(entry: dict) -> str:
+    """"cand ndcg@10 vs ref: 3 improved, 5 degraded, 37 unchanged (mean 0.71 → 0.69,
+    Wilcoxon p=0.04)": one engine's per-query outcomes on one metric."""
+    means = f"mean {number(entry['baseline'])} → {number(entry['candidate'])}, "
+    return (f"{entry['engine']} {entry['metric']} vs {entry['reference']}: "
+            f"{entry['improved']} improved, {entry['degraded']} degraded, "
+            f"{entry['unchanged']} unchanged ({means}Wilcoxon p={number(entry['p_value'])})")
+
+
+def per_query_outcomes(rows) -> list[dict]:
+    """Per engine and metric, the per-query outcomes retrieval_quality counted (informational:
+    no verdict reads them), from check_results rows (``check_name``, ``engine_name``,
+    ``other_engine_name``, ``subject``, ``detail`` as a dict or its JSON): ``engine``,
+    ``reference``, ``metric``, improved / degraded / unchanged, ``queries``, the mean
+    ``baseline`` and ``candidate``, ``p_value``, ``most_degraded`` and the ``line``."""
+    found = []
+    for row in rows:
+        if row["check_name"] != PER_QUERY_CHECK:
+            continue
+        detail = row["detail"]
+        detail = (json.loads(detail) if detail else {}) if isinstance(detail, str) else detail
+        if not detail or detail.get("improved") is None:  # skipped, or stored before counting
+            continue
+        entry = {"engine": row["engine_name"], "reference": row["other_engine_name"],
+                 "metric": row["subject"],
+                 **{k: detail.get(k) for k in PER_QUERY_FIELDS}}
+        entry["most_degraded"] = entry["most_degraded"] or []
+        found.append({**entry, "line": per_query_line(entry)})
+    return found
+
+
+def result_per_query(results) -> list[dict]:
+    """per_query_outcomes of a SuiteReport's results."""
+    return per_query_outcomes({"check_name": r.check, "engine_name": r.engine,
+                               "other_engine_name": r.other_engine, "subject": r.subject,
+                               "detail": r.detail} for r in results)
+
+
 def result_findings(results) -> list[Finding]:
     """The blocking failures of a SuiteReport's results, as findings."""
     return [Finding(r.check, r.engine, r.other_engine, r.subject, r.status, r.observed,

@@ -19,7 +19,7 @@ from rich.text import Text
 from rerankwatch.core.controls import visible
 from rerankwatch.core.records import BLOCKED, PASS, STATUSES
 from rerankwatch.report.details import explain
-from rerankwatch.report.summary import NOT_JUDGED_LABEL
+from rerankwatch.report.summary import NOT_JUDGED_LABEL, result_per_query
 
 CONSOLE = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -83,9 +83,18 @@ def suite_frames(report) -> tuple[pl.DataFrame, pl.DataFrame]:
 VERDICT_STYLES = {PASS: "bold green", BLOCKED: "bold red"}  # ERROR: yellow, not a regression
 
 
+def print_per_query(lines: list[str]) -> None:
+    """Per engine and metric, how many queries improved, degraded or stayed unchanged
+    (report.summary.per_query_line): informational, printed plainly."""
+    for line in lines:
+        CONSOLE.print(Text(visible(line)), soft_wrap=True)
+
+
 def print_suite_report(report) -> None:
-    """A per-check table (not judged counted apart) and every blocking failure; the verdict
-    line and its reasons are the command's closing lines (print_verdict_lines), said once."""
+    """The per-query outcomes first (retrieval_quality's counts), then a per-check table (not
+    judged counted apart) and every blocking failure; the verdict line and its reasons are
+    the command's closing lines (print_verdict_lines), said once."""
+    print_per_query([entry["line"] for entry in result_per_query(report.results)])
     counts, failing = suite_frames(report)
     CONSOLE.print(frame_table(counts, title=f"{report.suite} suite, run {report.run_id}"))
     if failing.height:

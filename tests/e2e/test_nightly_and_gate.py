@@ -76,6 +76,17 @@ def test_gate_passes_a_clean_candidate_with_exit_0(gate_setup):
     assert data["run_ids"] == [run["run_id"]] and run["verdict"] == "PASS"
     engines = {e["name"]: e["fingerprint"] for e in run["engines"]}
     assert engines["tiny-ce-hf"]["kind"] == "hf-seqcls" and engines["tiny-ce"]["weights_sha256"]
+    # per query and metric, improved / degraded / unchanged: in --json, first in the terminal
+    # output (before the per-check table) and in the HTML report
+    per_query = {e["metric"]: e for e in run["per_query"]}
+    assert set(per_query) == {"ndcg@10", "mrr"}
+    report = Path(re.search(r"report: (\S+\.html)", result.output).group(1)).read_text()
+    for entry in per_query.values():
+        assert (entry["engine"], entry["reference"]) == ("tiny-ce-hf", "tiny-ce")
+        assert entry["improved"] + entry["degraded"] + entry["unchanged"] == entry["queries"] > 0
+        assert entry["line"].startswith(f"tiny-ce-hf {entry['metric']} vs tiny-ce: ")
+        assert result.output.index(entry["line"]) < result.output.index("gate suite, run")
+        assert entry["line"] in report
 
 
 def test_gate_blocks_swapped_arguments_with_exit_1(gate_setup):

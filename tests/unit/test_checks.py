@@ -821,6 +821,40 @@ def test_retrieval_quality_ignores_an_insignificant_drop(store: Store, judge: Ju
     assert ndcg.status == PASSED
 
 
+def test_retrieval_quality_counts_queries_improved_degraded_and_unchanged(
+        store: Store, judge: Judge, graded: pl.DataFrame) -> None:
+    """The reference ranks g10-g12 reversed; the candidate fixes them and reverses g01, g02."""
+    _, good = graded_scores(graded, {3.0: 0.9, 1.0: 0.5, 0.0: 0.1})
+    ref, cand = good.copy(), good.copy()
+    for q in (10, 11, 12):  # three docs per query, in the set's order
+        ref[3 * (q - 1):3 * q] = ref[3 * (q - 1):3 * q][::-1]
+    for q in (1, 2):
+        cand[3 * (q - 1):3 * q] = cand[3 * (q - 1):3 * q][::-1]
+    data = graded_run(store, graded, "ref", ref=ref, cand=cand)
+    results = run_check(RetrievalQuality, data, judge)
+
+    for r in results:  # the same queries move on both metrics
+        counts = (r.detail["improved"], r.detail["degraded"], r.detail["unchanged"])
+        assert counts == (3, 2, 7), (r.subject, r.detail)
+        assert r.detail["queries"] == 12 and r.status == PASSED  # equal means: no drop
+        worst = r.detail["most_degraded"]
+        assert [(w["set_id"], w["query_id"]) for w in worst] == [("graded", "g01"),
+                                                                  ("graded", "g02")]
+        assert all(w["baseline"] == pytest.approx(1.0) and w["candidate"] < 1.0 for w in worst)
+    mrr = only(results, "cand", "mrr")
+    assert mrr.detail["most_degraded"][0]["candidate"] == pytest.approx(0.5)
+    declared = RetrievalQuality.Detail.model_validate(json.loads(mrr.detail_json()))
+    assert declared.rows() == mrr.detail["most_degraded"]  # the detail's rows, as views read
+
+    lenient = run_check(RetrievalQuality, data, judge, unchanged_below=1.0, most_degraded=1)
+    for r in lenient:  # no per-query change exceeds 1.0
+        assert (r.detail["improved"], r.detail["degraded"], r.detail["unchanged"]) == (0, 0, 12)
+        assert r.detail["most_degraded"] == []
+    one = run_check(RetrievalQuality, data, judge, most_degraded=1)
+    assert [w["query_id"] for w in only(one, "cand", "ndcg@10").detail["most_degraded"]] == [
+        "g01"]
+
+
 def test_retrieval_quality_skips_without_graded_labels(bench: Bench, judge: Judge) -> None:
     data = filtered(bench.suite("bi", "bi", "bi-bf16"), pl.col("known_irrelevant"))
     results = run_check(RetrievalQuality, data, judge)

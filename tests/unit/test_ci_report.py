@@ -9,7 +9,7 @@ import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 from rerankwatch.core.records import CheckResult, Fingerprint, SuiteReport
-from rerankwatch.report.ci import FlowRun, build_ci_report, write_ci_reports
+from rerankwatch.report.ci import FlowRun, build_ci_report, ci_json, write_ci_reports
 from rerankwatch.store import Store
 
 SECRET_URL = "https://user:hunter2@rerank.example/v1?api_key=sk-123"
@@ -110,6 +110,34 @@ def test_json_holds_the_verdict_failures_and_fingerprints_without_secrets(blocke
     assert engine["name"] == "base" and engine["fingerprint"]["weights_sha256"] == "ab" * 32
     assert engine["fingerprint"]["versions"] == {"torch": "9.9.9"}
     assert engine["fingerprint"]["extra"]["endpoint"].startswith("https://***@rerank.example")
+
+
+WORST = {"set_id": "s", "query_id": "q7", "baseline": 1.0, "candidate": 0.5}
+QUALITY_RESULTS = tuple(
+    CheckResult("retrieval_quality", "cand", metric, "passed", True, 0.01, 0.02,
+                {"baseline": 0.8, "candidate": 0.79, "p_value": 0.04, "queries": 45,
+                 "improved": 3, "degraded": 5, "unchanged": 37, "most_degraded": [WORST]},
+                other_engine="base") for metric in ("ndcg@10", "mrr"))
+
+
+def test_json_says_per_query_outcomes_per_engine_and_metric(tmp_path):
+    db = tmp_path / "ci.duckdb"
+    skipped = CheckResult("retrieval_quality", "other", "*", "skipped", True,
+                          detail={"reason": "no graded labels"}, other_engine="base")
+    stored_run(db, "flow-q", (*QUALITY_RESULTS, skipped, BLOCKED_RESULTS[1]))
+    payload = ci_json(build_ci_report("gate", 0, [FlowRun(db, "flow-q")]))
+    (run,) = payload["runs"]
+    by_metric = {e["metric"]: e for e in run["per_query"]}  # the skipped row counts nothing
+    assert set(by_metric) == {"ndcg@10", "mrr"}
+    ndcg = by_metric["ndcg@10"]
+    assert (ndcg["engine"], ndcg["reference"]) == ("cand", "base")
+    assert (ndcg["improved"], ndcg["degraded"], ndcg["unchanged"], ndcg["queries"]) == (
+        3, 5, 37, 45)
+    assert (ndcg["baseline"], ndcg["candidate"], ndcg["p_value"]) == (0.8, 0.79, 0.04)
+    assert ndcg["most_degraded"] == [WORST]
+    assert ndcg["line"] == ("cand ndcg@10 vs base: 3 improved, 5 degraded, 37 unchanged "
+                            "(mean 0.8 → 0.79, Wilcoxon p=0.04)")
+    assert payload["verdict"] == "PASS"  # informational: nothing about the verdict changes
 
 
 def test_a_failed_engine_is_an_error_case_never_a_pass(tmp_path):

@@ -75,6 +75,21 @@ def test_an_engine_that_could_not_score_is_said_once_with_the_error_verdict(monk
     assert "not judged" in text  # the count table's column
 
 
+def test_the_suite_report_says_per_query_outcomes_before_the_check_table(monkeypatch):
+    monkeypatch.setattr(views.CONSOLE, "width", 400)
+    report = SuiteReport(run_id="r1", suite="gate", reference="ref", results=(
+        CheckResult("retrieval_quality", "cand", "ndcg@10", "passed", True, 0.001, 0.02,
+                    {"baseline": 0.71, "candidate": 0.709, "p_value": 0.5, "queries": 45,
+                     "improved": 3, "degraded": 5, "unchanged": 37, "most_degraded": []},
+                    other_engine="ref"),))
+    with views.CONSOLE.capture() as captured:
+        views.print_suite_report(report)
+    text = captured.get()
+    line = ("cand ndcg@10 vs ref: 3 improved, 5 degraded, 37 unchanged "
+            "(mean 0.71 → 0.709, Wilcoxon p=0.5)")
+    assert line in text and text.index(line) < text.index("gate suite, run r1")
+
+
 @pytest.fixture
 def store(tmp_path: Path):
     rows = [{"set_id": "s1", "query_id": "q1", "query": "q", "doc_id": f"d{i}", "doc": doc,
