@@ -31,8 +31,8 @@ import polars as pl
 from rerankwatch.checks import base
 from rerankwatch.checks.base import (
     AT_LEAST,
-    CheckParams,
     Judge,
+    PrecisionTolerances,
     Rows,
     SuiteInput,
     judged,
@@ -79,7 +79,7 @@ class Detail(base.Detail):
     worst_pairs: Rows = []
 
 
-class Params(CheckParams):
+class Params(PrecisionTolerances):
     # the same measurements as batch_invariance's: batch composition moves a float32 score by
     # < 1e-6 on CPU (the long probes of the fixture and demo cross-encoders, the fixture LLM
     # and MiniLM: 0 alone vs batched), half precisions by a few 1e-3, onnx dynamic int8 by
@@ -91,9 +91,6 @@ class Params(CheckParams):
     # two queries on the same cut document: the demo cross-encoder's logits differ by 7.6, the
     # fixtures' by 0.1 to 1; a query cut away gives bitwise equal inputs, hence equal logits
     min_query_effect: float = 1e-6
-
-    def tolerance(self, precision: str) -> float:
-        return getattr(self, precision, self.float32)
 
 
 def _roles(probes: pl.DataFrame) -> pl.DataFrame:

@@ -116,8 +116,8 @@ def test_a_crash_keeps_finished_chunks_and_resume_scores_the_rest(tmp_path, gold
     assert (done["pairs"], done["scored_pairs"], done["reused_pairs"]) == (GOLDEN, GOLDEN, 0)
     assert rows(config, "select status from runs")["status"].to_list() == ["succeeded"]
     probes = rows(config, "select distinct variant from scores order by 1")["variant"]
-    assert probes.to_list() == ["main", "mixed", "reload", "repeat", "shuffled", "single",
-                                "swapped"]
+    assert probes.to_list() == ["long_batch", "long_single", "main", "mixed", "reload",
+                                "repeat", "shuffled", "single", "swapped"]
     with pytest.raises(RunNotResumable, match="already succeeded"):
         scoring.reopen_run(config.db_path, run_id)
 
