@@ -14,6 +14,11 @@ in ``token_samples``), and the difference is named token by token.
 - ``history``: each engine config against its last accepted run (the one history_baseline
   holds it to). A tokenizer or template change is named even when scores stay within
   tolerance; informational unless ``history_blocking``.
+- ``answer_cue``: an LLM reranker's yes/no logits are read after its template's suffix (the
+  answer cue), so every prompt it was fed must end with it: the suffix the shortest half of
+  its sampled prompts share (never cut) must end every sampled prompt, the long-input probes'
+  included (a prompt keeps it when it ends with at least half of that suffix). A prompt cut at
+  max_length instead of its body is named. Blocking.
 
 Engines that expose no ids (st-bi, HTTP servers, isolated workers' older runs) are skipped.
 """
@@ -165,6 +170,23 @@ def _history_pairs(data: SuiteInput, engine: str, baseline: dict) -> pl.DataFram
     return pairs if pairs.height else None
 
 
+def common_suffix(rows: list) -> list[int]:
+    """The longest suffix every one of ``rows`` (id sequences) ends with."""
+    if not rows:
+        return []
+    shortest = min(len(r) for r in rows)
+    size = 0
+    while size < shortest and len({int(r[len(r) - size - 1]) for r in rows}) == 1:
+        size += 1
+    return [int(i) for i in rows[0][len(rows[0]) - size:]] if size else []
+
+
+def cue_words(sample: tuple[list, list | None], size: int) -> str:
+    """The last ``size`` tokens of a sampled prompt, as text."""
+    ids, words = sample
+    return repr("".join(str(w) for w in (words or ids)[-size:]))
+
+
 class Tokenization:
     name = "tokenization"
     Params = Params
@@ -173,6 +195,7 @@ class Tokenization:
     measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
         "engines": "pairs fed other ids than the same model's other engine config",
         "history": "pairs fed other ids than in the last accepted run",
+        "answer_cue": "sampled LLM prompts that do not end with the answer cue",
     }
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
@@ -187,7 +210,38 @@ class Tokenization:
         results += self._engines(data, params, judge, with_ids)
         for engine in with_ids:
             results += self._history(data, params, judge, engine)
+            if family(data.engine_info[engine]) == "llm-reranker":
+                results.append(self._answer_cue(data, params, judge, engine))
         return results
+
+    def _answer_cue(self, data: SuiteInput, params: Params, judge: Judge,
+                    engine: str) -> CheckResult:
+        """Every sampled prompt of an LLM reranker ends with the answer cue (answer_cue)."""
+        prompts = samples(data, data.run_id, engine)
+        ordered = sorted(prompts.items(), key=lambda item: len(item[1][0]))
+        cue = common_suffix([ids for _, (ids, _) in ordered[:max(1, len(ordered) // 2)]])
+        if not cue:
+            return row(self, params, engine, "answer_cue", SKIPPED,
+                       reason="no token sample, or its shortest prompts share no suffix")
+        # a prompt keeps the cue when it ends with most of it (the shortest prompts' shared
+        # suffix may take in a last body token they happen to share, such as a final '.');
+        # a prompt cut mid-document shares next to none of it
+        cut = [(pair_id, ids, words) for pair_id, (ids, words) in ordered
+               if len(common_suffix([ids, cue])) < max(1, len(cue) // 2)]
+        frame = pl.DataFrame({"differs": [int(pair_id in {c[0] for c in cut})
+                                          for pair_id in prompts]})
+        success, _ = judge.validate(frame, ExpectSameIds())
+        shown = [{"pair_id": pair_id, "position": len(ids) - 1, "token": str(
+            (words or ids)[-1]), "token_other": cue_words(ordered[0][1], len(cue)),
+            "ids": len(ids), "ids_other": len(cue)} for pair_id, ids, words in cut[:MAX_SHOWN]]
+        message = None if success else (
+            f"{len(cut)} of {len(prompts)} sampled prompts lose the answer cue "
+            f"({len(cue)} tokens: {cue_words(ordered[0][1], len(cue))}): cut at "
+            f"{max(len(c[1]) for c in cut)} ids where the body should be cut instead; pair "
+            f"{cut[0][0]} ends with {shown[0]['token']!r}")
+        return judged(self, params, engine, "answer_cue", success, len(cut), 0,
+                      message=message, pairs=len(prompts), differing=len(cut),
+                      first_differences=shown)
 
     def _engines(self, data: SuiteInput, params: Params, judge: Judge,
                  engines: list[str]) -> list[CheckResult]:

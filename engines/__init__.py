@@ -42,6 +42,11 @@ ENGINES = build_registry("engine kind", [
     ("replay-llm-right-padding", "rerankwatch.engines.faults:LlmRightPaddingEngine"),
     ("replay-call-noise", "rerankwatch.engines.faults:CallNoiseEngine"),
     ("replay-long-input-batch", "rerankwatch.engines.faults:LongInputBatchEngine"),
+    ("replay-tokenizer-fallback", "rerankwatch.engines.faults:TokenizerFallbackEngine"),
+    ("replay-sep-token-none", "rerankwatch.engines.faults:SepTokenNoneEngine"),
+    ("replay-segment-bos", "rerankwatch.engines.faults:SegmentBosEngine"),
+    ("replay-unicode-normalized", "rerankwatch.engines.faults:UnicodeNormalizedEngine"),
+    ("replay-llm-cue-truncated", "rerankwatch.engines.faults:LlmCueTruncatedEngine"),
 ])
 
 

@@ -51,6 +51,19 @@ class FaultEngine(BatchedEngine):
     def _score_batch(self, queries, docs):
         return self.inner._score_batch(queries, docs)
 
+    def _forward(self, features, drop: tuple[str, ...] = ()):
+        """(logits, scores) of the inner sequence classifier run on ``features`` this fault
+        built (their ids recorded, padding left out), without the ``drop`` inputs: the body
+        every fault that feeds a wrapped ``hf-seqcls`` its own tokens shares."""
+        import torch
+
+        self._saw(features["input_ids"], features.get("attention_mask"))
+        for name in drop:
+            features.pop(name, None)
+        with torch.inference_mode():
+            logits = self.inner.model(**features.to(self.config.device)).logits
+        return head_to_scores(to_numpy(logits), self.activation)
+
     def _take_seen(self):
         """The ids of whatever ran: this fault's own features when it built them, else those
         the inner engine recorded (always cleared, so none carry over to the next batch)."""
@@ -209,16 +222,10 @@ class AttentionMaskDroppedEngine(FaultEngine):
     default_wraps = "hf-seqcls"
 
     def _score_batch(self, queries, docs):
-        import torch
-
         inner = self.inner
         features = inner.tokenizer(queries, docs, padding=True, truncation=True,
                                    max_length=inner.max_length, return_tensors="pt")
-        self._saw(features["input_ids"], features["attention_mask"])  # the ids, pads left out
-        features.pop("attention_mask", None)
-        with torch.inference_mode():
-            logits = inner.model(**features.to(self.config.device)).logits
-        return head_to_scores(to_numpy(logits), self.activation)
+        return self._forward(features, drop=("attention_mask",))
 
 
 class RequestNormalizationEngine(FaultEngine):
@@ -308,16 +315,10 @@ class TokenTypeIdsDroppedEngine(FaultEngine):
     default_wraps = "hf-seqcls"
 
     def _score_batch(self, queries, docs):
-        import torch
-
         inner = self.inner
         features = inner.tokenizer(queries, docs, padding=True, truncation=True,
                                    max_length=inner.max_length, return_tensors="pt")
-        self._saw(features["input_ids"], features["attention_mask"])
-        features.pop("token_type_ids", None)
-        with torch.inference_mode():
-            logits = inner.model(**features.to(self.config.device)).logits
-        return head_to_scores(to_numpy(logits), self.activation)
+        return self._forward(features, drop=("token_type_ids",))
 
 
 class PoolerDroppedEngine(FaultEngine):
@@ -514,8 +515,6 @@ class LongInputBatchEngine(FaultEngine):
             "fault": self.fault, "chunk_tokens": str(self.chunk_tokens)})
 
     def _score_batch(self, queries, docs):
-        import torch
-
         inner = self.inner
         features = inner.tokenizer(queries, docs, truncation=True,
                                    max_length=inner.max_length)
@@ -525,8 +524,98 @@ class LongInputBatchEngine(FaultEngine):
                 features[name] = [ids if len(ids) <= self.chunk_tokens else ids[:1] + ids[-keep:]
                                   for ids in features[name]]
             features.pop("attention_mask", None)
-        batch = inner.tokenizer.pad(features, padding=True, return_tensors="pt")
-        self._saw(batch["input_ids"], batch["attention_mask"])  # what the model was fed
-        with torch.inference_mode():
-            logits = inner.model(**batch.to(self.config.device)).logits
-        return head_to_scores(to_numpy(logits), self.activation)
+        return self._forward(inner.tokenizer.pad(features, padding=True, return_tensors="pt"))
+
+
+class TokenizerFallbackEngine(FaultEngine):
+    """A tokenizer that silently falls back to another class after a library upgrade: the
+    weights are bit-identical, the ids are not (mteb PR #5377). Here the fallback reads the
+    model's vocabulary with its own defaults instead of the tokenizer config's: lowercasing
+    off, so on an uncased vocabulary every capitalised word becomes ``[UNK]`` ('Paris' →
+    '[UNK]'). Wraps ``hf-seqcls``."""
+
+    fault = "tokenizer_fallback"
+    default_wraps = "hf-seqcls"
+
+    def _load(self) -> None:
+        from transformers import AutoTokenizer
+
+        super()._load()
+        self.inner.tokenizer = AutoTokenizer.from_pretrained(self.model_ref, do_lower_case=False)
+
+
+class SepTokenNoneEngine(FaultEngine):
+    """A pair joined as one text ``query + sep_token + doc`` by a tokenizer whose ``sep_token``
+    is None: the literal text "None" is inserted between query and document, and the model
+    sees one segment (vllm PR #19522). Wraps ``hf-seqcls``."""
+
+    fault = "sep_token_none"
+    default_wraps = "hf-seqcls"
+
+    def _score_batch(self, queries, docs):
+        inner, sep = self.inner, None  # the tokenizer's missing sep_token, formatted as text
+        texts = [f"{q}{sep}{d}" for q, d in zip(queries, docs, strict=True)]
+        return self._forward(inner.tokenizer(texts, padding=True, truncation=True,
+                                             max_length=inner.max_length,
+                                             return_tensors="pt"))
+
+
+class SegmentBosEngine(FaultEngine):
+    """The second segment of a pair laid out with its own begin token: a native runtime encodes
+    query and document each with its special tokens and joins them, ``</s><s>`` where Hugging
+    Face lays out ``</s></s>`` (llama.cpp PR #9510); on a BERT model ``[SEP] [CLS]`` where the
+    tokenizer gives ``[SEP]`` then the document. Wraps ``hf-seqcls``."""
+
+    fault = "segment_bos"
+    default_wraps = "hf-seqcls"
+
+    def _score_batch(self, queries, docs):
+        tokenizer = self.inner.tokenizer
+        begin = tokenizer.cls_token_id if tokenizer.cls_token_id is not None \
+            else tokenizer.bos_token_id
+        # the tokenizer's own layout, one token short, then the begin token after its [SEP]
+        features = tokenizer(queries, docs, truncation=True,
+                             max_length=self.inner.max_length - 1)
+        for ids, types in zip(features["input_ids"], features["token_type_ids"], strict=True):
+            at = ids.index(tokenizer.sep_token_id) + 1
+            ids.insert(at, begin)
+            types.insert(at, 1)
+        features.pop("attention_mask", None)
+        return self._forward(tokenizer.pad(features, padding=True, return_tensors="pt"))
+
+
+class UnicodeNormalizedEngine(FaultEngine):
+    """Text normalised before tokenizing where the reference tokenizes it as given: full-width
+    punctuation and digits, compatibility and decomposed forms come out as other characters,
+    hence other ids (tokenizers #2116: fast and slow tokenizers normalising NFD / NFC and
+    full-width text differently). Here every text is NFKC-normalised ('，' → ',')."""
+
+    fault = "unicode_normalized"
+
+    @staticmethod
+    def _normal(texts):
+        import unicodedata
+
+        return [unicodedata.normalize("NFKC", t) for t in texts]
+
+    def _prepare(self, pairs):
+        queries, docs = self._normal([q for q, _ in pairs]), self._normal([d for _, d in pairs])
+        self.inner._prepare(list(zip(queries, docs, strict=True)))
+
+    def _score_batch(self, queries, docs):
+        return self.inner._score_batch(self._normal(queries), self._normal(docs))
+
+
+class LlmCueTruncatedEngine(FaultEngine):
+    """An LLM reranker's whole prompt cut at max_length: a long pair loses the template's
+    suffix, the answer cue the yes/no logits are read after, so its score is read mid-document
+    (sentence-transformers PR #3787, vllm PR #38827: truncation removing the answer cue).
+    Wraps ``llm-rerank``; only pairs longer than max_length change."""
+
+    fault = "llm_cue_truncated"
+    default_wraps = "llm-rerank"
+
+    def _score_batch(self, queries, docs):
+        inner = self.inner
+        cut = [ids[:inner.max_length] for ids in inner.prompt_ids(queries, docs, truncate=False)]
+        return inner.score_ids(cut)

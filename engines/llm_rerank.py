@@ -128,7 +128,10 @@ class LlmRerankEngine(BatchedEngine):
         return out.logits[:, -1, :]
 
     def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        ids = self.prompt_ids(queries, docs)
+        return self.score_ids(self.prompt_ids(queries, docs))
+
+    def score_ids(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, scores) of prompts given as ids: yes (minus no) at the last position."""
         self._saw(ids)  # each prompt's ids, unpadded: padding (left) is added to this batch only
         last = self.last_token_logits(ids)
         logit = to_numpy(last[:, self.yes_id])

@@ -83,6 +83,29 @@ class ScoreBatch:
     def seconds(self) -> float:
         return float(sum(self.batch_seconds))
 
+    @staticmethod
+    def joined(parts: list[tuple[np.ndarray, ScoreBatch]], size: int) -> ScoreBatch:
+        """Per-call batches of some of ``size`` pairs (their positions given) as one
+        ScoreBatch, one batch number per call, the recorded ids kept where every call has
+        them."""
+        logits, scores = np.empty(size), np.empty(size)
+        batch_index = np.empty(size, dtype=np.int64)
+        with_ids = all(batch.token_hash is not None for _, batch in parts)
+        counts = np.full(size, -1, dtype=np.int64) if with_ids else None
+        hashes = np.zeros(size, dtype=np.uint64) if with_ids else None
+        ids: list[np.ndarray | None] = [None] * size
+        for number, (positions, batch) in enumerate(parts):
+            logits[positions], scores[positions] = batch.logits, batch.scores
+            batch_index[positions] = number
+            if with_ids:
+                counts[positions], hashes[positions] = batch.input_tokens, batch.token_hash
+                for position, row in zip(positions, batch.token_ids or [None] * len(positions),
+                                         strict=True):
+                    ids[int(position)] = row
+        return ScoreBatch(logits, scores, parts[0][1].activation if parts else "none",
+                          batch_index, tuple(batch.seconds for _, batch in parts), counts,
+                          hashes, tuple(ids) if with_ids else None)
+
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:

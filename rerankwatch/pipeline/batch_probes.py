@@ -48,26 +48,13 @@ def longest_pairs(pairs: pl.DataFrame, exclude: pl.Series, n: int = MIXED_LONGES
     return list(zip(top["query"], top["doc"], strict=True))
 
 
-def _joined(parts: list[tuple[np.ndarray, ScoreBatch]], size: int) -> ScoreBatch:
-    """Per-call batches of some of ``size`` pairs (their positions given) as one ScoreBatch,
-    one batch number per call."""
-    logits, scores = np.empty(size), np.empty(size)
-    batch_index = np.empty(size, dtype=np.int64)
-    seconds = []
-    for number, (positions, batch) in enumerate(parts):
-        logits[positions], scores[positions] = batch.logits, batch.scores
-        batch_index[positions] = number
-        seconds.append(batch.seconds)
-    return ScoreBatch(logits, scores, parts[0][1].activation, batch_index, tuple(seconds))
-
-
 def score_variant(engine, variant: str, probe: pl.DataFrame, pairs: pl.DataFrame) -> ScoreBatch:
     """Score ``probe`` (pairs of ``pairs``, the engine config's set) as ``variant`` asks; the
     scores come back in the probe's order."""
     texts = list(zip(probe["query"], probe["doc"], strict=True))
     n = len(texts)
     if variant == "single":
-        return _joined([(np.array([i]), engine.score([texts[i]])) for i in range(n)], n)
+        return ScoreBatch.joined([(np.array([i]), engine.score([texts[i]])) for i in range(n)], n)
     if variant == "shuffled":
         order = np.random.default_rng(SEED).permutation(n)
         batch = engine.score([texts[i] for i in order])
@@ -87,5 +74,5 @@ def score_variant(engine, variant: str, probe: pl.DataFrame, pairs: pl.DataFrame
             parts.append((np.arange(start, start + k), ScoreBatch(
                 batch.logits[:k], batch.scores[:k], batch.activation, batch.batch_index[:k],
                 (batch.seconds,))))
-        return _joined(parts, n)
+        return ScoreBatch.joined(parts, n)
     raise ValueError(f"not a batch-invariance variant: {variant!r}")

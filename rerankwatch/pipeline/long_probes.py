@@ -124,10 +124,6 @@ def score_long(engine, variant: str, texts: list[Pair]) -> ScoreBatch:
         return engine.score(texts)
     if variant != "long_single":
         raise ValueError(f"not a long-input variant: {variant!r}")
-    alone = [engine.score([pair]) for pair in texts]
-    return ScoreBatch(np.concatenate([b.logits for b in alone]),
-                      np.concatenate([b.scores for b in alone]),
-                      alone[0].activation if alone else "none",
-                      np.arange(len(alone), dtype=np.int64),
-                      tuple(b.seconds for b in alone))
+    return ScoreBatch.joined([(np.array([i]), engine.score([pair]))
+                              for i, pair in enumerate(texts)], len(texts))
 

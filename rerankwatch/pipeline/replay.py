@@ -46,6 +46,7 @@ class Replay:
     candidate: dict
     clean: bool = False  # a control: the suite must raise no blocking failure
     force: bool = False  # score afresh (a control whose candidate shares the fingerprint)
+    sets: tuple[str, ...] = ("golden_en",)  # the packaged sample sets it scores
 
     def resolved(self, cross_encoder: str) -> Replay:
         """This replay with its cross-encoder placeholder set to ``cross_encoder``."""
@@ -123,6 +124,20 @@ REPLAYS = [
            LLM_REF, _engine("llm-right-padded", "replay-llm-right-padding", TINY_LLM)),
     Replay("long_input_batch", "chunked prefill loses a long pair's context in a batch "
            "(vllm #48831)", CE_REF, _engine("ce-chunked-prefill", "replay-long-input-batch", CE)),
+    # what the model was fed (the tokenization check, before any score moves past tolerance)
+    Replay("tokenizer_fallback", "a tokenizer class falls back: same weights, other ids "
+           "(mteb #5377)", CE_REF, _engine("ce-tokenizer-fallback", "replay-tokenizer-fallback",
+                                           CE)),
+    Replay("sep_token_none", "sep_token None joined as text: 'None' between query and doc "
+           "(vllm #19522)", CE_REF, _engine("ce-sep-none", "replay-sep-token-none", CE)),
+    Replay("segment_bos", "second segment laid out with its own begin token, [SEP] [CLS] "
+           "(llama.cpp #9510)", CE_REF, _engine("ce-segment-bos", "replay-segment-bos", CE)),
+    Replay("unicode_normalized", "text NFKC-normalised before tokenizing: full-width '，' "
+           "becomes ',' (tokenizers #2116)", CE_REF,
+           _engine("ce-nfkc", "replay-unicode-normalized", CE), sets=("golden_zh",)),
+    Replay("llm_cue_truncated", "LLM prompt cut at max_length: the answer cue is lost "
+           "(sentence-transformers #3787)", LLM_REF,
+           _engine("llm-cue-cut", "replay-llm-cue-truncated", TINY_LLM)),
     Replay("clean_cross_encoder", "control: hf-seqcls vs st-cross on the same model",
            CE_REF, _engine("ce-hf", "hf-seqcls", CE), clean=True),
     Replay("clean_bi_encoder", "control: hf-bi vs st-bi on the same model",
@@ -137,6 +152,9 @@ REPLAYS = [
            force=True),
     Replay("clean_bfloat16", "control: bfloat16 vs float32, within its tolerance",
            CE_REF, _engine("ce-bf16", "st-cross", CE, precision="bfloat16"), clean=True),
+    Replay("clean_tokenizer_upgrade", "control: the same tokenizer loaded through "
+           "sentence-transformers and transformers, scored afresh: identical ids",
+           CE_REF, _engine("ce-hf-tokenizer", "hf-seqcls", CE), clean=True, force=True),
     Replay("clean_bfloat16_call_noise", "control: bfloat16 with one ulp of noise per call, as "
            "GPU kernels and served engines give (vllm #27433)",
            CE_REF, _engine("ce-bf16-noisy", "replay-call-noise", CE, precision="bfloat16"),
@@ -191,7 +209,8 @@ class ReplayOutcome:
 def replay_config(replay: Replay, db: str) -> RunConfig:
     return RunConfig.model_validate({
         "db": db, "reference": replay.reference["name"],
-        "sample_sets": [{"name": "golden_en", "path": "pkg:samples/golden_en.jsonl"}],
+        "sample_sets": [{"name": name, "path": f"pkg:samples/{name}.jsonl"}
+                        for name in replay.sets],
         "engines": [replay.reference, replay.candidate], "checks": replay.checks,
     })
 

@@ -434,9 +434,13 @@ def score_probe_list(plan: EnginePlan, todo: list[tuple[str, pl.DataFrame]], dir
             batch = score_variant(plan.engine, variant, probe, plan.pairs)
         else:
             batch = plan.engine.score(_texts(probe, swap=variant == "swapped"))
+        # the long pairs scored alone keep their ids: where truncation cuts (tokenization's
+        # answer cue reads them)
+        sampled = token_samples(plan.engine, probe["pair_id"], batch, 0) \
+            if variant == "long_single" else None
         shards.write_shard(directory, shards.score_table(
             plan.run_id, plan.name, plan.fingerprint.engine_id, variant, probe["pair_id"],
-            batch, tokens=tokens), plan.fingerprint)
+            batch, tokens=tokens, samples=sampled), plan.fingerprint)
         if after_each is not None:
             after_each()
 

@@ -306,6 +306,9 @@ def test_every_replay_is_caught_and_clean_controls_pass(tmp_path):
     for name in ("llm_template_missing", "llm_yes_no_swapped", "llm_right_padding"):
         assert "engine_agreement" in caught[name], (name, caught[name])
     assert "batch_invariance" in caught["llm_right_padding"]  # batch size 1 would hide it
+    for name in ("tokenizer_fallback", "sep_token_none", "segment_bos", "unicode_normalized",
+                 "llm_cue_truncated", "llm_template_missing", "swap_args"):
+        assert "tokenization" in caught[name], (name, caught[name])  # what the model was fed
     assert {"long_inputs", "batch_invariance"} <= set(caught["long_input_batch"])
     nights = run_nights(db)
     assert nights.ok and nights.caught_by == ("history_baseline",), nights.margins

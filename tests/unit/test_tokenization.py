@@ -84,6 +84,11 @@ def fault_run(tmp_path_factory, tiny_cross_encoder, minilm_path, golden_dir):
         ("bi-hf", "hf-bi", minilm_path, {}),
         ("llm", "llm-rerank", TINY_LLM, {}),
         ("llm-bare", "replay-llm-template-missing", TINY_LLM, {}),
+        # the token replays: what the model was fed changes, token by token
+        ("ce-sep-none", "replay-sep-token-none", tiny_cross_encoder, {}),
+        ("ce-segment-bos", "replay-segment-bos", tiny_cross_encoder, {}),
+        ("ce-fallback", "replay-tokenizer-fallback", tiny_cross_encoder, {}),
+        ("llm-cue-cut", "replay-llm-cue-truncated", TINY_LLM, {}),
     ]]
     run_id = score_run(db, "ce", configs, golden_en(golden_dir), probes=False)
     with Store(db) as store:
@@ -102,7 +107,7 @@ def test_engines_of_one_model_feed_identical_ids(fault_run):
         result = results[(name, "engines")]
         assert result.status == PASSED and result.other_engine == "ce", result
         assert result.observed == 0 and result.detail["pairs"] == 45
-    assert samples == 45 * 8  # every pair of a 45-pair set, for the 8 engines with ids
+    assert samples == 45 * 12  # every pair of a 45-pair set, for the 12 engines with ids
     assert data.engine_scores("ce")["input_tokens"].max() == 512  # what it saw: truncated
 
 
@@ -128,6 +133,28 @@ def test_swapped_arguments_and_a_missing_llm_template_feed_other_ids(fault_run):
     bare = results[("llm-bare", "engines")]
     assert bare.status == FAILED and bare.other_engine == "llm" and bare.observed == 45
     assert bare.detail["first_differences"][0]["position"] == 0  # no system prompt
+
+
+def test_the_token_replays_are_named_by_the_tokens_they_change(fault_run):
+    results, _, _, _ = fault_run
+    firsts = {name: results[(name, "engines")] for name in
+              ("ce-sep-none", "ce-segment-bos", "ce-fallback")}
+    assert {r.status for r in firsts.values()} == {FAILED}
+    assert "'none' inserted at position 12 of pair " in firsts["ce-sep-none"].detail["message"]
+    bos = firsts["ce-segment-bos"].detail["first_differences"][0]
+    assert bos["token"] == "[CLS]" and bos["token_other"] != "[CLS]"  # after the first [SEP]
+    fallback = firsts["ce-fallback"].detail["first_differences"][0]
+    assert (fallback["token"], fallback["token_other"]) == ("[UNK]", "how")  # 'How', uncased
+
+
+def test_a_prompt_cut_where_its_answer_cue_sits_is_caught(fault_run):
+    results, _, _, _ = fault_run
+    assert results[("llm", "answer_cue")].status == PASSED
+    assert results[("llm-bare", "answer_cue")].status == FAILED  # no template, no cue either
+    cut = results[("llm-cue-cut", "answer_cue")]
+    assert cut.status == FAILED and cut.blocking and cut.observed == 3  # the 3 pairs > 1024
+    assert "3 of 45 sampled prompts lose the answer cue" in cut.detail["message"]
+    assert all(first["ids"] == 1024 for first in cut.detail["first_differences"])
 
 
 def test_engines_without_ids_are_skipped_with_the_reason(fault_run):
