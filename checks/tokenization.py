@@ -20,7 +20,8 @@ in ``token_samples``), and the difference is named token by token.
   included (a prompt keeps it when it ends with at least half of that suffix). A prompt cut at
   max_length instead of its body is named. Blocking.
 
-Engines that expose no ids (st-bi, HTTP servers, isolated workers' older runs) are skipped.
+Engines that expose no ids (st-bi, HTTP servers, st-cross before sentence-transformers 6)
+are skipped.
 """
 
 from __future__ import annotations

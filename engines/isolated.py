@@ -138,9 +138,20 @@ class IsolatedEngine:
         out = ipc.open_file(target).read_all()
         source.unlink()
         target.unlink()
+        ids = {}
+        if "token_hash" in out.column_names:  # the worker's engine recorded the ids it fed
+            ids = {"input_tokens": out["input_tokens"].to_numpy(),
+                   "token_hash": out["token_hash"].to_numpy(),
+                   "token_ids": tuple(None if row is None else np.asarray(row, np.int64)
+                                      for row in out["token_ids"].to_pylist())}
         return ScoreBatch(out["logits"].to_numpy(), out["scores"].to_numpy(),
                           reply["activation"], out["batch_index"].to_numpy().astype(np.int64),
-                          tuple(reply["batch_seconds"]))
+                          tuple(reply["batch_seconds"]), **ids)
+
+    def id_tokens(self, ids: np.ndarray) -> list[str] | None:
+        """The token strings of recorded ids, from the worker's tokenizer."""
+        return self._request({"op": "id_tokens", "ids": [int(i) for i in ids]},
+                             "reading token strings")["tokens"]
 
     def close(self) -> None:
         """Stop the worker (politely, then by force) and free its memory."""

@@ -3,7 +3,8 @@
 A batch runs what ``CrossEncoder.predict`` runs for one batch (its ``preprocess``, then the
 model's forward, its ``scores`` output, no activation), without predict's own length sorting:
 the ids it builds are recorded as the ids the model saw, and the scores are predict's, bit
-for bit."""
+for bit. Sentence-transformers before 6 (an isolated environment's) has no ``preprocess``:
+there a batch is one ``predict`` call, as before, and no ids are recorded."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class StCrossEngine(BatchedEngine):
     kind = "st-cross"
 
     def _load(self) -> None:
+        import torch
         from sentence_transformers import CrossEncoder
 
         self.model = CrossEncoder(
@@ -25,16 +27,23 @@ class StCrossEngine(BatchedEngine):
         self.model.model.to(torch_dtype(self.config.precision))
         self.max_length = self.model.max_length
         self.activation = activation_name(self.model.activation_fn)
-        self.model.eval()
-        name = self.model.default_prompt_name  # predict's default prompt, if the model has one
-        self._prompt = self.model.prompts.get(name) if name is not None else None
+        if hasattr(self.model, "preprocess"):  # predict sets eval mode itself; we run its body
+            self.model.eval()
+        # predict's default prompt, if the model has one (sentence-transformers >= 6)
+        name = getattr(self.model, "default_prompt_name", None)
+        self._prompt = (getattr(self.model, "prompts", None) or {}).get(name) if name else None
+        self._identity = torch.nn.Identity()
 
     def _score_batch(self, queries: list[str], docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
         import torch
         from sentence_transformers.util import batch_to_device
 
-        features = self.model.preprocess(list(zip(queries, docs, strict=True)),
-                                         prompt=self._prompt)
+        pairs = list(zip(queries, docs, strict=True))
+        if not hasattr(self.model, "preprocess"):  # sentence-transformers < 6
+            raw = self.model.predict(pairs, batch_size=len(pairs), activation_fn=self._identity,
+                                     convert_to_tensor=True, show_progress_bar=False)
+            return head_to_scores(to_numpy(raw), self.activation)
+        features = self.model.preprocess(pairs, prompt=self._prompt)
         self._saw(features["input_ids"], features.get("attention_mask"))
         with torch.inference_mode():
             raw = self.model(batch_to_device(features, self.model.device))["scores"]

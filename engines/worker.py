@@ -45,13 +45,22 @@ def _serve(channel: IO[str]) -> None:
                 pairs = list(zip(table["query"].to_pylist(), table["doc"].to_pylist(),
                                  strict=True))
                 batch = engine.score(pairs, on_batch=lambda n: _reply(channel, progress=n))
-                out = pa.table({"logits": np.asarray(batch.logits, dtype=np.float64),
-                                "scores": np.asarray(batch.scores, dtype=np.float64),
-                                "batch_index": np.asarray(batch.batch_index, dtype=np.int64)})
+                columns = {"logits": np.asarray(batch.logits, dtype=np.float64),
+                           "scores": np.asarray(batch.scores, dtype=np.float64),
+                           "batch_index": np.asarray(batch.batch_index, dtype=np.int64)}
+                if batch.token_hash is not None:  # the ids the model saw (token snapshots)
+                    columns |= {"input_tokens": np.asarray(batch.input_tokens, np.int64),
+                                "token_hash": np.asarray(batch.token_hash, np.uint64),
+                                "token_ids": pa.array(
+                                    [None if ids is None else np.asarray(ids, np.int32)
+                                     for ids in batch.token_ids], pa.list_(pa.int32()))}
+                out = pa.table(columns)
                 with ipc.new_file(request["output"], out.schema) as writer:
                     writer.write_table(out)
                 _reply(channel, ok=True, activation=batch.activation,
                        batch_seconds=list(batch.batch_seconds))
+            elif op == "id_tokens":  # token strings of recorded ids: the tokenizer is here
+                _reply(channel, ok=True, tokens=engine.id_tokens(np.asarray(request["ids"])))
             else:
                 _reply(channel, ok=False, error=f"unknown op {op!r}", type="ValueError")
         except Exception as exc:  # reported to the parent, which raises it there

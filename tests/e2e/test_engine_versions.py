@@ -95,6 +95,44 @@ def test_fingerprints_record_the_versions_installed_in_each_venv(versions_run):
     assert five["weights_sha256"] == six["weights_sha256"] != "unknown"
 
 
+def test_a_tokenizer_upgrade_that_changes_nothing_feeds_identical_ids(st5_python,
+                                                                       tiny_cross_encoder):
+    """transformers 4.57 in the isolated venv, 5.x here, the same tokenizer files: the worker
+    carries back the ids its model saw, and they are this process's, id for id (the control
+    of the token replays); their token strings come from the worker's tokenizer."""
+    config = EngineConfig(name="hf-4", kind="hf-seqcls", model=tiny_cross_encoder,
+                          environment="st-5", batch_size=4)
+    isolated = build_engine(config, ST5)
+    try:
+        there = isolated.score(PAIRS)
+        words = isolated.id_tokens(there.token_ids[0])
+    finally:
+        isolated.close()
+    here = build_engine(config.model_copy(update={"name": "hf-5", "environment": None}))
+    ours = here.score(PAIRS)
+    assert there.token_hash is not None and (there.input_tokens > 0).all()
+    assert np.array_equal(there.token_hash, ours.token_hash)
+    assert np.array_equal(there.input_tokens, ours.input_tokens)
+    assert words == here.id_tokens(ours.token_ids[0])
+    assert words[0] == "[CLS]" and words.count("[SEP]") == 2
+
+
+def test_st_cross_before_sentence_transformers_6_scores_through_predict(st5_python,
+                                                                        tiny_cross_encoder):
+    """sentence-transformers 5.1 has no CrossEncoder.preprocess: a batch is one predict call,
+    its scores this process's, and no ids are recorded (tokenization then says so)."""
+    config = EngineConfig(name="st-cross-5", kind="st-cross", model=tiny_cross_encoder,
+                          environment="st-5", batch_size=4)
+    isolated = build_engine(config, ST5)
+    try:
+        there = isolated.score(PAIRS)
+    finally:
+        isolated.close()
+    ours = build_engine(config.model_copy(update={"environment": None})).score(PAIRS)
+    assert there.token_hash is None and ours.token_hash is not None
+    assert np.abs(there.scores - ours.scores).max() < 1e-5
+
+
 def test_the_main_process_never_imports_the_engine_packages(st5_python, tmp_path):
     script = f"""
 import sys
