@@ -204,8 +204,10 @@ class Tokenization:
         for engine in data.ok_engines():
             if fed(data.engine_scores(engine)).is_empty():
                 kind = data.engine_info[engine].get("kind") or "this engine"
+                served = (" (a server's /tokenize, TEI's or vLLM's, reads single texts, not "
+                          "the pair it scores)") if kind.startswith("http-") else ""
                 results.append(row(self, params, engine, "engines", SKIPPED,
-                                   reason=f"skipped: {kind} exposes no token ids"))
+                                   reason=f"skipped: {kind} exposes no token ids{served}"))
             else:
                 with_ids.append(engine)
         results += self._engines(data, params, judge, with_ids)

@@ -130,8 +130,8 @@ def test_sigkilled_score_resumes_scoring_only_the_missing_pairs(tmp_path, golden
                          "from v_run_engine_status")
     assert status_row == [("succeeded", n, 0, n)]  # the killed attempt's chunks count too
     variants = sql(db, "select distinct variant from scores order by 1")
-    assert [v for (v,) in variants] == ["main", "mixed", "reload", "repeat", "shuffled",
-                                        "single", "swapped"]
+    assert [v for (v,) in variants] == ["long_batch", "long_single", "main", "mixed",
+                                        "reload", "repeat", "shuffled", "single", "swapped"]
     assert list(shards.shard_dir(db).glob("*.parquet")) == []
     again = cli("resume", run_id, "--db", str(db))
     assert again.exit_code == 2 and "already succeeded" in again.output
