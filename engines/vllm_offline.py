@@ -132,6 +132,10 @@ class VllmEngine(BatchedEngine):
                             for text in (self.template.prefix, self.template.suffix) if text), 0)
             self._room = self.max_length - template
 
+    def _tokenizer(self):
+        """vLLM's tokenizer: the one that built the ids recorded."""
+        return self.llm.get_tokenizer()
+
     def fingerprint(self):
         found = super().fingerprint()
         if self.template is None:
@@ -147,6 +151,8 @@ class VllmEngine(BatchedEngine):
         outputs = self.llm.score(queries, docs, use_tqdm=False, pooling_params=self._params,
                                  tokenization_kwargs=self._tokenization)
         raw = np.array([o.outputs.score for o in outputs], dtype=np.float64)
+        if self.cross:  # the ids vLLM fed the model (pair layout or rendered template)
+            self._saw([np.asarray(o.prompt_token_ids, dtype=np.int64) for o in outputs])
         if self.template is not None:
             raw = raw + self.template.logit_bias
         return head_to_scores(raw, "sigmoid") if self.cross else (raw, raw.copy())

@@ -128,6 +128,8 @@ def test_vllm_agrees_with_st_cross_on_the_cross_encoder(cross_run):
     assert statuses(report, "engine_agreement", "vllm-fp32") == {"passed"}
     assert statuses(report, "engine_agreement", "vllm-bf16") == {"passed"}
     assert statuses(report, "argument_order", "vllm-fp32") == {"passed"}
+    # vLLM's tokenizer lays the pair out as transformers does: the ids it fed are st-cross's
+    assert statuses(report, "tokenization", "vllm-fp32") == {"passed"}
 
 
 def test_the_swap_args_replay_around_vllm_is_caught(cross_run):
@@ -150,8 +152,8 @@ def test_vllm_agrees_with_st_bi_on_the_embedded_default(bi_run):
 def test_vllm_scores_an_llm_reranker_as_the_transformers_engine_does(llm_run):
     report = llm_run.suite("llm-rerank", {**UNTRAINED})
     assert max_delta(llm_run, "llm-rerank", "vllm-llm") < 1e-4
-    for check in ("engine_agreement", "argument_order"):
-        assert statuses(report, check, "vllm-llm") == {"passed"}, check
+    for check in ("engine_agreement", "argument_order", "tokenization"):
+        assert statuses(report, check, "vllm-llm") == {"passed"}, check  # the same prompt ids
     fingerprint = llm_run.store.sql(
         "select e.fingerprint from run_engines r join engines e using (engine_id) "
         "where r.run_id = $r and r.engine_name = 'vllm-llm'", r=llm_run.run_id)["fingerprint"][0]
