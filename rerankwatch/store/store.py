@@ -441,9 +441,18 @@ class Store:
                      extra_info=json.dumps({"step": step, "runs": runs}))
 
     def sql(self, query: str, **params) -> pl.DataFrame:
-        """A statement's rows (none for a statement that returns none, e.g. an update)."""
-        relation = self.con.sql(query, params=params or None)
-        return relation.pl() if relation is not None else pl.DataFrame()
+        """A statement's rows (none for a statement that returns none, e.g. an update).
+
+        With parameters, through ``execute`` (a streamed result), never ``con.sql(query,
+        params=...)``: on DuckDB 1.5.5 a parameterized ``sql`` runs the query at once into a
+        materialized relation, and fetching that relation (``.pl()``, ``.arrow()``) rescans it
+        at about 0.7 µs per value (a DOUBLE column of 4 M rows: 2.9 s instead of 0.05 s). That
+        was issue 31: ``suite_frames`` spent 24 of its 25 s there (README, "Suite at scale")."""
+        if not params:
+            relation = self.con.sql(query)
+            return relation.pl() if relation is not None else pl.DataFrame()
+        cursor = self.con.execute(query, params)
+        return cursor.pl() if cursor.description is not None else pl.DataFrame()
 
     def query(self, name: str, **params) -> pl.DataFrame:
         """Run sql/queries/<name>.sql with named parameters; its rows."""
