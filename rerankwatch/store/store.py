@@ -715,7 +715,8 @@ class Store:
         names = list(sources)
         baselines = self.query("q_history_baselines", run_id=run_id, engines=names,
                                sources=[sources[n] for n in names])
-        scores = self.query("q_history_scores", runs=baselines["baseline_run_id"].to_list(),
+        scores = self.query("q_history_scores", run_id=run_id,
+                            runs=baselines["baseline_run_id"].to_list(),
                             sources=baselines["source_name"].to_list())
         return {"baselines": baselines, "history": scores}
 
