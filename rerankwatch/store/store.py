@@ -89,18 +89,30 @@ def view_order() -> list[str]:
     return order
 
 
+def engine_slices(main: pl.DataFrame) -> list[pl.DataFrame]:
+    """``main``'s rows engine by engine: slices (no copy) when stored engine after engine."""
+    runs = main.select(pl.col("engine_name").rle()).unnest("engine_name")
+    if runs["value"].is_unique().all():  # engine after engine, as stored: slices, no copy
+        starts = [0, *runs["len"].cum_sum()]
+        return [main.slice(start, n) for start, n in zip(starts, runs["len"], strict=False)]
+    return main.partition_by("engine_name", maintain_order=True)
+
+
+def scored_pair_ids(main: pl.DataFrame) -> pl.Series:
+    """The pair ids of main scores, each once: one engine's, when every engine scored the
+    same pairs in the same order (as a nightly does), without hashing them all."""
+    engines = engine_slices(main)
+    if engines and all(e["pair_id"].equals(engines[0]["pair_id"]) for e in engines[1:]):
+        return engines[0]["pair_id"]
+    return main["pair_id"].unique()
+
+
 def with_pair_columns(main: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     """Each engine's main scores beside its pairs' columns, engine after engine (the rows of
     v_run_scores). At a million pairs per engine the pair columns are what costs: they are
     gathered once and shared by every engine that scored the same pairs in the same order."""
-    runs = main.select(pl.col("engine_name").rle()).unnest("engine_name")
-    if runs["value"].is_unique().all():  # engine after engine, as stored: slices, no copy
-        starts = [0, *runs["len"].cum_sum()]
-        engines = [main.slice(start, n) for start, n in zip(starts, runs["len"], strict=False)]
-    else:
-        engines = main.partition_by("engine_name", maintain_order=True)
     frames, shared = [], pairs.clear()
-    for scores in engines:
+    for scores in engine_slices(main):
         if not shared["pair_id"].equals(scores["pair_id"]):
             shared = scores.select("pair_id").join(pairs, on="pair_id", maintain_order="left")
             if shared.height != scores.height:  # a pair missing from sample_pairs: drop it
@@ -464,9 +476,11 @@ class Store:
         return self.con.execute(sql_text("statements", name), params or None)
 
     @contextlib.contextmanager
-    def _wanted(self, pair_ids: Sequence[str]) -> Iterator[None]:
+    def _wanted(self, pair_ids: Sequence[str] | pl.Series) -> Iterator[None]:
         """The pair ids as the relation ``wanted`` that the reuse SQL semi-joins."""
-        self.con.register("wanted", pa.table({"pair_id": pa.array(list(pair_ids), pa.string())}))
+        ids = (pair_ids.cast(pl.String).to_arrow() if isinstance(pair_ids, pl.Series)
+               else pa.array(list(pair_ids), pa.string()))
+        self.con.register("wanted", pa.table({"pair_id": ids}))
         try:
             yield
         finally:
@@ -698,9 +712,11 @@ class Store:
         sources = history_sources or {name: name for name in engines["engine_name"]}
         history = self.history_frames(run_id, sources)
         runs = [run_id, *history["baselines"]["baseline_run_id"].unique().to_list()]
+        scores = self.query("q_suite_scores", run_id=run_id)
+        with self._wanted(scored_pair_ids(scores)):
+            pairs = self.query("q_suite_pairs")
         return {
-            "scores": with_pair_columns(self.query("q_suite_scores", run_id=run_id),
-                                        self.query("q_suite_pairs", run_id=run_id)),
+            "scores": with_pair_columns(scores, pairs),
             "probes": self.query("q_probe_scores", run_id=run_id),
             "engines": engines,
             "token_samples": self.query("q_token_samples", runs=runs),
@@ -715,8 +731,7 @@ class Store:
         names = list(sources)
         baselines = self.query("q_history_baselines", run_id=run_id, engines=names,
                                sources=[sources[n] for n in names])
-        scores = self.query("q_history_scores", run_id=run_id,
-                            runs=baselines["baseline_run_id"].to_list(),
+        scores = self.query("q_history_scores", runs=baselines["baseline_run_id"].to_list(),
                             sources=baselines["source_name"].to_list())
         return {"baselines": baselines, "history": scores}
 
