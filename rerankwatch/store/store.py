@@ -117,7 +117,9 @@ def with_pair_columns(main: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
             shared = scores.select("pair_id").join(pairs, on="pair_id", maintain_order="left")
             if shared.height != scores.height:  # a pair missing from sample_pairs: drop it
                 scores = scores.filter(pl.col("pair_id").is_in(pairs["pair_id"].implode()))
-        frames.append(pl.concat([scores, shared.drop("pair_id")], how="horizontal"))
+        # the pair ids too are shared: one copy of them, whatever the number of engines
+        frames.append(pl.concat([scores.with_columns(shared["pair_id"]), shared.drop("pair_id")],
+                                how="horizontal"))
     if not frames:
         return pl.concat([main, pairs.drop("pair_id")], how="horizontal")
     return pl.concat(frames, rechunk=False)
@@ -710,30 +712,50 @@ class Store:
         samples of this run and of those accepted runs."""
         engines = self.query("q_run_engine_status", run_id=run_id)
         sources = history_sources or {name: name for name in engines["engine_name"]}
-        history = self.history_frames(run_id, sources)
-        runs = [run_id, *history["baselines"]["baseline_run_id"].unique().to_list()]
         scores = self.query("q_suite_scores", run_id=run_id)
         with self._wanted(scored_pair_ids(scores)):
             pairs = self.query("q_suite_pairs")
+        scores = with_pair_columns(scores, pairs)
+        history = self.history_frames(run_id, sources, scores)
+        runs = [run_id, *history["baselines"]["baseline_run_id"].unique().to_list()]
         return {
-            "scores": with_pair_columns(scores, pairs),
+            "scores": scores,
             "probes": self.query("q_probe_scores", run_id=run_id),
             "engines": engines,
             "token_samples": self.query("q_token_samples", runs=runs),
             **history,
         }
 
-    def history_frames(self, run_id: str, sources: dict[str, str]) -> dict[str, pl.DataFrame]:
+    def history_frames(self, run_id: str, sources: dict[str, str],
+                       tonight: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
         """The accepted history each engine config of a run is held to: ``baselines`` (per
         engine name: its last and last pinned acceptance, with both fingerprints) and
-        ``history`` (those runs' main scores). ``sources``: engine name -> the engine name
-        whose acceptances count (itself; in a gate, a candidate's baseline engine)."""
+        ``history`` (those runs' main scores, baseline after baseline in stored order, keyed by
+        categorical ``baseline_run_id`` and ``source_name``). ``sources``: engine name -> the
+        engine name whose acceptances count (itself; in a gate, a candidate's baseline engine).
+        ``tonight`` (the run's main scores): a baseline that scored the same pairs in the same
+        order as the engine held to it shares that engine's pair ids (one copy in memory)."""
         names = list(sources)
         baselines = self.query("q_history_baselines", run_id=run_id, engines=names,
                                sources=[sources[n] for n in names])
-        scores = self.query("q_history_scores", runs=baselines["baseline_run_id"].to_list(),
-                            sources=baselines["source_name"].to_list())
-        return {"baselines": baselines, "history": scores}
+        mine = ({frame["engine_name"][0]: frame for frame in engine_slices(tonight)}
+                if tonight is not None and tonight.height else {})
+        keys = pl.Categorical
+        parts = []
+        for run, source in (baselines.select("baseline_run_id", "source_name")
+                            .unique(maintain_order=True).iter_rows()):
+            part = self.query("q_history_scores", run=run, source=source)
+            for name in (n for n in names if sources[n] == source and n in mine):
+                if mine[name]["pair_id"].equals(part["pair_id"]):
+                    part = part.with_columns(mine[name]["pair_id"])
+                    break
+            parts.append(part.select(pl.lit(run, keys).alias("baseline_run_id"),
+                                     pl.lit(source, keys).alias("source_name"), pl.all()))
+        if not parts:  # no baseline: the frame's columns, no rows
+            parts.append(self.query("q_history_scores", run=None, source=None).select(
+                pl.lit(None, keys).alias("baseline_run_id"),
+                pl.lit(None, keys).alias("source_name"), pl.all()))
+        return {"baselines": baselines, "history": pl.concat(parts, rechunk=False)}
 
     @writes
     def accept_run(self, run_id: str, engine_names: Sequence[str], accepted_by: str,
