@@ -740,21 +740,34 @@ class Store:
                                sources=[sources[n] for n in names])
         mine = ({frame["engine_name"][0]: frame for frame in engine_slices(tonight)}
                 if tonight is not None and tonight.height else {})
-        keys = pl.Categorical
-        parts = []
-        for run, source in (baselines.select("baseline_run_id", "source_name")
-                            .unique(maintain_order=True).iter_rows()):
-            part = self.query("q_history_scores", run=run, source=source)
+        wanted = baselines.select("baseline_run_id", "source_name").unique(maintain_order=True)
+        runs, names_of = wanted["baseline_run_id"].unique(maintain_order=True).to_list(), \
+            wanted["source_name"].unique(maintain_order=True).to_list()
+        found = self.query("q_history_scores", runs=runs, sources=names_of)
+        blocks = (found.select(pl.struct("run_at", "source_at").rle()).unnest("run_at")
+                  .unnest("value"))
+        starts = [0, *blocks["len"].cum_sum()]
+        if blocks.select(pl.struct("run_at", "source_at").is_unique().all()).item():
+            stored = {(runs[r - 1], names_of[n - 1]): found.slice(start, length)
+                      for r, n, start, length in zip(blocks["run_at"], blocks["source_at"],
+                                                     starts, blocks["len"], strict=False)}
+        else:  # not stored baseline after baseline: grouped (a copy)
+            stored = {(runs[r - 1], names_of[n - 1]): part for (r, n), part in found.partition_by(
+                "run_at", "source_at", as_dict=True, maintain_order=True).items()}
+        keys, parts = pl.Categorical, []
+        for run, source in wanted.iter_rows():
+            part = stored.get((run, source), found.clear())
             for name in (n for n in names if sources[n] == source and n in mine):
                 if mine[name]["pair_id"].equals(part["pair_id"]):
                     part = part.with_columns(mine[name]["pair_id"])
                     break
             parts.append(part.select(pl.lit(run, keys).alias("baseline_run_id"),
-                                     pl.lit(source, keys).alias("source_name"), pl.all()))
+                                     pl.lit(source, keys).alias("source_name"),
+                                     pl.all().exclude("run_at", "source_at")))
         if not parts:  # no baseline: the frame's columns, no rows
-            parts.append(self.query("q_history_scores", run=None, source=None).select(
-                pl.lit(None, keys).alias("baseline_run_id"),
-                pl.lit(None, keys).alias("source_name"), pl.all()))
+            parts.append(found.select(pl.lit(None, keys).alias("baseline_run_id"),
+                                      pl.lit(None, keys).alias("source_name"),
+                                      pl.all().exclude("run_at", "source_at")))
         return {"baselines": baselines, "history": pl.concat(parts, rechunk=False)}
 
     @writes
