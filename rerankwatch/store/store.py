@@ -720,11 +720,24 @@ class Store:
         runs = [run_id, *history["baselines"]["baseline_run_id"].unique().to_list()]
         return {
             "scores": scores,
-            "probes": self.query("q_probe_scores", run_id=run_id),
+            "probes": self.probe_frames(run_id),
             "engines": engines,
             "token_samples": self.query("q_token_samples", runs=runs),
             **history,
         }
+
+    def probe_frames(self, run_id: str) -> pl.DataFrame:
+        """A run's probe scores, the rows and columns of q_probe_scores: a spot re-score names
+        the run its copied main score came from (``copied_from``), looked up only when the
+        run has spot re-scores."""
+        probes = self.query("q_suite_probes", run_id=run_id)
+        if not (probes["variant"] == "spot").any():
+            return probes
+        copies = self.query("q_spot_copies", run_id=run_id)
+        return (probes.drop("copied_from")
+                .join(copies, on=["engine_name", "pair_id"], how="left", maintain_order="left")
+                .with_columns(pl.when(pl.col("variant") == "spot").then(pl.col("copied_from"))
+                              .alias("copied_from")))
 
     def history_frames(self, run_id: str, sources: dict[str, str],
                        tonight: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
