@@ -46,7 +46,8 @@ lint: venv
 bench: venv
 	$(BIN)/python bench/score_overhead.py $(if $(QUICK),--pairs 100)
 	$(BIN)/python bench/nightly_overhead.py $(if $(QUICK),--pairs 1000)
-	$(BIN)/python bench/suite_scale.py $(if $(QUICK),--pairs 100000)
+	$(BIN)/python bench/suite_scale.py $(if $(QUICK),--pairs 1000000,--targets)
+	$(BIN)/python bench/isolated_overhead.py $(if $(QUICK),--pairs 500)
 	$(BIN)/python bench/history_queries.py --readme $(if $(QUICK),--runs 30 --pairs 5000)
 	$(BIN)/python bench/history_queries.py --readme --backend ducklake $(if $(QUICK),--runs 30 --pairs 5000)
 	$(BIN)/python bench/store_ingest.py $(if $(QUICK),--rows 1000000)

@@ -163,12 +163,57 @@ class SuiteInput:
     def paired_blocks(self, name: str, other: str) -> list[tuple[pl.DataFrame, dict]]:
         """``paired(name, other)`` as query_blocks of PAIRED_BLOCK_COLUMNS, computed once."""
         if (name, other, "blocks") not in self._paired:
-            frame, layout = self.paired(name, other), self._paired.get("layout")
-            if layout is None or not layout.fits(frame):  # engines of the same pairs share it
-                layout = self._paired["layout"] = QueryLayout.of(frame)
+            frame = self.paired(name, other)
             self._paired[(name, other, "blocks")] = query_blocks(frame, PAIRED_BLOCK_COLUMNS,
-                                                                 layout)
+                                                                 self.layout(frame))
         return self._paired[(name, other, "blocks")]
+
+    def layout(self, frame: pl.DataFrame) -> QueryLayout:
+        """``frame``'s QueryLayout: the last one computed when it fits (engines that scored the
+        same pairs in the same order share one), else a new one."""
+        layout = self._paired.get("layout")
+        if layout is None or not layout.fits(frame):
+            layout = self._paired["layout"] = QueryLayout.of(frame)
+        return layout
+
+    @cached_property
+    def _history_parts(self) -> dict[tuple[str, str], pl.DataFrame]:
+        if self.history is None or self.history.is_empty():
+            return {}
+        keys = ["baseline_run_id", "source_name"]
+        runs = self.history.select(pl.struct(keys).rle()).unnest(keys[0]).unnest("value")
+        if runs.select(pl.struct(keys).is_unique().all()).item():  # stored as read: slices
+            starts = [0, *runs["len"].cum_sum()]
+            return {(run, source): self.history.slice(start, length) for run, source, start, length
+                    in zip(runs[keys[0]], runs[keys[1]], starts, runs["len"], strict=False)}
+        return self.history.partition_by(keys, as_dict=True, maintain_order=True)
+
+    def history_scores(self, run_id: str, source: str) -> pl.DataFrame:
+        """The main scores (q_history_scores' rows) of ``source`` in the accepted run
+        ``run_id``; empty when the history holds none."""
+        found = self._history_parts.get((run_id, source))
+        if found is not None:
+            return found
+        return self.history.clear() if self.history is not None else pl.DataFrame(
+            schema={"baseline_run_id": pl.String, "source_name": pl.String,
+                    "pair_id": pl.String, "score": pl.Float64, "logit": pl.Float64})
+
+    def versus_history(self, name: str, run_id: str, source: str) -> pl.DataFrame:
+        """``name``'s scores of the pairs it scored tonight and ``source`` scored in the
+        accepted run ``run_id``, with that run's ``score_other`` and ``logit_other``; computed
+        once (history_baseline and score_scale both read the last accepted run)."""
+        key = ("history", name, run_id, source)
+        if key not in self._paired:
+            mine = self.engine_scores(name)
+            then = self.history_scores(run_id, source).select(
+                "pair_id", pl.col("score").alias("score_other"),
+                pl.col("logit").alias("logit_other"))
+            if mine["pair_id"].equals(then["pair_id"]):  # the same pairs in the same order
+                joined = mine.with_columns(then.drop("pair_id"))
+            else:
+                joined = mine.join(then, on="pair_id")
+            self._paired[key] = joined
+        return self._paired[key]
 
 
 @dataclass(frozen=True)

@@ -119,10 +119,7 @@ class ScoreScale:
         if last.is_empty():
             return None, None
         run_id, source = last["baseline_run_id"][0], last["source_name"][0]
-        history = data.history.filter((pl.col("baseline_run_id") == run_id)
-                                      & (pl.col("source_name") == source))
-        pairs = data.engine_scores(engine).join(
-            history.select("pair_id", pl.col("score").alias("score_other")), on="pair_id")
+        pairs = data.versus_history(engine, run_id, source)
         return (pairs if pairs.height else None), run_id
 
     def _compare(self, params: Params, judge: Judge, engine: str, pairs: pl.DataFrame,

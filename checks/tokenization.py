@@ -164,9 +164,7 @@ def history_change(data: SuiteInput, engine: str, baseline: dict) -> str | None:
 def _history_pairs(data: SuiteInput, engine: str, baseline: dict) -> pl.DataFrame | None:
     if data.history is None or "token_hash" not in data.history.columns:
         return None
-    then = data.history.filter(
-        (pl.col("baseline_run_id") == baseline["baseline_run_id"])
-        & (pl.col("source_name") == baseline["source_name"]))
+    then = data.history_scores(baseline["baseline_run_id"], baseline["source_name"])
     pairs = compared(data.engine_scores(engine), then)
     return pairs if pairs.height else None
 

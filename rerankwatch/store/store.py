@@ -89,23 +89,37 @@ def view_order() -> list[str]:
     return order
 
 
+def engine_slices(main: pl.DataFrame) -> list[pl.DataFrame]:
+    """``main``'s rows engine by engine: slices (no copy) when stored engine after engine."""
+    runs = main.select(pl.col("engine_name").rle()).unnest("engine_name")
+    if runs["value"].is_unique().all():  # engine after engine, as stored: slices, no copy
+        starts = [0, *runs["len"].cum_sum()]
+        return [main.slice(start, n) for start, n in zip(starts, runs["len"], strict=False)]
+    return main.partition_by("engine_name", maintain_order=True)
+
+
+def scored_pair_ids(main: pl.DataFrame) -> pl.Series:
+    """The pair ids of main scores, each once: one engine's, when every engine scored the
+    same pairs in the same order (as a nightly does), without hashing them all."""
+    engines = engine_slices(main)
+    if engines and all(e["pair_id"].equals(engines[0]["pair_id"]) for e in engines[1:]):
+        return engines[0]["pair_id"]
+    return main["pair_id"].unique()
+
+
 def with_pair_columns(main: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     """Each engine's main scores beside its pairs' columns, engine after engine (the rows of
     v_run_scores). At a million pairs per engine the pair columns are what costs: they are
     gathered once and shared by every engine that scored the same pairs in the same order."""
-    runs = main.select(pl.col("engine_name").rle()).unnest("engine_name")
-    if runs["value"].is_unique().all():  # engine after engine, as stored: slices, no copy
-        starts = [0, *runs["len"].cum_sum()]
-        engines = [main.slice(start, n) for start, n in zip(starts, runs["len"], strict=False)]
-    else:
-        engines = main.partition_by("engine_name", maintain_order=True)
     frames, shared = [], pairs.clear()
-    for scores in engines:
+    for scores in engine_slices(main):
         if not shared["pair_id"].equals(scores["pair_id"]):
             shared = scores.select("pair_id").join(pairs, on="pair_id", maintain_order="left")
             if shared.height != scores.height:  # a pair missing from sample_pairs: drop it
                 scores = scores.filter(pl.col("pair_id").is_in(pairs["pair_id"].implode()))
-        frames.append(pl.concat([scores, shared.drop("pair_id")], how="horizontal"))
+        # the pair ids too are shared: one copy of them, whatever the number of engines
+        frames.append(pl.concat([scores.with_columns(shared["pair_id"]), shared.drop("pair_id")],
+                                how="horizontal"))
     if not frames:
         return pl.concat([main, pairs.drop("pair_id")], how="horizontal")
     return pl.concat(frames, rechunk=False)
@@ -441,9 +455,18 @@ class Store:
                      extra_info=json.dumps({"step": step, "runs": runs}))
 
     def sql(self, query: str, **params) -> pl.DataFrame:
-        """A statement's rows (none for a statement that returns none, e.g. an update)."""
-        relation = self.con.sql(query, params=params or None)
-        return relation.pl() if relation is not None else pl.DataFrame()
+        """A statement's rows (none for a statement that returns none, e.g. an update).
+
+        With parameters, through ``execute`` (a streamed result), never ``con.sql(query,
+        params=...)``: on DuckDB 1.5.5 a parameterized ``sql`` runs the query at once into a
+        materialized relation, and fetching that relation (``.pl()``, ``.arrow()``) rescans it
+        at about 0.7 µs per value (a DOUBLE column of 4 M rows: 2.9 s instead of 0.05 s). That
+        was issue 31: ``suite_frames`` spent 24 of its 25 s there (README, "Suite at scale")."""
+        if not params:
+            relation = self.con.sql(query)
+            return relation.pl() if relation is not None else pl.DataFrame()
+        cursor = self.con.execute(query, params)
+        return cursor.pl() if cursor.description is not None else pl.DataFrame()
 
     def query(self, name: str, **params) -> pl.DataFrame:
         """Run sql/queries/<name>.sql with named parameters; its rows."""
@@ -455,9 +478,11 @@ class Store:
         return self.con.execute(sql_text("statements", name), params or None)
 
     @contextlib.contextmanager
-    def _wanted(self, pair_ids: Sequence[str]) -> Iterator[None]:
+    def _wanted(self, pair_ids: Sequence[str] | pl.Series) -> Iterator[None]:
         """The pair ids as the relation ``wanted`` that the reuse SQL semi-joins."""
-        self.con.register("wanted", pa.table({"pair_id": pa.array(list(pair_ids), pa.string())}))
+        ids = (pair_ids.cast(pl.String).to_arrow() if isinstance(pair_ids, pl.Series)
+               else pa.array(list(pair_ids), pa.string()))
+        self.con.register("wanted", pa.table({"pair_id": ids}))
         try:
             yield
         finally:
@@ -687,28 +712,76 @@ class Store:
         samples of this run and of those accepted runs."""
         engines = self.query("q_run_engine_status", run_id=run_id)
         sources = history_sources or {name: name for name in engines["engine_name"]}
-        history = self.history_frames(run_id, sources)
+        scores = self.query("q_suite_scores", run_id=run_id)
+        with self._wanted(scored_pair_ids(scores)):
+            pairs = self.query("q_suite_pairs")
+        scores = with_pair_columns(scores, pairs)
+        history = self.history_frames(run_id, sources, scores)
         runs = [run_id, *history["baselines"]["baseline_run_id"].unique().to_list()]
         return {
-            "scores": with_pair_columns(self.query("q_suite_scores", run_id=run_id),
-                                        self.query("q_suite_pairs", run_id=run_id)),
-            "probes": self.query("q_probe_scores", run_id=run_id),
+            "scores": scores,
+            "probes": self.probe_frames(run_id),
             "engines": engines,
             "token_samples": self.query("q_token_samples", runs=runs),
             **history,
         }
 
-    def history_frames(self, run_id: str, sources: dict[str, str]) -> dict[str, pl.DataFrame]:
+    def probe_frames(self, run_id: str) -> pl.DataFrame:
+        """A run's probe scores, the rows and columns of q_probe_scores: a spot re-score names
+        the run its copied main score came from (``copied_from``), looked up only when the
+        run has spot re-scores."""
+        probes = self.query("q_suite_probes", run_id=run_id)
+        if not (probes["variant"] == "spot").any():
+            return probes
+        copies = self.query("q_spot_copies", run_id=run_id)
+        return (probes.drop("copied_from")
+                .join(copies, on=["engine_name", "pair_id"], how="left", maintain_order="left")
+                .with_columns(pl.when(pl.col("variant") == "spot").then(pl.col("copied_from"))
+                              .alias("copied_from")))
+
+    def history_frames(self, run_id: str, sources: dict[str, str],
+                       tonight: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
         """The accepted history each engine config of a run is held to: ``baselines`` (per
         engine name: its last and last pinned acceptance, with both fingerprints) and
-        ``history`` (those runs' main scores). ``sources``: engine name -> the engine name
-        whose acceptances count (itself; in a gate, a candidate's baseline engine)."""
+        ``history`` (those runs' main scores, baseline after baseline in stored order, keyed by
+        categorical ``baseline_run_id`` and ``source_name``). ``sources``: engine name -> the
+        engine name whose acceptances count (itself; in a gate, a candidate's baseline engine).
+        ``tonight`` (the run's main scores): a baseline that scored the same pairs in the same
+        order as the engine held to it shares that engine's pair ids (one copy in memory)."""
         names = list(sources)
         baselines = self.query("q_history_baselines", run_id=run_id, engines=names,
                                sources=[sources[n] for n in names])
-        scores = self.query("q_history_scores", runs=baselines["baseline_run_id"].to_list(),
-                            sources=baselines["source_name"].to_list())
-        return {"baselines": baselines, "history": scores}
+        mine = ({frame["engine_name"][0]: frame for frame in engine_slices(tonight)}
+                if tonight is not None and tonight.height else {})
+        wanted = baselines.select("baseline_run_id", "source_name").unique(maintain_order=True)
+        runs, names_of = wanted["baseline_run_id"].unique(maintain_order=True).to_list(), \
+            wanted["source_name"].unique(maintain_order=True).to_list()
+        found = self.query("q_history_scores", runs=runs, sources=names_of)
+        blocks = (found.select(pl.struct("run_at", "source_at").rle()).unnest("run_at")
+                  .unnest("value"))
+        starts = [0, *blocks["len"].cum_sum()]
+        if blocks.select(pl.struct("run_at", "source_at").is_unique().all()).item():
+            stored = {(runs[r - 1], names_of[n - 1]): found.slice(start, length)
+                      for r, n, start, length in zip(blocks["run_at"], blocks["source_at"],
+                                                     starts, blocks["len"], strict=False)}
+        else:  # not stored baseline after baseline: grouped (a copy)
+            stored = {(runs[r - 1], names_of[n - 1]): part for (r, n), part in found.partition_by(
+                "run_at", "source_at", as_dict=True, maintain_order=True).items()}
+        keys, parts = pl.Categorical, []
+        for run, source in wanted.iter_rows():
+            part = stored.get((run, source), found.clear())
+            for name in (n for n in names if sources[n] == source and n in mine):
+                if mine[name]["pair_id"].equals(part["pair_id"]):
+                    part = part.with_columns(mine[name]["pair_id"])
+                    break
+            parts.append(part.select(pl.lit(run, keys).alias("baseline_run_id"),
+                                     pl.lit(source, keys).alias("source_name"),
+                                     pl.all().exclude("run_at", "source_at")))
+        if not parts:  # no baseline: the frame's columns, no rows
+            parts.append(found.select(pl.lit(None, keys).alias("baseline_run_id"),
+                                      pl.lit(None, keys).alias("source_name"),
+                                      pl.all().exclude("run_at", "source_at")))
+        return {"baselines": baselines, "history": pl.concat(parts, rechunk=False)}
 
     @writes
     def accept_run(self, run_id: str, engine_names: Sequence[str], accepted_by: str,

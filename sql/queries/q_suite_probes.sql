@@ -1,0 +1,7 @@
+-- One run's probe scores as a suite reads them (q_probe_scores' rows and columns); copied_from
+-- is filled by Store.probe_frames from q_spot_copies, only when the run has spot re-scores:
+-- looking the copies up in SQL probed every main score of the run, spot probes or not
+-- (0.9 s of hash join for 4 M main scores and no spot probe on DuckDB 1.5.5; issue 31).
+select *, null::varchar as copied_from
+from v_probe_scores
+where run_id = $run_id
