@@ -28,11 +28,10 @@ from typing import ClassVar
 import great_expectations as gx
 import polars as pl
 
-from rerankwatch.checks import base
+from rerankwatch.checks import base, batch_invariance
 from rerankwatch.checks.base import (
     AT_LEAST,
     Judge,
-    PrecisionTolerances,
     Rows,
     SuiteInput,
     judged,
@@ -79,15 +78,10 @@ class Detail(base.Detail):
     worst_pairs: Rows = []
 
 
-class Params(PrecisionTolerances):
-    # the same measurements as batch_invariance's: batch composition moves a float32 score by
-    # < 1e-6 on CPU (the long probes of the fixture and demo cross-encoders, the fixture LLM
-    # and MiniLM: 0 alone vs batched), half precisions by a few 1e-3, onnx dynamic int8 by
-    # up to 0.245 (activations quantized per batch). Also the tolerance of tail_cut.
-    float32: float = 1e-3
-    float16: float = 1e-2
-    bfloat16: float = 3e-2
-    int8: float = 0.3
+class Params(batch_invariance.Params):
+    # batch_invariance's tolerances, by precision (its measurements hold for the long probes:
+    # the fixture and demo cross-encoders, the fixture LLM and MiniLM move by 0 alone vs
+    # batched in float32 on CPU); also the tolerance of tail_cut.
     # two queries on the same cut document: the demo cross-encoder's logits differ by 7.6, the
     # fixtures' by 0.1 to 1; a query cut away gives bitwise equal inputs, hence equal logits
     min_query_effect: float = 1e-6
