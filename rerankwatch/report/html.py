@@ -9,6 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import polars as pl
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from rerankwatch.core.controls import visible
 from rerankwatch.core.errors import RerankwatchError
@@ -85,24 +87,40 @@ def load_report_data(store: Store, run: str = "latest", nights: int = 14) -> Rep
     )
 
 
-def _esc(text: str) -> str:
+def _esc(text) -> Markup:
     """Stored text as HTML: markup escaped, and control characters (ESC, NUL, which HTML
     cannot hold at all, a bidi override) shown as their escapes (``\\x1b``)."""
-    return html.escape(visible(text, keep="\t\n\r"))
+    return Markup(html.escape(visible(str(text), keep="\t\n\r")))
 
 
-def _img(figure, element_id: str, caption: str) -> str:
+def _explain_detail(check: str, value) -> tuple[str, pl.DataFrame | None, str]:
+    """(the check's own summary, its offending rows or None, the whole JSON) of a detail."""
+    summary, rows = explain(check, value)
+    try:
+        whole = json.dumps(json.loads(value) if isinstance(value, str) else value, indent=2,
+                           ensure_ascii=False)
+    except (TypeError, ValueError):
+        whole = str(value)
+    return summary, pl.DataFrame(rows, infer_schema_length=None) if rows else None, whole
+
+
+TEMPLATES = Environment(loader=PackageLoader("rerankwatch.report", "templates"),
+                        autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                        undefined=StrictUndefined)
+TEMPLATES.filters.update(esc=_esc, number=number)
+TEMPLATES.globals["explain_detail"] = _explain_detail
+_PARTS = TEMPLATES.get_template("parts.html.j2").module
+
+
+def _img(figure, element_id: str, caption: str) -> Markup:
     """A figure inlined as PNG under an anchor the summary links to."""
-    png = to_png(figure)
-    return (f'<figure id="{element_id}"><img alt="{_esc(caption)}" '
-            f'src="data:image/png;base64,{png}"><figcaption>{_esc(caption)}'
-            f"</figcaption></figure>")
+    return _PARTS.figure(element_id, caption, to_png(figure))
 
 
-def figures(data: ReportData, wanted: set[str]) -> dict[str, str]:
+def figures(data: ReportData, wanted: set[str]) -> dict[str, Markup]:
     """HTML of every figure the report shows, by id: the standard ones (each engine against
     the reference, distributions, ladders, the trend) and those a finding links to."""
-    shown: dict[str, str] = {}
+    shown: dict[str, Markup] = {}
     scores, reference = data.scores, data.reference
     engines = sorted(set(scores["engine_name"]) - {reference})
     for engine in engines:
@@ -135,37 +153,15 @@ def figures(data: ReportData, wanted: set[str]) -> dict[str, str]:
     return shown
 
 
-def _detail(check: str, value) -> str:
-    """The check's own summary, then its offending rows as a table and the whole JSON."""
-    summary, rows = explain(check, value)
-    table = _table(pl.DataFrame(rows, infer_schema_length=None)) if rows else ""
-    try:
-        whole = json.dumps(json.loads(value) if isinstance(value, str) else value, indent=2,
-                           ensure_ascii=False)
-    except (TypeError, ValueError):
-        whole = str(value)
-    return (f"<details><summary>{_esc(summary) or 'detail'}</summary>{table}"
-            f"<pre>{_esc(whole)}</pre></details>")
+def _cell(column: str, value, check: str | None = None) -> Markup:
+    """One table cell: a check's detail (``check``) as its summary, rows and JSON."""
+    return _PARTS.cell(column, value, check)
 
 
-def _cell(column: str, value, check: str | None = None) -> str:
-    if value is None:
-        return ""
-    if column == "detail" and check:
-        return _detail(check, value)
-    if isinstance(value, float):
-        return number(value)
-    return _esc(str(value))
-
-
-def _table(frame: pl.DataFrame, row_class=None, check: str | None = None) -> str:
-    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
-    body = []
-    for row in frame.iter_rows(named=True):
-        css = f' class="{row_class(row)}"' if row_class else ""
-        cells = "".join(f"<td>{_cell(c, v, check)}</td>" for c, v in row.items())
-        body.append(f"<tr{css}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def _table(frame: pl.DataFrame, class_column: str | None = None,
+           check: str | None = None) -> Markup:
+    """``frame`` as a table; ``class_column``: the column each row's CSS class comes from."""
+    return _PARTS.table(frame, class_column, check)
 
 
 KEPT = ("status", "detail")  # shown even when every row has the same value
@@ -174,18 +170,20 @@ ENGINE_COLUMNS = {"engine_name": "engine", "status": "status", "kind": "kind", "
                   "work_pool": "work pool", "worker": "worker", "flow_run_id": "flow run"}
 
 
-def engines_table(engines: pl.DataFrame) -> str:
+def engine_rows(engines: pl.DataFrame) -> pl.DataFrame:
     """Each engine config: status, what it ran, and where it was scored (host, work pool,
     worker, flow run; columns no engine has are left out)."""
     shown = engines.select([c for c in ENGINE_COLUMNS if c in engines.columns])
     shown = shown.select([c for c in shown.columns
                           if c in ("engine_name", "status") or shown[c].null_count() < len(shown)])
-    return f'<div id="engines">{_table(shown.rename(ENGINE_COLUMNS, strict=False))}</div>'
+    return shown.rename(ENGINE_COLUMNS, strict=False)
 
 
-def check_section(check: str, frame: pl.DataFrame) -> str:
-    """One check's results: the threshold with its direction ("≤ 0.02"), columns that never
-    vary said once above the table instead of repeated on every row."""
+def check_rows(check: str, frame: pl.DataFrame) -> tuple[str, list[tuple[str, object]],
+                                                          pl.DataFrame]:
+    """One check's results as its section shows them: (its statuses counted, the columns
+    that never vary with their one value, said once above the table instead of repeated on
+    every row, the table), the threshold with its direction ("≤ 0.02")."""
     shown = frame.with_columns(
         pl.struct("subject", "threshold").map_elements(
             lambda r: limit(check, r["subject"], r["threshold"]), return_dtype=pl.String)
@@ -195,31 +193,16 @@ def check_section(check: str, frame: pl.DataFrame) -> str:
                          "detail")
     constant = [c for c in shown.columns
                 if c not in KEPT and shown.height > 1 and shown[c].n_unique() == 1]
-    said = ", ".join(f"{c}: {_cell(c, shown[c][0]) or '—'}" for c in constant)
     statuses = ", ".join(f"{n} {s}" for s, n in Counter(shown["status"]).most_common())
-    return (f'<section id="check-{check}"><h3>{check}</h3><p class="meta">{statuses}'
-            + (f"; every row: {said}" if said else "") + "</p>"
-            + _table(shown.drop(constant), lambda r: r["status"], check) + "</section>")
-
-
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:80em}
-table{border-collapse:collapse;font-size:13px;margin:.6em 0}
-td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}
-tr.failed td,tr.error td{background:#fde2e2}tr.skipped td{color:#777}
-tr.not_judged td{background:#fff4d6}
-pre{white-space:pre-wrap;max-width:60em;font-size:12px}
-figure{display:inline-block;margin:.4em;vertical-align:top}figure img{max-width:100%}
-figcaption{font-size:12px;color:#555}.meta{color:#555;font-size:14px}
-.verdict{font-size:28px;font-weight:bold;margin:.2em 0}.PASS{color:#1a7f37}
-.BLOCKED,.FAILED{color:#c62828}.ERROR{color:#a15c00}#summary{font-size:16px}
-#failing li{margin:.4em 0}details>summary{cursor:pointer}"""
+    return statuses, [(c, shown[c][0]) for c in constant], shown.drop(constant)
 
 
 def render_html(data: ReportData) -> str:
     """The report page, self-contained (figures inlined as PNG): a plain-language summary
     first (each blocking failure in words, with links to its details and its figure; a clean
     run in one line, its details collapsed) and the per-query outcomes (queries improved,
-    degraded, unchanged per engine and metric), then checks, figures and details."""
+    degraded, unchanged per engine and metric), then checks, figures and details
+    (templates/report.html.j2)."""
     verdict = data.verdicts["verdict"][0] if data.verdicts.height else "ERROR"
     found = findings(data.checks)
     unscored = data.engines.filter(pl.col("status") != "succeeded")
@@ -229,44 +212,17 @@ def render_html(data: ReportData) -> str:
               .agg(*(pl.col("status").eq(s).sum().alias(s)
                      for s in STATUSES))
               .rename({NOT_JUDGED: NOT_JUDGED_LABEL}))
-    parts = [f"<h1>rerankwatch: {_esc(data.run['flow_name'])} run "
-             f"{_esc(data.run_id)}</h1>",
-             f'<p class="verdict {verdict}" id="verdict">{verdict}</p>',
-             f'<p class="meta">started {data.run["started_at"]:%Y-%m-%d %H:%M %Z}, scoring '
-             f"{_esc(data.run['status'])}, reference <b>{_esc(data.reference)}"
-             f"</b></p>"]
-    if unscored.height:  # first: why the run could not be (wholly) judged, once per engine
-        items = "".join(
-            f"<li>{_esc(engine_error_line(e['engine_name'], e['error'] or e['status']))}"
-            "</li>" for e in unscored.iter_rows(named=True))
-        parts.append(f'<h2>Could not be judged</h2><ul id="not-judged">{items}</ul>')
-    if found:
-        items = []
-        for finding in found:
-            target = links[finding]
-            plot = (f', <a href="#{target}">plot</a>' if target in shown else "")
-            items.append(f'<li class="finding">{_esc(finding.line)} (<a href='
-                         f'"#check-{finding.check}">details</a>{plot})</li>')
-        parts.append(f'<h2>Why it is {verdict}</h2><ul id="failing">{"".join(items)}</ul>')
-    elif not unscored.height:
-        line = pass_line(data.scores, data.engines, data.reference)
-        parts.append(f'<p id="summary">{_esc(line)}</p>')
-        if quiet := warnings(data.checks):
-            parts.append(f'<p class="meta" id="warnings">not blocking (made so in the config), '
-                         f'failed: {", ".join(quiet)}; see the details below</p>')
-    if per_query := per_query_outcomes(data.checks.iter_rows(named=True)):
-        items = "".join(f"<li>{_esc(entry['line'])}</li>" for entry in per_query)
-        parts.append(f'<h2>Per-query outcomes</h2><ul id="per-query">{items}</ul>')
-    body = ["<h2>Checks</h2>", _table(counts), "<h2>Engines</h2>", engines_table(data.engines),
-            "<h2>Figures</h2>", *shown.values(), "<h2>Check details</h2>"]
-    for (check,), frame in data.checks.group_by("check_name", maintain_order=True):
-        body.append(check_section(check, frame))
-    if found or unscored.height:
-        parts += body
-    else:  # a clean run: one line above, everything else one click away
-        parts.append('<details id="details"><summary>checks, figures and details</summary>'
-                     + "\n".join(body) + "</details>")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>rerankwatch "
-            f"{_esc(data.run_id)}</title><style>{STYLE}</style></head><body>"
-            + "\n".join(parts) + "</body></html>")
-
+    clean = not found and not unscored.height
+    return TEMPLATES.get_template("report.html.j2").render(
+        run_id=data.run_id, flow_name=data.run["flow_name"], verdict=verdict,
+        started=data.run["started_at"], status=data.run["status"], reference=data.reference,
+        unscored=[engine_error_line(e["engine_name"], e["error"] or e["status"])
+                  for e in unscored.iter_rows(named=True)],
+        findings=[(f.line, f.check, links[f] if links[f] in shown else None) for f in found],
+        summary=pass_line(data.scores, data.engines, data.reference) if clean else "",
+        warnings=warnings(data.checks) if clean else [],
+        per_query=[entry["line"] for entry in
+                   per_query_outcomes(data.checks.iter_rows(named=True))],
+        counts=counts, engine_rows=engine_rows(data.engines), figures=list(shown.values()),
+        sections=[(check, *check_rows(check, frame)) for (check,), frame
+                  in data.checks.group_by("check_name", maintain_order=True)])

@@ -42,6 +42,7 @@ def test_no_module_imports_a_folder_as_a_top_level_package(path: Path) -> None:
     ("rerankwatch", "default.toml"), ("rerankwatch", "default_cross.toml"),
     ("rerankwatch.samples", "golden_en.jsonl"), ("rerankwatch.samples", "golden_zh.jsonl"),
     ("rerankwatch.deploy", "prefect.yaml"), ("rerankwatch.sql", "schema/001_sample_pairs.sql"),
+    ("rerankwatch.report", "templates/report.html.j2"),
 ])
 def test_package_data_is_found_through_importlib_resources(package: str, name: str) -> None:
     assert resources.files(package).joinpath(name).is_file()
@@ -72,6 +73,7 @@ def test_the_wheel_holds_one_import_package_and_its_data(tmp_path: Path) -> None
                      "rerankwatch/samples/golden_en.jsonl", "rerankwatch/deploy/prefect.yaml",
                      "rerankwatch/deploy/gpu-job-templates/docker-gpu.json",
                      "rerankwatch/engines/worker.py", "rerankwatch/demo/model.py",
+                     "rerankwatch/report/templates/report.html.j2",
                      "rerankwatch/default.toml"):
         assert expected in names
     assert not any("_build_golden" in n for n in names)
