@@ -7,6 +7,7 @@ subject plus one ``scoring[<engine>]`` case per engine config. A blocking failur
 ``<failure>``, a blocking error (a failed engine, a crashing check) an ``<error>``; a
 non-blocking failure or error is a warning: ``<skipped type="rerankwatch.NonBlocking">``, so CI
 stays green, with the same message. A failed engine's ``scoring`` case is always an ``<error>``.
+The file is built with junitparser, which counts each suite's tests, failures, errors and skips.
 Every text is redacted (``rerankwatch.core.redact``) and stripped of characters XML cannot hold.
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from junitparser import Attr, Error, Failure, FloatAttr, JUnitXml, Skipped, TestCase, TestSuite
 
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.core.records import (
@@ -350,15 +352,41 @@ def _text(value: Any) -> str:
     return _NOT_XML.sub("\ufffd", redact_text(str(value)))
 
 
-def _case(suite: ET.Element, classname: str, name: str, seconds: float = 0.0) -> ET.Element:
-    return ET.SubElement(suite, "testcase", classname=_text(classname), name=_text(name),
-                         time=f"{seconds:.3f}")
+class _Seconds(FloatAttr):
+    """A ``time`` attribute written as seconds to the millisecond ("0.000"), read as a float."""
+
+    def __set__(self, instance, value: float) -> None:
+        Attr.__set__(self, instance, f"{value:.3f}")
 
 
-def _outcome(case: ET.Element, tag: str, kind: str, message: str, body: str = "") -> None:
-    element = ET.SubElement(case, tag, type=kind, message=_text(message))
+class _Case(TestCase):
+    time = _Seconds()
+
+
+class _Suite(TestSuite):
+    time = _Seconds()
+    testcase = _Case
+
+
+class _Suites(JUnitXml):
+    time = _Seconds()
+    testsuite = _Suite
+
+
+def _case(suite: _Suite, classname: str, name: str, seconds: float = 0.0) -> _Case:
+    case = _Case()
+    case.classname, case.name, case.time = _text(classname), _text(name), seconds
+    suite.append(case)
+    return case
+
+
+def _outcome(case: _Case, result: type[Failure | Error | Skipped], kind: str, message: str,
+             body: str = "") -> None:
+    outcome = result()
+    outcome.type, outcome.message = kind, _text(message)
     if body:  # else the message alone: a cause is written once
-        element.text = _text(body)
+        outcome.text = _text(body)
+    case.append(outcome)
 
 
 def _unique(name: str, seen: Counter) -> str:
@@ -392,56 +420,44 @@ def _body(row: dict, message: str) -> str:
     return "\n".join(lines)
 
 
-def _check_case(suite: ET.Element, run: dict, row: dict, seen: Counter) -> None:
+def _check_case(suite: _Suite, run: dict, row: dict, seen: Counter) -> None:
     case = _case(suite, f"rerankwatch.{run['suite']}.{row['check']}",
                  _unique(case_name(row), seen))
     status, message, body = row["status"], row["message"], row.get("body", "")
     if status == SKIPPED:
-        _outcome(case, "skipped", "rerankwatch.Skipped", message)
+        _outcome(case, Skipped, "rerankwatch.Skipped", message)
     elif status == NOT_JUDGED:  # the engine's cause is in its scoring case, said once
-        _outcome(case, "error", "rerankwatch.NotJudged", message)
+        _outcome(case, Error, "rerankwatch.NotJudged", message)
     elif status in (FAILED, ERROR) and not row["blocking"]:
-        _outcome(case, "skipped", NON_BLOCKING, f"non-blocking {status}: {message}", body)
+        _outcome(case, Skipped, NON_BLOCKING, f"non-blocking {status}: {message}", body)
     elif status == FAILED:
-        _outcome(case, "failure", "rerankwatch.CheckFailed", message, body)
+        _outcome(case, Failure, "rerankwatch.CheckFailed", message, body)
     elif status == ERROR:
-        _outcome(case, "error", "rerankwatch.CheckError", message, body)
+        _outcome(case, Error, "rerankwatch.CheckError", message, body)
     elif row["observed"] is not None:
-        ET.SubElement(case, "system-out").text = _text(message)
+        case.system_out = _text(message)
 
 
-def _engine_case(suite: ET.Element, run: dict, engine: dict) -> None:
+def _engine_case(suite: _Suite, run: dict, engine: dict) -> None:
     case = _case(suite, f"rerankwatch.{run['suite']}.scoring", f"scoring[{engine['name']}]",
                  engine["score_seconds"] or 0.0)
     if engine["status"] != "succeeded":
         cause = engine["error"] or f"engine {engine['status']}"
-        _outcome(case, "error", "rerankwatch.EngineFailed",
+        _outcome(case, Error, "rerankwatch.EngineFailed",
                  engine_error_line(engine["name"], cause))
     elif engine["fingerprint"] is not None:
-        ET.SubElement(case, "system-out").text = _text(
-            json.dumps(engine["fingerprint"], sort_keys=True))
+        case.system_out = _text(json.dumps(engine["fingerprint"], sort_keys=True))
 
 
-def _suite(root: ET.Element, name: str, properties: dict[str, Any], seconds: float = 0.0,
-           timestamp: str | None = None) -> ET.Element:
-    suite = ET.SubElement(root, "testsuite", name=_text(name), time=f"{seconds:.3f}")
-    if timestamp:
-        suite.set("timestamp", timestamp)
-    props = ET.SubElement(suite, "properties")
+def _suite(root: _Suites, name: str, properties: dict[str, Any], seconds: float = 0.0,
+           timestamp: str | None = None) -> _Suite:
+    suite = _Suite(_text(name))
+    suite.time, suite.timestamp = seconds, timestamp
     for key, value in properties.items():
         if value is not None:
-            ET.SubElement(props, "property", name=key, value=_text(value))
+            suite.add_property(key, _text(value))
+    root.append(suite)  # not add_testsuite: that merges suites it deems equal
     return suite
-
-
-def _count(suite: ET.Element) -> dict[str, int]:
-    cases = suite.findall("testcase")
-    counts = {"tests": len(cases)}
-    for tag, key in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
-        counts[key] = sum(1 for c in cases if c.find(tag) is not None)
-    for key, value in counts.items():
-        suite.set(key, str(value))
-    return counts
 
 
 def junit_xml(report: CiReport | dict[str, Any]) -> str:
@@ -449,7 +465,7 @@ def junit_xml(report: CiReport | dict[str, Any]) -> str:
     only that): ``<testsuites>`` with one ``<testsuite>`` per run (and one for errors no run
     explains)."""
     payload = ci_json(report) if isinstance(report, CiReport) else report
-    root = ET.Element("testsuites", name=f"rerankwatch {payload['command']}")
+    root = _Suites(f"rerankwatch {payload['command']}")
     for run in payload["runs"]:
         suite = _suite(root, f"rerankwatch.{run['suite']}[{run['reference']}]", {
             "run_id": run["run_id"], "verdict": run["verdict"], "flow": run["flow"],
@@ -463,7 +479,7 @@ def junit_xml(report: CiReport | dict[str, Any]) -> str:
             _check_case(suite, run, row, seen)
         if not run["results"] and run["verdict"] == ERROR_VERDICT and not run["engine_errors"]:
             case = _case(suite, f"rerankwatch.{run['suite']}.verdict", "verdict")
-            _outcome(case, "error", "rerankwatch.NotJudged",
+            _outcome(case, Error, "rerankwatch.NotJudged",
                      run["verdict_line"].removeprefix("ERROR: "))
     if payload["errors"]:
         command = payload["command"]
@@ -471,16 +487,25 @@ def junit_xml(report: CiReport | dict[str, Any]) -> str:
         for index, error in enumerate(payload["errors"]):
             case = _case(suite, f"rerankwatch.{command}",
                          command if index == 0 else f"{command}#{index + 1}")
-            _outcome(case, "error", "rerankwatch.Error", error)
-    totals = Counter()
-    for suite in root.findall("testsuite"):
-        totals.update(_count(suite))
-        totals["time"] += float(suite.get("time", "0"))
-    for key in ("tests", "failures", "errors"):
-        root.set(key, str(totals[key]))
-    root.set("time", f"{totals['time']:.3f}")
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+            _outcome(case, Error, "rerankwatch.Error", error)
+    suites = list(root)
+    for suite in suites:
+        own = suite.time  # the run's, not the sum of its cases' times
+        suite.tests = suite.failures = suite.errors = suite.skipped = 0  # the attributes' order
+        suite.update_statistics()  # junitparser counts each suite's cases
+        suite.time = own
+    # the totals (not JUnitXml.update_statistics: it would recount each suite's time from its
+    # cases, and add a `skipped` pytest's own <testsuites> does not have)
+    root.tests = sum(s.tests for s in suites)
+    root.failures = sum(s.failures for s in suites)
+    root.errors = sum(s.errors for s in suites)
+    root.time = sum(s.time for s in suites)  # as written: to the millisecond
+    # written by the standard library whether junitparser builds on lxml or not: indented,
+    # every character escaped as it always was (a carriage return in a text written as
+    # lxml writes it, so that reading it back keeps it)
+    tree = ET.fromstring(root.tostring().replace(b"\r", b"&#13;"))
+    ET.indent(tree)
+    return ET.tostring(tree, encoding="unicode", xml_declaration=True) + "\n"
 
 
 # --------------------------------------------------------------------------- files
