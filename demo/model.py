@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from rich import progress as bars
 
+from rerankwatch.core.files import atomic_write
 from rerankwatch.demo.data import (
     Corpus,
     Query,
@@ -449,7 +450,5 @@ def build(budget_name: str = "full", force: bool = False) -> Path:
 def _point_at(folder: Path, budget_name: str) -> None:
     """Make ``folder`` the build ``embedded:demo-cross-encoder`` loads (written whole, then
     renamed: the product reads this pointer without the demo's dependencies)."""
-    pointer = demo_pointer(budget_name)
-    tmp = pointer.with_name(f".{pointer.name}.{os.getpid()}")
-    tmp.write_text(json.dumps({"folder": folder.name, "recipe_version": RECIPE_VERSION}))
-    os.replace(tmp, pointer)
+    atomic_write(demo_pointer(budget_name),
+                 json.dumps({"folder": folder.name, "recipe_version": RECIPE_VERSION}))

@@ -21,6 +21,7 @@ import polars as pl
 
 from rerankwatch.core import sandbox
 from rerankwatch.core.errors import QueryRefused, SampleSetError
+from rerankwatch.core.files import atomic_path
 from rerankwatch.samples.loader import LABEL_RANGE, load_sample_set
 
 JUDGED = {"query_id": pl.String, "query": pl.String, "doc_id": pl.String, "doc": pl.String,
@@ -336,9 +337,7 @@ def write_set(rows: list[dict], out: str | Path, set_id: str, force: bool = Fals
         raise _fail(out, None, None, "the output must be a .jsonl file")
     if out.exists() and not force:
         raise _fail(out, None, None, "exists; pass --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial.jsonl")
-    try:
+    with atomic_path(out, suffix=".partial.jsonl") as partial:  # loaded back as JSONL
         with partial.open("w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -347,9 +346,6 @@ def write_set(rows: list[dict], out: str | Path, set_id: str, force: bool = Fals
         except SampleSetError as exc:  # name the file it would have been, not the temporary
             raise _fail(out, exc.line, exc.field, f"{exc.message} (imported row; nothing "
                                                   f"written)") from None
-        partial.replace(out)
-    finally:
-        partial.unlink(missing_ok=True)
     return loaded
 
 

@@ -20,6 +20,7 @@ from rerankwatch.core.errors import (
     StorageError,
     StoreBusy,
 )
+from rerankwatch.core.files import atomic_path
 from rerankwatch.core.sandbox import read_only_statement
 from rerankwatch.core.store_spec import store_exists
 
@@ -172,10 +173,8 @@ def write_rows(rows: Rows, out: Path) -> int:
     import polars as pl
     import pyarrow.parquet as pq
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
     count = 0
-    try:
+    with atomic_path(out) as partial:
         if out.suffix.lower() == ".parquet":
             with pq.ParquetWriter(partial, rows.schema, compression="zstd") as writer:
                 for batch in rows:
@@ -188,9 +187,6 @@ def write_rows(rows: Rows, out: Path) -> int:
                 for batch in rows:
                     _json_text(pl.from_arrow(batch)).write_csv(sink, include_header=False)
                     count += batch.num_rows
-        partial.replace(out)
-    finally:
-        partial.unlink(missing_ok=True)
     return count
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -29,6 +28,7 @@ import polars as pl
 from junitparser import Attr, Error, Failure, FloatAttr, JUnitXml, Skipped, TestCase, TestSuite
 
 from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.core.files import atomic_write
 from rerankwatch.core.records import (
     ERROR,
     ERROR_VERDICT,
@@ -511,27 +511,16 @@ def junit_xml(report: CiReport | dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)  # a CI step never reads half a report
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_ci_reports(report: CiReport | dict[str, Any], junit: str | Path | None = None,
                      json_path: str | Path | None = None) -> list[Path]:
-    """Write the requested reports (each atomically) of a CiReport or its ``ci_json``
-    payload; returns the paths written."""
+    """Write the requested reports (each atomically: a CI step never reads half a report) of
+    a CiReport or its ``ci_json`` payload; returns the paths written."""
     payload = ci_json(report) if isinstance(report, CiReport) else report
     written = []
     if junit is not None:
-        _write_atomically(Path(junit), junit_xml(payload))
+        atomic_write(junit, junit_xml(payload))
         written.append(Path(junit))
     if json_path is not None:
-        _write_atomically(Path(json_path),
-                          json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        atomic_write(json_path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         written.append(Path(json_path))
     return written

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from rerankwatch.core.errors import RerankwatchError, StorageError
+from rerankwatch.core.files import atomic_write
 from rerankwatch.core.store_spec import local_dir, store_exists
 from rerankwatch.report.html import load_report_data, render_html, stored_run
 from rerankwatch.store import Store, open_store, reader_wait_s
@@ -132,8 +132,5 @@ def get_report(db: str | Path, run: str = "latest", out: str | Path | None = Non
         return FetchedReport(Path(location.where), location, fetched, stored)
     else:
         path = local_dir(db) / "reports" / f"{location.run_id}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(body)
-    tmp.replace(path)  # never leave half a report behind
+    atomic_write(path, body)  # never leave half a report behind
     return FetchedReport(path, location, fetched, stored)

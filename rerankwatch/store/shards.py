@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from rerankwatch.core import store_spec
 from rerankwatch.core.errors import RunNotResumable, ShardError
+from rerankwatch.core.files import atomic_path
 from rerankwatch.core.records import Fingerprint, ScoreBatch
 
 META_KEY = b"rerankwatch.shard"
@@ -143,14 +144,13 @@ def write_shard(directory: str | Path, table: pa.Table, fingerprint: Fingerprint
     if table.column("engine_id").unique().to_pylist() != [fingerprint.engine_id]:
         raise ValueError("shard rows and fingerprint disagree on the engine_id")
     name = f"{first['engine_name']}.{first['variant']}.{uuid.uuid4().hex}.parquet"
-    tmp, final = directory / f".{name}.tmp", directory / name
+    final = directory / name
     table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
-    with tmp.open("wb") as handle:
+    with atomic_path(final) as tmp, tmp.open("wb") as handle:
         # uncompressed: shards are transient, and writing + reading them is the hot path
         pq.write_table(table, handle, compression="none", use_dictionary=CONSTANT_COLUMNS)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, final)
     _fsync_dir(directory)
     return final
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +32,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from rerankwatch.core.errors import StorageError
+from rerankwatch.core.files import atomic_write
 
 TIMEOUT_ENV = "RERANKWATCH_STORAGE_TIMEOUT_S"
 
@@ -69,16 +69,11 @@ def _first_line(exc: BaseException) -> str:
 def put_whole(fs: pafs.FileSystem, path: str, data: bytes) -> None:
     """Write one file whole: on S3 a PUT is atomic; locally a temporary name, renamed, so a
     reader never sees half a file."""
-    if not isinstance(fs, pafs.LocalFileSystem):  # object stores have no folders to make
-        with fs.open_output_stream(path) as out:
-            out.write(data)
+    if isinstance(fs, pafs.LocalFileSystem):
+        atomic_write(path, data)
         return
-    head, name = path.rsplit("/", 1)
-    fs.create_dir(head, recursive=True)
-    tmp = f"{head}/.{name}.{uuid.uuid4().hex}.tmp"
-    with fs.open_output_stream(tmp) as out:
+    with fs.open_output_stream(path) as out:  # object stores have no folders to make
         out.write(data)
-    fs.move(tmp, path)
 
 
 def put_file(url: str, data: bytes) -> None:
@@ -178,10 +173,7 @@ class SharedRun:
         for name in names:
             if (directory / name).exists():
                 continue
-            data = self._get(f"shards/{name}")
-            tmp = directory / f".{name}.{uuid.uuid4().hex}.tmp"
-            tmp.write_bytes(data)
-            os.replace(tmp, directory / name)
+            atomic_write(directory / name, self._get(f"shards/{name}"))
         return names
 
     def delete_shards(self, names: list[str]) -> None:
