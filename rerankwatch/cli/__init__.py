@@ -14,12 +14,13 @@ from typing import Annotated
 
 import typer
 
+from rerankwatch.cli import errors
 from rerankwatch.cli.baseline import app as baseline_app
+from rerankwatch.cli.errors import fail, fail_with, say_error
 from rerankwatch.cli.options import StoreConfigOpt, StoreDbOpt, store_db
 from rerankwatch.cli.samples import app as samples_app
 from rerankwatch.cli.sql import fail_busy, note_wait, sql as sql_command
 from rerankwatch.cli.store import app as store_app
-from rerankwatch.core.controls import visible
 from rerankwatch.core.errors import RerankwatchError, StoreBusy, StoreSpecError
 from rerankwatch.core.home import db_or_default, default_replay_db
 from rerankwatch.core.records import ERROR_VERDICT, EXIT_BAD_INPUT, EXIT_CODES, worst_verdict
@@ -42,7 +43,6 @@ StoreOpt = Annotated[str | None, typer.Option(
 
 
 DEBUG_ENV = "RERANKWATCH_DEBUG"
-_debug = False  # --debug / RERANKWATCH_DEBUG=1: tracebacks and Prefect's whole console log
 
 
 @app.callback()
@@ -51,33 +51,11 @@ def _root(debug: Annotated[bool, typer.Option(
         help="Show the traceback of an error, and Prefect's own report of a failed flow.",
 )] = False) -> None:
     """Batch scoring and regression monitoring for reranker engines."""
-    global _debug
-    _debug = debug
+    errors.debug = debug  # tracebacks and Prefect's whole console log
     if debug:  # the flows this command runs log an engine's traceback where it failed
         import os
 
         os.environ[DEBUG_ENV] = "1"
-
-
-_last_error: str | None = None  # the last `error:` line, for a CI report of a refused command
-
-
-def _fail(message: str, code: int = 1) -> None:
-    global _last_error
-    _last_error = message
-    # an id, a path or a stored value in the message never drives the terminal
-    typer.secho(f"error: {visible(message, keep=chr(10))}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _error(exc: BaseException, code: int, message: str | None = None) -> None:
-    """Exit ``code`` with one `error:` line (``message``, else the error's own); its traceback
-    first only with --debug."""
-    if _debug:
-        import traceback
-
-        typer.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
-    _fail(message or str(exc), code)
 
 
 def _check_config(config: str | None):
@@ -91,7 +69,7 @@ def _check_config(config: str | None):
         loaded = load_config(config)
         load_pairs(loaded)
     except RerankwatchError as exc:
-        _error(exc, 2)
+        fail_with(exc, 2)
     return loaded
 
 
@@ -101,7 +79,7 @@ def _check_prefect_home() -> None:
     try:
         prefect_env.ensure_home()
     except RerankwatchError as exc:
-        _error(exc, EXIT_BAD_INPUT)
+        fail_with(exc, EXIT_BAD_INPUT)
 
 
 def _check_db(db: str) -> None:
@@ -112,7 +90,7 @@ def _check_db(db: str) -> None:
     try:
         check_store_path(db)
     except RerankwatchError as exc:
-        _error(exc, 2)
+        fail_with(exc, 2)
 
 
 def _configs(config: str | None) -> list[str | None]:
@@ -152,12 +130,11 @@ def _finish(state, what: str) -> str:
         fail_busy(exc, hint=False)
     if isinstance(exc, RerankwatchError):
         refused = (ConfigError, SampleSetError, UnknownNameError, RunNotResumable)
-        _error(exc, EXIT_BAD_INPUT if isinstance(exc, refused) else error)
+        fail_with(exc, EXIT_BAD_INPUT if isinstance(exc, refused) else error)
     if exc is not None:  # a bug, not an expected error: name its type
-        hint = "" if _debug else "; rerun with --debug for the traceback"
-        _error(exc, error, f"the {what} flow failed: {type(exc).__name__}: {exc}{hint}")
-    _fail(state.message or f"the {what} flow failed", error)
-    return ERROR_VERDICT  # not reached: _fail exits
+        hint = "" if errors.debug else "; rerun with --debug for the traceback"
+        fail_with(exc, error, f"the {what} flow failed: {type(exc).__name__}: {exc}{hint}")
+    fail(state.message or f"the {what} flow failed", error)
 
 
 def _exit_with(verdicts: list[str]) -> None:
@@ -186,7 +163,7 @@ def _start_prefect() -> None:
     Called after the cheap checks, so a bad config or run exits without starting it."""
     from rerankwatch.tasks.prefect_server import start_bound_server
 
-    if not _debug:
+    if not errors.debug:
         prefect_env.quiet_console()
     start_bound_server()
 
@@ -223,8 +200,7 @@ def _ci_reports(command: str, junit: Path | None, json_file: Path | None) -> Ite
     refused before anything ran: the reports say so, verdict ERROR). A report that cannot be
     written turns exit 0 into 3."""
     flows: list = []
-    global _last_error
-    _last_error = None
+    errors.last_error = None
     try:
         yield flows
     except typer.Exit as exc:
@@ -247,14 +223,13 @@ def _close(command: str, code: int, flows: list, junit: Path | None,
     runs = [FlowRun(Path(db), str(state.state_details.flow_run_id or "") or None,
                     _state_error(state), (verdict_result(state) or {}).get("run_id"))
             for db, state in flows]
-    refused = None if flows or code == 0 else (error or _last_error or f"exit {code}")
+    refused = None if flows or code == 0 else (error or errors.last_error or f"exit {code}")
     if not runs and junit is None and json_file is None:
         return True
     try:
         payload = ci_json(build_ci_report(command, code, runs, refused, on_wait=note_wait))
     except (OSError, StoreBusy, RerankwatchError) as exc:
-        typer.secho(f"error: the verdict could not be read back: {exc}", fg=typer.colors.RED,
-                    err=True)
+        say_error(f"the verdict could not be read back: {exc}", raw=True)
         return False
     if runs:
         _print_verdict(payload, errors=False)
@@ -276,8 +251,7 @@ def _write_reports(payload: dict, junit: Path | None, json_file: Path | None) ->
     try:
         paths = write_ci_reports(payload, junit, json_file)
     except OSError as exc:
-        typer.secho(f"error: the CI report could not be written: {exc}", fg=typer.colors.RED,
-                    err=True)
+        say_error(f"the CI report could not be written: {exc}", raw=True)
         return False
     typer.echo(f"CI report ({payload['verdict']}) written: {', '.join(map(str, paths))}",
                err=True)
@@ -336,7 +310,7 @@ def resume(
     except StoreBusy as exc:
         fail_busy(exc, hint=False)
     except RerankwatchError as exc:
-        _error(exc, 2)
+        fail_with(exc, 2)
     _start_prefect()
     from rerankwatch.flows.resume import resume as resume_flow
 
@@ -367,7 +341,7 @@ def gate(
                                                                            candidate)
     if deployment is not None:
         if config is not None or db is not None:
-            _fail("--config and --db belong to the deployment (set by `rerankwatch deploy`); "
+            fail("--config and --db belong to the deployment (set by `rerankwatch deploy`); "
                   "with --deployment give only --baseline and --candidate", EXIT_BAD_INPUT)
         _deployed_gate(deployment, baseline, candidate, timeout, junit, json_file)
         return
@@ -379,7 +353,7 @@ def gate(
         try:
             gate_config(loaded, baseline, candidate)
         except RerankwatchError as exc:
-            _error(exc, 2)
+            fail_with(exc, 2)
         _check_db(db or loaded.db_path)
         _start_prefect()
         from rerankwatch.flows.upgrade_gate import upgrade_gate
@@ -398,10 +372,9 @@ def _engine_arg(option: str, value: str) -> str | dict:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        _fail(f"{option}: not a JSON object ({exc.msg} at character {exc.pos}); give an engine "
+        fail(f"{option}: not a JSON object ({exc.msg} at character {exc.pos}); give an engine "
               f"name or an inline engine config such as '{{\"name\": \"next\", "
               f"\"kind\": \"st-cross\", \"model\": \"...\"}}'", EXIT_BAD_INPUT)
-    return value  # not reached
 
 
 def _deployed_gate(name: str, baseline: str | dict, candidate: str | dict, timeout: float,
@@ -416,7 +389,7 @@ def _deployed_gate(name: str, baseline: str | dict, candidate: str | dict, timeo
 
     def refused(message: str, code: int) -> None:
         _write_reports(ci_json(CiReport("gate", code, (), (message,))), junit, json_file)
-        _fail(message, code)
+        fail(message, code)
 
     if not get_current_settings().api.url:
         refused("--deployment needs a Prefect server: set PREFECT_API_URL", EXIT_BAD_INPUT)
@@ -460,14 +433,14 @@ def replay(
     except StoreBusy as exc:
         fail_busy(exc, hint=False)
     except (ValueError, RerankwatchError) as exc:
-        _error(exc, 2)
+        fail_with(exc, 2)
     views.print_replays(outcomes, nights)
     if not only and find_demo_model() is None:
         typer.secho(f"note: the replays ran on the untrained fixture cross-encoder (ladders and "
                     f"ceilings not blocking); `{DEMO_BUILD_COMMAND}` replays them on the demo "
                     f"model", fg=typer.colors.YELLOW, err=True)
     if not all(o.ok for o in outcomes) or (nights is not None and not nights.ok):
-        _fail("a replay was not caught, or a clean control was blocked")
+        fail("a replay was not caught, or a clean control was blocked")
 
 
 @app.command("build-demo-model")
@@ -485,7 +458,7 @@ def build_demo_model(
 
     missing = missing_requirements()
     if missing:
-        _fail(f"building the demo cross-encoder needs {', '.join(missing)}, which this "
+        fail(f"building the demo cross-encoder needs {', '.join(missing)}, which this "
               f"environment lacks: pip install 'rerankwatch[demo]' (or, in a checkout, "
               f"make venv)", 2)
     from rerankwatch.demo import model as demo_model
@@ -493,7 +466,7 @@ def build_demo_model(
 
     name = budget or os.environ.get(demo_model.BUDGET_ENV) or "full"
     if name not in demo_model.BUDGETS:
-        _fail(f"unknown budget {name!r}; use one of {', '.join(demo_model.BUDGETS)}", 2)
+        fail(f"unknown budget {name!r}; use one of {', '.join(demo_model.BUDGETS)}", 2)
     cached = demo_model.is_built(name) and not force
     folder = demo_model.build(name, force)
     print_evaluation(demo_model.build_info(folder))
@@ -527,9 +500,9 @@ def report(
     except StoreBusy as exc:
         fail_busy(exc)
     except StorageError as exc:  # infrastructure, not the user's input
-        _error(exc, 3)
+        fail_with(exc, 3)
     except RerankwatchError as exc:
-        _error(exc, 2)
+        fail_with(exc, 2)
     if got.fetched:
         typer.echo(f"report fetched: {got.path} (stored at {got.location.where})")
     else:
@@ -586,18 +559,18 @@ def deploy(
     prefect_file = Path(str(resources.files("rerankwatch.deploy").joinpath("prefect.yaml")))
     root = Path(str(resources.files("rerankwatch.flows"))).resolve().parent
     if not prefect_file.is_file():
-        _fail(f"{prefect_file} not found: this rerankwatch installation lacks its deploy "
+        fail(f"{prefect_file} not found: this rerankwatch installation lacks its deploy "
               f"files (reinstall the package)", 2)
     timezone = timezone or os.environ.get("RERANKWATCH_NIGHTLY_TIMEZONE") or "UTC"
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        _fail(f"unknown timezone {timezone!r} (use an IANA name such as Europe/Berlin)", 2)
+        fail(f"unknown timezone {timezone!r} (use an IANA name such as Europe/Berlin)", 2)
     parameters = _deploy_parameters(config, db)  # a bad config deploys nothing (exit 2)
     pools = _config_pools(config)
     api_url = api_url or get_current_settings().api.url
     if not api_url:
-        _fail("no Prefect server configured: set PREFECT_API_URL (or pass --api-url); "
+        fail("no Prefect server configured: set PREFECT_API_URL (or pass --api-url); "
               "deployments on the ephemeral server would vanish with it", 2)
     spec = yaml.safe_load(prefect_file.read_text())
     pool = spec["definitions"]["work_pools"]["process"]["name"]
@@ -631,9 +604,9 @@ def deploy(
         try:
             done = subprocess.run(command, cwd=root, env=env, timeout=600, check=False)
         except subprocess.TimeoutExpired:
-            _fail("prefect deploy did not finish within 600 s")
+            fail("prefect deploy did not finish within 600 s")
     if done.returncode != 0:
-        _fail(f"prefect deploy exited with {done.returncode}")
+        fail(f"prefect deploy exited with {done.returncode}")
 
 
 def _deploy_parameters(config: Path | None, db: str | None) -> dict[str, str]:
@@ -646,13 +619,13 @@ def _deploy_parameters(config: Path | None, db: str | None) -> dict[str, str]:
         try:
             loaded = load_config(config)
         except RerankwatchError as exc:
-            _error(exc, 2)
+            fail_with(exc, 2)
         parameters["config_path"] = str(config.expanduser().resolve())
     if db is not None and is_lake(db):
         try:
             check_lake(db)
         except ValueError as exc:
-            _fail(f"--db: {exc}", 2)
+            fail(f"--db: {exc}", 2)
         parameters["db"] = db  # the same catalog from every worker
     elif db is not None:
         parameters["db"] = str(Path(db).expanduser().resolve())
@@ -682,7 +655,7 @@ def _ensure_process_pool(name: str) -> str:
 
     with get_client(sync_client=True) as client:
         if (problem := client.api_healthcheck()) is not None:
-            _fail(f"cannot reach the Prefect API: {type(problem).__name__}: {problem}")
+            fail(f"cannot reach the Prefect API: {type(problem).__name__}: {problem}")
         try:
             found = client.read_work_pool(name)
             typer.echo(f"work pool {name!r} exists (type {found.type})")
@@ -718,9 +691,9 @@ def main() -> None:
     try:
         app(args=optional_values(sys.argv[1:]))
     except StoreSpecError as exc:  # a bad --db reached by any command: one line, exit 2
-        if _debug:
+        if errors.debug:
             raise
-        typer.secho(f"error: --db: {exc}", fg=typer.colors.RED, err=True)
+        say_error(f"--db: {exc}", raw=True)
         raise SystemExit(2) from None
 
 

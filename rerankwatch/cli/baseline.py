@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from rerankwatch.cli.errors import fail
 from rerankwatch.cli.options import StoreConfigOpt, StoreDbOpt, store_db
 from rerankwatch.cli.sql import fail_busy
 from rerankwatch.core.errors import RerankwatchError, StoreBusy
@@ -45,8 +46,7 @@ def accept(
     except StoreBusy as exc:
         fail_busy(exc)
     except RerankwatchError as exc:  # BaselineError, a file that is no store
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc), 2, raw=True)
     for standing in done.already:  # accepted twice: recorded once (exit 0)
         typer.echo(f"run {run}: {standing.engine_name} already accepted by "
                    f"{standing.accepted_by} at {standing.accepted_at:%Y-%m-%d %H:%M:%S} "
@@ -70,8 +70,7 @@ def history(
     except StoreBusy as exc:
         fail_busy(exc)
     except RerankwatchError as exc:  # BaselineError, a file that is no store
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc), 2, raw=True)
     if frame.is_empty():
         typer.echo("no acceptance yet" + (f" of {engine!r}" if engine else ""))
         return

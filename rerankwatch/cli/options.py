@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from rerankwatch.cli.errors import fail
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.core.home import db_or_default
 
@@ -28,8 +29,7 @@ def load_store_config(config: str | None):
     try:
         return load_config(config)
     except RerankwatchError as exc:
-        typer.secho(f"error: -c {config}: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(f"-c {config}: {exc}", 2, raw=True)
 
 
 def store_db(db: str | None, config: str | None) -> Path | str:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from rerankwatch.cli.errors import fail_with
 from rerankwatch.core.errors import RerankwatchError
 
 app = typer.Typer(no_args_is_help=True, help="Import, validate and describe sample sets.")
@@ -30,12 +31,6 @@ NoLaddersOpt = Annotated[bool, typer.Option(
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 
 
-def _error(exc: RerankwatchError) -> None:
-    from rerankwatch.cli import _error as fail
-
-    fail(exc, 2)
-
-
 def sample_file(file: str) -> Path:
     """A sample set's file: a path, or ``pkg:samples/<file>`` resolved as a config does."""
     from rerankwatch.core.config import package_path
@@ -54,7 +49,7 @@ def _import(read, out: Path, set_id: str | None, lang: str, per_query: int | Non
     try:
         loaded = import_set(read(), out, options, force)
     except RerankwatchError as exc:
-        _error(exc)
+        fail_with(exc, 2)
     ladders = loaded["ladder"].drop_nulls().n_unique()
     typer.echo(f"wrote {out}: set {options.set_id}, {loaded.height} pairs, "
                f"{loaded['query_id'].n_unique()} queries, {ladders} ladders, "
@@ -120,7 +115,7 @@ def validate(file: Annotated[str, typer.Argument(
     try:
         frame = load_sample_set(sample_file(file))
     except RerankwatchError as exc:
-        _error(exc)
+        fail_with(exc, 2)
     typer.echo(f"ok: {file}: {frame.height} pairs, {frame['query_id'].n_unique()} queries, "
                f"{frame['ladder'].drop_nulls().n_unique()} ladders, "
                f"{int(frame['known_irrelevant'].sum())} known-irrelevant")
@@ -145,8 +140,8 @@ def stats(
     try:
         found = sample_stats(load_sample_set(sample_file(file)), tokenizer, max_length)
     except RerankwatchError as exc:
-        _error(exc)
+        fail_with(exc, 2)
     except OSError as exc:  # a tokenizer that cannot be loaded
-        _error(RerankwatchError(f"tokenizer {tokenizer!r} could not be loaded: {exc}"))
+        fail_with(RerankwatchError(f"tokenizer {tokenizer!r} could not be loaded: {exc}"), 2)
     CONSOLE.print(frame_table(found.overview, title=f"{file} (tokens: {found.tokenizer})"))
     CONSOLE.print(frame_table(found.labels, title="labels"))

@@ -7,12 +7,12 @@ import functools
 import json
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
+from rerankwatch.cli.errors import fail
 from rerankwatch.cli.options import StoreConfigOpt, StoreDbOpt, store_db
-from rerankwatch.core.controls import visible
 from rerankwatch.core.errors import (
     ConfigError,
     QueryRefused,
@@ -190,24 +190,17 @@ def write_rows(rows: Rows, out: Path) -> int:
     return count
 
 
-def _refuse(message: str, code: int = 2) -> None:
-    # a query's text or a stored name in the message never drives the terminal
-    typer.secho(f"error: {visible(message, keep=chr(10))}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
 def note_wait(message: str) -> None:
     """A reader's note on stderr that it waits for the process holding the store."""
     typer.secho(f"note: {message}", fg=typer.colors.YELLOW, err=True)
 
 
-def fail_busy(exc: StoreBusy, hint: bool = True) -> None:
+def fail_busy(exc: StoreBusy, hint: bool = True) -> NoReturn:
     """Exit BUSY_EXIT naming the process that held the store."""
     from rerankwatch.store import LOCK_WAIT_ENV
 
     more = f"; try again when it is done, or set {LOCK_WAIT_ENV} to wait longer" if hint else ""
-    typer.secho(f"error: {exc}{more}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(BUSY_EXIT)
+    fail(f"{exc}{more}", BUSY_EXIT, raw=True)
 
 
 def sql(
@@ -232,14 +225,14 @@ def sql(
 ) -> None:
     """Run one read-only SELECT over the store's history (views: see README, SQL over history)."""
     if (query is None) == (file is None):
-        _refuse("give exactly one of a query or --file PATH.sql")
+        fail("give exactly one of a query or --file PATH.sql", 2)
     if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
-        _refuse(f"--out must end in {' or '.join(OUTPUT_SUFFIXES)}: {out}")
+        fail(f"--out must end in {' or '.join(OUTPUT_SUFFIXES)}: {out}", 2)
     if out is not None and out.exists() and not force:
-        _refuse(f"{out} exists; pass --force to replace it")
+        fail(f"{out} exists; pass --force to replace it", 2)
     if file is not None:
         if not file.is_file():
-            _refuse(f"no such SQL file: {file}")
+            fail(f"no such SQL file: {file}", 2)
         query = file.read_text(encoding="utf-8")
     from rerankwatch.store import reader_wait_s
 
@@ -254,14 +247,13 @@ def sql(
     except StoreBusy as exc:
         fail_busy(exc)
     except QueryTimedOut as exc:
-        _refuse(str(exc), TIMEOUT_EXIT)
+        fail(str(exc), TIMEOUT_EXIT)
     except (QueryRefused, ConfigError, StorageError) as exc:
-        _refuse(str(exc))
+        fail(str(exc), 2)
     except OSError as exc:  # the output file's (a query's own errors are QueryRefused)
         if out is None:
             raise
-        typer.secho(f"error: cannot write {out}: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(f"cannot write {out}: {exc}", 1, raw=True)
     if out is not None:
         typer.echo(f"wrote {fetched} rows to {out}")
         return

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from rerankwatch.cli.errors import fail
 from rerankwatch.cli.options import StoreConfigOpt, StoreDbOpt, load_store_config, store_db
 from rerankwatch.core.errors import ConfigError, StorageError
 
@@ -27,12 +28,6 @@ DataPathOpt = Annotated[str | None, typer.Option(
                         "SQLite lake: beside its catalog).")]
 
 
-def _fail(message: str, code: int) -> None:
-    from rerankwatch.cli import _fail as fail
-
-    fail(message, code)
-
-
 def _store(db: str | None, config: str | None) -> str:
     """The store, a malformed spec refused (exit 2)."""
     from rerankwatch.core.store_spec import check_lake, is_lake
@@ -42,7 +37,7 @@ def _store(db: str | None, config: str | None) -> str:
         try:
             check_lake(chosen)
         except ValueError as exc:
-            _fail(f"--db: {exc}", 2)
+            fail(f"--db: {exc}", 2)
     return chosen
 
 
@@ -61,9 +56,9 @@ def init(db: StoreDbOpt = None, config: StoreConfigOpt = None,
     try:
         done = init_store(chosen, data_path)
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     except (StorageError, OSError) as exc:
-        _fail(str(exc), INFRA_EXIT)
+        fail(str(exc), INFRA_EXIT)
     shown = shown_db(done.db)
     if done.created:
         typer.echo(f"created the store {shown}" + (f", data at {done.data_path}"
@@ -122,9 +117,9 @@ def maintain(
     try:
         done = maintain_store(chosen, keep)
     except StorageError as exc:
-        _fail(str(exc), INFRA_EXIT if "DuckDB file" not in str(exc) else 2)
+        fail(str(exc), INFRA_EXIT if "DuckDB file" not in str(exc) else 2)
     except duckdb.Error as exc:
-        _fail(f"maintenance failed, nothing lost: {' '.join(str(exc).split())[:300]}; run it "
+        fail(f"maintenance failed, nothing lost: {' '.join(str(exc).split())[:300]}; run it "
               f"again when no run is writing", INFRA_EXIT)
     if done.expired:
         ids = ", ".join(map(str, done.expired[:10])) + (", …" if len(done.expired) > 10 else "")
@@ -161,8 +156,7 @@ def copy(
             check_lake(target)
         copied = copy_store(source, target, data_path, progress=typer.echo)
     except (StorageError, ConfigError, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc), 2, raw=True)
     total = sum(t.rows for t in copied)
     typer.echo(f"copied {total} rows in {len(copied)} tables from {source} to {target}; "
                f"every row checked")
