@@ -24,7 +24,6 @@ from rerankwatch.cli.store import app as store_app
 from rerankwatch.core.errors import RerankwatchError, StoreBusy, StoreSpecError
 from rerankwatch.core.home import db_or_default, default_replay_db
 from rerankwatch.core.records import ERROR_VERDICT, EXIT_BAD_INPUT, EXIT_CODES, worst_verdict
-from rerankwatch.core.store_spec import check_lake, is_lake, shown_db
 from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, find_demo_model
 from rerankwatch.tasks import prefect_env
 
@@ -544,129 +543,14 @@ def deploy(
 ) -> None:
     """Register deploy/prefect.yaml's deployments with a Prefect server (and its process pool);
     --config / --db become every deployment's parameters, the scheduled nightly's included."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-    import zoneinfo
-    from importlib import resources
+    from rerankwatch.tasks.deployments import DeployError, deploy as deploy_all
 
-    import yaml
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
-
-    # package data, found the same way from a checkout and from an installed wheel: the
-    # entrypoints (flows/<name>.py) resolve against the folder holding the flows package
-    prefect_file = Path(str(resources.files("rerankwatch.deploy").joinpath("prefect.yaml")))
-    root = Path(str(resources.files("rerankwatch.flows"))).resolve().parent
-    if not prefect_file.is_file():
-        fail(f"{prefect_file} not found: this rerankwatch installation lacks its deploy "
-              f"files (reinstall the package)", 2)
-    timezone = timezone or os.environ.get("RERANKWATCH_NIGHTLY_TIMEZONE") or "UTC"
     try:
-        zoneinfo.ZoneInfo(timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        fail(f"unknown timezone {timezone!r} (use an IANA name such as Europe/Berlin)", 2)
-    parameters = _deploy_parameters(config, db)  # a bad config deploys nothing (exit 2)
-    pools = _config_pools(config)
-    api_url = api_url or get_current_settings().api.url
-    if not api_url:
-        fail("no Prefect server configured: set PREFECT_API_URL (or pass --api-url); "
-              "deployments on the ephemeral server would vanish with it", 2)
-    spec = yaml.safe_load(prefect_file.read_text())
-    pool = spec["definitions"]["work_pools"]["process"]["name"]
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        types = {name: _ensure_process_pool(name) for name in dict.fromkeys([pool, *pools])}
-    score_engine = next(d for d in spec["deployments"]
-                        if d["entrypoint"] == "flows/score_engine.py:score_engine")
-    for name in pools:  # a score-engine deployment per work pool an engine config names
-        if name != score_engine["work_pool"]["name"]:
-            child = {**score_engine, "name": name, "work_pool": {
-                "name": name, "work_queue_name": "default", "job_variables": {}}}
-            if types[name] != "process":  # a container runs the repository in its image
-                child["pull"] = spec["definitions"]["pull_in_image"]
-            spec["deployments"].append(child)
-    typer.echo(f"deploying {prefect_file} (nightly timezone {timezone})")
-    if parameters:
-        typer.echo("parameters of every deployment: " + ", ".join(
-            f"{key}={value}" for key, value in parameters.items()))
-    env = {**os.environ, "PREFECT_API_URL": api_url, "RERANKWATCH_NIGHTLY_TIMEZONE": timezone}
-    with tempfile.TemporaryDirectory(prefix="rerankwatch-deploy-") as folder:
-        if parameters or pools:  # the same deployments, with these parameters as defaults
-            for deployment in spec["deployments"]:
-                if deployment["entrypoint"] != score_engine["entrypoint"]:
-                    deployment["parameters"] = {**(deployment.get("parameters") or {}),
-                                                **parameters}
-            prefect_file = Path(folder) / "prefect.yaml"
-            prefect_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-        # entrypoints and the default pull step resolve against the repository root
-        command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all",
-                   "--prefect-file", str(prefect_file)]
-        try:
-            done = subprocess.run(command, cwd=root, env=env, timeout=600, check=False)
-        except subprocess.TimeoutExpired:
-            fail("prefect deploy did not finish within 600 s")
-    if done.returncode != 0:
-        fail(f"prefect deploy exited with {done.returncode}")
-
-
-def _deploy_parameters(config: Path | None, db: str | None) -> dict[str, str]:
-    """config_path / db as absolute paths (a worker runs flows from the repository root, not
-    from here); the config is validated first, so a bad one deploys nothing (exit 2)."""
-    from rerankwatch.pipeline import load_config
-
-    parameters, loaded = {}, None
-    if config is not None:
-        try:
-            loaded = load_config(config)
-        except RerankwatchError as exc:
-            fail_with(exc, 2)
-        parameters["config_path"] = str(config.expanduser().resolve())
-    if db is not None and is_lake(db):
-        try:
-            check_lake(db)
-        except ValueError as exc:
-            fail(f"--db: {exc}", 2)
-        parameters["db"] = db  # the same catalog from every worker
-    elif db is not None:
-        parameters["db"] = str(Path(db).expanduser().resolve())
-    if loaded is not None and loaded.db and "db" in parameters:
-        ours = loaded.db if is_lake(loaded.db) else str(Path(loaded.db).expanduser().resolve())
-        if ours != parameters["db"]:  # README step 3's --db once hid a team's lake this way
-            typer.secho(f"note: --db {shown_db(parameters['db'])} overrides the config's db "
-                        f"{shown_db(loaded.db)}: every deployment writes to the --db store",
-                        fg=typer.colors.YELLOW, err=True)
-    return parameters
-
-
-def _config_pools(config: Path | None) -> list[str]:
-    """The work pools the config's engine configs (or their environments) name."""
-    from rerankwatch.pipeline import load_config
-
-    run = load_config(config)
-    return list(dict.fromkeys(p for e in run.engines if (p := run.pool_for(e)[0])))
-
-
-def _ensure_process_pool(name: str) -> str:
-    """Create the work pool as a process pool unless it exists; its type."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
-    from prefect.workers.process import ProcessWorker
-
-    with get_client(sync_client=True) as client:
-        if (problem := client.api_healthcheck()) is not None:
-            fail(f"cannot reach the Prefect API: {type(problem).__name__}: {problem}")
-        try:
-            found = client.read_work_pool(name)
-            typer.echo(f"work pool {name!r} exists (type {found.type})")
-            return found.type
-        except ObjectNotFound:
-            client.create_work_pool(WorkPoolCreate(
-                name=name, type="process", description="rerankwatch: local and CPU runs",
-                base_job_template=ProcessWorker.get_default_base_job_template()))
-            typer.echo(f"created work pool {name!r} (type process; for docker or kubernetes, "
-                       f"create it first: deploy/README.md)")
-            return "process"
+        deploy_all(timezone, api_url, config, db, on_line=typer.echo, on_note=note_wait)
+    except DeployError as exc:
+        fail(str(exc), exc.code)
+    except RerankwatchError as exc:  # a config that does not validate: nothing deployed
+        fail_with(exc, 2)
 
 
 # options whose value may be left out (`gate --deployment`): typer has no optional values

@@ -348,8 +348,8 @@ def test_a_bad_spec_given_to_any_command_exits_2_without_echoing_it() -> None:
 def test_config_and_deploy_take_a_lake_as_written(tmp_path: Path) -> None:
     from pydantic import ValidationError
 
-    from rerankwatch.cli import _deploy_parameters
     from rerankwatch.core.config import RunConfig
+    from rerankwatch.tasks.deployments import deploy_parameters as _deploy_parameters
 
     base = {"reference": "a", "sample_sets": [{"name": "s", "path": "pkg:samples/golden_en.jsonl"}],
             "engines": [{"name": "a", "kind": "st-bi", "model": "embedded:all-MiniLM-L6-v2"}]}

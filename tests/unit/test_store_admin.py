@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rerankwatch.cli import _deploy_parameters, app
+from rerankwatch.cli import app
 from rerankwatch.core.home import DB_ENV, db_or_default, default_db, default_replay_db
 from rerankwatch.store import open_store
 from tests.configs import MINILM, run_config
@@ -213,17 +213,19 @@ def test_store_maintain_on_a_duckdb_file_says_there_is_nothing(tmp_path: Path) -
 # --------------------------------------------------------------------------- deploy, samples
 
 
-def test_deploy_notes_a_db_that_overrides_the_configs(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_deploy_notes_a_db_that_overrides_the_configs(tmp_path: Path) -> None:
+    from rerankwatch.tasks.deployments import deploy_parameters
+
     team = "ducklake:postgres:dbname=rerankwatch host=db.internal user=rw"
     config = config_file(tmp_path, team)
     local = tmp_path / "local.duckdb"
-    parameters = _deploy_parameters(config, str(local))
+    notes: list[str] = []
+    parameters = deploy_parameters(config, str(local), notes.append)
     assert parameters["db"] == str(local)
-    err = capsys.readouterr().err
-    assert f"--db {local} overrides the config's db {team}" in err
-    _deploy_parameters(config, team)  # the same store: no note
-    assert "overrides" not in capsys.readouterr().err
+    assert any(f"--db {local} overrides the config's db {team}" in note for note in notes)
+    notes.clear()
+    deploy_parameters(config, team, notes.append)  # the same store: no note
+    assert notes == []
 
 
 def test_samples_validate_accepts_pkg_paths_as_configs_do() -> None:
