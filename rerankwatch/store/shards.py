@@ -9,7 +9,6 @@ same shard a no-op. Each shard carries its run, engine, variant and fingerprint 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -20,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 
+import filelock
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -258,7 +257,7 @@ def _lock_path(directory: Path, run_id: str) -> Path:
     return directory / "locks" / f"{hashlib.sha256(run_id.encode()).hexdigest()[:24]}.lock"
 
 
-_HELD: dict[Path, TextIO] = {}  # run locks this process holds, by lock file
+_HELD: dict[Path, filelock.FileLock] = {}  # run locks this process holds, by lock file
 
 
 def hold_run_lock(directory: str | Path, run_id: str) -> None:
@@ -268,26 +267,25 @@ def hold_run_lock(directory: str | Path, run_id: str) -> None:
     if path in _HELD:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+")
+    lock = filelock.FileLock(path, thread_local=False)  # held by the process, not a thread
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise RunNotResumable(f"run {run_id!r} is being scored right now by {holder}; "
-                              f"wait for it to end, or stop it first") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()} on {os.uname().nodename}")
-    handle.flush()
-    _HELD[path] = handle
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        try:
+            holder = path.read_text().strip()
+        except OSError:
+            holder = ""
+        raise RunNotResumable(f"run {run_id!r} is being scored right now by "
+                              f"{holder or 'another process'}; wait for it to end, "
+                              f"or stop it first") from None
+    path.write_text(f"pid {os.getpid()} on {os.uname().nodename}")  # who holds it, for others
+    _HELD[path] = lock
 
 
 def release_run_lock(directory: str | Path, run_id: str) -> None:
     """Drop the run's lock (and its file) if this process holds it."""
     path = _lock_path(Path(directory), run_id)
-    handle = _HELD.pop(path, None)
-    if handle is not None:
+    lock = _HELD.pop(path, None)
+    if lock is not None:
         remove([path])
-        handle.close()
+        lock.release()
