@@ -23,10 +23,10 @@ import filelock
 from rerankwatch.core.config import EnvironmentConfig
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.core.models import cache_dir
+from rerankwatch.core.settings import settings
 
 LOG = logging.getLogger("rerankwatch.environments")
 WORKER_REQUIREMENTS = ("numpy", "pyarrow", "pydantic>=2")  # what engines/worker.py imports
-DEFAULT_TORCH_PIN = "torch==2.13.0"
 READY = ".ready"
 
 
@@ -37,7 +37,7 @@ class EnvironmentBuildError(RerankwatchError):
 def torch_pin() -> str:
     """The torch requirement every venv is constrained to (``RERANKWATCH_TORCH_PIN`` or the
     pin in constraints.txt)."""
-    return os.environ.get("RERANKWATCH_TORCH_PIN", DEFAULT_TORCH_PIN)
+    return settings().torch_pin
 
 
 def environment_key(env: EnvironmentConfig) -> str:

@@ -29,6 +29,7 @@ from rerankwatch.core import sandbox
 from rerankwatch.core.errors import ConfigError, NotAStore, StorageError, StoreBusy
 from rerankwatch.core.provenance import scored_by
 from rerankwatch.core.records import Fingerprint
+from rerankwatch.core.settings import settings
 from rerankwatch.core.store_spec import is_lake
 from rerankwatch.store import lake, shards  # noqa: I001
 
@@ -193,7 +194,7 @@ def lock_holder(exc: BaseException) -> tuple[int | None, str | None]:
 def reader_wait_s() -> float:
     """How long a reader (`rerankwatch sql`, `rerankwatch report`) waits while a writer holds
     the store: $RERANKWATCH_LOCK_WAIT_S seconds, else READ_WAIT_S."""
-    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    raw = settings().lock_wait_s
     if not raw:
         return READ_WAIT_S
     try:
