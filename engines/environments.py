@@ -8,8 +8,6 @@ the requirements constrained to our torch pin (a local CPU wheel here), in one r
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -18,16 +16,17 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+import filelock
 
 from rerankwatch.core.config import EnvironmentConfig
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.core.models import cache_dir
+from rerankwatch.core.settings import settings
 
 LOG = logging.getLogger("rerankwatch.environments")
 WORKER_REQUIREMENTS = ("numpy", "pyarrow", "pydantic>=2")  # what engines/worker.py imports
-DEFAULT_TORCH_PIN = "torch==2.13.0"
 READY = ".ready"
 
 
@@ -38,7 +37,7 @@ class EnvironmentBuildError(RerankwatchError):
 def torch_pin() -> str:
     """The torch requirement every venv is constrained to (``RERANKWATCH_TORCH_PIN`` or the
     pin in constraints.txt)."""
-    return os.environ.get("RERANKWATCH_TORCH_PIN", DEFAULT_TORCH_PIN)
+    return settings().torch_pin
 
 
 def environment_key(env: EnvironmentConfig) -> str:
@@ -56,16 +55,10 @@ def environment_python(env: EnvironmentConfig) -> Path:
     return environment_dir(env) / "bin" / "python"
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path) -> filelock.FileLock:
     """An exclusive lock file: two processes never build the same venv at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return filelock.FileLock(path)  # blocking: waits as long as the other build takes
 
 
 def _pip(python: Path, args: list[str], log: Path, env: EnvironmentConfig) -> None:

@@ -7,11 +7,11 @@ The model aliases of ``rerankwatch.core.models`` point here.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.core.models import cache_dir
+from rerankwatch.core.settings import settings
 
 FIXTURE_VERSION = 2  # bump when the recipe changes (v2: head_dim 32, which vLLM's CPU kernels need)
 # the demo cross-encoder: its build (rerankwatch.demo) writes <cache>/demo-cross-encoder/
@@ -69,7 +69,7 @@ def demo_cache_root() -> Path:
 def demo_budget() -> str:
     """The budget ``embedded:demo-cross-encoder`` loads: ``$RERANKWATCH_DEMO_BUDGET``, else full
     (smoke builds only test the build's plumbing)."""
-    return os.environ.get(DEMO_BUDGET_ENV) or "full"
+    return settings().demo_budget
 
 
 def demo_pointer(budget: str) -> Path:

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import numpy as np
+import tenacity
 
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.core.records import UNDECLARED_PRECISION, Fingerprint, Pair
@@ -267,22 +267,29 @@ class HttpRerankEngine(BatchedEngine):
         """POST ``body`` and ``parse`` the response, retrying transport failures, 5xx, 408/429
         and malformed or wrong bodies ``retries`` times with exponential backoff."""
         attempts = self.config.retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                return parse(self._post(body))
-            except httpx.TransportError as exc:  # timeouts, refused or dropped connections
-                problem = f"{type(exc).__name__}: {exc}"
-            except _WrongResults as exc:  # never a short, repeated or reordered score column
-                problem = f"{exc} ({where})"
-            except _Retryable as exc:
-                problem = str(exc)
-            problem = self._redact(problem)
-            if attempt < attempts:
-                delay = min(MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1))
-                LOG.warning("engine %s: POST %s: %s; retry %d of %d in %.2fs", self.config.name,
-                            self.url, problem, attempt, self.config.retries, delay)
-                time.sleep(delay)
-        raise self._error(f"POST {self.url} failed after {attempts} attempt(s): {problem}")
+
+        def problem(exc: BaseException) -> str:
+            if isinstance(exc, httpx.TransportError):  # timeouts, refused or dropped connections
+                return self._redact(f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, _WrongResults):  # never a short, repeated or reordered column
+                return self._redact(f"{exc} ({where})")
+            return self._redact(str(exc))
+
+        def note(state: tenacity.RetryCallState) -> None:
+            LOG.warning("engine %s: POST %s: %s; retry %d of %d in %.2fs", self.config.name,
+                        self.url, problem(state.outcome.exception()), state.attempt_number,
+                        self.config.retries, state.upcoming_sleep)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type((httpx.TransportError, _Retryable)),
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=tenacity.wait_exponential(multiplier=self.backoff_s, max=MAX_BACKOFF_S),
+            before_sleep=note, reraise=True)
+        try:
+            return retrying(lambda: parse(self._post(body)))
+        except (httpx.TransportError, _Retryable) as exc:
+            raise self._error(f"POST {self.url} failed after {attempts} attempt(s): "
+                              f"{problem(exc)}") from None
 
     def _check_order(self, query: str, docs: list[str], values: np.ndarray) -> None:
         """Send ``docs`` again in reverse order. Results that follow their index give every

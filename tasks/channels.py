@@ -16,8 +16,9 @@ import contextlib
 import inspect
 import json
 import logging
-import os
 import urllib.request
+
+from rerankwatch.core.settings import settings
 
 BLOCK_ENV = "RERANKWATCH_NOTIFY_BLOCK"
 WEBHOOK_ENV = "RERANKWATCH_WEBHOOK_URL"
@@ -29,9 +30,9 @@ logger = logging.getLogger("rerankwatch.notify")
 
 def configured_channel() -> str | None:
     """Which channel :func:`send` would use: ``"block"``, ``"webhook"`` or None."""
-    if os.environ.get(BLOCK_ENV, "").strip():
+    if settings().notify_block:
         return "block"
-    if os.environ.get(WEBHOOK_ENV, "").strip():
+    if settings().webhook_url.get_secret_value():
         return "webhook"
     return None
 
@@ -47,9 +48,9 @@ def send(title: str, body: str) -> bool:
         return False
     try:
         if channel == "block":
-            _send_block(os.environ[BLOCK_ENV].strip(), title, body)
+            _send_block(settings().notify_block, title, body)
         else:
-            _send_webhook(os.environ[WEBHOOK_ENV].strip(), title, body)
+            _send_webhook(settings().webhook_url.get_secret_value(), title, body)
     except Exception as exc:  # reported below, without its message
         logger.warning("notification via %s failed: %s", _describe(channel), _safe_reason(exc))
         return False
@@ -59,7 +60,7 @@ def send(title: str, body: str) -> bool:
 
 def _describe(channel: str) -> str:
     # the block's name is not a secret (its URL field is); the webhook URL is
-    return f"block {os.environ[BLOCK_ENV].strip()!r}" if channel == "block" else "webhook"
+    return f"block {settings().notify_block!r}" if channel == "block" else "webhook"
 
 
 def _safe_reason(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from prefect.states import Failed
 
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.provenance import ScoredBy, scored_by, scoring_as
+from rerankwatch.core.settings import settings
 from rerankwatch.pipeline import scoring
 from rerankwatch.pipeline.config import load_config
 from rerankwatch.report import terminal as views
@@ -69,7 +70,7 @@ def score_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.Dat
         try:
             return scoring.score_and_store(config, engine_name, run_id, pairs, force=force)
         except Exception as exc:
-            debug = os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
+            debug = settings().debug
             logging.getLogger(__name__).log(logging.ERROR if debug else logging.DEBUG,
                                             "engine %s could not score", engine_name,
                                             exc_info=True)

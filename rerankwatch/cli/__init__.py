@@ -24,6 +24,7 @@ from rerankwatch.cli.store import app as store_app
 from rerankwatch.core.errors import RerankwatchError, StoreBusy, StoreSpecError
 from rerankwatch.core.home import db_or_default, default_replay_db
 from rerankwatch.core.records import ERROR_VERDICT, EXIT_BAD_INPUT, EXIT_CODES, worst_verdict
+from rerankwatch.core.settings import settings
 from rerankwatch.engines.fixtures import DEMO_BUILD_COMMAND, DEMO_CROSS_CONFIG, find_demo_model
 from rerankwatch.tasks import prefect_env
 
@@ -451,8 +452,6 @@ def build_demo_model(
 ) -> None:
     """Train the demo cross-encoder (embedded:demo-cross-encoder) into the cache, once per
     recipe and machine, and print its evaluation."""
-    import os
-
     from rerankwatch.demo import missing_requirements
 
     missing = missing_requirements()
@@ -463,7 +462,7 @@ def build_demo_model(
     from rerankwatch.demo import model as demo_model
     from rerankwatch.demo.evaluate import print_evaluation
 
-    name = budget or os.environ.get(demo_model.BUDGET_ENV) or "full"
+    name = budget or settings().demo_budget
     if name not in demo_model.BUDGETS:
         fail(f"unknown budget {name!r}; use one of {', '.join(demo_model.BUDGETS)}", 2)
     cached = demo_model.is_built(name) and not force

@@ -8,8 +8,9 @@ home defaults to ``<home>/prefect``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from rerankwatch.core.settings import settings
 
 HOME_ENV = "RERANKWATCH_HOME"
 DB_ENV = "RERANKWATCH_DB"  # the store of every command that names none (a team's lake)
@@ -19,7 +20,7 @@ REPLAY_STORE_NAME = "replay.duckdb"
 
 def home_dir() -> Path:
     """``$RERANKWATCH_HOME``, else ``~/.rerankwatch`` (not created here)."""
-    return Path(os.environ.get(HOME_ENV) or Path.home() / ".rerankwatch").expanduser()
+    return Path(settings().home or Path.home() / ".rerankwatch").expanduser()
 
 
 def default_db() -> Path:
@@ -41,7 +42,7 @@ def db_or_default(db: str | Path | None, default: Path | None = None, *,
 
     A path comes back as a Path (``~`` expanded; relative: to the working directory), a
     DuckLake spec (``ducklake:...``, core/store_spec.py) as given."""
-    env = None if default is not None else os.environ.get(DB_ENV, "").strip() or None
+    env = None if default is not None else settings().db
     chosen = db or config_db or env
     if chosen is not None and str(chosen).startswith("ducklake:"):
         return str(chosen)

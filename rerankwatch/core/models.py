@@ -6,10 +6,10 @@ model's folder), so naming an alias imports nothing until an engine loads it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from rerankwatch.core.registry import build_registry, resolve
+from rerankwatch.core.settings import settings
 
 CACHE_ENV = "RERANKWATCH_CACHE"
 MODEL_ALIASES = build_registry("model alias", [
@@ -27,7 +27,7 @@ ALIAS_PREFIXES = ("embedded:", "fixture:")
 def cache_dir() -> Path:
     """Where built models, engine environments and exports are cached (``$RERANKWATCH_CACHE``,
     default ``~/.cache/rerankwatch``)."""
-    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "rerankwatch"))
+    return settings().cache
 
 
 def is_alias(model: str) -> bool:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from rerankwatch.core.errors import ConfigError, StorageError, StoreMissing
+from rerankwatch.core.settings import settings
 from rerankwatch.core.store_spec import DATA_PATH_ENV, check_lake, is_lake, shown_db
 from rerankwatch.store import lake, shared
 from rerankwatch.store.store import Store, create_store, open_store, schema_digest
@@ -154,7 +155,7 @@ def init_store(db: str | Path, data_path: str | None = None) -> InitReport:
         with open_store(spec):  # migrates, if these sql/ files are newer
             pass
         return InitReport(spec, False, found, None, worker_env(spec, found))
-    data_path = data_path or os.environ.get(DATA_PATH_ENV) or None
+    data_path = data_path or settings().data_path
     if data_path is None and catalog == "postgres":
         raise ConfigError("a new PostgreSQL-catalogued lake needs a data path: --data-path "
                            "s3://bucket/prefix (or a shared folder), the config's data_path "

@@ -25,7 +25,8 @@ import duckdb
 
 from rerankwatch.core import sandbox
 from rerankwatch.core.errors import StorageError, StoreMissing
-from rerankwatch.core.store_spec import DATA_PATH_ENV, check_lake, shown_db
+from rerankwatch.core.settings import settings
+from rerankwatch.core.store_spec import check_lake, shown_db
 
 ALIAS = "lake"  # the attached catalog; `use lake` makes every sql/ file run unchanged
 RUN_PREFIX = "run:"  # --as-of run:RUN: the lake as that run's finish left it
@@ -101,7 +102,7 @@ def connect(spec: str, *, read_only: bool = False, data_path: str | None = None,
         for name in ("ducklake", SCANNER[catalog], "httpfs"):
             con.execute(f"load {_literal(extension_path(name))}")
         _s3_secret(con)
-        data_path = data_path or os.environ.get(DATA_PATH_ENV) or None
+        data_path = data_path or settings().data_path
         options = []
         if catalog == "sqlite":
             Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)

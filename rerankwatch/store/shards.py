@@ -9,19 +9,18 @@ same shard a no-op. Each shard carries its run, engine, variant and fingerprint 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
-import queue
-import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 
+import filelock
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -158,35 +157,41 @@ def write_shard(directory: str | Path, table: pa.Table, fingerprint: Fingerprint
 class ShardSink:
     """Writes shards (then calls ``after_write``, e.g. an ingest) on a background thread, so
     scoring never waits on the disk or the DB. ``close`` waits for the last shard and re-raises
-    a failure; at most ``depth`` scored chunks wait in memory."""
+    a failure; at most ``depth`` scored chunks wait in memory behind the one being written.
+
+    One worker writes the chunks in the order they were put; after a failure it writes no more
+    (what is missing is scored again on resume), and the failure is raised to the scoring
+    thread at its next ``put`` or at ``close``."""
 
     def __init__(self, directory: str | Path, fingerprint: Fingerprint,
                  after_write: Callable[[], object] | None = None, depth: int = 2):
         self.directory, self.fingerprint = Path(directory), fingerprint
         self.after_write = after_write
-        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=depth)
+        self._depth = depth
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-sink")
+        self._pending: deque[Future[None]] = deque()  # submitted, oldest first
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="shard-sink", daemon=True)
-        self._thread.start()
 
-    def _run(self) -> None:
-        while (table := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    write_shard(self.directory, table, self.fingerprint)
-                    if self.after_write is not None:
-                        self.after_write()
-                except BaseException as exc:  # handed to the scoring thread
-                    self._error = exc
+    def _write(self, table: pa.Table) -> None:
+        if self._error is not None:  # a chunk after a failed one is not written
+            return
+        try:
+            write_shard(self.directory, table, self.fingerprint)
+            if self.after_write is not None:
+                self.after_write()
+        except BaseException as exc:  # handed to the scoring thread
+            self._error = exc
 
     def put(self, table: pa.Table) -> None:
         self._raise()
-        self._queue.put(table)
+        while len(self._pending) > self._depth:  # depth waiting + the one being written
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._write, table))
 
     def close(self, quiet: bool = False) -> None:
         """Write what is queued; re-raise a write failure unless ``quiet``."""
-        self._queue.put(None)
-        self._thread.join()
+        self._pool.shutdown(wait=True)
+        self._pending.clear()
         if not quiet:
             self._raise()
 
@@ -258,7 +263,7 @@ def _lock_path(directory: Path, run_id: str) -> Path:
     return directory / "locks" / f"{hashlib.sha256(run_id.encode()).hexdigest()[:24]}.lock"
 
 
-_HELD: dict[Path, TextIO] = {}  # run locks this process holds, by lock file
+_HELD: dict[Path, filelock.FileLock] = {}  # run locks this process holds, by lock file
 
 
 def hold_run_lock(directory: str | Path, run_id: str) -> None:
@@ -268,26 +273,25 @@ def hold_run_lock(directory: str | Path, run_id: str) -> None:
     if path in _HELD:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+")
+    lock = filelock.FileLock(path, thread_local=False)  # held by the process, not a thread
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise RunNotResumable(f"run {run_id!r} is being scored right now by {holder}; "
-                              f"wait for it to end, or stop it first") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()} on {os.uname().nodename}")
-    handle.flush()
-    _HELD[path] = handle
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        try:
+            holder = path.read_text().strip()
+        except OSError:
+            holder = ""
+        raise RunNotResumable(f"run {run_id!r} is being scored right now by "
+                              f"{holder or 'another process'}; wait for it to end, "
+                              f"or stop it first") from None
+    path.write_text(f"pid {os.getpid()} on {os.uname().nodename}")  # who holds it, for others
+    _HELD[path] = lock
 
 
 def release_run_lock(directory: str | Path, run_id: str) -> None:
     """Drop the run's lock (and its file) if this process holds it."""
     path = _lock_path(Path(directory), run_id)
-    handle = _HELD.pop(path, None)
-    if handle is not None:
+    lock = _HELD.pop(path, None)
+    if lock is not None:
         remove([path])
-        handle.close()
+        lock.release()

@@ -33,12 +33,13 @@ import pyarrow.parquet as pq
 
 from rerankwatch.core.errors import StorageError
 from rerankwatch.core.files import atomic_write
+from rerankwatch.core.settings import settings
 
 TIMEOUT_ENV = "RERANKWATCH_STORAGE_TIMEOUT_S"
 
 
 def _timeout() -> float:
-    return float(os.environ.get(TIMEOUT_ENV, "20"))
+    return float(settings().storage_timeout_s)
 
 
 def filesystem(url: str, create_buckets: bool = False) -> tuple[pafs.FileSystem, str]:

@@ -13,7 +13,6 @@ import math
 import os
 import random
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,11 +23,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pyarrow as pa
+import tenacity
 
 from rerankwatch.core import sandbox
 from rerankwatch.core.errors import ConfigError, NotAStore, StorageError, StoreBusy
 from rerankwatch.core.provenance import scored_by
 from rerankwatch.core.records import Fingerprint
+from rerankwatch.core.settings import settings
 from rerankwatch.core.store_spec import is_lake
 from rerankwatch.store import lake, shards  # noqa: I001
 
@@ -42,10 +43,13 @@ INSERTABLE = frozenset({"sample_pairs", "scores", "check_results", "run_pairs",
 # primary key, so a row is new when an anti join on its key says so (both backends alike)
 KEYS = {"sample_pairs": "pair_id", "ingested_shards": "shard_id"}
 CONFLICT_RETRIES = 25  # a DuckLake write that lost to another writer is tried again this often
+# ... after min(0.05 * 1.5 ** attempt, 2) s, times a random factor in [0.5, 1.5)
+CONFLICT_BACKOFF = tenacity.wait_exponential(multiplier=0.05 * 1.5, exp_base=1.5, max=2.0)
 LOCKED = "Could not set lock"  # DuckDB: another process holds the file
 HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
 LOCK_WAIT_ENV = "RERANKWATCH_LOCK_WAIT_S"  # how long a reader waits for a writer
 READ_WAIT_S = 30.0  # ... unless that says otherwise
+LOCK_BACKOFF = tenacity.wait_exponential(multiplier=0.05, max=1.0)  # between tries of a held file
 CREATING = ".creating-"  # a new store's temporary name: .<name>.creating-<pid>-<random>
 # Every SQL statement lives in a file of this package: schema/ (migrations, in order), views/
 # (each file creates the view it is named after), queries/ (reads, q_*.sql: Store.query) and
@@ -190,7 +194,7 @@ def lock_holder(exc: BaseException) -> tuple[int | None, str | None]:
 def reader_wait_s() -> float:
     """How long a reader (`rerankwatch sql`, `rerankwatch report`) waits while a writer holds
     the store: $RERANKWATCH_LOCK_WAIT_S seconds, else READ_WAIT_S."""
-    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    raw = settings().lock_wait_s
     if not raw:
         return READ_WAIT_S
     try:
@@ -297,25 +301,36 @@ def open_store(path: str | Path, *, mode: str = "write", wait_s: float = 0.0,
     created = mode == "write" and create_store(path)  # migrated already
     options = {"read_only": mode != "write", "sandboxed": mode == "sandboxed",
                "migrate": mode == "write" and migrate is not False and not created}
-    deadline, delay, noted = time.monotonic() + wait_s, 0.05, False
-    while True:
+
+    def attempt() -> Store:
         try:
             return Store(path, **options)
         except duckdb.IOException as exc:
             if NOT_DUCKDB in str(exc):
                 raise NotAStore(f"{path} is not a DuckDB database file (a store is one "
                                 f"created by rerankwatch; pass the right --db)") from None
-            if not is_locked(exc):
-                raise
-            pid, holder = lock_holder(exc)
-            if time.monotonic() >= deadline:
-                raise StoreBusy(str(path), wait_s, pid, holder) from exc
-            if on_wait is not None and not noted:
-                who = f"PID {pid} ({holder})" if pid is not None else "another process"
-                on_wait(f"the store {path} is held by {who}: waiting up to {wait_s:g} s")
-                noted = True
-            time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
-            delay = min(2 * delay, 1.0)
+            raise
+
+    def pause(state: tenacity.RetryCallState) -> float:  # never past the deadline
+        return min(LOCK_BACKOFF(state), max(wait_s - state.seconds_since_start, 0.0))
+
+    def note(state: tenacity.RetryCallState) -> None:
+        if on_wait is not None and state.attempt_number == 1:
+            pid, holder = lock_holder(state.outcome.exception())
+            who = f"PID {pid} ({holder})" if pid is not None else "another process"
+            on_wait(f"the store {path} is held by {who}: waiting up to {wait_s:g} s")
+
+    held = tenacity.retry_if_exception(lambda e: isinstance(e, duckdb.IOException)
+                                       and is_locked(e))  # DuckDB's lock error: retried
+    retrying = tenacity.Retrying(retry=held,
+                                 stop=tenacity.stop_after_delay(wait_s), wait=pause,
+                                 before_sleep=note)
+    try:
+        return retrying(attempt)
+    except tenacity.RetryError as busy:
+        exc = busy.last_attempt.exception()
+        pid, holder = lock_holder(exc)
+        raise StoreBusy(str(path), wait_s, pid, holder) from exc
 
 
 class Store:
@@ -400,22 +415,27 @@ class Store:
         """Run a write (a method that opens its own transaction); on a lake, when another writer
         committed a conflicting change first, roll back and run it again from the start (it
         reads the store anew: e.g. an ingest then skips the shards the other one loaded)."""
-        for attempt in range(1, CONFLICT_RETRIES + 1):
-            try:
-                return write(*args, **kwargs)
-            except duckdb.Error as exc:
-                if not (self.lake and self._depth == 0 and lake.is_conflict(exc)):
-                    raise
-                if attempt == CONFLICT_RETRIES:
-                    raise StorageError(f"the store {self.path} stayed busy: {CONFLICT_RETRIES} "
-                                       f"writes lost to other writers ({lake.first_line(exc)})"
-                                       ) from None
-                LOG.warning("store: another writer committed first (%s); retrying %s, "
-                            "attempt %d of %d", lake.first_line(exc)[:120],
-                            getattr(write, "__name__", "write").lstrip("_"), attempt + 1,
-                            CONFLICT_RETRIES)
-                time.sleep(min(0.05 * 1.5 ** attempt, 2.0) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+        def conflict(exc: BaseException) -> bool:
+            return self.lake and self._depth == 0 and lake.is_conflict(exc)
+
+        def note(state: tenacity.RetryCallState) -> None:
+            LOG.warning("store: another writer committed first (%s); retrying %s, "
+                        "attempt %d of %d", lake.first_line(state.outcome.exception())[:120],
+                        getattr(write, "__name__", "write").lstrip("_"),
+                        state.attempt_number + 1, CONFLICT_RETRIES)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(conflict),
+            stop=tenacity.stop_after_attempt(CONFLICT_RETRIES),
+            wait=lambda state: CONFLICT_BACKOFF(state) * (0.5 + random.random()),  # jitter
+            before_sleep=note)
+        try:
+            return retrying(write, *args, **kwargs)
+        except tenacity.RetryError as lost:
+            exc = lost.last_attempt.exception()
+            raise StorageError(f"the store {self.path} stayed busy: {CONFLICT_RETRIES} "
+                               f"writes lost to other writers ({lake.first_line(exc)})"
+                               ) from None
 
     def _tables_exist(self, *names: str) -> bool:
         return self.query("q_tables_present", names=list(names))["found"][0] == len(names)

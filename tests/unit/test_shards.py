@@ -234,3 +234,43 @@ def test_a_shard_from_before_token_snapshots_still_ingests(store: Store, db: Pat
     found = store.sql("select pair_id, input_tokens, token_hash from scores order by 1")
     assert found.rows() == [("a", None, None), ("b", None, None), ("c", None, None)]
     assert store.sql("select count(*) as n from token_samples")["n"][0] == 0
+
+
+def test_the_sink_writes_in_order_off_the_caller_thread_and_raises_a_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ShardSink: shards are written on another thread, in the order they were put; a write
+    that fails is raised to the caller (at its next put, or at close), the shards before it
+    are kept and none after it is written; ``quiet`` keeps the caller's own error first."""
+    import threading
+
+    written, threads = [], set()
+    real = shards.write_shard
+
+    def recording(directory, table, fingerprint):
+        threads.add(threading.current_thread().name)
+        if table["pair_id"][0].as_py() == "boom":
+            raise OSError("disk full")
+        written.append(table["pair_id"][0].as_py())
+        return real(directory, table, fingerprint)
+
+    monkeypatch.setattr(shards, "write_shard", recording)
+    chunk = lambda pair: shards.score_table("r", "e", FP.engine_id, "main", [pair], batch(1))  # noqa: E731
+    sink = shards.ShardSink(tmp_path, FP, depth=1)
+    for pair in "abcdef":
+        sink.put(chunk(pair))
+    sink.close()
+    assert written == list("abcdef") and threading.current_thread().name not in threads
+    assert len(shards.pending(tmp_path, "r")) == 6
+
+    written.clear()
+    sink = shards.ShardSink(tmp_path / "failing", FP)
+    sink.put(chunk("a"))
+    sink.put(chunk("boom"))
+    with pytest.raises(OSError, match="disk full"):
+        for pair in "cdefgh":
+            sink.put(chunk(pair))
+        sink.close()
+    sink.close(quiet=True)
+    assert written == ["a"]
+    with pytest.raises(OSError, match="disk full"):
+        sink.close()
