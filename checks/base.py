@@ -225,14 +225,18 @@ class QueryLayout:
     keys: pl.DataFrame  # (set_id, query_id) of each query, in layout order
     rows: np.ndarray  # the frame's row indices, query after query
     sizes: np.ndarray  # rows per query
+    in_place: bool = False  # rows are 0, 1, 2, ...: the frame's columns need no gather
 
     @classmethod
     def of(cls, frame: pl.DataFrame) -> QueryLayout:
         grouped = (frame.select("set_id", "query_id").with_row_index("_row")
-                   .group_by("set_id", "query_id").agg("_row", _size=pl.len())
+                   .group_by("set_id", "query_id", maintain_order=True)
+                   .agg("_row", _size=pl.len())
                    .sort("_size", maintain_order=True))
+        rows = grouped["_row"].explode().to_numpy()
         return cls(frame["set_id"], frame["query_id"], grouped.select("set_id", "query_id"),
-                   grouped["_row"].explode().to_numpy(), grouped["_size"].to_numpy())
+                   rows, grouped["_size"].to_numpy(),
+                   bool(len(rows) and rows[0] == 0 and (np.diff(rows) == 1).all()))
 
     def fits(self, frame: pl.DataFrame) -> bool:
         return frame["query_id"].equals(self.query_ids) and frame["set_id"].equals(self.set_ids)
@@ -243,9 +247,12 @@ def query_blocks(frame: pl.DataFrame, columns: list[str], layout: QueryLayout | 
     """The queries of ``frame`` stacked by size, for vectorized per-query statistics.
 
     One item per query size k: the (set_id, query_id) keys of its G queries and each of
-    ``columns`` as a float [G, k] matrix whose rows keep the frame's order within a query."""
+    ``columns`` as a float [G, k] matrix whose rows keep the frame's order within a query
+    (views of the frame's columns when its queries already sit one after another)."""
     layout = layout or QueryLayout.of(frame)
-    values = {c: frame[c].cast(pl.Float64).to_numpy()[layout.rows] for c in columns}
+    values = {c: frame[c].cast(pl.Float64).to_numpy() for c in columns}
+    if not layout.in_place:
+        values = {c: v[layout.rows] for c, v in values.items()}
     sizes = layout.sizes
     if not len(sizes):
         return []
@@ -341,6 +348,8 @@ def judged(check: Check, params: CheckParams, engine: str | None, subject: str,
 
 def worst(frame: pl.DataFrame, by: str, columns: list[str], n: int = 5,
           descending: bool = True) -> list[dict]:
-    """The ``n`` worst rows of ``frame`` by ``by``, as dicts for a JSON detail."""
-    top = frame.top_k(n, by=by) if descending else frame.bottom_k(n, by=by)
-    return top.sort(by, descending=descending).select(columns).to_dicts()
+    """The ``n`` worst rows of ``frame`` by ``by``, as dicts for a JSON detail (found on the
+    one column, then only those rows gathered: frames of millions of rows stay where they are)."""
+    ranked = frame.select(by).with_row_index("_row")
+    top = ranked.top_k(n, by=by) if descending else ranked.bottom_k(n, by=by)
+    return frame[top["_row"]].sort(by, descending=descending).select(columns).to_dicts()

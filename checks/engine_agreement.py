@@ -83,15 +83,21 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if k > LARGEST_BROADCAST_QUERY:
         return np.array([kendalltau(a, b).statistic for a, b in zip(x, y, strict=True)])
     tau, total = np.empty(queries), k * (k - 1) // 2
-    step = max(1, CHUNK_CELLS // (k * k))
+    first, second = np.triu_indices(k, 1)  # each pair of positions once
+    step = max(1, CHUNK_CELLS // max(total, 1))
     for lo in range(0, queries, step):
-        dx = np.sign(x[lo:lo + step, :, None] - x[lo:lo + step, None, :])
-        dy = np.sign(y[lo:lo + step, :, None] - y[lo:lo + step, None, :])
-        con_minus_dis = (dx * dy).sum(axis=(1, 2)) / 2  # every pair is counted twice
-        x_ties = ((dx == 0).sum(axis=(1, 2)) - k) / 2  # minus the diagonal
-        y_ties = ((dy == 0).sum(axis=(1, 2)) - k) / 2
+        xs, ys = x[lo:lo + step], y[lo:lo + step]
+        with np.errstate(invalid="ignore"):  # a NaN's sign: its row is NaN below
+            dx = np.sign(xs[:, first] - xs[:, second]).astype(np.int8)
+            dy = np.sign(ys[:, first] - ys[:, second]).astype(np.int8)
+        con_minus_dis = np.einsum("ij,ij->i", dx, dy, dtype=np.int64)
+        x_ties = (dx == 0).sum(axis=1)
+        y_ties = (dy == 0).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             tau[lo:lo + step] = con_minus_dis / np.sqrt(total - x_ties) / np.sqrt(total - y_ties)
+        # a NaN makes no sign (np.sign gives NaN, int8 0): scipy's τ of such a row is NaN
+        bad = np.isnan(xs).any(axis=1) | np.isnan(ys).any(axis=1)
+        tau[lo:lo + step][bad] = np.nan
     return np.clip(tau, -1.0, 1.0)
 
 

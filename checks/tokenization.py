@@ -129,10 +129,11 @@ def phrase(first: dict, arrow: bool = False) -> str:
 def differences(data: SuiteInput, pairs: pl.DataFrame, mine: tuple[str, str],
                 theirs: tuple[str, str]) -> list[dict]:
     """The first differing tokens of the differing pairs both token samples hold
-    (``mine`` / ``theirs``: (run_id, engine name)), at most MAX_SHOWN."""
+    (``mine`` / ``theirs``: (run_id, engine name)), at most MAX_SHOWN, pair id after pair id
+    (the same pairs shown whatever order the scores were stored in)."""
     ours, other = samples(data, *mine), samples(data, *theirs)
     found = []
-    for pair_id in pairs.filter(pl.col("differs") == 1)["pair_id"]:
+    for pair_id in pairs.filter(pl.col("differs") == 1)["pair_id"].sort():
         if pair_id in ours and pair_id in other:
             found.append(first_difference(pair_id, ours[pair_id], other[pair_id]))
             if len(found) == MAX_SHOWN:
@@ -144,7 +145,7 @@ def summary(pairs: pl.DataFrame, shown: list[dict], arrow: bool = False) -> str:
     """Where the first differing pair differs (from the token sample, else its counts)."""
     if shown:
         return phrase(shown[0], arrow)
-    first = pairs.filter(pl.col("differs") == 1).row(0, named=True)
+    first = pairs.filter(pl.col("differs") == 1).sort("pair_id").row(0, named=True)
     return (f"pair {first['pair_id']}: {first['input_tokens']} vs "
             f"{first['input_tokens_other']} ids (not in the token sample)")
 

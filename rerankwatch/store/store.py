@@ -102,31 +102,51 @@ def engine_slices(main: pl.DataFrame) -> list[pl.DataFrame]:
     return main.partition_by("engine_name", maintain_order=True)
 
 
-def scored_pair_ids(main: pl.DataFrame) -> pl.Series:
-    """The pair ids of main scores, each once: one engine's, when every engine scored the
-    same pairs in the same order (as a nightly does), without hashing them all."""
-    engines = engine_slices(main)
-    if engines and all(e["pair_id"].equals(engines[0]["pair_id"]) for e in engines[1:]):
-        return engines[0]["pair_id"]
-    return main["pair_id"].unique()
+def stored_parts(found: pl.DataFrame, by: list[str]) -> dict[tuple, pl.DataFrame]:
+    """``found``'s rows split by the ``by`` columns: slices (no copy) where the parts were stored
+    one after another (as a run's scores are, engine after engine), else grouped (a copy)."""
+    if found.is_empty():
+        return {}
+    blocks = found.select(pl.struct(by).rle()).unnest(by[0]).unnest("value")
+    if blocks.select(pl.struct(by).is_unique().all()).item():
+        starts = [0, *blocks["len"].cum_sum()]
+        return {tuple(key): found.slice(start, length) for *key, start, length in zip(
+            *[blocks[c] for c in by], starts, blocks["len"], strict=False)}
+    return found.partition_by(by, as_dict=True, maintain_order=True)
 
 
-def with_pair_columns(main: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
-    """Each engine's main scores beside its pairs' columns, engine after engine (the rows of
-    v_run_scores). At a million pairs per engine the pair columns are what costs: they are
-    gathered once and shared by every engine that scored the same pairs in the same order."""
-    frames, shared = [], pairs.clear()
-    for scores in engine_slices(main):
-        if not shared["pair_id"].equals(scores["pair_id"]):
-            shared = scores.select("pair_id").join(pairs, on="pair_id", maintain_order="left")
-            if shared.height != scores.height:  # a pair missing from sample_pairs: drop it
-                scores = scores.filter(pl.col("pair_id").is_in(pairs["pair_id"].implode()))
-        # the pair ids too are shared: one copy of them, whatever the number of engines
-        frames.append(pl.concat([scores.with_columns(shared["pair_id"]), shared.drop("pair_id")],
-                                how="horizontal"))
-    if not frames:
-        return pl.concat([main, pairs.drop("pair_id")], how="horizontal")
-    return pl.concat(frames, rechunk=False)
+def keyed_rows(keys: pl.Series, rows: pl.DataFrame) -> pl.Series | None:
+    """Where each of ``keys`` (pair keys) sits in ``rows`` (a frame with ``pair_key``), null
+    where it sits nowhere; None when the keys cannot tell pairs apart (a key twice on either
+    side: two pair ids of one hash, then the store reads pair ids instead)."""
+    try:
+        return (keys.to_frame("pair_key")
+                .join(rows.select("pair_key").with_row_index("_row"), on="pair_key", how="left",
+                      maintain_order="left", validate="1:1")["_row"])
+    except pl.exceptions.ComputeError:
+        return None
+
+
+def lined_up(keys: pl.Series, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series] | None:
+    """``rows`` (with ``pair_key``) put in the order of ``keys``: the rows, and a mask of the
+    keys that have one (a key without a row is left out, a row without a key dropped). Rows
+    already in that order are not copied. None when the keys cannot tell pairs apart."""
+    if keys.equals(rows["pair_key"]):
+        return rows, pl.repeat(True, len(keys), eager=True)
+    at = keyed_rows(keys, rows)
+    if at is None:
+        return None
+    return rows[at.drop_nulls()], at.is_not_null()
+
+
+def beside_pairs(scores: pl.DataFrame, pairs: pl.DataFrame, name: str,
+                 names: pl.Categorical | pl.DataType) -> pl.DataFrame:
+    """One engine config's main scores (q_suite_scores' columns, pair_key first) with the pair
+    columns of ``pairs`` (q_suite_pairs' rows in the same order: the caller's work) and the
+    engine's name, as the rows of v_run_scores. No copy of the pair columns."""
+    return pl.concat([scores.select(pl.lit(name, names).alias("engine_name"),
+                                    pairs["pair_id"], pl.all().exclude("pair_key")),
+                      pairs.drop("pair_key", "pair_id")], how="horizontal")
 
 
 def writes(method):
@@ -732,11 +752,8 @@ class Store:
         samples of this run and of those accepted runs."""
         engines = self.query("q_run_engine_status", run_id=run_id)
         sources = history_sources or {name: name for name in engines["engine_name"]}
-        scores = self.query("q_suite_scores", run_id=run_id)
-        with self._wanted(scored_pair_ids(scores)):
-            pairs = self.query("q_suite_pairs")
-        scores = with_pair_columns(scores, pairs)
-        history = self.history_frames(run_id, sources, scores)
+        scores, keys = self.main_frames(run_id, engines["engine_name"].to_list())
+        history = self.history_frames(run_id, sources, scores, keys)
         runs = [run_id, *history["baselines"]["baseline_run_id"].unique().to_list()]
         return {
             "scores": scores,
@@ -745,6 +762,54 @@ class Store:
             "token_samples": self.query("q_token_samples", runs=runs),
             **history,
         }
+
+    def main_frames(self, run_id: str, names: list[str]
+                    ) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
+        """The run's main scores, engine config after engine config (in ``names``' order), each
+        beside its pairs' columns (v_run_scores' rows; ``engine_name`` categorical).
+
+        Scores cross over with their pair keys, not their ids (issue 31), and are put in one
+        order, the one the first engine config scored the pairs in, so every engine that
+        scored them all shares one copy of the pair columns and its rows line up with every
+        other's; pair ids are read only where two of them share a key. A scored pair missing
+        from sample_pairs is dropped, as v_run_scores drops it. Also returns each engine's pair
+        keys, in its rows' order (what its history is lined up with)."""
+        pairs = self.query("q_suite_pairs", run_id=run_id,
+                           scored=self.run_pairs_count(run_id) == 0)
+        found = stored_parts(self.query("q_suite_scores", run_id=run_id, engines=names),
+                             ["engine_at"])
+        category = pl.Categorical
+        if found:  # the pairs in the order the first engine config scored them (as stored)
+            first = found[min(found)]
+            lined = lined_up(first["pair_key"], pairs)
+            pairs = lined[0] if lined is not None else pairs
+        frames, keys = [], {}
+        for at, name in enumerate(names, start=1):
+            if (at,) not in found:
+                continue
+            scores = found[(at,)].drop("engine_at")
+            lined = lined_up(pairs["pair_key"], scores)
+            if lined is None:  # keys do not tell the pairs apart: by pair id
+                scores = self.query("q_suite_score_ids", run_id=run_id, engine_name=name)
+                mine = scores.select("pair_id").join(pairs, on="pair_id", how="inner",
+                                                     maintain_order="left")
+                scores = scores.filter(pl.col("pair_id").is_in(mine["pair_id"].implode()))
+                frames.append(beside_pairs(scores.drop("pair_id").insert_column(
+                    0, mine["pair_key"]), mine.select(pairs.columns), name, category))
+                keys[name] = mine["pair_key"]
+                continue
+            scores, scored = lined
+            mine = pairs if scored.all() else pairs.filter(scored)  # the pairs it scored
+            frames.append(beside_pairs(scores, mine, name, category))
+            keys[name] = mine["pair_key"]
+        if not frames:
+            empty = self.query("q_suite_scores", run_id=run_id, engines=[]).drop("engine_at")
+            return beside_pairs(empty, pairs.clear(), "", category).clear(), keys
+        return pl.concat(frames, rechunk=False), keys
+
+    def run_pairs_count(self, run_id: str) -> int:
+        """How many pairs the run recorded covering when it started (0 for runs that did not)."""
+        return int(self.query("q_run_pairs_count", run_id=run_id)["pairs"][0])
 
     def probe_frames(self, run_id: str) -> pl.DataFrame:
         """A run's probe scores, the rows and columns of q_probe_scores: a spot re-score names
@@ -760,14 +825,18 @@ class Store:
                               .alias("copied_from")))
 
     def history_frames(self, run_id: str, sources: dict[str, str],
-                       tonight: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
+                       tonight: pl.DataFrame | None = None,
+                       keys: dict[str, pl.Series] | None = None) -> dict[str, pl.DataFrame]:
         """The accepted history each engine config of a run is held to: ``baselines`` (per
         engine name: its last and last pinned acceptance, with both fingerprints) and
         ``history`` (those runs' main scores, baseline after baseline in stored order, keyed by
         categorical ``baseline_run_id`` and ``source_name``). ``sources``: engine name -> the
         engine name whose acceptances count (itself; in a gate, a candidate's baseline engine).
-        ``tonight`` (the run's main scores): a baseline that scored the same pairs in the same
-        order as the engine held to it shares that engine's pair ids (one copy in memory)."""
+        ``tonight`` (the run's main scores) and ``keys`` (each engine's pair keys, from
+        ``main_frames``): a baseline's rows are only those of the pairs the engine held to it
+        scored tonight, in tonight's order, sharing its pair ids (none read, one copy in
+        memory); without them (or with two pair ids of one key), the baseline's rows with
+        their pair ids as stored."""
         names = list(sources)
         baselines = self.query("q_history_baselines", run_id=run_id, engines=names,
                                sources=[sources[n] for n in names])
@@ -777,30 +846,30 @@ class Store:
         runs, names_of = wanted["baseline_run_id"].unique(maintain_order=True).to_list(), \
             wanted["source_name"].unique(maintain_order=True).to_list()
         found = self.query("q_history_scores", runs=runs, sources=names_of)
-        blocks = (found.select(pl.struct("run_at", "source_at").rle()).unnest("run_at")
-                  .unnest("value"))
-        starts = [0, *blocks["len"].cum_sum()]
-        if blocks.select(pl.struct("run_at", "source_at").is_unique().all()).item():
-            stored = {(runs[r - 1], names_of[n - 1]): found.slice(start, length)
-                      for r, n, start, length in zip(blocks["run_at"], blocks["source_at"],
-                                                     starts, blocks["len"], strict=False)}
-        else:  # not stored baseline after baseline: grouped (a copy)
-            stored = {(runs[r - 1], names_of[n - 1]): part for (r, n), part in found.partition_by(
-                "run_at", "source_at", as_dict=True, maintain_order=True).items()}
-        keys, parts = pl.Categorical, []
+        stored = {(runs[r - 1], names_of[n - 1]): part
+                  for (r, n), part in stored_parts(found, ["run_at", "source_at"]).items()}
+        keys, category, parts = keys or {}, pl.Categorical, []
+        columns = ["pair_id", *found.drop("run_at", "source_at", "pair_key").columns]
         for run, source in wanted.iter_rows():
             part = stored.get((run, source), found.clear())
-            for name in (n for n in names if sources[n] == source and n in mine):
-                if mine[name]["pair_id"].equals(part["pair_id"]):
-                    part = part.with_columns(mine[name]["pair_id"])
-                    break
-            parts.append(part.select(pl.lit(run, keys).alias("baseline_run_id"),
-                                     pl.lit(source, keys).alias("source_name"),
-                                     pl.all().exclude("run_at", "source_at")))
+            held = [n for n in names if sources[n] == source and n in mine and n in keys]
+            lined = lined_up(keys[held[0]], part) if held and part.height else None
+            if lined is not None:  # tonight's pairs, in tonight's order: tonight's pair ids
+                part, scored = lined
+                ids = mine[held[0]]["pair_id"]
+                part = part.with_columns((ids if scored.all() else ids.filter(scored))
+                                         .alias("pair_id"))
+            elif part.height:
+                part = self.query("q_history_score_ids", run_id=run, engine_name=source)
+            else:
+                part = found.clear().with_columns(pl.lit(None, pl.String).alias("pair_id"))
+            parts.append(part.select(pl.lit(run, category).alias("baseline_run_id"),
+                                     pl.lit(source, category).alias("source_name"),
+                                     *columns))
         if not parts:  # no baseline: the frame's columns, no rows
-            parts.append(found.select(pl.lit(None, keys).alias("baseline_run_id"),
-                                      pl.lit(None, keys).alias("source_name"),
-                                      pl.all().exclude("run_at", "source_at")))
+            parts.append(found.with_columns(pl.lit(None, pl.String).alias("pair_id")).select(
+                pl.lit(None, category).alias("baseline_run_id"),
+                pl.lit(None, category).alias("source_name"), *columns))
         return {"baselines": baselines, "history": pl.concat(parts, rechunk=False)}
 
     @writes
