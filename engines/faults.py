@@ -51,17 +51,26 @@ class FaultEngine(BatchedEngine):
     def _score_batch(self, queries, docs):
         return self.inner._score_batch(queries, docs)
 
-    def _forward(self, features, drop: tuple[str, ...] = ()):
+    def _encode(self, queries, docs):
+        """The wrapped ``hf-seqcls`` tokenizer's own encoding of the pairs: padded tensors."""
+        inner = self.inner
+        return inner.tokenizer(queries, docs, padding=True, truncation=True,
+                               max_length=inner.max_length, return_tensors="pt")
+
+    def _forward(self, features, drop: tuple[str, ...] = (), logits_of=None):
         """(logits, scores) of the inner sequence classifier run on ``features`` this fault
-        built (their ids recorded, padding left out), without the ``drop`` inputs: the body
-        every fault that feeds a wrapped ``hf-seqcls`` its own tokens shares."""
+        built (``_encode``'s, or its own; their ids recorded, padding left out), without the
+        ``drop`` inputs, through ``logits_of(model, features)`` where the fault runs the model
+        its own way: the body every fault that feeds a wrapped ``hf-seqcls`` tokens shares."""
         import torch
 
         self._saw(features["input_ids"], features.get("attention_mask"))
         for name in drop:
             features.pop(name, None)
+        features = features.to(self.config.device)
         with torch.inference_mode():
-            logits = self.inner.model(**features.to(self.config.device)).logits
+            logits = (logits_of(self.inner.model, features) if logits_of is not None
+                      else self.inner.model(**features).logits)
         return head_to_scores(to_numpy(logits), self.activation)
 
     def _take_seen(self):
@@ -222,10 +231,7 @@ class AttentionMaskDroppedEngine(FaultEngine):
     default_wraps = "hf-seqcls"
 
     def _score_batch(self, queries, docs):
-        inner = self.inner
-        features = inner.tokenizer(queries, docs, padding=True, truncation=True,
-                                   max_length=inner.max_length, return_tensors="pt")
-        return self._forward(features, drop=("attention_mask",))
+        return self._forward(self._encode(queries, docs), drop=("attention_mask",))
 
 
 class RequestNormalizationEngine(FaultEngine):
@@ -315,10 +321,7 @@ class TokenTypeIdsDroppedEngine(FaultEngine):
     default_wraps = "hf-seqcls"
 
     def _score_batch(self, queries, docs):
-        inner = self.inner
-        features = inner.tokenizer(queries, docs, padding=True, truncation=True,
-                                   max_length=inner.max_length, return_tensors="pt")
-        return self._forward(features, drop=("token_type_ids",))
+        return self._forward(self._encode(queries, docs), drop=("token_type_ids",))
 
 
 class PoolerDroppedEngine(FaultEngine):
@@ -338,17 +341,12 @@ class PoolerDroppedEngine(FaultEngine):
             raise ConfigError(f"engine {self.config.name!r}: replay-pooler-dropped needs a "
                               f"BERT sequence classifier, not {type(model).__name__}")
 
-    def _score_batch(self, queries, docs):
-        import torch
+    @staticmethod
+    def _logits(model, features):  # the classifier on the [CLS] hidden state, no pooler
+        return model.classifier(model.bert(**features).last_hidden_state[:, 0])
 
-        inner = self.inner
-        features = inner.tokenizer(queries, docs, padding=True, truncation=True,
-                                   max_length=inner.max_length, return_tensors="pt")
-        self._saw(features["input_ids"], features["attention_mask"])
-        with torch.inference_mode():
-            hidden = inner.model.bert(**features.to(self.config.device)).last_hidden_state
-            logits = inner.model.classifier(hidden[:, 0])
-        return head_to_scores(to_numpy(logits), self.activation)
+    def _score_batch(self, queries, docs):
+        return self._forward(self._encode(queries, docs), logits_of=self._logits)
 
 
 class ActivationTwiceEngine(FaultEngine):
