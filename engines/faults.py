@@ -1,6 +1,10 @@
 """Incident replays: engines that wrap a real engine and reproduce a known production bug.
 
 Put one in a config to prove that your suite catches it (`rerankwatch replay` runs them all).
+Each fault class declares, with ``@fault_kind``, its engine kind and the replays that run it
+(``Incident``: the incident, its public source, model, reference, sample sets and the checks
+expected to catch it); the engine registry, `rerankwatch replay`'s list and README's replay
+table are generated from these declarations.
 """
 
 from __future__ import annotations
@@ -26,9 +30,7 @@ def faulted(fingerprint: Fingerprint, fault: dict[str, str]) -> Fingerprint:
     return dataclasses.replace(fingerprint, extra={**fingerprint.extra, **fault})
 
 
-# What a replay is, declared once next to its fault class: the engine registry's replay-* kinds
-# (engines/__init__.py), `rerankwatch replay`'s list (pipeline/replay.py) and README's replay
-# table (replay_table_markdown) are all read from these declarations.
+# the models replays run on (Incident.model)
 CROSS_ENCODER = "cross-encoder"  # the replays' cross-encoder: DEMO_CE once built, else TINY_CE
 MINILM = "embedded:all-MiniLM-L6-v2"
 TINY_CE = "fixture:tiny-cross-encoder"
