@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: venv demo demo-model test lint bench replay clean
+.PHONY: venv demo demo-model test lint bench replay replay-table clean
 
 venv: $(VENV)/.installed
 
@@ -57,6 +57,11 @@ bench: venv
 
 replay: venv
 	$(BIN)/rerankwatch replay
+
+# README's replay table, from the replays engines/faults.py declares (a unit test compares them)
+replay-table: venv
+	$(BIN)/python -c "from pathlib import Path; from rerankwatch.pipeline.replay import \
+	readme_with_replay_table as table; p = Path('README.md'); p.write_text(table(p.read_text()))"
 
 clean:
 	rm -rf $(VENV) build .prefect .prefect-test .cache rerankwatch.duckdb replay.duckdb

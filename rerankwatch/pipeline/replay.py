@@ -9,6 +9,15 @@ from dataclasses import dataclass
 
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.records import SuiteReport
+from rerankwatch.engines.faults import (
+    CROSS_ENCODER,
+    DEMO_CE,
+    INCIDENTS,
+    MINILM,
+    TINY_CE,
+    TINY_LLM,
+    Incident,
+)
 from rerankwatch.engines.fixtures import (
     DEMO_CROSS_CONFIG,
     demo_cross_encoder_path,
@@ -18,11 +27,7 @@ from rerankwatch.pipeline import judging
 from rerankwatch.pipeline.config import load_config
 
 LOG = logging.getLogger("rerankwatch.pipeline.replay")
-MINILM = "embedded:all-MiniLM-L6-v2"
-TINY_CE = "fixture:tiny-cross-encoder"
-TINY_LLM = "fixture:tiny-llm-reranker"  # an untrained Qwen3 causal LM (engines/fixtures.py)
-DEMO_CE = "embedded:demo-cross-encoder"  # the trained demo model, once built
-CE = "cross-encoder"  # stands for the replays' cross-encoder: DEMO_CE once built, else TINY_CE
+CE = CROSS_ENCODER  # stands for the replays' cross-encoder: DEMO_CE once built, else TINY_CE
 # The fixture cross-encoder is untrained: ladders and ceilings say nothing about it, so in its
 # replays those absolute checks are reported but do not block; relative checks do.
 UNTRAINED = {"monotonic_relevance": {"blocking": False}, "irrelevant_ceiling": {"blocking": False}}
@@ -47,6 +52,15 @@ class Replay:
     clean: bool = False  # a control: the suite must raise no blocking failure
     force: bool = False  # score afresh (a control whose candidate shares the fingerprint)
     sets: tuple[str, ...] = ("golden_en",)  # the packaged sample sets it scores
+    expected: tuple[str, ...] = ()  # the checks its declaration expects to catch it
+
+    @classmethod
+    def of(cls, incident: Incident) -> Replay:
+        """The replay an ``Incident`` declares (engines/faults.py)."""
+        candidate = _engine(incident.engine, incident.kind, incident.model, **incident.settings)
+        return cls(incident.name, incident.incident, REFERENCES[incident.reference], candidate,
+                   clean=incident.clean, force=incident.force, sets=incident.sets,
+                   expected=incident.checks)
 
     def resolved(self, cross_encoder: str) -> Replay:
         """This replay with its cross-encoder placeholder set to ``cross_encoder``."""
@@ -73,97 +87,54 @@ CE_REF = _engine("ce", "st-cross", CE)
 BI_REF = _engine("minilm-st-bi", "st-bi", MINILM)
 DEMO_REF = _engine("demo-ce", "st-cross", DEMO_CE)
 LLM_REF = _engine("llm", "llm-rerank", TINY_LLM)
-REPLAYS = [
-    Replay("swap_args", "score(documents, query) instead of score(query, documents)",
-           CE_REF, _engine("ce-swapped", "replay-swap-args", CE)),
-    Replay("cls_pooling", "CLS pooling on a mean-pooled model (TEI ModernBERT)",
-           BI_REF, _engine("minilm-cls", "replay-cls-pooling", MINILM)),
-    Replay("random_head", "embedding model loaded as a cross-encoder: random head per load",
-           BI_REF, _engine("minilm-as-reranker", "replay-random-head", MINILM)),
-    Replay("random_head_demo_ce", "the demo reranker's base embedding model loaded in its place",
-           DEMO_REF, _engine("minilm-as-demo-ce", "replay-random-head", MINILM)),
-    Replay("low_precision_activation", "sigmoid computed in float16",
-           CE_REF, _engine("ce-fp16-sigmoid", "replay-low-precision-activation", CE)),
-    Replay("softmax_single_logit", "softmax over a one-logit head: every score 1.0",
-           CE_REF, _engine("ce-softmax", "replay-softmax-single-logit", CE)),
-    Replay("raw_logits", "raw logits returned where probabilities are expected",
-           CE_REF, _engine("ce-logits", "replay-raw-logits", CE)),
-    # the demo cross-encoder reads 128 tokens at most: only the fixture (512) can be cut short
-    Replay("truncate_128", "max_length 128 where the reference uses 512",
-           _engine("tiny-ce", "st-cross", TINY_CE),
-           _engine("tiny-ce-trunc128", "replay-truncate-128", TINY_CE)),
-    Replay("token_type_ids_dropped", "token_type_ids not passed (vllm #17743)",
-           CE_REF, _engine("ce-no-token-types", "replay-token-type-ids-dropped", CE)),
-    Replay("pooler_dropped", "BERT pooler dropped by a converter: logits shrink",
-           CE_REF, _engine("ce-no-pooler", "replay-pooler-dropped", CE)),
-    Replay("activation_twice", "sigmoid over an already-activated score (node-llama-cpp #617)",
-           CE_REF, _engine("ce-sigmoid-twice", "replay-activation-twice", CE)),
-    Replay("request_minmax", "min-max normalisation across a request (AutoRAG #403)",
-           CE_REF, _engine("ce-minmax", "replay-request-normalization", CE)),
-    Replay("request_softmax", "softmax across a request's documents (mem0 #5715)",
-           CE_REF, _engine("ce-softmax-request", "replay-request-normalization", CE,
-                           options={"method": "softmax"})),
-    Replay("attention_mask_dropped", "attention mask dropped on padded batches (TEI #882)",
-           CE_REF, _engine("ce-no-mask", "replay-attention-mask-dropped", CE)),
-    Replay("index_ignored", "results assigned by position, index ignored (ragflow #2575)",
-           CE_REF, _engine("ce-by-position", "replay-index-ignored", CE)),
-    Replay("empty_docs_dropped", "documents the server finds empty dropped, the rest shifted "
-           "(OpenViking #1712)", CE_REF, _engine("ce-dropped-docs", "replay-empty-docs-dropped",
-                                                 CE, options={"empty_below_chars": 45})),
-    Replay("int8_weights", "int8 weight quantisation drift (openvino.genai #2883)",
-           CE_REF, _engine("ce-int8", "replay-int8-weights", CE)),
-    Replay("default_dtype", "a library upgrade loads the config's dtype (transformers v5)",
-           CE_REF, _engine("ce-default-dtype", "replay-default-dtype", CE)),
-    Replay("zeroed_head", "a zeroed head: every score 0.5 (vllm #27857)",
-           CE_REF, _engine("ce-zeroed-head", "replay-zeroed-head", CE)),
-    Replay("llm_template_missing", "LLM reranker scored without its prompt template (vllm #20794)",
-           LLM_REF, _engine("llm-bare", "replay-llm-template-missing", TINY_LLM)),
-    Replay("llm_yes_no_swapped", "LLM reranker's yes / no tokens swapped: 1 - p (vllm #19260)",
-           LLM_REF, _engine("llm-swapped-answers", "replay-llm-yes-no-swapped", TINY_LLM)),
-    Replay("llm_right_padding", "LLM reranker padded on the right, read at the last position",
-           LLM_REF, _engine("llm-right-padded", "replay-llm-right-padding", TINY_LLM)),
-    Replay("long_input_batch", "chunked prefill loses a long pair's context in a batch "
-           "(vllm #48831)", CE_REF, _engine("ce-chunked-prefill", "replay-long-input-batch", CE)),
-    # what the model was fed (the tokenization check, before any score moves past tolerance)
-    Replay("tokenizer_fallback", "a tokenizer class falls back: same weights, other ids "
-           "(mteb #5377)", CE_REF, _engine("ce-tokenizer-fallback", "replay-tokenizer-fallback",
-                                           CE)),
-    Replay("sep_token_none", "sep_token None joined as text: 'None' between query and doc "
-           "(vllm #19522)", CE_REF, _engine("ce-sep-none", "replay-sep-token-none", CE)),
-    Replay("segment_bos", "second segment laid out with its own begin token, [SEP] [CLS] "
-           "(llama.cpp #9510)", CE_REF, _engine("ce-segment-bos", "replay-segment-bos", CE)),
-    Replay("unicode_normalized", "text NFKC-normalised before tokenizing: full-width '，' "
-           "becomes ',' (tokenizers #2116)", CE_REF,
-           _engine("ce-nfkc", "replay-unicode-normalized", CE), sets=("golden_zh",)),
-    Replay("llm_cue_truncated", "LLM prompt cut at max_length: the answer cue is lost "
-           "(sentence-transformers #3787)", LLM_REF,
-           _engine("llm-cue-cut", "replay-llm-cue-truncated", TINY_LLM)),
-    Replay("clean_cross_encoder", "control: hf-seqcls vs st-cross on the same model",
-           CE_REF, _engine("ce-hf", "hf-seqcls", CE), clean=True),
-    Replay("clean_bi_encoder", "control: hf-bi vs st-bi on the same model",
-           BI_REF, _engine("minilm-hf-bi", "hf-bi", MINILM), clean=True),
-    Replay("clean_batch_size_1", "control: batch size 1 vs 32, scored afresh",
-           CE_REF, _engine("ce-batch-1", "st-cross", CE, batch_size=1), clean=True,
-           force=True),
-    Replay("clean_onnx", "control: onnx float32 vs st-cross float32",
-           CE_REF, _engine("ce-onnx", "onnx", CE), clean=True),
-    Replay("clean_llm_batch_size_1", "control: LLM reranker at batch size 1 vs 32, afresh",
-           LLM_REF, _engine("llm-batch-1", "llm-rerank", TINY_LLM, batch_size=1), clean=True,
-           force=True),
-    Replay("clean_bfloat16", "control: bfloat16 vs float32, within its tolerance",
-           CE_REF, _engine("ce-bf16", "st-cross", CE, precision="bfloat16"), clean=True),
-    Replay("clean_tokenizer_upgrade", "control: the same tokenizer loaded through "
-           "sentence-transformers and transformers, scored afresh: identical ids",
-           CE_REF, _engine("ce-hf-tokenizer", "hf-seqcls", CE), clean=True, force=True),
-    Replay("clean_bfloat16_call_noise", "control: bfloat16 with one ulp of noise per call, as "
-           "GPU kernels and served engines give (vllm #27433)",
-           CE_REF, _engine("ce-bf16-noisy", "replay-call-noise", CE, precision="bfloat16"),
-           clean=True),
-    Replay("clean_float16_call_noise", "control: float16 with one ulp of noise per call",
-           CE_REF, _engine("ce-fp16-noisy", "replay-call-noise", CE, precision="float16"),
-           clean=True),
-]
-NIGHTS = "nightly_sequence"  # the nightly-sequence replay (replay_nights.py), by name
+# the demo cross-encoder reads 128 tokens at most: only the fixture (512) can be cut short
+TINY_CE_REF = _engine("tiny-ce", "st-cross", TINY_CE)
+REFERENCES = {ref["name"]: ref for ref in (CE_REF, BI_REF, DEMO_REF, LLM_REF, TINY_CE_REF)}
+# every replay engines/faults.py declares: the incidents, then the clean controls
+REPLAYS = [Replay.of(incident) for incident in sorted(INCIDENTS, key=lambda i: i.clean)
+           if not incident.nights]
+NIGHTS = next(i.name for i in INCIDENTS if i.nights)  # the nightly sequence (replay_nights.py)
+MODEL_LABELS = {CE: "demo CE", MINILM: "MiniLM", TINY_CE: "fixture CE", TINY_LLM: "fixture LLM"}
+TABLE_START, TABLE_END = "<!-- replays:start -->", "<!-- replays:end -->"
+
+
+def _table_row(incident: Incident) -> str:
+    """README's row for one declared replay: what it runs, the incident, what catches it."""
+    notes = [MODEL_LABELS[incident.model]]
+    if incident.sets != ("golden_en",):
+        notes.append(", ".join(incident.sets))
+    if "batch_size" in incident.settings:
+        notes.append(f"batch_size {incident.settings['batch_size']}")
+    if "precision" in incident.settings:
+        notes.append(incident.settings["precision"])
+    if incident.force and len(notes) == 1:
+        notes.append("scored afresh")
+    engine = f"`{incident.kind}`" + (f" {incident.on}" if incident.on else "")
+    caught = incident.caught or "—"
+    note = "; ".join(n for n in ("clean control: passes" if incident.clean else "",
+                                 incident.note) if n)
+    cells = [f"`{incident.name}`", f"{engine} ({', '.join(notes)})",
+             incident.described or incident.incident, caught + (f" ({note})" if note else "")]
+    return "| " + " | ".join(cells) + " |"
+
+
+def replay_table_markdown() -> str:
+    """README's replay table (between its replays:start / replays:end markers), from the
+    declarations in engines/faults.py: every replay as `rerankwatch replay` runs them, then
+    the nightly sequence."""
+    ordered = sorted(INCIDENTS, key=lambda i: (i.nights, i.clean))
+    return "\n".join([
+        "| replay | engine kind (model) | incident | caught by (margin: observed ÷ threshold) |",
+        "| --- | --- | --- | --- |", *(_table_row(i) for i in ordered)]) + "\n"
+
+
+def readme_with_replay_table(text: str) -> str:
+    """``text`` (README.md) with the table between its replay markers generated afresh."""
+    head, found, rest = text.partition(TABLE_START + "\n")
+    _, end, tail = rest.partition(TABLE_END)
+    if not (found and end):
+        raise ValueError(f"no {TABLE_START} ... {TABLE_END} block")
+    return f"{head}{TABLE_START}\n\n{replay_table_markdown()}\n{TABLE_END}{tail}"
 
 
 def margin(observed: float | None, threshold: float | None) -> float | None:

@@ -14,18 +14,15 @@ from rerankwatch.core.config import EngineConfig, EnvironmentConfig
 from rerankwatch.core.models import resolve_model
 from rerankwatch.engines import ENGINES, build_engine, engine_class
 from rerankwatch.engines.base import BatchedEngine
+from rerankwatch.engines.faults import INCIDENTS, MINILM, TINY_LLM
 from rerankwatch.engines.flag_reranker import ENVIRONMENT_REQUIREMENTS as FLAG_REQUIREMENTS
 from tests.configs import VLLM_REQUIREMENTS, VLLM_UNINSTALL
 from tests.servers.rerank_app import serve
 
-REPLAY_MODELS = {"replay-cls-pooling": "embedded:all-MiniLM-L6-v2",
-                 "replay-random-head": "embedded:all-MiniLM-L6-v2",
-                 "st-bi": "embedded:all-MiniLM-L6-v2", "hf-bi": "embedded:all-MiniLM-L6-v2",
-                 "http-embed": "embedded:all-MiniLM-L6-v2",
-                 **dict.fromkeys(("llm-rerank", "replay-llm-template-missing",
-                                  "replay-llm-yes-no-swapped", "replay-llm-right-padding",
-                                  "replay-llm-cue-truncated"),
-                                 "fixture:tiny-llm-reranker")}
+# kinds that need another model than the fixture cross-encoder; a fault kind (or a control's
+# engine kind) on the model its replays declare
+REPLAY_MODELS = {"st-bi": MINILM, "http-embed": MINILM,
+                 **{i.kind: i.model for i in INCIDENTS if i.model in (MINILM, TINY_LLM)}}
 PAIRS = [("How do I sell my shirt?", "List your shirt on our marketplace with photos."),
          ("How do I sell my shirt?", "Ketchup is a condiment made from tomatoes."),
          ("capital of France", "Paris is the capital and largest city of France.")]
