@@ -37,10 +37,12 @@ test: venv
 
 # ruff, then the import-linter contracts of pyproject.toml (layers, forbidden imports, no
 # cycles); rerankwatch/<folder> links to each top-level folder, so the checkout's rerankwatch/
-# is the whole package, as the wheel installs it
+# is the whole package, as the wheel installs it; then no module using another's private
+# (underscore) names, which neither ruff nor import-linter checks (an AST walk, about a second)
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/contract/test_private_imports.py
 
 # every bench at full size (about an hour on 2 CPU cores); `make bench QUICK=1`: small sizes
 bench: venv

@@ -30,6 +30,7 @@ from rerankwatch.core.config import EngineConfig  # noqa: E402
 from rerankwatch.engines import build_engine  # noqa: E402
 from rerankwatch.engines.fixtures import build_tiny_cross_encoder  # noqa: E402
 from rerankwatch.pipeline import scoring  # noqa: E402
+from rerankwatch.pipeline.session import ingest_shards  # noqa: E402
 from rerankwatch.store import Store, shards  # noqa: E402
 
 
@@ -56,10 +57,11 @@ def main(argv: list[str] | None = None) -> None:
                 run_id = store.start_run("bench", {})
 
             def ours(db=db, run_id=run_id):
+                directory = shards.shard_dir(db)
                 scoring.score_chunks(engine, fingerprint, run_id, "bench", frame,
-                                     shards.shard_dir(db), args.chunk_pairs,
-                                     after_chunk=lambda: scoring.ingest(db))
-                scoring.ingest(db, wait_s=60)
+                                     directory, args.chunk_pairs,
+                                     after_chunk=lambda: ingest_shards(db, directory, run_id))
+                ingest_shards(db, directory, run_id, wait_s=60)
 
             order = [("ours", ours), ("reference", lambda: engine.score(texts))]
             for name, fn in order if repeat % 2 == 0 else order[::-1]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import flow
 
 from rerankwatch.core.errors import EngineFailed
-from rerankwatch.tasks.scoring import finish_run, load_samples, read_config, score_all, start_run
+from rerankwatch.tasks.run import run_flow
+from rerankwatch.tasks.scoring import read_config
 
 
 @flow(name="score-matrix")
@@ -15,10 +16,8 @@ def score_matrix(config_path: str | None = None, db: str | None = None,
 
     Pairs an identical fingerprint scored before are copied, unless ``force``."""
     config = read_config(config_path, db)
-    pairs = load_samples(config)
-    run_id = start_run(config, pairs, "score-matrix", force)
-    failures = score_all(config, run_id, pairs, force)
-    finish_run(config, run_id, failures, judged=False)
-    if failures:
-        raise EngineFailed(f"run {run_id}: engine(s) failed: {', '.join(failures)}")
+    outcome = run_flow(config, "score-matrix", None, force)
+    run_id = outcome.session.run_id
+    if outcome.failures:
+        raise EngineFailed(f"run {run_id}: engine(s) failed: {', '.join(outcome.failures)}")
     return run_id

@@ -13,6 +13,7 @@ from rerankwatch.core.config import RunConfig
 from rerankwatch.core.errors import VerdictFailed
 from rerankwatch.core.records import PASS, SuiteReport
 from rerankwatch.pipeline import judging
+from rerankwatch.pipeline.session import RunSession
 from rerankwatch.report import ci, stored as reports, terminal as views
 from rerankwatch.report.summary import report_verdict_line, verdict_markdown
 
@@ -21,8 +22,8 @@ VERDICT_LOGGERS = ("prefect.flow_runs", "prefect.engine", "prefect.flow_engine")
 
 
 @task(cache_policy=NO_CACHE)
-def run_checks(config: RunConfig, run_id: str, suite: str) -> SuiteReport:
-    report = judging.judge_run(config, run_id, suite)
+def run_checks(session: RunSession, suite: str) -> SuiteReport:
+    report = judging.judge_run(session.config, session.run_id, suite)
     views.print_suite_report(report)
     return report
 
@@ -67,16 +68,16 @@ def verdict_state(result: dict) -> State:
 
 
 @task(cache_policy=NO_CACHE)
-def publish(config: RunConfig, suite_report: SuiteReport, command: str) -> dict:
+def publish(session: RunSession, suite_report: SuiteReport, command: str) -> dict:
     """Write the run's HTML report where the team reads it (report/stored.py), then the
     ``<suite>-verdict`` and ``<suite>-report`` markdown artifacts (verdict, what was compared,
     each reason in words, where the report is), the ``<suite>-verdict-json`` artifact (the
     verdict as data, the ``--json`` schema) and, where the report is served over http(s), a
     ``<suite>-report-link``. Returns the flow's result: run id, verdict, verdict line, exit
     code, reasons and where the report is."""
-    run_id, suite = suite_report.run_id, suite_report.suite
+    config, run_id, suite = session.config, suite_report.run_id, suite_report.suite
     candidate = candidate_name(config) if suite == "gate" else None
-    stored = reports.store_report(config.db_path, run_id)
+    stored = reports.store_report(session.db, run_id)
     where, url = stored.where, stored.url
     views.CONSOLE.print(f"report: {where}", markup=False, emoji=False)  # a path, as written
     create_markdown_artifact(
@@ -88,7 +89,7 @@ def publish(config: RunConfig, suite_report: SuiteReport, command: str) -> dict:
     if url:
         create_link_artifact(key=f"{suite}-report-link", link=url,
                              link_text=f"rerankwatch report {run_id}")
-    payload = ci.run_payload(config.db_path, run_id, command, suite_report.exit_code)
+    payload = ci.run_payload(session.db, run_id, command, suite_report.exit_code)
     create_markdown_artifact(
         key=verdict_artifact_key(suite), description=f"{suite} verdict of run {run_id} as data "
         f"({ci.SCHEMA})", markdown=ci.payload_markdown(payload))

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from rerankwatch.core.config import RunConfig
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.pipeline import dispatch
-from rerankwatch.store.shared import SharedRun
+from rerankwatch.pipeline.dispatch import Child
+from rerankwatch.pipeline.session import RunSession
 
 LOG = logging.getLogger("rerankwatch.tasks.dispatch")
 DEPLOYMENT = "score-engine"
@@ -26,77 +25,27 @@ POLL_S = 2.0
 NOT_STARTED = ("SCHEDULED", "PENDING")  # state types of a flow run no worker has taken
 
 
-@dataclass
-class Child:
-    engine_name: str
-    pool: str
-    flow_run_id: str
-    flow_run_name: str
-    timeout_s: float
-    started: float  # time.monotonic() at dispatch
-
-    def named(self) -> str:
-        return f"child flow run {self.flow_run_name!r} ({self.flow_run_id}) on work pool " \
-               f"{self.pool!r}"
-
-
-def pooled_engines(config: RunConfig) -> list[str]:
-    return [e.name for e in config.engines if config.pool_for(e)[0]]
-
-
-@task(cache_policy=NO_CACHE)
-def start_children(config: RunConfig, run_id: str,
-                   pairs: pl.DataFrame) -> tuple[list[Child], dict[str, str]]:
-    """Take in what earlier children left in shared storage, publish the run's pairs and
-    a job per pooled engine config still lacking scores, and start its child flow run.
-    Returns the children and {engine: error} for those that could not be started."""
+def launch_child(session: RunSession, engine_name: str, pool: str, variables: dict) -> Child:
+    """Start the child flow run of one pooled engine config (its job is in shared storage),
+    without waiting on it."""
     from prefect.deployments import run_deployment
 
-    shared = SharedRun(config.shared_url, run_id)
-    engines = pooled_engines(config)
     try:
-        dispatch.collect(config, shared)
-        shared.publish_pairs(pairs)
-    except RerankwatchError as exc:
-        failures = {name: str(exc) for name in engines}
-        _record(config, run_id, failures)
-        return [], failures
-    children, failures = [], {}
-    for name in engines:
-        engine = config.engine(name)
-        pool, variables = config.pool_for(engine)
-        try:
-            job = dispatch.prepare_job(config, run_id, name, pairs)
-            if job is None:
-                continue  # succeeded in an earlier attempt
-            if (result := dispatch.finished_earlier(shared, job)) is not None:
-                dispatch.finish_job(config, run_id, name, result, pairs)
-                continue
-            shared.write_job(name, job)
-            flow_run = run_deployment(
-                f"{DEPLOYMENT}/{pool}", timeout=0, job_variables=variables or None,
-                parameters={"run_id": run_id, "engine_name": name,
-                            "shards_url": config.shared_url},
-                flow_run_name=f"score-{name}-{run_id}", tags=["rerankwatch", name])
-        except Exception as exc:
-            if type(exc).__name__ == "ObjectNotFound":
-                exc = RerankwatchError(f"no deployment {DEPLOYMENT}/{pool} on the Prefect "
-                                       f"server: run `rerankwatch deploy --config CONFIG`, "
-                                       f"which registers one per work pool the config names")
-            failures[name] = f"engine {name!r} (work pool {pool!r}) was not started: {exc}"
-            continue
-        LOG.info("engine %s: child flow run %s on work pool %s", name, flow_run.name, pool)
-        children.append(Child(name, pool, str(flow_run.id), flow_run.name, engine.timeout_s,
-                              time.monotonic()))
-    _record(config, run_id, failures)
-    return children, failures
-
-
-def _record(config: RunConfig, run_id: str, failures: dict[str, str]) -> None:
-    for name, error in failures.items():
-        dispatch.record_failure(config, run_id, name, error)
-
-
+        flow_run = run_deployment(
+            f"{DEPLOYMENT}/{pool}", timeout=0, job_variables=variables or None,
+            parameters={"run_id": session.run_id, "engine_name": engine_name,
+                        "shards_url": session.config.shared_url},
+            flow_run_name=f"score-{engine_name}-{session.run_id}",
+            tags=["rerankwatch", engine_name])
+    except Exception as exc:
+        if type(exc).__name__ == "ObjectNotFound":
+            raise RerankwatchError(f"no deployment {DEPLOYMENT}/{pool} on the Prefect "
+                                   f"server: run `rerankwatch deploy --config CONFIG`, "
+                                   f"which registers one per work pool the config names") \
+                from None
+        raise
+    return Child(engine_name, pool, str(flow_run.id), flow_run.name,
+                 session.config.engine(engine_name).timeout_s, time.monotonic())
 def _stop(client, child: Child, state_type: str) -> None:
     from prefect.states import Cancelled, Cancelling
 
@@ -136,39 +85,25 @@ def wait_children(children: list[Child], poll_s: float = POLL_S) -> dict[str, st
     return outcome
 
 
+DEPLOYED = dispatch.Launcher(launch_child, wait_children)
+
+
 @task(cache_policy=NO_CACHE)
-def finish_children(config: RunConfig, run_id: str, pairs: pl.DataFrame,
+def start_children(session: RunSession,
+                   pairs: pl.DataFrame) -> tuple[list[Child], dict[str, str]]:
+    """Publish the run's pairs and a job per pooled engine config still lacking scores, and
+    start its child flow run (pipeline/dispatch.start_children)."""
+    return dispatch.start_children(session, pairs, DEPLOYED)
+
+
+@task(cache_policy=NO_CACHE)
+def finish_children(session: RunSession, pairs: pl.DataFrame,
                     children: list[Child]) -> dict[str, str]:
-    """Wait on the children, take their shards in, record each engine config; returns
-    {engine: error} for the failed ones (each recorded in the run)."""
-    outcome = wait_children(children)
-    shared = SharedRun(config.shared_url, run_id)
-    failures = {name: error for name, error in outcome.items() if error}
-    try:
-        dispatch.collect(config, shared)
-    except RerankwatchError as exc:  # nothing was taken in: every child's engine fails
-        failures.update({name: f"{exc} (the scores stay there: `rerankwatch resume "
-                               f"{run_id}` takes them in)"
-                         for name in outcome if name not in failures})
-    for name in outcome:
-        if name in failures:
-            continue
-        try:
-            result = shared.read_result(name)
-            if result is None:
-                raise RerankwatchError(f"engine {name!r}: its child completed but left no "
-                                       f"result in {shared.where('results')}")
-            dispatch.finish_job(config, run_id, name, result, pairs)
-        except RerankwatchError as exc:
-            failures[name] = str(exc)
-    _record(config, run_id, failures)
-    return failures
+    """Wait on the child flow runs, take their shards in, record each engine config."""
+    return dispatch.finish_children(session, pairs, children, DEPLOYED)
 
 
 @task(cache_policy=NO_CACHE)
-def clear_shared(config: RunConfig, run_id: str) -> None:
+def clear_shared(session: RunSession) -> None:
     """The run is complete: drop its pairs, jobs and results from shared storage."""
-    try:
-        SharedRun(config.shared_url, run_id).clear()
-    except RerankwatchError as exc:
-        LOG.warning("%s", exc)
+    dispatch.clear_shared(session)

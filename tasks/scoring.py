@@ -15,8 +15,8 @@ from rerankwatch.core.provenance import ScoredBy, scored_by, scoring_as
 from rerankwatch.core.settings import settings
 from rerankwatch.pipeline import scoring
 from rerankwatch.pipeline.config import load_config
+from rerankwatch.pipeline.session import RunSession
 from rerankwatch.report import terminal as views
-from rerankwatch.tasks import dispatch
 
 DEBUG_ENV = "RERANKWATCH_DEBUG"  # --debug: an engine's traceback is logged where it failed
 
@@ -34,15 +34,16 @@ def load_samples(config: RunConfig) -> pl.DataFrame:
 
 @task(cache_policy=NO_CACHE)
 def start_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str,
-              force: bool = False) -> str:
+              force: bool = False) -> RunSession:
+    """Open the run (a Prefect retry of the flow run reopens its run): its session."""
     from prefect.runtime import flow_run
 
     return scoring.begin_run(config, pairs, flow_name, flow_run.get_id(), force)
 
 
 @task(cache_policy=NO_CACHE)
-def reopen_run(db: str, run_id: str) -> tuple[RunConfig, str, pl.DataFrame, bool]:
-    """The run to resume: its config, flow name, pairs and whether it was started --force."""
+def reopen_run(db: str, run_id: str) -> tuple[RunSession, str, pl.DataFrame, bool]:
+    """The run to resume: its session, flow name, pairs and whether it was started --force."""
     return (*scoring.reopen_run(db, run_id), scoring.run_forced(db, run_id))
 
 
@@ -60,7 +61,7 @@ def flow_run_provenance() -> ScoredBy:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="score-{engine_name}")
-def score_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame,
+def score_engine(session: RunSession, engine_name: str, pairs: pl.DataFrame,
                  force: bool = False):
     """One engine config's scoring. An engine that cannot score is recorded against the run
     (pipeline/scoring logs its one line) and ends this task Failed with that error as the
@@ -68,34 +69,13 @@ def score_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.Dat
     traceback in the worker's log (--debug or a DEBUG log level shows it)."""
     with scoring_as(flow_run_provenance()):
         try:
-            return scoring.score_and_store(config, engine_name, run_id, pairs, force=force)
+            return scoring.score_and_store(session, engine_name, pairs, force=force)
         except Exception as exc:
             debug = settings().debug
             logging.getLogger(__name__).log(logging.ERROR if debug else logging.DEBUG,
                                             "engine %s could not score", engine_name,
                                             exc_info=True)
             return Failed(message=f"{type(exc).__name__}: {exc}")
-
-
-def score_all(config: RunConfig, run_id: str, pairs: pl.DataFrame,
-              force: bool = False) -> dict[str, str]:
-    """Score every engine config; returns {engine: error} for the failed ones.
-
-    Engine configs with a work pool score in child flow runs (tasks/dispatch.py), started
-    first, all at once; the others score here meanwhile, one score_engine task each, scoring
-    only what the run lacks and copying what an identical fingerprint scored unless ``force``."""
-    pooled = dispatch.pooled_engines(config)
-    children, failures = dispatch.start_children(config, run_id, pairs) if pooled else ([], {})
-    states = {e.name: score_engine(config, e.name, run_id, pairs, force=force,
-                                   return_state=True)
-              for e in config.engines if e.name not in pooled}
-    failures.update({name: str(state.message) for name, state in states.items()
-                     if state.is_failed()})
-    if children:
-        failures.update(dispatch.finish_children(config, run_id, pairs, children))
-    if pooled and not failures:
-        dispatch.clear_shared(config, run_id)
-    return failures
 
 
 @task(cache_policy=NO_CACHE, task_run_name="score-{engine_name}")
@@ -108,9 +88,10 @@ def score_job(run_id: str, engine_name: str, shards_url: str) -> dict:
 
 
 @task(cache_policy=NO_CACHE)
-def finish_run(config: RunConfig, run_id: str, failures: dict[str, str],
+def finish_run(session: RunSession, failures: dict[str, str],
                judged: bool = True) -> pl.DataFrame:
     """Close the run and print its summary (the errors only for a run no verdict follows)."""
-    summary = scoring.end_run(config, run_id, failures)
-    views.print_run_summary(run_id, config.reference, summary, errors=not judged)
+    summary = scoring.end_run(session, failures)
+    views.print_run_summary(session.run_id, session.config.reference, summary,
+                            errors=not judged)
     return summary

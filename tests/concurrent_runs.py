@@ -10,6 +10,7 @@ from pathlib import Path
 from rerankwatch.engines.fixtures import tiny_cross_encoder_path
 from rerankwatch.pipeline import scoring
 from rerankwatch.pipeline.config import load_config
+from rerankwatch.pipeline.run import PLAIN, score_all
 from rerankwatch.store import open_store
 from tests.configs import TINY_CE, UNTRAINED
 
@@ -39,9 +40,9 @@ def _nightlies(config, pairs, start, rounds: int, out) -> None:
     for number in range(rounds):
         start.wait(timeout=300)
         try:
-            run_id = scoring.begin_run(config, pairs, "nightly")
-            failures = scoring.score_engines(config, run_id, pairs, force=True)
-            scoring.end_run(config, run_id, failures)
+            session = scoring.begin_run(config, pairs, "nightly")
+            failures = score_all(session, pairs, PLAIN, force=True)
+            scoring.end_run(session, failures)
         except Exception as exc:  # noqa: BLE001 - a failure of the run itself counts too
             failures = {"run": f"{type(exc).__name__}: {exc}"}
         failed += [f"round {number}: {name}: {error}" for name, error in failures.items()]

@@ -47,16 +47,16 @@ def score_run(db: str | Path, reference: str, engines: Sequence[EngineConfig],
     engine name, or for all; ``pairs_for`` narrows an engine's pairs; ``loaded`` hands over
     engines already loaded); a failed engine is recorded, as in a flow. Returns the run id."""
     config = run_config(db, reference, engines, pairs, environments)
-    run_id = scoring.begin_run(config, pairs, "test")
+    session = scoring.begin_run(config, pairs, "test")
     for engine in engines:
         wanted = probes.get(engine.name, False) if isinstance(probes, dict) else probes
         try:
-            scoring.score_and_store(config, engine.name, run_id,
+            scoring.score_and_store(session, engine.name,
                                     (pairs_for or {}).get(engine.name, pairs), probes=wanted,
                                     engine=(loaded or {}).get(engine.name))
         except Exception:  # recorded in the run: the suite turns it into error rows
             pass
-    return run_id
+    return session.run_id
 
 
 def write_batches(store: Store, run_id: str, engine_name: str, fingerprint: Fingerprint,

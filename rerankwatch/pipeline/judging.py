@@ -63,15 +63,3 @@ def gate_config(config: RunConfig, baseline: str | dict, candidate: str | dict) 
     data = config.model_dump()
     data.update(engines=[base.model_dump(), cand.model_dump()], reference=base.name)
     return RunConfig.model_validate(data)
-
-
-def run_and_judge(config: RunConfig, flow_name: str, suite: str,
-                  force: bool = False) -> tuple[str, SuiteReport]:
-    """A whole run without Prefect, the steps a flow's tasks take: validate the sample sets,
-    open the run, score every engine config (a failed one is recorded, the others finish),
-    close the run, judge it with ``suite``. Returns (run id, report)."""
-    pairs = scoring.load_pairs(config)
-    run_id = scoring.begin_run(config, pairs, flow_name, force=force)
-    failures = scoring.score_engines(config, run_id, pairs, force)
-    scoring.end_run(config, run_id, failures)
-    return run_id, judge_run(config, run_id, suite)

@@ -23,7 +23,7 @@ from rerankwatch.engines.fixtures import (
     demo_cross_encoder_path,
     find_demo_model,
 )
-from rerankwatch.pipeline import judging
+from rerankwatch.pipeline import run
 from rerankwatch.pipeline.config import load_config
 
 LOG = logging.getLogger("rerankwatch.pipeline.replay")
@@ -189,8 +189,8 @@ def replay_config(replay: Replay, db: str) -> RunConfig:
 def run_replay(replay: Replay, db: str) -> ReplayOutcome:
     """Score reference and candidate (copied when an identical fingerprint is stored, unless
     the replay scores afresh), then run the gate suite."""
-    _, report = judging.run_and_judge(replay_config(replay, db), f"replay:{replay.name}",
-                                      "gate", force=replay.force)
+    _, report = run.run_and_judge(replay_config(replay, db), f"replay:{replay.name}",
+                                  "gate", force=replay.force)
     caught = tuple(sorted({r.check for r in report.failing
                            if r.engine == replay.candidate["name"]}))
     return ReplayOutcome(replay, report, caught)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.records import SuiteReport
 from rerankwatch.engines.fixtures import DEMO_CROSS_CONFIG
-from rerankwatch.pipeline import judging
+from rerankwatch.pipeline import run
 from rerankwatch.pipeline.config import load_config
 from rerankwatch.pipeline.replay import (
     DEMO_CE,
@@ -75,6 +75,6 @@ def run_nights(db: str, model: str | None = None) -> NightsOutcome:
     reports = []
     for number, night in enumerate(NIGHTS, start=1):
         config = night_config(db, model, regression=night != "clean")
-        _, report = judging.run_and_judge(config, f"replay:nights:{number}", "nightly")
+        _, report = run.run_and_judge(config, f"replay:nights:{number}", "nightly")
         reports.append(report)
     return NightsOutcome(model, tuple(reports))

@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import polars as pl
@@ -27,8 +28,9 @@ from rerankwatch.engines import build_engine
 from rerankwatch.pipeline.batch_probes import BATCH_VARIANTS, batch_probe, score_variant
 from rerankwatch.pipeline.long_probes import LONG_VARIANTS, long_probe, long_texts, score_long
 from rerankwatch.pipeline.progress import progress_bar
+from rerankwatch.pipeline.session import INGEST_WAIT_S, RunSession, open_db
 from rerankwatch.samples.loader import load_sample_sets
-from rerankwatch.store import IngestReport, Store, is_locked, open_store, shards
+from rerankwatch.store import Store, open_store, shards
 
 LOG = logging.getLogger("rerankwatch.pipeline.scoring")
 SPOT_CHECK_PAIRS = 8  # at least this many copied main scores re-scored afresh (whole batches)
@@ -36,7 +38,6 @@ RELOAD_PROBE_LIMIT = 16  # determinism needs few pairs; short ones keep it cheap
 SWAPPED_PROBE_LIMIT = 512  # argument_order's share needs hundreds, not every tagged pair
 CHUNK_SECONDS = 5.0  # adaptive chunks: about this much scoring between two commits
 MAX_CHUNK_PAIRS = 8192
-INGEST_WAIT_S = 120.0  # how long a required ingest waits while another process holds the DB
 TOKEN_SAMPLE_PAIRS = 512  # token_samples: every pair of a subset this size, else about this many
 
 
@@ -57,25 +58,28 @@ def load_pairs(config: RunConfig) -> pl.DataFrame:
 
 
 def begin_run(config: RunConfig, pairs: pl.DataFrame, flow_name: str,
-              flow_run_id: str | None = None, force: bool = False) -> str:
-    """Store the validated pairs and open a run; returns its id. A flow run that runs again
+              flow_run_id: str | None = None, force: bool = False) -> RunSession:
+    """Store the validated pairs and open a run; returns its session (config, store, shard
+    folder, run id), which every later step of the run takes. A flow run that runs again
     (a Prefect retry) reopens the run it opened. This process holds the run until end_run.
     The run's config is stored redacted (``rerankwatch.core.redact.redact_config``)."""
-    with _store(config.db_path, migrate=True, data_path=config.data_path) as store:
+    with open_db(config.db_path, migrate=True, data_path=config.data_path) as store:
         store.add_pairs(pairs)
         run_id = store.run_for_flow_run(flow_run_id) if flow_run_id else None
         if run_id is None:
             run_id = store.start_run(flow_name, redact_config(config.model_dump(mode="json")),
                                      flow_run_id, pair_ids=pairs["pair_id"], force=force)
-            shards.hold_run_lock(shards.shard_dir(config.db_path), run_id)
-            return run_id
+            session = RunSession(config, run_id)
+            shards.hold_run_lock(session.shard_dir, run_id)
+            return session
         if set(store.run_pairs(run_id)["pair_id"]) != set(pairs["pair_id"]):
             raise RunNotResumable(f"flow run {flow_run_id} runs again, but the sample pairs "
                                   f"of its run {run_id!r} changed since: start a new flow run")
-        shards.hold_run_lock(shards.shard_dir(config.db_path), run_id)
+        session = RunSession(config, run_id)
+        shards.hold_run_lock(session.shard_dir, run_id)
         store.reopen_run(run_id)
         LOG.info("flow run %s runs again: resuming run %s", flow_run_id, run_id)
-        return run_id
+        return session
 
 
 JUDGED_FLOWS = ("nightly", "upgrade-gate")  # flows whose runs end in a verdict
@@ -104,12 +108,13 @@ def run_forced(db: str | Path, run_id: str) -> bool:
     return bool(run and run.get("force"))
 
 
-def reopen_run(db: str | Path, run_id: str) -> tuple[RunConfig, str, pl.DataFrame]:
-    """A stored run to resume: (its config with ``db``, its flow name, its pairs); marks it
-    running. Raises RunNotResumable for an unknown, complete or busy run."""
+def reopen_run(db: str | Path, run_id: str) -> tuple[RunSession, str, pl.DataFrame]:
+    """A stored run to resume: (its session, with its stored config and ``db``, its flow
+    name, its pairs); marks it running. Raises RunNotResumable for an unknown, complete or
+    busy run."""
     check_resumable(db, run_id)
     db_path = Path(db)
-    with _store(db_path, migrate=True) as store:  # an older store gets the newer tables
+    with open_db(db_path, migrate=True) as store:  # an older store gets the newer tables
         run = store.run(run_id)
         pairs = store.run_pairs(run_id)
         if pairs.is_empty():
@@ -121,9 +126,10 @@ def reopen_run(db: str | Path, run_id: str) -> tuple[RunConfig, str, pl.DataFram
             problems = "; ".join(err["msg"] for err in exc.errors())
             raise ConfigError(f"run {run_id!r}: its stored config is not valid now: "
                               f"{problems}") from None
-        shards.hold_run_lock(shards.shard_dir(db_path), run_id)
+        session = RunSession(config, run_id)
+        shards.hold_run_lock(session.shard_dir, run_id)
         store.reopen_run(run_id)
-    return config, run["flow_name"], pairs
+    return session, run["flow_name"], pairs
 
 
 def probe_pairs(pairs: pl.DataFrame, limit: int | None = None) -> pl.DataFrame:
@@ -236,26 +242,6 @@ def score_shards(engine_config: EngineConfig, run_id: str, pairs: pl.DataFrame,
                         Path(directory), chunk_pairs)
 
 
-def _store(db_path: str | Path, wait_s: float = INGEST_WAIT_S, migrate: bool = False,
-           data_path: str | None = None) -> Store:
-    return open_store(db_path, wait_s=wait_s, migrate=migrate, on_wait=LOG.warning,
-                      data_path=data_path)
-
-
-def ingest(db_path: str | Path, run_id: str, wait_s: float = 0.0) -> IngestReport | None:
-    """Load the run's shards waiting next to the DB (only its own: another run scoring into
-    the same folder ingests its own). While another process holds the DB, retry for
-    ``wait_s`` seconds, then raise its lock error; with ``wait_s`` 0, return None at once (the
-    shards wait on disk for the next ingest)."""
-    try:
-        with _store(db_path, wait_s) as store:
-            return store.ingest_shards(shards.shard_dir(db_path), run_id)
-    except Exception as exc:
-        if wait_s or not is_locked(exc):
-            raise
-        return None
-
-
 def check_lengths(engine, pairs: pl.DataFrame, policy: str) -> None:
     """With truncation = "error", the first pair longer than the engine's max_length raises
     SampleSetError naming its file, line and field, before anything is scored."""
@@ -296,9 +282,14 @@ def probe_groups(pairs: pl.DataFrame) -> list[tuple[tuple[str, ...], pl.DataFram
             (LONG_VARIANTS, long_probe(pairs))]
 
 
-def _missing_probes(store: Store, run_id: str, engine_name: str, fingerprint: Fingerprint,
-                    pairs: pl.DataFrame, variants: tuple[str, ...],
-                    reuse: bool) -> list[tuple[str, pl.DataFrame]]:
+def engine_pairs(config: RunConfig, engine_name: str, pairs: pl.DataFrame) -> pl.DataFrame:
+    """The pairs of a run one engine config is held to: those of its sample sets."""
+    return pairs.filter(pl.col("set_id").is_in(config.sets_for(config.engine(engine_name))))
+
+
+def missing_probes(store: Store, run_id: str, engine_name: str, fingerprint: Fingerprint,
+                   pairs: pl.DataFrame, variants: tuple[str, ...],
+                   reuse: bool) -> list[tuple[str, pl.DataFrame]]:
     """(variant, pairs) of the probes this run still lacks, after copying those an identical
     fingerprint scored (repeat and reload only together: one load and its fresh reload)."""
     todo = []
@@ -317,8 +308,9 @@ def _missing_probes(store: Store, run_id: str, engine_name: str, fingerprint: Fi
 
 @dataclass
 class EnginePlan:
-    """What one engine config still has to do in a run (plan_engine), carried through the
-    steps: its loaded engine, fingerprint, the pairs it covers and those left to score."""
+    """What one engine config still has to do in a run, carried through the steps: its loaded
+    engine, fingerprint, the pairs it covers and those left to score. Planned from the store
+    in this process (plan_engine), or from its job in a pooled child (dispatch.plan_job)."""
 
     config: RunConfig
     engine_config: EngineConfig
@@ -337,6 +329,30 @@ class EnginePlan:
         return self.engine_config.name
 
 
+class Destination(Protocol):
+    """Where an engine config's steps send their shards and their record: this process's
+    store (``InStore``), or a pooled child's shared storage (``dispatch.SharedStorage``).
+    The steps themselves (``run_engine``) are the same for both."""
+
+    directory: Path  # where the shards are written
+
+    def after_chunk(self) -> None:
+        """A chunk of main scores is in ``directory``."""
+
+    def after_probe(self) -> None:
+        """A probe's shard is in ``directory``."""
+
+    def spot_candidates(self, plan: EnginePlan) -> list[list[str]]:
+        """Batches of copied main pairs to score again (``spot_batches``)."""
+
+    def probes_todo(self, plan: EnginePlan,
+                    variants: tuple[str, ...]) -> list[tuple[str, pl.DataFrame]]:
+        """(variant, pairs) of the probes among ``variants`` the run still lacks."""
+
+    def record(self, plan: EnginePlan, scored: int):
+        """Every shard is written: record the engine config's outcome."""
+
+
 def load_engine(config: RunConfig, engine_config: EngineConfig):
     """Load an engine config (in its isolated environment, if it names one)."""
     try:
@@ -346,29 +362,38 @@ def load_engine(config: RunConfig, engine_config: EngineConfig):
                            f"{engine_config.model!r}: {exc}") from exc
 
 
-def plan_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame,
+def check_fingerprint(engine_name: str, run_id: str, stored: set[str],
+                      fingerprint: Fingerprint) -> None:
+    """Refuse a fingerprint that changed within the run: ``stored`` are the engine ids the
+    run holds scores of for this engine config."""
+    changed = set(stored) - {fingerprint.engine_id}
+    if changed:
+        raise EngineFailed(f"engine {engine_name!r} changed since run {run_id} stored "
+                           f"its first scores (fingerprint {sorted(changed)[0]} → "
+                           f"{fingerprint.engine_id}: weights, dtype or package "
+                           f"versions differ); start a new run")
+
+
+def plan_engine(session: RunSession, engine_name: str, pairs: pl.DataFrame,
                 force: bool = False, engine=None) -> EnginePlan | None:
-    """Step 1: load the engine (unless ``engine`` is given, already loaded), enforce the
-    length policy, refuse a fingerprint that changed within the run, copy what an identical
-    fingerprint scored in other runs (unless ``force``) and list what is left. None: this
-    engine config already succeeded in the run."""
+    """Step 1, in this process: load the engine (unless ``engine`` is given, already
+    loaded), enforce the length policy, refuse a fingerprint that changed within the run, copy
+    what an identical fingerprint scored in other runs (unless ``force``) and list what is
+    left. None: this engine config already succeeded in the run."""
+    config, run_id = session.config, session.run_id
     engine_config = config.engine(engine_name)
-    subset = pairs.filter(pl.col("set_id").is_in(config.sets_for(engine_config)))
-    ingest(config.db_path, run_id, INGEST_WAIT_S)  # shards a killed attempt left
-    with _store(config.db_path) as store:
+    subset = engine_pairs(config, engine_name, pairs)
+    session.ingest(INGEST_WAIT_S)  # shards a killed attempt left
+    with session.open() as store:
         if store.engine_status(run_id, engine_name) == "succeeded":
             return None
     engine = engine or load_engine(config, engine_config)
     fingerprint = engine.fingerprint()
     check_lengths(engine, subset, config.truncation_for(engine_config))
     reuse = not force and fingerprint.cacheable
-    with _store(config.db_path) as store:
-        changed = store.engine_ids_in_run(run_id, engine_name) - {fingerprint.engine_id}
-        if changed:
-            raise EngineFailed(f"engine {engine_name!r} changed since run {run_id} stored "
-                               f"its first scores (fingerprint {sorted(changed)[0]} → "
-                               f"{fingerprint.engine_id}: weights, dtype or package "
-                               f"versions differ); start a new run")
+    with session.open() as store:
+        check_fingerprint(engine_name, run_id, store.engine_ids_in_run(run_id, engine_name),
+                          fingerprint)
         store.register_engine(fingerprint)
         reused = store.reuse_pairs(run_id, engine_name, fingerprint.engine_id, "main",
                                    subset["pair_id"]) if reuse else 0
@@ -379,18 +404,17 @@ def plan_engine(config: RunConfig, engine_name: str, run_id: str, pairs: pl.Data
                       reused, offset, list(engine.load_warnings))
 
 
-def score_main(plan: EnginePlan) -> int:
-    """Step 2: score the main pairs left, chunk by chunk, each chunk committed as it is done;
-    returns the pairs scored."""
+def score_main(plan: EnginePlan, where: Destination) -> int:
+    """Step 2: score the main pairs left, chunk by chunk, each chunk a shard as it is done
+    (then ``where.after_chunk()``); returns the pairs scored."""
     if plan.todo.is_empty():
         LOG.info("%s: nothing to score (%d pairs copied from an identical fingerprint)",
                  plan.name, plan.reused)
         return 0
-    db = plan.config.db_path
     with progress_bar(plan.name, plan.todo.height) as advance:
         return score_chunks(plan.engine, plan.fingerprint, plan.run_id, plan.name, plan.todo,
-                            shards.shard_dir(db), plan.config.chunk_pairs, plan.batch_offset,
-                            lambda: ingest(db, plan.run_id), advance, plan.pairs.height)
+                            where.directory, plan.config.chunk_pairs, plan.batch_offset,
+                            where.after_chunk, advance, plan.pairs.height)
 
 
 def probe_variants(engine) -> tuple[str, ...]:
@@ -402,25 +426,17 @@ def probe_variants(engine) -> tuple[str, ...]:
     return (*swapped, "repeat", "reload", *BATCH_VARIANTS, *LONG_VARIANTS)
 
 
-def score_probes(plan: EnginePlan, variants: tuple[str, ...] | None = None) -> None:
-    """Step 3: score the probes the run lacks (``variants``, default all of probe_variants),
-    copying those an identical fingerprint scored; a reload loads the engine afresh."""
+def score_probes(plan: EnginePlan, where: Destination,
+                 variants: tuple[str, ...] | None = None) -> None:
+    """Step 3: score the probes the run lacks (``variants``, default all of probe_variants)
+    into ``where.directory`` (then ``where.after_probe()`` each); a reload loads the engine
+    afresh."""
     wanted = set(probe_variants(plan.engine) if variants is None else variants)
-    with _store(plan.config.db_path) as store:
-        todo = _missing_probes(store, plan.run_id, plan.name, plan.fingerprint, plan.pairs,
-                               tuple(v for v in probe_variants(plan.engine) if v in wanted),
-                               plan.reuse)
-    score_probe_list(plan, todo, shards.shard_dir(plan.config.db_path))
-
-
-def score_probe_list(plan: EnginePlan, todo: list[tuple[str, pl.DataFrame]], directory: Path,
-                     after_each=None) -> None:
-    """Score these (variant, pairs) probes into shards in ``directory`` (then
-    ``after_each()``); a reload loads the engine afresh."""
+    todo = where.probes_todo(plan, tuple(v for v in probe_variants(plan.engine) if v in wanted))
     for variant, probe in todo:
         tokens = None
         if variant == "reload":  # a fresh load; free the first one before it
-            _close(plan.engine)
+            close_engine(plan.engine)
             plan.engine = load_engine(plan.config, plan.engine_config)
             plan.load_warnings += [w for w in plan.engine.load_warnings
                                    if w not in plan.load_warnings]
@@ -438,11 +454,10 @@ def score_probe_list(plan: EnginePlan, todo: list[tuple[str, pl.DataFrame]], dir
         # answer cue reads them)
         sampled = token_samples(plan.engine, probe["pair_id"], batch, 0) \
             if variant == "long_single" else None
-        shards.write_shard(directory, shards.score_table(
+        shards.write_shard(where.directory, shards.score_table(
             plan.run_id, plan.name, plan.fingerprint.engine_id, variant, probe["pair_id"],
             batch, tokens=tokens, samples=sampled), plan.fingerprint)
-        if after_each is not None:
-            after_each()
+        where.after_probe()
 
 
 def spot_batches(copied: pl.DataFrame, run_id: str,
@@ -464,55 +479,103 @@ def spot_batches(copied: pl.DataFrame, run_id: str,
     return chosen
 
 
-def score_spot(plan: EnginePlan) -> int:
+def score_spot(plan: EnginePlan, where: Destination) -> int:
     """Step 2b: when main scores were copied from an identical fingerprint, score a seeded
     sample of them afresh (variant "spot", never itself copied), batch by batch as they were
     scored, so that a fingerprint that misses what changed a score (cache_spot_check) cannot
     pass copied scores off as tonight's. Returns the pairs scored."""
-    with _store(plan.config.db_path) as store:
-        copied = store.query("q_spot_candidates", run_id=plan.run_id, engine_name=plan.name,
-                             engine_id=plan.fingerprint.engine_id)
-        done = store.scored_pair_ids(plan.run_id, plan.name, "spot")
-    if copied.is_empty() or done:
-        return 0
-    directory, scored = shards.shard_dir(plan.config.db_path), 0
-    for pair_ids in spot_batches(copied, plan.run_id):
+    scored = 0
+    for pair_ids in where.spot_candidates(plan):
         spot = plan.pairs.filter(pl.col("pair_id").is_in(pair_ids))
         batch = plan.engine.score(_texts(spot))  # one call per batch: its company only
-        shards.write_shard(directory, shards.score_table(
+        shards.write_shard(where.directory, shards.score_table(
             plan.run_id, plan.name, plan.fingerprint.engine_id, "spot", spot["pair_id"],
             batch), plan.fingerprint)
         scored += spot.height
     return scored
 
 
-def record_engine(plan: EnginePlan, scored: int) -> EngineOutcome:
-    """Step 4: ingest what waits in shards, make sure every pair has a main score, and record
-    the engine config's success with its load report and its counts, taken from the store
-    (every attempt's scores, not only this call's ``scored``)."""
-    ingest(plan.config.db_path, plan.run_id, INGEST_WAIT_S)
-    with _store(plan.config.db_path) as store:
-        missing = set(plan.pairs["pair_id"]) - store.scored_pair_ids(plan.run_id, plan.name,
-                                                                      "main")
+def run_engine(plan: EnginePlan, where: Destination, probes: bool | tuple[str, ...] = True):
+    """The steps of one engine config, the same in this process and in a pooled child:
+    (planned) → main → spot → probes → record. ``where`` says where the shards go and how the
+    outcome is recorded; ``probes``: every probe, none, or these variants."""
+    scored = score_main(plan, where)
+    score_spot(plan, where)
+    if probes:
+        score_probes(plan, where, None if probes is True else tuple(probes))
+    return where.record(plan, scored)
+
+
+def record_success(session: RunSession, engine_name: str, pairs: pl.DataFrame,
+                   fingerprint: Fingerprint, load_warnings: list[str], scored: int,
+                   reused: int = 0, register: bool = False,
+                   missing_means: str = "still have no score after scoring") -> EngineOutcome:
+    """Make sure every pair of ``pairs`` has a main score, then record the engine config's
+    success with its load report and its counts, taken from the store (every attempt's
+    scores, not only this call's ``scored``); ``register``: store the fingerprint first."""
+    with session.open() as store:
+        if register:
+            store.register_engine(fingerprint)
+        missing = set(pairs["pair_id"]) - store.scored_pair_ids(session.run_id, engine_name,
+                                                                 "main")
         if missing:
-            raise EngineFailed(f"engine {plan.name!r}: {len(missing)} pairs still have "
-                               f"no score after scoring")
-        source = store.record_engine_success(plan.run_id, plan.name,
-                                             plan.fingerprint.engine_id, plan.load_warnings)
-    return EngineOutcome(plan.name, plan.pairs.height, source, scored, plan.reused)
+            raise EngineFailed(f"engine {engine_name!r}: {len(missing)} pairs {missing_means}")
+        source = store.record_engine_success(session.run_id, engine_name,
+                                             fingerprint.engine_id, load_warnings)
+    return EngineOutcome(engine_name, pairs.height, source, scored, reused)
 
 
-def _close(engine) -> None:
-    close = getattr(engine, "close", None)  # isolated workers hold a process
+@dataclass
+class InStore:
+    """The destination of an engine config scored in this process: shards into the session's
+    shard folder, each main chunk ingested at once when the store is free; what the run lacks
+    read from the store, and the outcome recorded there (step 4)."""
+
+    session: RunSession
+
+    @property
+    def directory(self) -> Path:
+        return self.session.shard_dir
+
+    def after_chunk(self) -> None:
+        self.session.ingest()
+
+    def after_probe(self) -> None:
+        pass  # ingested with the rest in record
+
+    def spot_candidates(self, plan: EnginePlan) -> list[list[str]]:
+        with self.session.open() as store:
+            copied = store.query("q_spot_candidates", run_id=plan.run_id,
+                                 engine_name=plan.name, engine_id=plan.fingerprint.engine_id)
+            done = store.scored_pair_ids(plan.run_id, plan.name, "spot")
+        return [] if copied.is_empty() or done else spot_batches(copied, plan.run_id)
+
+    def probes_todo(self, plan: EnginePlan,
+                    variants: tuple[str, ...]) -> list[tuple[str, pl.DataFrame]]:
+        with self.session.open() as store:
+            return missing_probes(store, plan.run_id, plan.name, plan.fingerprint,
+                                  plan.pairs, variants, plan.reuse)
+
+    def record(self, plan: EnginePlan, scored: int) -> EngineOutcome:
+        """Step 4: ingest what waits in shards, then ``record_success``."""
+        self.session.ingest(INGEST_WAIT_S)
+        return record_success(self.session, plan.name, plan.pairs, plan.fingerprint,
+                              plan.load_warnings, scored, plan.reused)
+
+
+def close_engine(engine) -> None:
+    """Free what an engine holds (an isolated worker holds a process)."""
+    close = getattr(engine, "close", None)
     if close:
         close()
 
 
-def score_and_store(config: RunConfig, engine_name: str, run_id: str, pairs: pl.DataFrame,
+def score_and_store(session: RunSession, engine_name: str, pairs: pl.DataFrame,
                     probes: bool | tuple[str, ...] = True, force: bool = False,
                     engine=None) -> EngineOutcome:
-    """Score what one engine config still lacks in a run: plan_engine, score_main,
-    score_probes, record_engine. The one scoring path of flows, the CLI, replays and tests.
+    """Score what one engine config still lacks in a run, in this process: plan_engine, then
+    run_engine into the store. The engine path of flows, the CLI, replays and tests (a pooled
+    engine config's child runs the same run_engine: pipeline/dispatch.py).
 
     Shards a killed attempt left are ingested first and pairs the run holds are kept (resume).
     Unless ``force``, scores an identical fingerprint stored in other runs are copied
@@ -522,50 +585,36 @@ def score_and_store(config: RunConfig, engine_name: str, run_id: str, pairs: pl.
     committed before it stay.
     """
     try:
-        plan = plan_engine(config, engine_name, run_id, pairs, force, engine)
+        plan = plan_engine(session, engine_name, pairs, force, engine)
         if plan is None:
-            subset = pairs.filter(pl.col("set_id").is_in(
-                config.sets_for(config.engine(engine_name))))
-            return EngineOutcome(engine_name, subset.height)
-        scored = score_main(plan)
-        score_spot(plan)
-        if probes:
-            score_probes(plan, None if probes is True else tuple(probes))
-        return record_engine(plan, scored)
+            return EngineOutcome(engine_name,
+                                 engine_pairs(session.config, engine_name, pairs).height)
+        return run_engine(plan, InStore(session), probes)
     except Exception as exc:
-        _record_failure(config, run_id, engine_name, exc)
+        record_failure(session, engine_name, exc)
         raise
 
 
-def score_engines(config: RunConfig, run_id: str, pairs: pl.DataFrame,
-                  force: bool = False) -> dict[str, str]:
-    """score_and_store every engine config of a run; {engine: error} for those that failed
-    (each failure is recorded in the run; the other engines still finish)."""
-    failures = {}
-    for engine in config.engines:
-        try:
-            score_and_store(config, engine.name, run_id, pairs, force=force)
-        except Exception as exc:  # recorded in the run; the suite turns it into errors
-            failures[engine.name] = str(exc)
-    return failures
-
-
-def _record_failure(config: RunConfig, run_id: str, engine_name: str, exc: Exception) -> None:
+def record_failure(session: RunSession, engine_name: str, exc: Exception) -> None:
+    """An engine config failed: ingest the chunks it finished, record its error in the run
+    (the suite turns it into errors). Never raises: a store out of reach is logged, and the
+    engine config stays "running"."""
     error = f"{type(exc).__name__}: {exc}"
     LOG.error("engine %s failed: %s", engine_name, error)
     try:
-        ingest(config.db_path, run_id, INGEST_WAIT_S)  # the chunks finished before the failure
-        with _store(config.db_path) as store:
-            store.record_engine_failure(run_id, engine_name, error)
+        session.ingest(INGEST_WAIT_S)  # the chunks finished before the failure
+        with session.open() as store:
+            store.record_engine_failure(session.run_id, engine_name, error)
     except Exception as record_exc:  # e.g. the DB is held elsewhere: the run stays "running"
         LOG.error("could not record the failure of %s: %s", engine_name, record_exc)
 
 
-def end_run(config: RunConfig, run_id: str, failures: dict[str, str]) -> pl.DataFrame:
+def end_run(session: RunSession, failures: dict[str, str]) -> pl.DataFrame:
     """Mark the run succeeded or failed (naming failed engines); return its summary."""
     error = "; ".join(f"{name}: {err}" for name, err in failures.items()) or None
-    with _store(config.db_path) as store:
-        store.finish_run(run_id, "failed" if failures else "succeeded", error)
-        summary = store.query("q_run_summary", run_id=run_id, reference=config.reference)
-    shards.release_run_lock(shards.shard_dir(config.db_path), run_id)
+    with session.open() as store:
+        store.finish_run(session.run_id, "failed" if failures else "succeeded", error)
+        summary = store.query("q_run_summary", run_id=session.run_id,
+                              reference=session.config.reference)
+    shards.release_run_lock(session.shard_dir, session.run_id)
     return summary

@@ -155,7 +155,7 @@ def test_a_server_upgraded_behind_its_url_is_caught_by_history(tmp_path):
     from rerankwatch.checks.history_baseline import SAME_FINGERPRINT
     from rerankwatch.core.config import RunConfig
     from rerankwatch.engines.fixtures import build_tiny_cross_encoder
-    from rerankwatch.pipeline import judging
+    from rerankwatch.pipeline import run as sequence
 
     v1 = resolve_model(TINY_CE)
     v2 = str(build_tiny_cross_encoder(tmp_path / "tiny-v2", seed=1))
@@ -167,10 +167,10 @@ def test_a_server_upgraded_behind_its_url_is_caught_by_history(tmp_path):
                          "url": app.url, "api_schema": "cohere", "batch_size": 8}],
             "checks": {"monotonic_relevance": {"blocking": False},
                        "irrelevant_ceiling": {"blocking": False}}})
-        _, first = judging.run_and_judge(config, "test", "nightly")
-        _, same = judging.run_and_judge(config, "test", "nightly")
+        _, first = sequence.run_and_judge(config, "test", "nightly")
+        _, same = sequence.run_and_judge(config, "test", "nightly")
         app.admin(serve_as={"tiny": "tiny-v2"})
-        _, upgraded = judging.run_and_judge(config, "test", "nightly")
+        _, upgraded = sequence.run_and_judge(config, "test", "nightly")
     assert not first.blocked and not same.blocked
     history = [r for r in upgraded.results if r.check == "history_baseline"
                and r.subject == "last_accepted"]

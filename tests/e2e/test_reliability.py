@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from rerankwatch.cli import app
 from rerankwatch.flows.nightly import nightly
+from rerankwatch.pipeline.run import PLAIN, score_all
 from rerankwatch.pipeline.scoring import SPOT_CHECK_PAIRS
 from rerankwatch.store import Store, shards
 from tests.configs import TINY_CE, UNTRAINED
@@ -297,8 +298,9 @@ def test_resume_judges_a_nightly_killed_after_scoring_and_keeps_force(tmp_path, 
     config = load_config(path)
     pairs = scoring.load_pairs(config)
     # what a SIGKILL right after finish_run leaves: a succeeded nightly run, never judged
-    killed = scoring.begin_run(config, pairs, "nightly")
-    scoring.end_run(config, killed, scoring.score_engines(config, killed, pairs))
+    session = scoring.begin_run(config, pairs, "nightly")
+    scoring.end_run(session, score_all(session, pairs, PLAIN))
+    killed = session.run_id
     assert sql(db, "select status from runs where run_id = $r", r=killed) == [("succeeded",)]
     assert sql(db, "select count(*) from verdicts") == [(0,)]
     judged = cli("resume", killed, "--db", str(db))
@@ -310,7 +312,8 @@ def test_resume_judges_a_nightly_killed_after_scoring_and_keeps_force(tmp_path, 
 
     # a --force run killed before it scored anything: its resume scores, it copies nothing
     forced = scoring.begin_run(config, pairs, "score-matrix", force=True)
-    shards.release_run_lock(shards.shard_dir(db), forced)  # as its killed process would
+    shards.release_run_lock(forced.shard_dir, forced.run_id)
+    forced = forced.run_id  # as its killed process would
     resumed = cli("resume", forced, "--db", str(db))
     assert resumed.exit_code == 0, resumed.output
     copied, total = sql(db, "select count(*) filter (reused_from_run is not null), count(*) "

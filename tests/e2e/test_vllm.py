@@ -15,6 +15,7 @@ from rerankwatch.core.config import EngineConfig, EnvironmentConfig
 from rerankwatch.engines import build_engine
 from rerankwatch.pipeline import scoring
 from rerankwatch.pipeline.scoring import probe_pairs
+from rerankwatch.pipeline.session import RunSession
 from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
 from tests.configs import MINILM, TINY_LLM, VLLM_REQUIREMENTS, VLLM_UNINSTALL
@@ -41,11 +42,11 @@ class Matrix:
         run = run_config(self.store.path, config.name, [config], self.pairs,
                          [environment] if environment else [])
         if self.run_id is None:
-            self.run_id = scoring.begin_run(run, self.pairs, "test-vllm")
+            self.run_id = scoring.begin_run(run, self.pairs, "test-vllm").run_id
         engine = build_engine(config, environment)
         try:
-            scoring.score_and_store(run, config.name, self.run_id, pairs, probes=("swapped",),
-                                    engine=engine)
+            scoring.score_and_store(RunSession(run, self.run_id), config.name, pairs,
+                                    probes=("swapped",), engine=engine)
         finally:
             getattr(engine, "close", lambda: None)()
 

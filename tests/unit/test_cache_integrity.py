@@ -21,7 +21,7 @@ from rerankwatch.core.config import EngineConfig, EnvironmentConfig
 from rerankwatch.core.records import FAILED, PASSED, SKIPPED, Fingerprint
 from rerankwatch.engines import build_engine
 from rerankwatch.engines.base import files_sha256, local_model_dir, model_revision
-from rerankwatch.pipeline import judging
+from rerankwatch.pipeline import run as sequence
 from rerankwatch.pipeline.scoring import SPOT_CHECK_PAIRS
 from rerankwatch.store import Store
 from tests.suite_runs import run_config, score_run, suite_input
@@ -154,12 +154,12 @@ def test_a_nightly_on_a_lying_cache_is_blocked(tmp_path, minilm_copy):
         pl.DataFrame({"set_id": ["golden_en"]}))
     config = config.model_copy(update={"sample_sets": [
         config.sample_sets[0].model_copy(update={"path": "pkg:samples/golden_en.jsonl"})]})
-    first, report = judging.run_and_judge(config, "test", "nightly")
+    first, report = sequence.run_and_judge(config, "test", "nightly")
     assert not report.blocked
     with Store(config.db_path) as store:
         store.sql("update scores set score = 1 - score where run_id = $r and variant = 'main'",
                   r=first)
-    _, report = judging.run_and_judge(config, "test", "nightly")
+    _, report = sequence.run_and_judge(config, "test", "nightly")
     assert "cache_spot_check" in report.failing_checks
 
 

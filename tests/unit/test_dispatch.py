@@ -65,10 +65,11 @@ def test_shared_storage_out_of_reach_is_one_clear_error(monkeypatch):
 def test_a_child_scores_from_shared_storage_and_the_parent_takes_it_in(tmp_path, golden_dir):
     config = load_config(pooled_config(tmp_path, golden_dir, str(tmp_path / "shared")))
     pairs = scoring.load_pairs(config)
-    run_id = scoring.begin_run(config, pairs, "nightly")
+    session = scoring.begin_run(config, pairs, "nightly")
+    run_id = session.run_id
     shared = SharedRun(config.shared_url, run_id)
     shared.publish_pairs(pairs)
-    job = dispatch.prepare_job(config, run_id, "pooled", pairs)
+    job = dispatch.prepare_job(session, "pooled", pairs)
     assert len(job["todo"]) == pairs.height and job["probes_done"] == []
     shared.write_job("pooled", job)
 
@@ -80,9 +81,9 @@ def test_a_child_scores_from_shared_storage_and_the_parent_takes_it_in(tmp_path,
         assert store.scored_pair_ids(run_id, "pooled", "main") == set()
 
     waiting = shared.shard_names()
-    assert dispatch.collect(config, shared) == len(waiting)
+    assert dispatch.collect(session, shared) == len(waiting)
     assert shared.shard_names() == []  # taken in, then deleted
-    outcome = dispatch.finish_job(config, run_id, "pooled", result, pairs)
+    outcome = dispatch.finish_job(session, "pooled", result, pairs)
     assert outcome.pairs == pairs.height
     with open_store(config.db_path, mode="read") as store:
         row = store.sql("select status, host, flow_run_id, work_pool, worker, scored_pairs "
@@ -92,21 +93,22 @@ def test_a_child_scores_from_shared_storage_and_the_parent_takes_it_in(tmp_path,
                                  "engine_name = 'pooled'", r=run_id)["variant"])
     assert row == ("succeeded", "gpu-host-7", "child-run", "pool-a", "worker-a", pairs.height)
     assert {"main", "repeat", "reload", "single", "shuffled", "mixed"} <= variants
-    assert dispatch.prepare_job(config, run_id, "pooled", pairs) is None  # nothing left
+    assert dispatch.prepare_job(session, "pooled", pairs) is None  # nothing left
 
 
 def test_a_finished_childs_shards_are_taken_in_once_without_a_second_child(tmp_path,
                                                                             golden_dir):
     config = load_config(pooled_config(tmp_path, golden_dir, str(tmp_path / "shared")))
     pairs = scoring.load_pairs(config)
-    run_id = scoring.begin_run(config, pairs, "nightly")
+    session = scoring.begin_run(config, pairs, "nightly")
+    run_id = session.run_id
     shared = SharedRun(config.shared_url, run_id)
     shared.publish_pairs(pairs)
-    shared.write_job("pooled", dispatch.prepare_job(config, run_id, "pooled", pairs))
+    shared.write_job("pooled", dispatch.prepare_job(session, "pooled", pairs))
     dispatch.score_job(shared, "pooled", ScoredBy(host="h"))
-    job = dispatch.prepare_job(config, run_id, "pooled", pairs)
+    job = dispatch.prepare_job(session, "pooled", pairs)
     assert dispatch.finished_earlier(shared, job) is None  # its shards still wait: score
-    first = dispatch.collect(config, shared)
-    assert first > 0 and dispatch.collect(config, shared) == 0
-    job = dispatch.prepare_job(config, run_id, "pooled", pairs)
+    first = dispatch.collect(session, shared)
+    assert first > 0 and dispatch.collect(session, shared) == 0
+    job = dispatch.prepare_job(session, "pooled", pairs)
     assert job["todo"] == [] and dispatch.finished_earlier(shared, job) is not None

@@ -1,6 +1,7 @@
 """History baselines and score scale, on real engine scores stored run after run.
 
-Nights are whole runs (``judging.run_and_judge``: score, judge, accept when the suite passes)
+Nights are whole runs (``pipeline.run.run_and_judge``: score, judge, accept when the suite
+passes)
 of the tiny fixture cross-encoder; a regression every engine shares is the shared-upgrade
 fault injector (engines/faults.py), a logit shift on every engine alike.
 """
@@ -15,7 +16,7 @@ from rerankwatch.checks.history_baseline import SAME_FINGERPRINT, changed_messag
 from rerankwatch.cli import app as cli
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.records import FAILED, PASSED, SKIPPED
-from rerankwatch.pipeline import judging
+from rerankwatch.pipeline import run as sequence
 from rerankwatch.pipeline.replay import TINY_CE, UNTRAINED
 from rerankwatch.pipeline.replay_nights import HISTORY_CHECK, run_nights
 from rerankwatch.store import Store
@@ -30,7 +31,7 @@ def night(db, engines: list[tuple[str, str, dict]], suite: str = "nightly",
         "engines": [{"name": n, "kind": k, "model": TINY_CE, **extra}
                     for n, k, extra in engines],
         "checks": {**UNTRAINED, **(checks or {})}})
-    return judging.run_and_judge(config, "test", suite)
+    return sequence.run_and_judge(config, "test", suite)
 
 
 def shifted(kind: str, shift: float) -> dict:

@@ -14,7 +14,7 @@ import pytest
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.redact import MASK, is_secret_name, redact_config, redact_text, redact_url
 from rerankwatch.pipeline import load_config
-from rerankwatch.pipeline.judging import run_and_judge
+from rerankwatch.pipeline.run import run_and_judge
 from rerankwatch.store import Store
 
 

@@ -37,11 +37,11 @@ def run_once(config: RunConfig, pairs: pl.DataFrame | None = None, probes: bool 
              force: bool = False) -> tuple[str, dict]:
     """Open a run, score every engine config, close it; (run id, {engine: outcome})."""
     pairs = scoring.load_pairs(config) if pairs is None else pairs
-    run_id = scoring.begin_run(config, pairs, "test")
-    outcomes = {e.name: scoring.score_and_store(config, e.name, run_id, pairs, probes, force)
+    session = scoring.begin_run(config, pairs, "test")
+    outcomes = {e.name: scoring.score_and_store(session, e.name, pairs, probes, force)
                 for e in config.engines}
-    scoring.end_run(config, run_id, {})
-    return run_id, outcomes
+    scoring.end_run(session, {})
+    return session.run_id, outcomes
 
 
 def rows(config: RunConfig, query: str, **params) -> pl.DataFrame:
@@ -92,10 +92,11 @@ def test_a_crash_keeps_finished_chunks_and_resume_scores_the_rest(tmp_path, gold
                 options={"crash_after_pairs": 20, "crashes": 1})
     config = make_config(tmp_path, golden_dir, [crashy], chunk_pairs=8)
     pairs = scoring.load_pairs(config)
-    run_id = scoring.begin_run(config, pairs, "test")
+    session = scoring.begin_run(config, pairs, "test")
+    run_id = session.run_id
     with pytest.raises(RuntimeError, match="injected crash after 20 pairs"):
-        scoring.score_and_store(config, "crashy-resume", run_id, pairs)
-    scoring.end_run(config, run_id, {"crashy-resume": "RuntimeError: injected crash"})
+        scoring.score_and_store(session, "crashy-resume", pairs)
+    scoring.end_run(session, {"crashy-resume": "RuntimeError: injected crash"})
     # chunks 1-2 (16 pairs) were committed; chunk 3 died with the engine
     assert rows(config, "select count(*) as n from scores")["n"][0] == 16
     run = rows(config, "select status, error from runs").row(0, named=True)
@@ -105,8 +106,8 @@ def test_a_crash_keeps_finished_chunks_and_resume_scores_the_rest(tmp_path, gold
 
     resumed, flow_name, stored_pairs = scoring.reopen_run(config.db_path, run_id)
     assert flow_name == "test" and stored_pairs.height == GOLDEN
-    outcome = scoring.score_and_store(resumed, "crashy-resume", run_id, stored_pairs)
-    scoring.end_run(resumed, run_id, {})
+    outcome = scoring.score_and_store(resumed, "crashy-resume", stored_pairs)
+    scoring.end_run(resumed, {})
     assert outcome.scored == GOLDEN - 16  # this call's share
     main = rows(config, "select count(*) as n, count(distinct pair_id) as d from scores "
                 "where variant = 'main'").row(0)
@@ -132,17 +133,18 @@ def test_counts_add_up_after_crashes_resumes_and_copies(tmp_path, golden_dir,
     config = make_config(tmp_path, golden_dir, [crashy], chunk_pairs=8)
     pairs = scoring.load_pairs(config)
     earlier, _ = run_once(config, pairs.head(8), probes=False)  # 8 pairs, under the crash
-    run_id = scoring.begin_run(config, pairs, "test")
+    session = scoring.begin_run(config, pairs, "test")
+    run_id = session.run_id
     for attempt in range(3):  # crash, crash, then the transient fault is past
         if attempt:
-            config, _, pairs = scoring.reopen_run(config.db_path, run_id)
+            session, _, pairs = scoring.reopen_run(config.db_path, run_id)
         if attempt < 2:
             with pytest.raises(RuntimeError, match="injected crash"):
-                scoring.score_and_store(config, "crashy-counts", run_id, pairs)
-            scoring.end_run(config, run_id, {"crashy-counts": "crash"})
+                scoring.score_and_store(session, "crashy-counts", pairs)
+            scoring.end_run(session, {"crashy-counts": "crash"})
         else:
-            outcome = scoring.score_and_store(config, "crashy-counts", run_id, pairs)
-            scoring.end_run(config, run_id, {})
+            outcome = scoring.score_and_store(session, "crashy-counts", pairs)
+            scoring.end_run(session, {})
     assert (outcome.scored, outcome.reused) == (GOLDEN - 8 - 16, 0)  # this call's share
     main = rows(config, "select count(*) as n, count(distinct pair_id) as d, "
                 "count(*) filter (reused_from_run is null) as fresh, "
@@ -172,16 +174,17 @@ def test_resume_refuses_an_engine_that_changed_since(tmp_path, golden_dir,
                 options={"crash_after_pairs": 8, "crashes": 1})
     config = make_config(tmp_path, golden_dir, [crashy], chunk_pairs=8)
     pairs = scoring.load_pairs(config)
-    run_id = scoring.begin_run(config, pairs, "test")
+    session = scoring.begin_run(config, pairs, "test")
+    run_id = session.run_id
     with pytest.raises(RuntimeError):
-        scoring.score_and_store(config, "crashy-changed", run_id, pairs)
-    scoring.end_run(config, run_id, {"crashy-changed": "crash"})
+        scoring.score_and_store(session, "crashy-changed", pairs)
+    scoring.end_run(session, {"crashy-changed": "crash"})
     change_weights(model)
     resumed, _, stored = scoring.reopen_run(config.db_path, run_id)
     with pytest.raises(EngineFailed, match="changed since run"):
-        scoring.score_and_store(resumed, "crashy-changed", run_id, stored)
+        scoring.score_and_store(resumed, "crashy-changed", stored)
     assert rows(config, "select count(*) as n from scores")["n"][0] == 8  # nothing mixed in
-    scoring.end_run(resumed, run_id, {"crashy-changed": "changed"})
+    scoring.end_run(resumed, {"crashy-changed": "changed"})
 
 
 def test_a_flow_run_that_runs_again_reopens_its_run(tmp_path, golden_dir,
@@ -189,15 +192,16 @@ def test_a_flow_run_that_runs_again_reopens_its_run(tmp_path, golden_dir,
     config = make_config(tmp_path, golden_dir, [ce("ce", tiny_cross_encoder)])
     pairs = scoring.load_pairs(config)
     first = scoring.begin_run(config, pairs, "test", flow_run_id="flow-run-1")
-    scoring.end_run(config, first, {"ce": "killed"})
-    assert scoring.begin_run(config, pairs, "test", flow_run_id="flow-run-1") == first
+    scoring.end_run(first, {"ce": "killed"})
+    again = scoring.begin_run(config, pairs, "test", flow_run_id="flow-run-1")
+    assert again.run_id == first.run_id
     assert rows(config, "select status from runs")["status"].to_list() == ["running"]
-    scoring.end_run(config, first, {})
+    scoring.end_run(first, {})
     with pytest.raises(RunNotResumable, match="sample pairs"):
         scoring.begin_run(config, pairs.head(10), "test", flow_run_id="flow-run-1")
     other = scoring.begin_run(config, pairs, "test", flow_run_id="flow-run-2")
-    assert other != first
-    scoring.end_run(config, other, {})
+    assert other.run_id != first.run_id
+    scoring.end_run(other, {})
 
 
 def test_reopen_names_what_cannot_be_resumed(tmp_path) -> None:
@@ -324,12 +328,13 @@ def test_truncation_error_names_file_line_and_field(tmp_path, tiny_cross_encoder
         "sample_sets": [{"name": "long", "path": str(path)}],
         "engines": [ce("ce", tiny_cross_encoder, max_length=128)]})
     pairs = scoring.load_pairs(config)
-    run_id = scoring.begin_run(config, pairs, "test")
+    session = scoring.begin_run(config, pairs, "test")
+    run_id = session.run_id
     with pytest.raises(SampleSetError) as exc:
-        scoring.score_and_store(config, "ce", run_id, pairs)
+        scoring.score_and_store(session, "ce", pairs)
     assert (exc.value.file, exc.value.line, exc.value.field) == (str(path), 3, field)
     assert "exceed max_length 128" in str(exc.value) and "'ce'" in str(exc.value)
-    scoring.end_run(config, run_id, {"ce": str(exc.value)})
+    scoring.end_run(session, {"ce": str(exc.value)})
     assert rows(config, "select count(*) as n from scores")["n"][0] == 0  # before scoring
     assert engine_row(config, run_id, "ce")["error"].startswith("SampleSetError")
 
@@ -387,7 +392,8 @@ def test_worker_processes_score_into_shards_then_one_ingest(tmp_path, golden_dir
 
     config = make_config(tmp_path, golden_dir, [ce("ce", tiny_cross_encoder)], chunk_pairs=4)
     pairs = scoring.load_pairs(config)
-    run_id = scoring.begin_run(config, pairs, "test")
+    session = scoring.begin_run(config, pairs, "test")
+    run_id = session.run_id
     parts = [pairs[i::3] for i in range(3)]
     with Store(config.db_path, migrate=False):
         with multiprocessing.get_context("spawn").Pool(3) as pool:
@@ -395,8 +401,8 @@ def test_worker_processes_score_into_shards_then_one_ingest(tmp_path, golden_dir
         assert scored == [15, 15, 15]
         assert _score_partition(config, run_id, parts[0]) == 0  # a retry: all still waiting
     assert len(list(shards.shard_dir(config.db_path).glob("*.parquet"))) == 3 * 4
-    outcome = scoring.score_and_store(config, "ce", run_id, pairs)
-    scoring.end_run(config, run_id, {})
+    outcome = scoring.score_and_store(session, "ce", pairs)
+    scoring.end_run(session, {})
     assert (outcome.pairs, outcome.scored) == (GOLDEN, 0)  # the workers scored every pair
     main = rows(config, "select count(*) as n, count(distinct pair_id) as d from scores "
                 "where variant = 'main'").row(0)

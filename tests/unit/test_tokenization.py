@@ -19,7 +19,7 @@ from rerankwatch.checks.tokenization import Params, Tokenization
 from rerankwatch.core.config import EngineConfig, RunConfig
 from rerankwatch.core.records import FAILED, PASSED, SKIPPED, token_ids_hash
 from rerankwatch.engines import engine_class
-from rerankwatch.pipeline import judging
+from rerankwatch.pipeline import run as sequence
 from rerankwatch.pipeline.replay import TINY_CE, TINY_LLM, UNTRAINED
 from rerankwatch.store import Store
 from tests.suite_runs import golden_en, score_run, suite_input
@@ -174,7 +174,7 @@ def night(db, extra: dict, checks: dict | None = None):
         "sample_sets": [{"name": "golden_en", "path": "pkg:samples/golden_en.jsonl"}],
         "engines": [{"name": "ce", "kind": "st-cross", "model": TINY_CE, **extra}],
         "checks": {**UNTRAINED, **(checks or {})}})
-    return judging.run_and_judge(config, "test", "nightly")[1]
+    return sequence.run_and_judge(config, "test", "nightly")[1]
 
 
 def only(report, check: str, subject: str):
