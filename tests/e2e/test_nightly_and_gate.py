@@ -14,6 +14,7 @@ from junitparser import Error, Failure, JUnitXml
 from typer.testing import CliRunner
 
 from rerankwatch.cli import app
+from rerankwatch.core.records import BLOCKED
 from rerankwatch.demo.model import find_built
 from rerankwatch.flows.nightly import nightly
 from rerankwatch.pipeline.replay import REPLAYS, chosen_replays, run_replays
@@ -256,7 +257,7 @@ def test_nightly_with_the_pooling_incident_exits_1_with_ci_reports(tmp_path, gol
                                      golden=golden_dir / "golden_en.jsonl"))
     result = CliRunner().invoke(app, ["nightly", "--config", str(config), *ci_args(tmp_path)])
     assert result.exit_code == 1, result.output
-    assert "BLOCKED" in result.output and "engine_agreement" in result.output
+    assert BLOCKED in result.output and "engine_agreement" in result.output
     with Store(tmp_path / "n.duckdb", read_only=True) as store:
         failed = store.sql("select engine_name, subject from check_results "
                            "where status = 'failed'")

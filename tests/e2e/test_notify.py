@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rerankwatch.core.records import BLOCKED
 from rerankwatch.flows.nightly import nightly
 from rerankwatch.flows.upgrade_gate import upgrade_gate
 from rerankwatch.tasks import channels as notify
@@ -82,14 +83,14 @@ def test_blocked_nightly_posts_to_the_webhook(blocked_config, receiver, no_chann
     monkeypatch.setenv(notify.WEBHOOK_ENV, f"{receiver.url}/hooks/nightly?token={SECRET}")
     with caplog.at_level(logging.DEBUG):
         state = nightly(str(blocked_config), return_state=True)
-    assert state.is_failed() and "BLOCKED" in state.message
+    assert state.is_failed() and state.data.result["verdict"] == BLOCKED
     assert len(receiver.requests) == 1
     request = receiver.requests[0]
     assert request["method"] == "POST" and request["path"].startswith("/hooks/nightly")
     assert request["headers"]["content-type"] == "application/json"
     payload = json.loads(request["body"])
     assert payload["title"] == "rerankwatch: nightly BLOCKED"
-    assert "BLOCKED" in payload["text"] and "argument_order" in payload["text"]
+    assert state.message in payload["text"] and "argument_order" in payload["text"]
     assert "**nightly** run" in payload["text"]
     assert SECRET not in caplog.text
 
@@ -109,12 +110,12 @@ def test_blocked_gate_notifies_through_a_saved_block(blocked_config, receiver, n
     with caplog.at_level(logging.DEBUG):
         state = upgrade_gate("tiny-ce", "tiny-ce-swapped", str(blocked_config),
                              return_state=True)
-    assert state.is_failed() and "BLOCKED" in state.message
+    assert state.is_failed() and state.data.result["verdict"] == BLOCKED
     assert [r["path"] for r in receiver.requests] == [f"/hooks/block?token={SECRET}"]
     assert SECRET not in caplog.text  # httpx logs request URLs at INFO
     payload = json.loads(receiver.requests[0]["body"])
     assert payload["title"] == "rerankwatch: upgrade-gate BLOCKED"
-    assert "BLOCKED" in payload["text"] and "argument_order" in payload["text"]
+    assert state.message in payload["text"] and "argument_order" in payload["text"]
     assert "tiny-ce-swapped" in payload["text"]  # the parameters say what was judged
 
 
@@ -122,7 +123,7 @@ def test_nothing_configured_sends_nothing_and_the_flow_fails_only_for_its_verdic
         blocked_config, receiver, no_channel, caplog):
     with caplog.at_level(logging.INFO):
         state = nightly(str(blocked_config), return_state=True)
-    assert state.is_failed() and "BLOCKED" in state.message
+    assert state.is_failed() and state.data.result["verdict"] == BLOCKED
     assert receiver.requests == []
     assert "Hook 'notify_failure' finished running successfully" in caplog.text
     assert "error was encountered while running hook" not in caplog.text

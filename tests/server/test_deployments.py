@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from rerankwatch.core.records import BLOCKED, PASS
 from tests.servers.prefect_server import free_port, log_tail, run, stop, wait_for
 
 pytestmark = pytest.mark.server
@@ -342,11 +343,11 @@ def test_a_teammate_reads_verdicts_and_reports_from_the_lake_and_everything_stop
     teammate = quickstart.results[9]
     assert teammate.returncode == 0, quickstart.output(9)
     decisions = teammate.stdout.split("gate-verdict")[0]
-    assert "PASS" in decisions and "BLOCKED" in decisions and "hf-bi-fp32" in decisions, \
+    assert PASS in decisions and BLOCKED in decisions and "hf-bi-fp32" in decisions, \
         quickstart.output(9)
     assert "approved in gate run" in decisions  # the passing gate moved no baseline
     artifacts = teammate.stdout[len(decisions):]
-    assert "BLOCKED" in artifacts and "minilm-cls" in artifacts, quickstart.output(9)
+    assert BLOCKED in artifacts and "minilm-cls" in artifacts, quickstart.output(9)
     assert "nightly-verdict" in artifacts
     reports = sorted(p.name for p in (quickstart.home / "lake" / "data" / "reports")
                      .glob("*.html"))

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rerankwatch.cli import app
+from rerankwatch.core.records import BLOCKED
 from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import open_store
 from rerankwatch.store.store import PAIR_COLUMNS
@@ -102,7 +103,7 @@ def test_nightly_gate_and_views_on_both_backends(backend: str, catalog: str, s3_
         assert store.sql(moved.format("score_drift_all_flows"))["n"][0] > 0
     shown = cli("sql", "--db", db, "select verdict, candidate from upgrade_decisions "
                                    "order by decided_at")
-    assert shown.exit_code == 0 and "BLOCKED" in shown.output, shown.output
+    assert shown.exit_code == 0 and BLOCKED in shown.output, shown.output
     if backend != "duckdb-file":
         listed = s3.client.list_objects_v2(Bucket=BUCKET, Prefix="lake-e2e/")
         assert any(o["Key"].endswith(".parquet") for o in listed.get("Contents", [])), \
