@@ -26,7 +26,9 @@ from rerankwatch.core.models import cache_dir
 from rerankwatch.core.settings import settings
 
 LOG = logging.getLogger("rerankwatch.environments")
-WORKER_REQUIREMENTS = ("numpy", "pyarrow", "pydantic>=2")  # what engines/worker.py imports
+# what engines/worker.py imports, with the rerankwatch modules it loads
+# (tests/contract/test_worker_requirements.py keeps this list whole)
+WORKER_REQUIREMENTS = ("numpy", "pyarrow", "pydantic>=2", "pydantic-settings>=2", "filelock")
 READY = ".ready"
 
 
