@@ -56,6 +56,10 @@ CREATING = ".creating-"  # a new store's temporary name: .<name>.creating-<pid>-
 # statements/ (writes: Store.execute). The one statement built here is _insert's bulk insert.
 SQL_PACKAGE = "rerankwatch.sql"
 MODES = ("write", "read", "sandboxed")  # how open_store opens the file
+# q_history_score_ids' columns: the rows of one baseline in the suite's history frame
+HISTORY_SCHEMA = {"pair_id": pl.String, "score": pl.Float64, "logit": pl.Float64,
+                  "input_tokens": pl.Int32, "token_hash": pl.UInt64}
+STREAM_ROWS = 1 << 20  # rows per batch a streamed query is read in
 COMMIT_AUTHOR = "rerankwatch"  # the author of every lake snapshot rerankwatch commits
 
 
@@ -102,17 +106,27 @@ def engine_slices(main: pl.DataFrame) -> list[pl.DataFrame]:
     return main.partition_by("engine_name", maintain_order=True)
 
 
+def stored_runs(found: pl.DataFrame, by: list[str]) -> list[tuple[tuple, pl.DataFrame]]:
+    """``found``'s rows as runs of equal ``by`` values, in order: (values, slice) each."""
+    if found.is_empty():
+        return []
+    blocks = found.select(pl.struct(by).rle()).unnest(by[0]).unnest("value")
+    starts = [0, *blocks["len"].cum_sum()]
+    return [(tuple(key), found.slice(start, length)) for *key, start, length in zip(
+        *[blocks[c] for c in by], starts, blocks["len"], strict=False)]
+
+
 def stored_parts(found: pl.DataFrame, by: list[str]) -> dict[tuple, pl.DataFrame]:
     """``found``'s rows split by the ``by`` columns: slices (no copy) where the parts were stored
     one after another (as a run's scores are, engine after engine), else grouped (a copy)."""
-    if found.is_empty():
-        return {}
-    blocks = found.select(pl.struct(by).rle()).unnest(by[0]).unnest("value")
-    if blocks.select(pl.struct(by).is_unique().all()).item():
-        starts = [0, *blocks["len"].cum_sum()]
-        return {tuple(key): found.slice(start, length) for *key, start, length in zip(
-            *[blocks[c] for c in by], starts, blocks["len"], strict=False)}
+    runs = stored_runs(found, by)
+    if len({key for key, _ in runs}) == len(runs):
+        return dict(runs)
     return found.partition_by(by, as_dict=True, maintain_order=True)
+
+
+class PartsInterleaved(Exception):
+    """A query's parts were not stored one after another (Store.streamed_parts)."""
 
 
 def keyed_rows(keys: pl.Series, rows: pl.DataFrame) -> pl.Series | None:
@@ -512,6 +526,30 @@ class Store:
         """Run sql/queries/<name>.sql with named parameters; its rows."""
         return self.sql(sql_text("queries", name), **params)
 
+    def streamed_parts(self, name: str, by: list[str], **params
+                       ) -> Iterator[tuple[tuple, pl.DataFrame]]:
+        """sql/queries/<name>.sql's rows part by part (a part: the rows of one value of the
+        ``by`` columns, stored one after another), each as one chunk, read from DuckDB in
+        batches: besides what the caller keeps, only one part is in memory (issue 31: a
+        suite's 40 M scores read whole were 1.8 GiB at once). Raises PartsInterleaved when a
+        part's rows come back after another part's (the caller then reads them whole). No
+        other query may run on this store while the parts are read."""
+        reader = self.con.execute(sql_text("queries", name), params).fetch_record_batch(
+            STREAM_ROWS)
+        seen, key, pending = set(), None, []
+        for batch in reader:
+            for part_key, piece in stored_runs(pl.from_arrow(batch), by):
+                if part_key != key:
+                    if pending:
+                        yield key, pl.concat(pending, rechunk=True)
+                    if part_key in seen:
+                        raise PartsInterleaved(f"{name}: {by} {part_key} comes back")
+                    seen.add(part_key)
+                    key, pending = part_key, []
+                pending.append(piece)
+        if pending:
+            yield key, pl.concat(pending, rechunk=True)
+
     def execute(self, name: str, **params) -> duckdb.DuckDBPyConnection:
         """Run sql/statements/<name>.sql (a write) with named parameters; the cursor (an
         insert's ``fetchall()`` is its row count)."""
@@ -776,36 +814,45 @@ class Store:
         keys, in its rows' order (what its history is lined up with)."""
         pairs = self.query("q_suite_pairs", run_id=run_id,
                            scored=self.run_pairs_count(run_id) == 0)
-        found = stored_parts(self.query("q_suite_scores", run_id=run_id, engines=names),
-                             ["engine_at"])
-        category = pl.Categorical
-        if found:  # the pairs in the order the first engine config scored them (as stored)
-            first = found[min(found)]
-            lined = lined_up(first["pair_key"], pairs)
-            pairs = lined[0] if lined is not None else pairs
-        frames, keys = [], {}
-        for at, name in enumerate(names, start=1):
-            if (at,) not in found:
-                continue
-            scores = found[(at,)].drop("engine_at")
-            lined = lined_up(pairs["pair_key"], scores)
-            if lined is None:  # keys do not tell the pairs apart: by pair id
-                scores = self.query("q_suite_score_ids", run_id=run_id, engine_name=name)
-                mine = scores.select("pair_id").join(pairs, on="pair_id", how="inner",
-                                                     maintain_order="left")
-                scores = scores.filter(pl.col("pair_id").is_in(mine["pair_id"].implode()))
-                frames.append(beside_pairs(scores.drop("pair_id").insert_column(
-                    0, mine["pair_key"]), mine.select(pairs.columns), name, category))
-                keys[name] = mine["pair_key"]
-                continue
+        category, at_of = pl.Categorical, {at: name for at, name in enumerate(names, start=1)}
+        frames, keys, by_ids = {}, {}, []
+
+        def take(at: int, scores: pl.DataFrame) -> None:
+            nonlocal pairs
+            name = at_of[at]
+            if not frames and not by_ids:  # the first engine config's order is the order
+                lined = lined_up(scores["pair_key"], pairs)
+                pairs = lined[0] if lined is not None else pairs
+            lined = lined_up(pairs["pair_key"], scores.drop("engine_at"))
+            if lined is None:  # keys do not tell the pairs apart: by pair id, once read
+                by_ids.append(name)
+                return
             scores, scored = lined
             mine = pairs if scored.all() else pairs.filter(scored)  # the pairs it scored
-            frames.append(beside_pairs(scores, mine, name, category))
+            frames[name] = beside_pairs(scores.rechunk(), mine, name, category)
+            keys[name] = mine["pair_key"]
+
+        try:
+            for (at,), scores in self.streamed_parts("q_suite_scores", ["engine_at"],
+                                                     run_id=run_id, engines=names):
+                take(at, scores)
+        except PartsInterleaved:  # engine configs' rows interleaved: read whole
+            frames, keys, by_ids = {}, {}, []
+            for (at,), scores in stored_parts(self.query(
+                    "q_suite_scores", run_id=run_id, engines=names), ["engine_at"]).items():
+                take(at, scores)
+        for name in by_ids:
+            scores = self.query("q_suite_score_ids", run_id=run_id, engine_name=name)
+            mine = scores.select("pair_id").join(pairs, on="pair_id", how="inner",
+                                                 maintain_order="left")
+            scores = scores.filter(pl.col("pair_id").is_in(mine["pair_id"].implode()))
+            frames[name] = beside_pairs(scores.drop("pair_id").insert_column(
+                0, mine["pair_key"]), mine.select(pairs.columns), name, category)
             keys[name] = mine["pair_key"]
         if not frames:
             empty = self.query("q_suite_scores", run_id=run_id, engines=[]).drop("engine_at")
             return beside_pairs(empty, pairs.clear(), "", category).clear(), keys
-        return pl.concat(frames, rechunk=False), keys
+        return pl.concat([frames[n] for n in names if n in frames], rechunk=False), keys
 
     def run_pairs_count(self, run_id: str) -> int:
         """How many pairs the run recorded covering when it started (0 for runs that did not)."""
@@ -845,31 +892,42 @@ class Store:
         wanted = baselines.select("baseline_run_id", "source_name").unique(maintain_order=True)
         runs, names_of = wanted["baseline_run_id"].unique(maintain_order=True).to_list(), \
             wanted["source_name"].unique(maintain_order=True).to_list()
-        found = self.query("q_history_scores", runs=runs, sources=names_of)
-        stored = {(runs[r - 1], names_of[n - 1]): part
-                  for (r, n), part in stored_parts(found, ["run_at", "source_at"]).items()}
-        keys, category, parts = keys or {}, pl.Categorical, []
-        columns = ["pair_id", *found.drop("run_at", "source_at", "pair_key").columns]
-        for run, source in wanted.iter_rows():
-            part = stored.get((run, source), found.clear())
+        keys, category = keys or {}, pl.Categorical
+        lean, by_ids = {}, []
+
+        def take(run: str, source: str, part: pl.DataFrame) -> None:
             held = [n for n in names if sources[n] == source and n in mine and n in keys]
-            lined = lined_up(keys[held[0]], part) if held and part.height else None
-            if lined is not None:  # tonight's pairs, in tonight's order: tonight's pair ids
-                part, scored = lined
-                ids = mine[held[0]]["pair_id"]
-                part = part.with_columns((ids if scored.all() else ids.filter(scored))
-                                         .alias("pair_id"))
-            elif part.height:
-                part = self.query("q_history_score_ids", run_id=run, engine_name=source)
-            else:
-                part = found.clear().with_columns(pl.lit(None, pl.String).alias("pair_id"))
-            parts.append(part.select(pl.lit(run, category).alias("baseline_run_id"),
-                                     pl.lit(source, category).alias("source_name"),
-                                     *columns))
+            lined = lined_up(keys[held[0]], part) if held else None
+            if lined is None:  # not lined up with tonight's: the rows with their pair ids
+                by_ids.append((run, source))
+                return
+            part, scored = lined  # tonight's pairs, in tonight's order: tonight's pair ids
+            ids = mine[held[0]]["pair_id"]
+            lean[(run, source)] = part.drop("run_at", "source_at", "pair_key").rechunk() \
+                .with_columns((ids if scored.all() else ids.filter(scored)).alias("pair_id"))
+
+        params = {"runs": runs, "sources": names_of}
+        try:
+            for (r, n), part in self.streamed_parts("q_history_scores", ["run_at", "source_at"],
+                                                    **params):
+                take(runs[r - 1], names_of[n - 1], part)
+        except PartsInterleaved:  # baselines' rows interleaved: read whole
+            lean, by_ids = {}, []
+            for (r, n), part in stored_parts(self.query("q_history_scores", **params),
+                                             ["run_at", "source_at"]).items():
+                take(runs[r - 1], names_of[n - 1], part)
+        for run, source in by_ids:
+            lean[(run, source)] = self.query("q_history_score_ids", run_id=run,
+                                             engine_name=source)
+        empty = pl.DataFrame(schema=HISTORY_SCHEMA)
+        parts = [(lean.get((run, source), empty)).select(
+            pl.lit(run, category).alias("baseline_run_id"),
+            pl.lit(source, category).alias("source_name"), *empty.columns)
+            for run, source in wanted.iter_rows()]
         if not parts:  # no baseline: the frame's columns, no rows
-            parts.append(found.with_columns(pl.lit(None, pl.String).alias("pair_id")).select(
-                pl.lit(None, category).alias("baseline_run_id"),
-                pl.lit(None, category).alias("source_name"), *columns))
+            parts.append(empty.select(pl.lit(None, category).alias("baseline_run_id"),
+                                      pl.lit(None, category).alias("source_name"),
+                                      *empty.columns))
         return {"baselines": baselines, "history": pl.concat(parts, rechunk=False)}
 
     @writes
