@@ -10,6 +10,7 @@ import polars as pl
 from rerankwatch.checks import base
 from rerankwatch.checks.base import (
     AT_LEAST,
+    AT_MOST,
     CheckParams,
     Judge,
     Rows,
@@ -58,7 +59,11 @@ class ArgumentOrder:
         "matches_reference_swapped": "share of scores nearer the reference's swapped "
                                      "score(d, q) than its score(q, d)",
     }
-    bounds: ClassVar[dict[str, str]] = {"asymmetry": AT_LEAST}  # score(q, d) ≠ score(d, q)
+    bounds: ClassVar[dict[str, str]] = {
+        "asymmetry": AT_LEAST,  # score(q, d) ≠ score(d, q)
+        "*": AT_MOST,
+    }
+    figure: ClassVar[str | None] = "order-{engine}"
 
     def _swapped(self, data: SuiteInput, engine: str) -> pl.DataFrame:
         return data.probes.filter((pl.col("engine_name") == engine)

@@ -302,31 +302,39 @@ class Judge:
         return bool(result.success), dict(result.result)
 
 
-# Which side of its threshold a result's ``observed`` value must stay on. A check's rows are
-# AT_MOST (higher is worse: a delta, a share, a ceiling) unless the check declares otherwise
-# per subject in its ``bounds`` ClassVar ({subject: AT_LEAST or EXACTLY}, "*" for every one).
+# Which side of its threshold a result's ``observed`` value must stay on, per subject, as each
+# check declares in its ``bounds`` ClassVar: AT_MOST (higher is worse: a delta, a share, a
+# ceiling), AT_LEAST (a Kendall τ, an overlap) or EXACTLY (a count).
 AT_MOST, AT_LEAST, EXACTLY = "at_most", "at_least", "exactly"
+BOUNDS = (AT_MOST, AT_LEAST, EXACTLY)
 
 
 class Check(Protocol):
-    """A check: named, with thresholds, producing result rows from a SuiteInput.
+    """A check: named, with thresholds, producing result rows from a SuiteInput, and what the
+    report says about its results (every view reads these declarations, never a table of its
+    own):
 
-    ``bounds`` (optional): the subjects whose observed value must stay at or above the
-    threshold (AT_LEAST: a Kendall τ, an overlap) or equal it (EXACTLY: a count); the others
-    stay at or below it."""
+    - ``measures``: what each subject's observed value is, in words ("*": every subject not
+      named, its set named after it: "highest score of a known-irrelevant pair in golden_en");
+    - ``bounds``: per subject, which side of its threshold the observed value must stay on
+      (AT_MOST, AT_LEAST or EXACTLY); "*" is every subject not named, so every check has one;
+    - ``figure``: the id of the report figure its results are read on, ``{engine}`` filled in
+      with the result's engine for a figure per engine (None: no figure shows them)."""
 
     name: ClassVar[str]
     Params: ClassVar[type[CheckParams]]
     Detail: ClassVar[type[Detail]]
     needs_reference: ClassVar[bool]
+    measures: ClassVar[dict[str, str]]
+    bounds: ClassVar[dict[str, str]]
+    figure: ClassVar[str | None]
 
     def run(self, data: SuiteInput, params: CheckParams, judge: Judge) -> list[CheckResult]: ...
 
 
 def bound(check: Check | type, subject: str) -> str:
     """AT_MOST, AT_LEAST or EXACTLY: where ``check``'s ``subject`` must stay (vs its threshold)."""
-    bounds = getattr(check, "bounds", {})
-    return bounds.get(subject, bounds.get("*", AT_MOST))
+    return check.bounds.get(subject, check.bounds["*"])
 
 
 def row(check: Check, params: CheckParams, engine: str | None, subject: str, status: str,

@@ -14,6 +14,7 @@ import polars as pl
 
 from rerankwatch.checks import base
 from rerankwatch.checks.base import (
+    AT_MOST,
     Judge,
     PrecisionTolerances,
     Rows,
@@ -75,6 +76,8 @@ class BatchInvariance:
         "shuffled": "max |Δ score| in a shuffled batch",
         "mixed": "max |Δ score| batched with long pairs",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = "probes-{engine}"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -17,6 +17,7 @@ import polars as pl
 
 from rerankwatch.checks import base
 from rerankwatch.checks.base import (
+    AT_MOST,
     Judge,
     PrecisionTolerances,
     Rows,
@@ -71,6 +72,8 @@ class CacheSpotCheck:
     measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
         "copied_scores": "max |copied score − fresh re-score|",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = "probes-{engine}"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row
+from rerankwatch.checks.base import AT_MOST, CheckParams, Judge, Rows, SuiteInput, judged, row
 from rerankwatch.checks.saturation import on_low_precision_grid
 from rerankwatch.core.records import SKIPPED, CheckResult
 
@@ -67,6 +67,8 @@ class DeclaredPrecision:
         "logits": "share of logits on a float16/bfloat16 grid (declared float32)",
         "scores": "share of scores on a float16/bfloat16 grid (declared float32)",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = None
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -9,6 +9,7 @@ import polars as pl
 
 from rerankwatch.checks import base
 from rerankwatch.checks.base import (
+    AT_MOST,
     Judge,
     PrecisionTolerances,
     Rows,
@@ -67,6 +68,8 @@ class Determinism:
         "reload": "max |Δ score| after a fresh reload",
         "load_report": "load-report lines saying weights were newly initialized",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = "probes-{engine}"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -12,6 +12,7 @@ from scipy.stats import kendalltau
 from rerankwatch.checks import base
 from rerankwatch.checks.base import (
     AT_LEAST,
+    AT_MOST,
     CheckParams,
     Judge,
     Rows,
@@ -141,7 +142,12 @@ class EngineAgreement:
         "score_p99_abs_delta": "p99 |Δ score| vs the reference",
         "logit_max_abs_delta": "max |Δ logit| vs the reference",
     }
-    bounds: ClassVar[dict[str, str]] = {"kendall_tau_min": AT_LEAST, "topk_overlap_min": AT_LEAST}
+    bounds: ClassVar[dict[str, str]] = {
+        "kendall_tau_min": AT_LEAST,
+        "topk_overlap_min": AT_LEAST,
+        "*": AT_MOST,
+    }
+    figure: ClassVar[str | None] = "scatter-{engine}"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

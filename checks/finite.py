@@ -8,7 +8,7 @@ import great_expectations as gx
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import EXACTLY, CheckParams, Judge, Rows, SuiteInput, judged
+from rerankwatch.checks.base import AT_MOST, EXACTLY, CheckParams, Judge, Rows, SuiteInput, judged
 from rerankwatch.core.records import CheckResult
 
 
@@ -47,7 +47,11 @@ class Finite:
         "values": "non-finite scores or logits",
         "count": "pairs scored (of the pairs sent)",
     }
-    bounds: ClassVar[dict[str, str]] = {"count": EXACTLY}  # pairs scored: those sent
+    bounds: ClassVar[dict[str, str]] = {
+        "count": EXACTLY,  # pairs scored: those sent
+        "*": AT_MOST,
+    }
+    figure: ClassVar[str | None] = None
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -22,6 +22,7 @@ import polars as pl
 
 from rerankwatch.checks import base
 from rerankwatch.checks.base import (
+    AT_MOST,
     PAIRED_BLOCK_COLUMNS,
     Judge,
     PrecisionTolerances,
@@ -110,6 +111,8 @@ class HistoryBaseline:
         "last_accepted": "max |Δ score| vs the last accepted run",
         "pinned": "max |Δ score| vs the pinned run",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = "trend"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -8,7 +8,16 @@ import great_expectations as gx
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
+from rerankwatch.checks.base import (
+    AT_MOST,
+    CheckParams,
+    Judge,
+    Rows,
+    SuiteInput,
+    judged,
+    row,
+    worst,
+)
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 
@@ -39,6 +48,8 @@ class IrrelevantCeiling:
     measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
         "*": "highest score of a known-irrelevant pair",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = "distribution"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

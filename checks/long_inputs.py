@@ -31,6 +31,7 @@ import polars as pl
 from rerankwatch.checks import base, batch_invariance
 from rerankwatch.checks.base import (
     AT_LEAST,
+    AT_MOST,
     Judge,
     Rows,
     SuiteInput,
@@ -113,7 +114,11 @@ class LongInputs:
         "query_kept": "min |Δ logit| of two queries on the same document cut by max_length",
         "tail_cut": "max |Δ score| when the query is appended past max_length",
     }
-    bounds: ClassVar[dict[str, str]] = {"query_kept": AT_LEAST}  # the query must matter
+    bounds: ClassVar[dict[str, str]] = {
+        "query_kept": AT_LEAST,  # the query must matter
+        "*": AT_MOST,
+    }
+    figure: ClassVar[str | None] = None
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

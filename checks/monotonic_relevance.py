@@ -50,6 +50,7 @@ class MonotonicRelevance:
         "*": "smallest step down a relevance ladder",
     }
     bounds: ClassVar[dict[str, str]] = {"*": AT_LEAST}  # the smallest step down a ladder
+    figure: ClassVar[str | None] = "ladders"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

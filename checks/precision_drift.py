@@ -8,7 +8,16 @@ import great_expectations as gx
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
+from rerankwatch.checks.base import (
+    AT_MOST,
+    CheckParams,
+    Judge,
+    Rows,
+    SuiteInput,
+    judged,
+    row,
+    worst,
+)
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 SAME_ENGINE = ("kind", "model", "pooling", "max_length", "device")
@@ -42,6 +51,8 @@ class PrecisionDrift:
     measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
         "*": "max |Δ score| vs the same engine in float32",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = "scatter-{engine}"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

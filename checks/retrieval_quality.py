@@ -15,7 +15,7 @@ from pydantic import field_validator
 from scipy.stats import wilcoxon
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row
+from rerankwatch.checks.base import AT_MOST, CheckParams, Judge, SuiteInput, judged, row
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 # ranx's metric names (and definitions, with its default rel_lvl=1), optionally "@k"
@@ -159,6 +159,8 @@ class RetrievalQuality:
         "ndcg@10": "nDCG@10 drop vs the reference",
         "mrr": "MRR drop vs the reference",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = "quality"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

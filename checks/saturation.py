@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row
+from rerankwatch.checks.base import AT_MOST, CheckParams, Judge, Rows, SuiteInput, judged, row
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax")
@@ -69,6 +69,8 @@ class Saturation:
         "tied_share": "share of scores tied within a query",
         "low_precision_share": "share of scores on a float16/bfloat16 grid",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = "distribution"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

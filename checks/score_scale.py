@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, SuiteInput, judged, row
+from rerankwatch.checks.base import AT_MOST, CheckParams, Judge, SuiteInput, judged, row
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 BOUNDED = ("sigmoid", "softmax", "cosine")  # scores on a fixed scale; "none": raw logits
@@ -83,6 +83,8 @@ class ScoreScale:
         "top_rung_mean": "|shift| of the mean top-rung score vs the reference",
         "irrelevant_mean": "|shift| of the mean known-irrelevant score vs the reference",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = "scatter-{engine}"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -32,7 +32,7 @@ import great_expectations as gx
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row
+from rerankwatch.checks.base import AT_MOST, CheckParams, Judge, Rows, SuiteInput, judged, row
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 MAX_SHOWN = 5  # differing pairs listed with their first differing tokens
@@ -197,6 +197,8 @@ class Tokenization:
         "history": "pairs fed other ids than in the last accepted run",
         "answer_cue": "sampled LLM prompts that do not end with the answer cue",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = None
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results, with_ids = [], []

@@ -16,7 +16,16 @@ import great_expectations as gx
 import polars as pl
 
 from rerankwatch.checks import base
-from rerankwatch.checks.base import CheckParams, Judge, Rows, SuiteInput, judged, row, worst
+from rerankwatch.checks.base import (
+    AT_MOST,
+    CheckParams,
+    Judge,
+    Rows,
+    SuiteInput,
+    judged,
+    row,
+    worst,
+)
 from rerankwatch.core.records import SKIPPED, CheckResult
 
 MAX_LISTED_PAIRS = 20
@@ -54,6 +63,8 @@ class Truncation:
     measures: ClassVar[dict[str, str]] = {  # what each subject's observed value is
         "long_pairs": "max |Δ score| vs the reference on pairs cut by max_length",
     }
+    bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
+    figure: ClassVar[str | None] = "truncation-{engine}"
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -15,6 +15,9 @@ from itertools import combinations
 
 import polars as pl
 
+from rerankwatch.checks import check_class
+from rerankwatch.core.errors import UnknownNameError
+
 MAX_LADDERS = 12
 COINCIDE = 1e-6  # two engines' ladder series closer than this are drawn as one
 COLOURS = {"irrelevant": "#d62728", "relevant": "#2ca02c", "other": "#1f77b4"}
@@ -22,21 +25,18 @@ PROBE_VARIANTS = ("reload", "single", "shuffled", "mixed", "spot")  # "repeat": 
 PROBE_CHECKS = {"reload": "determinism", "single": "batch_invariance",
                 "shuffled": "batch_invariance", "mixed": "batch_invariance",
                 "spot": "cache_spot_check"}
-# the figure each check's result is read on ({engine} filled in), absent: no figure
-FIGURE_OF = {
-    "engine_agreement": "scatter-{engine}", "score_scale": "scatter-{engine}",
-    "precision_drift": "scatter-{engine}", "argument_order": "order-{engine}",
-    "batch_invariance": "probes-{engine}", "determinism": "probes-{engine}",
-    "cache_spot_check": "probes-{engine}", "truncation": "truncation-{engine}",
-    "irrelevant_ceiling": "distribution", "saturation": "distribution",
-    "monotonic_relevance": "ladders", "history_baseline": "trend",
-    "retrieval_quality": "quality",
-}
+# the figures a check's ``figure`` may name ({engine}: one per engine; html.figures draws them)
+FIGURES = ("scatter-{engine}", "order-{engine}", "probes-{engine}", "truncation-{engine}",
+           "distribution", "ladders", "trend", "quality")
 
 
 def figure_id(check: str, engine: str | None) -> str | None:
-    """The id of the figure a result of ``check`` on ``engine`` is read on (None: none)."""
-    pattern = FIGURE_OF.get(check)
+    """The id of the figure a result of ``check`` on ``engine`` is read on, as the check
+    declares it (None: none, or a check since removed)."""
+    try:
+        pattern = check_class(check).figure
+    except UnknownNameError:
+        return None
     if pattern is None or ("{engine}" in pattern and not engine):
         return None
     return pattern.format(engine=engine)

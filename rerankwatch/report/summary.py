@@ -2,8 +2,8 @@
 
 Every view that summarizes a run (the HTML report, the Prefect markdown artifact) reads it
 from here, so "Kendall τ 0.33, must be ≥ 0.5" is written one way everywhere. What a subject
-measures and which side of its threshold it must stay on are declared by each check
-(``measures`` and ``bounds``; ``rerankwatch.checks.base``).
+measures, which side of its threshold it must stay on and the figure it is read on are declared
+by each check (``measures``, ``bounds`` and ``figure``; ``rerankwatch.checks.base.Check``).
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ def limit(check: str, subject: str, threshold) -> str:
 def measured(check: str, subject: str) -> str:
     """What ``subject`` of ``check`` measures, in words (its set named where it is one)."""
     try:
-        measures = getattr(check_class(check), "measures", {})
-    except UnknownNameError:
+        measures = check_class(check).measures
+    except UnknownNameError:  # a check since removed
         measures = {}
     if subject in measures:
         return measures[subject]

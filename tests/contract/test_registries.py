@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
+import re
+from pathlib import Path
 
 import great_expectations as gx
 import pytest
@@ -114,3 +117,39 @@ def test_a_detail_renders_its_summary_and_rows_and_refuses_undeclared_keys() -> 
     check = check_class("finite")()
     with pytest.raises(ValidationError, match="undeclared"):
         row(check, check.Params(), "e", "*", "failed", undeclared=1)
+
+
+# --------------------------------------------------------------------------- check presentation
+
+# the subjects a check names in its source (row(self, params, engine, "<subject>", ...)) and
+# those the nightly suite wrote over the suite-equivalence store: what ``measures`` must cover
+SUBJECT_LITERAL = re.compile(r"\b(?:row|judged)\(self, \w+, [^,]+, \"([^\"]+)\"")
+SUITE_ROWS = Path(__file__).parents[1] / "unit" / "data" / "suite_equivalence.json"
+
+
+def subjects_of(name: str) -> set[str]:
+    source = inspect.getsource(inspect.getmodule(check_class(name)))
+    stored = {r["subject"] for r in json.loads(SUITE_ROWS.read_text()) if r["check"] == name}
+    return (set(SUBJECT_LITERAL.findall(source)) | stored) - {"*"}
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_every_check_declares_its_presentation(name: str) -> None:
+    """What the report says about a check's results is declared on the check (no view keeps a
+    table of its own): what each subject measures, which side of its threshold it must stay
+    on, and the figure it is read on."""
+    from rerankwatch.checks.base import BOUNDS
+    from rerankwatch.report.figures import FIGURES
+
+    cls = check_class(name)
+    for declared in ("measures", "bounds", "figure"):
+        assert declared in vars(cls), f"{name} does not declare {declared}"
+    assert cls.measures and all(isinstance(v, str) and v for v in cls.measures.values())
+    assert "*" in cls.bounds, f"{name}: bounds must say '*' (every subject not named)"
+    assert set(cls.bounds.values()) <= set(BOUNDS)
+    assert set(cls.bounds) - {"*"} <= set(cls.measures), "a bound on an unmeasured subject"
+    assert cls.figure is None or cls.figure in FIGURES, f"{name}: unknown figure {cls.figure}"
+    subjects = subjects_of(name)
+    assert subjects, f"{name}: no subject found in its source or the suite's rows"
+    unmeasured = set() if "*" in cls.measures else subjects - set(cls.measures)
+    assert not unmeasured, f"{name}: measures does not say what {unmeasured} measure"

@@ -292,6 +292,7 @@ def filtered(data: SuiteInput, predicate: pl.Expr) -> SuiteInput:
 
 def test_every_check_is_registered_with_its_name() -> None:
     assert SUITES["nightly"] == list(CHECKS)
+    assert SUITES["gate"] is SUITES["nightly"]  # one list on purpose (checks/suites.py)
     assert all(set(names) <= set(CHECKS) for names in SUITES.values())
     for name in CHECKS:
         cls = check_class(name)

@@ -34,7 +34,7 @@ def test_limits_say_their_direction():
 
 def test_every_check_says_what_it_measures():
     for name in CHECKS:
-        assert getattr(check_class(name), "measures", None), name
+        assert check_class(name).measures, name
     assert measured("irrelevant_ceiling", "golden_zh") == (
         "highest score of a known-irrelevant pair in golden_zh")
     assert measured("a_check_since_removed", "x") == "a_check_since_removed x"
