@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: venv demo demo-model test lint bench replay replay-table clean
+.PHONY: venv demo demo-model test lint docs bench replay replay-table clean
 
 venv: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ lint: venv
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/contract/test_private_imports.py
 
+# the docs site (mkdocs.yml, docs/) into site/; --strict: a broken link or a missing page fails.
+# The reference pages are generated from the code at build time (docs/hooks.py)
+docs: venv
+	$(BIN)/mkdocs build --strict
+
 # every bench at full size (about an hour on 2 CPU cores); `make bench QUICK=1`: small sizes
 bench: venv
 	$(BIN)/python bench/score_overhead.py $(if $(QUICK),--pairs 100)
@@ -60,10 +65,11 @@ bench: venv
 replay: venv
 	$(BIN)/rerankwatch replay
 
-# README's replay table, from the replays engines/faults.py declares (a unit test compares them)
+# docs/replays.md's replay table, from the replays engines/faults.py declares (a unit test
+# compares them; the docs build also generates it afresh)
 replay-table: venv
 	$(BIN)/python -c "from pathlib import Path; from rerankwatch.pipeline.replay import \
-	readme_with_replay_table as table; p = Path('README.md'); p.write_text(table(p.read_text()))"
+	readme_with_replay_table as table; p = Path('docs/replays.md'); p.write_text(table(p.read_text()))"
 
 clean:
-	rm -rf $(VENV) build .prefect .prefect-test .cache rerankwatch.duckdb replay.duckdb
+	rm -rf $(VENV) build site .prefect .prefect-test .cache rerankwatch.duckdb replay.duckdb

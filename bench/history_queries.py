@@ -8,7 +8,7 @@ verdict, and the per-run agreement summary finish_run writes; every 7th night al
 upgrade-gate run. One engine changes fingerprint half-way.
 Each view gets the query a user typically runs (listed in QUERIES), timed best of ``--repeat``
 after one warm-up; the target is ≤ 2 s each on 2 CPU cores. ``--readme`` also times every SQL
-example in README.md (each statement of its ```sql blocks), to the same target.
+example in README.md and docs/ (each statement of their ```sql blocks), to the same target.
 
 ``--backend ducklake``: the same history, copied into a DuckLake store (a SQLite catalog,
 Parquet data in the temporary directory) with ``rerankwatch store copy``'s code, and every
@@ -178,8 +178,10 @@ def build(path: Path, runs: int, pairs: int) -> None:
 
 
 def readme_examples() -> dict[str, str]:
-    """Every statement of README.md's ```sql blocks, named by the comment above it."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """Every statement of the ```sql blocks of README.md and the docs (docs/**/*.md), named by
+    the comment above it."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
     examples: dict[str, str] = {}
     for block in re.findall(r"```sql\n(.*?)```", text, flags=re.DOTALL):
         for statement in block.split(";"):
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", help="keep the store here instead of a temp dir (reused if set)")
     parser.add_argument("--only", nargs="+", choices=list(QUERIES), default=list(QUERIES))
     parser.add_argument("--readme", action="store_true",
-                        help="also time every SQL example in README.md")
+                        help="also time every SQL example in README.md and docs/")
     parser.add_argument("--backend", choices=["duckdb", "ducklake"], default="duckdb")
     args = parser.parse_args(argv)
 

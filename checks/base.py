@@ -77,7 +77,7 @@ class PrecisionTolerances(CheckParams):
     bfloat16 3.2e-3, float16 4.1e-4, float32 5.0e-8 (``tests/unit/test_noise_model.py``
     recomputes them). An engine that declares no precision (``UNDECLARED_PRECISION``) gets the
     loosest float tolerance. Tighten a field for a deterministic setup (CPU, or vLLM's
-    batch-invariant mode ``VLLM_BATCH_INVARIANT=1``): README, "Noise and precision"."""
+    batch-invariant mode ``VLLM_BATCH_INVARIANT=1``): docs/checks.md, "Noise and precision"."""
 
     float32: float
     float16: float

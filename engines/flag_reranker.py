@@ -1,7 +1,7 @@
 """`flag-reranker`: FlagEmbedding's FlagReranker (encoder-only cross-encoders such as bge-reranker).
 
 FlagEmbedding 1.4 does not import under transformers 5, so this engine runs in an isolated
-environment (see README, "Isolated environments"): FlagEmbedding is imported in ``_load`` only.
+environment (docs/engines.md, isolated environments): FlagEmbedding is imported in ``_load`` only.
 FlagReranker truncates its own way: the query to ``query_max_length`` (3/4 of ``max_length``
 unless set), then the passage so the pair fits ``max_length`` (512 by default).
 """

@@ -174,7 +174,7 @@ ForceOpt = Annotated[bool, typer.Option(
 
 JunitOpt = Annotated[Path | None, typer.Option(
     "--junit", help="Also write a JUnit XML report here (one test case per check × engine × "
-                    "subject), whatever the outcome; see README: CI integration.")]
+                    "subject), whatever the outcome; see docs/ci.md.")]
 JsonOpt = Annotated[Path | None, typer.Option(
     "--json", help="Also write a JSON report here (verdict, failing checks, engines with "
                    "their fingerprints), whatever the outcome.")]

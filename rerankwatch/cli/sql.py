@@ -27,7 +27,7 @@ from rerankwatch.core.store_spec import store_exists
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 MAX_SHOWN = 1000  # a terminal table longer than this helps nobody; --out writes every row
 BATCH_ROWS = 65_536  # rows fetched at a time: what is printed or written, never the whole result
-BUSY_EXIT = 3  # another process held the store past the wait (README: exit codes)
+BUSY_EXIT = 3  # another process held the store past the wait (docs/commands.md: exit codes)
 TIMEOUT_EXIT = 3  # the query ran past --timeout: not judged, as ERROR
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -109,7 +109,7 @@ def missing_name_hint(message: str) -> str:
     if found[1].strip('"').lower() in views:
         return ("\nhint: a store last written by an older rerankwatch lacks this view; any "
                 "scoring command (score, nightly, gate) or `rerankwatch store init` adds it")
-    return (f"\nhint: rerankwatch's views are {', '.join(views)} (README, SQL over history); "
+    return (f"\nhint: rerankwatch's views are {', '.join(views)} (docs/sql.md, SQL over history); "
             f"select table_name from information_schema.tables lists every table")
 
 
@@ -223,7 +223,7 @@ def sql(
         "--timeout", min=0, help="Seconds the query (and writing its rows) may run before it "
                                  "is interrupted (exit 3); 0: no limit.")] = DEFAULT_TIMEOUT_S,
 ) -> None:
-    """Run one read-only SELECT over the store's history (views: see README, SQL over history)."""
+    """Run one read-only SELECT over the store's history (views: docs/sql.md, SQL over history)."""
     if (query is None) == (file is None):
         fail("give exactly one of a query or --file PATH.sql", 2)
     if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:

@@ -1,7 +1,7 @@
 """`rerankwatch store`: set a store up, check it, look after a lake, move a history over.
 
 Exit codes: 0 done (check: everything ok), 2 bad input (a malformed spec, config or option),
-3 the store or its storage is unreachable or broken (README: exit codes)."""
+3 the store or its storage is unreachable or broken (docs/commands.md: exit codes)."""
 
 from __future__ import annotations
 

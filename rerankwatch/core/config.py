@@ -63,7 +63,7 @@ class EngineConfig(_Strict):
     # a worker call or an HTTP request; with a work_pool, also the whole child flow run
     timeout_s: float = Field(default=1800.0, gt=0)
     # a Prefect work pool: a child flow run of its `score-engine/<pool>` deployment scores this
-    # engine config on a worker of that pool (README, "Scaling out"); None: the parent's process
+    # engine config on a worker of that pool (docs/scaling-out.md); None: the parent's process
     work_pool: str | None = Field(default=None, min_length=1)
     job_variables: dict[str, Any] = Field(default_factory=dict)  # per flow run (image, env, …)
     # http-rerank / http-embed: the server, its API schema (http-rerank), where the key comes

@@ -4,7 +4,7 @@ Parquet under the lake's data path (a local path or ``s3://``).
 DuckDB extensions cannot be downloaded on every host (nor on ours), so the four this needs
 are loaded by path from their PyPI packages (``duckdb-extension-ducklake``, ``-sqlite-scanner``,
 ``-postgres-scanner``, ``-httpfs``). Those packages ship builds for one DuckDB version, which
-is why pyproject pins ``duckdb`` to it (README, "Team store").
+is why pyproject pins ``duckdb`` to it (docs/team-store.md).
 
 Secrets stay out of the spec: PostgreSQL reads ``PGPASSWORD`` / ``~/.pgpass`` itself; S3 keys
 and endpoint come from the environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,

@@ -1,6 +1,6 @@
 """deploy/prefect.yaml against a real `prefect server start` on 127.0.0.1.
 
-The quickstart of deploy/README.md is run as written, block by block in bash (only the port and
+The quickstart of docs/team-setup.md is run as written, block by block in bash (only the port and
 the home folder differ): server, `rerankwatch deploy --config --db`, a worker, a gate that
 passes and one that blocks (`--watch` exits 0 and 1), the nightly, the verdicts, the stop.
 Apart from it, `rerankwatch deploy` registers the four deployments (and the process pool) and
@@ -37,7 +37,7 @@ PREFECT_FILE = ROOT / "deploy" / "prefect.yaml"
 TEMPLATES = ROOT / "deploy" / "gpu-job-templates"
 POOL = "rerankwatch-process"
 WORKER_S = 300
-QUICKSTART = ROOT / "deploy" / "README.md"
+QUICKSTART = ROOT / "docs" / "team-setup.md"
 QUICKSTART_PORT, QUICKSTART_HOME = "4200", "~/.rerankwatch"  # replaced in the test's copy
 BLOCK_S = {2: 150, 4: 300, 8: 1500}  # the nightly may build vLLM's venv
 BLOCKS = 10
@@ -186,7 +186,7 @@ def test_deploy_refuses_without_a_server(tmp_path):
 
 
 def quickstart_blocks() -> list[str]:
-    """The ```bash blocks of deploy/README.md's quickstart section, in order."""
+    """The ```bash blocks of docs/team-setup.md's quickstart section, in order."""
     section = QUICKSTART.read_text().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```bash\n(.*?)```", section, re.S)
 

@@ -14,7 +14,7 @@ candidates with `rerankwatch gate --deployment`, on a machine that has only the 
   (`baseline history` shows the candidate approved in the gate, nothing new for the reference).
 
 A teammate with only `RERANKWATCH_DB` (and the bucket's credentials) set fetches that gate's
-report from the lake and runs every SQL example of README.md.
+report from the lake and runs every SQL example of README.md and docs/.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def test_a_healthy_candidate_passes_and_leaves_the_baselines_alone(team, tmp_pat
     assert "report fetched" in report.stdout and f"s3://{BUCKET}/" in report.stdout
     fetched = Path(report.stdout.split("report fetched: ", 1)[1].split(" (stored", 1)[0])
     assert 'class="verdict PASS"' in fetched.read_text()
-    # and every SQL example of README.md answers on the team's lake
+    # and every SQL example of README.md and docs/ answers on the team's lake
     sys.path.insert(0, str(ROOT / "bench"))
     from history_queries import readme_examples
 

@@ -211,16 +211,16 @@ def test_fit_cuts_the_document_text_where_llm_rerank_cuts_the_body(pairs):
 
 
 def test_the_readme_qwen3_config_is_valid(tmp_path):
-    """README's Qwen3-Reranker example (a hub id, not runnable offline) passes every check a
-    run makes before it loads a model."""
+    """The Qwen3-Reranker example of docs/engines.md (a hub id, not runnable offline)
+    passes every check a run makes before it loads a model."""
     import re
     from pathlib import Path
 
     from rerankwatch.pipeline import load_config
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "engines.md").read_text()
     block = re.search(r"```toml\n(# Qwen/Qwen3-Reranker-0\.6B.*?)```", readme, re.S)
-    assert block, "README lost its Qwen3-Reranker example"
+    assert block, "docs/engines.md lost its Qwen3-Reranker example"
     path = tmp_path / "qwen3.toml"
     path.write_text(block.group(1))
     config = load_config(path)

@@ -1,5 +1,5 @@
 """Replays are declared once, beside their fault class (engines/faults.py): the engine
-registry's replay-* kinds, `rerankwatch replay`'s list and README's replay table follow."""
+registry's replay-* kinds, `rerankwatch replay`'s list and docs/replays.md's table follow."""
 
 from __future__ import annotations
 
@@ -19,14 +19,15 @@ from rerankwatch.pipeline.replay import (
     replay_names,
 )
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+# the replay table lives on the docs site's Incident replays page
+README = Path(__file__).resolve().parents[2] / "docs" / "replays.md"
 
 
 def test_readme_replay_table_is_the_generated_one():
     readme = README.read_text(encoding="utf-8")
     assert readme.count(TABLE_START) == readme.count(TABLE_END) == 1
     assert readme_with_replay_table(readme) == readme, (
-        "README's replay table differs from the replays engines/faults.py declares: "
+        "docs/replays.md's replay table differs from the replays engines/faults.py declares: "
         "`make replay-table` writes it")
 
 
