@@ -153,6 +153,19 @@ def lined_up(keys: pl.Series, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.Seri
     return rows[at.drop_nulls()], at.is_not_null()
 
 
+def first_order(keys: pl.Series, pairs: pl.DataFrame) -> pl.DataFrame:
+    """``pairs`` (with ``pair_key``) in the order of ``keys`` (the first engine config's), the
+    pairs it did not score after them in stored order: every pair stays, whoever scored it.
+    ``pairs`` as stored when the keys cannot tell pairs apart."""
+    lined = lined_up(keys, pairs)
+    if lined is None:
+        return pairs
+    first = lined[0]
+    if first.height == pairs.height:
+        return first
+    return pl.concat([first, pairs.filter(~pl.col("pair_key").is_in(first["pair_key"].implode()))])
+
+
 def beside_pairs(scores: pl.DataFrame, pairs: pl.DataFrame, name: str,
                  names: pl.Categorical | pl.DataType) -> pl.DataFrame:
     """One engine config's main scores (q_suite_scores' columns, pair_key first) with the pair
@@ -812,17 +825,16 @@ class Store:
         other's; pair ids are read only where two of them share a key. A scored pair missing
         from sample_pairs is dropped, as v_run_scores drops it. Also returns each engine's pair
         keys, in its rows' order (what its history is lined up with)."""
-        pairs = self.query("q_suite_pairs", run_id=run_id,
-                           scored=self.run_pairs_count(run_id) == 0)
+        stored = self.query("q_suite_pairs", run_id=run_id,
+                            scored=self.run_pairs_count(run_id) == 0)
         category, at_of = pl.Categorical, {at: name for at, name in enumerate(names, start=1)}
-        frames, keys, by_ids = {}, {}, []
+        frames, keys, by_ids, pairs = {}, {}, [], stored
 
         def take(at: int, scores: pl.DataFrame) -> None:
             nonlocal pairs
             name = at_of[at]
             if not frames and not by_ids:  # the first engine config's order is the order
-                lined = lined_up(scores["pair_key"], pairs)
-                pairs = lined[0] if lined is not None else pairs
+                pairs = first_order(scores["pair_key"], stored)
             lined = lined_up(pairs["pair_key"], scores.drop("engine_at"))
             if lined is None:  # keys do not tell the pairs apart: by pair id, once read
                 by_ids.append(name)
@@ -837,7 +849,7 @@ class Store:
                                                      run_id=run_id, engines=names):
                 take(at, scores)
         except PartsInterleaved:  # engine configs' rows interleaved: read whole
-            frames, keys, by_ids = {}, {}, []
+            frames, keys, by_ids, pairs = {}, {}, [], stored
             for (at,), scores in stored_parts(self.query(
                     "q_suite_scores", run_id=run_id, engines=names), ["engine_at"]).items():
                 take(at, scores)

@@ -441,6 +441,33 @@ def test_v_run_scores_drops_scores_without_a_stored_pair(store: Store,
     assert store.sql("select pair_id from v_run_scores")["pair_id"].to_list() == ids[:1]
 
 
+@pytest.mark.parametrize("recorded", [True, False], ids=["run-pairs", "scored-pairs"])
+@pytest.mark.parametrize("interleaved", [True, False], ids=["interleaved", "one-after-another"])
+def test_suite_frames_keep_every_scored_pair_whoever_scored_first(
+        store: Store, pairs: pl.DataFrame, recorded: bool, interleaved: bool) -> None:
+    """The suite reads each engine config's main scores as v_run_scores holds them, when the
+    first engine config scored only some pairs (an engine failed part way) and when engine
+    configs' shards were ingested in turns (workers of a fan-out, a resume): no pair of another
+    engine is lost to the first one's order (the fan-out nightly once judged 29 of 45)."""
+    store.add_pairs(pairs)
+    ids = pairs["pair_id"].to_list()
+    run_id = store.start_run("f", {}, pair_ids=ids if recorded else ())
+    fp = fingerprint()
+    write(store, run_id, "a", fp, ids[:1], batch([0.9], [0], (0.1,)))
+    if interleaved:
+        write(store, run_id, "b", fp, ids[:2], batch([0.8, 0.7], [0, 0], (0.1,)))
+        write(store, run_id, "a", fp, ids[1:2], batch([0.6], [0], (0.1,)))
+        write(store, run_id, "b", fp, ids[2:], batch([0.5], [0], (0.1,)))
+    else:
+        write(store, run_id, "b", fp, ids, batch([0.8, 0.7, 0.5], [0, 0, 0], (0.1,)))
+    frame = store.suite_frames(run_id)["scores"]
+    expected = store.sql("select engine_name, pair_id, score, label from v_run_scores "
+                         "where run_id = $r", r=run_id)
+    got = frame.select(pl.col("engine_name").cast(pl.String), "pair_id", "score", "label")
+    assert got.height == expected.height == (5 if interleaved else 4)
+    assert sorted(got.iter_rows()) == sorted(expected.iter_rows())
+
+
 # --------------------------------------------------------------------------- read-only
 
 
