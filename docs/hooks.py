@@ -113,17 +113,28 @@ def config_reference(models: dict[str, type] | None = None) -> str:
 
 
 def checks_reference() -> str:
-    """Every registered check with its parameters (``[checks.<name>]``) and their defaults."""
+    """Every registered check: what it catches (its module's docstring), what each subject
+    measures and on which side of its threshold it must stay, its parameters
+    (``[checks.<name>]``) with their defaults and descriptions (how to tune it), and the
+    incident replays it is declared to catch (engines/faults.py)."""
     from rerankwatch.checks import CHECKS, check_class
+    from rerankwatch.checks.base import bound
+    from rerankwatch.pipeline.replay import REPLAYS
 
     parts = []
     for name in CHECKS:
         cls = check_class(name)
         module = inspect.getmodule(cls)
         summary = (inspect.getdoc(module) or inspect.getdoc(cls) or "").split("\n\n")[0]
+        measures = "\n".join(f"- `{subject}`: {what} ({bound(cls, subject).replace('_', ' ')} "
+                             f"its threshold)" for subject, what in cls.measures.items())
+        caught = [f"`{r.name}`" for r in REPLAYS if name in r.expected]
         parts.append(f"### `{name}`\n\n{' '.join(summary.split())}\n\n"
+                     f"What it measures:\n\n{measures}\n\n"
                      f"`[checks.{name}]` (`{module.__name__.split('.')[-1]}.py`):\n\n"
-                     + fields_table(cls.Params))
+                     + fields_table(cls.Params)
+                     + "\n\nIncident replays it catches: "
+                     + (", ".join(caught) if caught else "none declared") + ".\n")
     return "\n".join(parts)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rerankwatch.core.errors import RerankwatchError
+from rerankwatch.core.settings import settings
 from rerankwatch.core.store_spec import check_lake, is_lake, shown_db
 
 DEPLOY_TIMEOUT_S = 600
@@ -115,7 +116,7 @@ def deploy(timezone: str | None = None, api_url: str | None = None,
     if not prefect_file.is_file():
         raise DeployError(f"{prefect_file} not found: this rerankwatch installation lacks its "
                           f"deploy files (reinstall the package)", 2)
-    timezone = timezone or os.environ.get("RERANKWATCH_NIGHTLY_TIMEZONE") or "UTC"
+    timezone = timezone or settings().nightly_timezone
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -15,13 +15,13 @@ the environment.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from rerankwatch.core.errors import RerankwatchError, StorageError
 from rerankwatch.core.files import atomic_write
+from rerankwatch.core.settings import settings
 from rerankwatch.core.store_spec import local_dir, store_exists
 from rerankwatch.report.html import load_report_data, render_html, stored_run
 from rerankwatch.store import Store, open_store, reader_wait_s
@@ -73,7 +73,7 @@ def reports_folder(store: Store, config: dict) -> str:
 def report_link(run_id: str) -> str | None:
     """The report's http(s) address under ``$RERANKWATCH_REPORT_URL``, else None (a file://
     base, or a path on some host, is never offered as a link)."""
-    base = os.environ.get(REPORT_URL_ENV, "").strip()
+    base = settings().report_url.strip()
     if not base.startswith(("http://", "https://")):
         return None
     return f"{base.rstrip('/')}/{quote(f'{run_id}.html')}"
