@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, Protocol
@@ -118,6 +119,19 @@ class SuiteInput:
     token_samples: pl.DataFrame | None = None
     suite: str = "nightly"
     _paired: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _locks: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def _once(self, key: tuple, compute) -> Any:
+        """``compute()``, kept under ``key``: computed once however many check threads ask at
+        the same time (two copies of 10 M paired rows at once cost a suite its memory bound,
+        issue 31)."""
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._paired:
+                self._paired[key] = compute()
+        return self._paired[key]
 
     @cached_property
     def engine_info(self) -> dict[str, dict]:
@@ -148,25 +162,23 @@ class SuiteInput:
 
         Computed once per engine pair; scores of the same pairs in the same order (the usual
         case: both engines scored the same sets) are put side by side without a join."""
-        if (name, other) not in self._paired:
+        def compute() -> pl.DataFrame:
             left, right = self.engine_scores(name), self.engine_scores(other)
             columns = [c for c in PAIRED_COLUMNS if c in right.columns]
             if left["pair_id"].equals(right["pair_id"]):
-                joined = left.with_columns(right.select(columns).rename(
+                return left.with_columns(right.select(columns).rename(
                     {c: f"{c}_other" for c in columns}))
-            else:
-                joined = left.join(right.select("pair_id", *columns), on="pair_id",
-                                   suffix="_other")
-            self._paired[(name, other)] = joined
-        return self._paired[(name, other)]
+            return left.join(right.select("pair_id", *columns), on="pair_id", suffix="_other")
+
+        return self._once((name, other), compute)
 
     def paired_blocks(self, name: str, other: str) -> list[tuple[pl.DataFrame, dict]]:
         """``paired(name, other)`` as query_blocks of PAIRED_BLOCK_COLUMNS, computed once."""
-        if (name, other, "blocks") not in self._paired:
+        def compute() -> list[tuple[pl.DataFrame, dict]]:
             frame = self.paired(name, other)
-            self._paired[(name, other, "blocks")] = query_blocks(frame, PAIRED_BLOCK_COLUMNS,
-                                                                 self.layout(frame))
-        return self._paired[(name, other, "blocks")]
+            return query_blocks(frame, PAIRED_BLOCK_COLUMNS, self.layout(frame))
+
+        return self._once((name, other, "blocks"), compute)
 
     def layout(self, frame: pl.DataFrame) -> QueryLayout:
         """``frame``'s QueryLayout: the last one computed when it fits (engines that scored the
@@ -202,18 +214,16 @@ class SuiteInput:
         """``name``'s scores of the pairs it scored tonight and ``source`` scored in the
         accepted run ``run_id``, with that run's ``score_other`` and ``logit_other``; computed
         once (history_baseline and score_scale both read the last accepted run)."""
-        key = ("history", name, run_id, source)
-        if key not in self._paired:
+        def compute() -> pl.DataFrame:
             mine = self.engine_scores(name)
             then = self.history_scores(run_id, source).select(
                 "pair_id", pl.col("score").alias("score_other"),
                 pl.col("logit").alias("logit_other"))
             if mine["pair_id"].equals(then["pair_id"]):  # the same pairs in the same order
-                joined = mine.with_columns(then.drop("pair_id"))
-            else:
-                joined = mine.join(then, on="pair_id")
-            self._paired[key] = joined
-        return self._paired[key]
+                return mine.with_columns(then.drop("pair_id"))
+            return mine.join(then, on="pair_id")
+
+        return self._once(("history", name, run_id, source), compute)
 
 
 @dataclass(frozen=True)

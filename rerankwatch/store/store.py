@@ -570,10 +570,12 @@ class Store:
 
     @contextlib.contextmanager
     def _wanted(self, pair_ids: Sequence[str] | pl.Series) -> Iterator[None]:
-        """The pair ids as the relation ``wanted`` that the reuse SQL semi-joins."""
+        """The pair ids as the relation ``wanted`` that the reuse SQL semi-joins, each with its
+        position (``at``)."""
         ids = (pair_ids.cast(pl.String).to_arrow() if isinstance(pair_ids, pl.Series)
                else pa.array(list(pair_ids), pa.string()))
-        self.con.register("wanted", pa.table({"pair_id": ids}))
+        self.con.register("wanted", pa.table({"pair_id": ids,
+                                              "at": pa.array(range(len(ids)), pa.int64())}))
         try:
             yield
         finally:
@@ -693,21 +695,20 @@ class Store:
         seen = set(self.query("q_ingested_shards", shard_ids=ids)["shard_id"])
         todo = [info for info in found if info.shard_id not in seen]
         added = 0
-        # a parallel bulk load (a session setting, kept inline like its reset below)
-        self.con.execute("set preserve_insertion_order = false")
-        try:
-            with self.transaction(runs=[info.run_id for info in todo]):
-                for fingerprint in {json.dumps(i.fingerprint, sort_keys=True) for i in todo}:
-                    self._register_engine(Fingerprint(**json.loads(fingerprint)))
-                for run_id in sorted({info.run_id for info in todo}):
-                    added += self._ingest_run([i for i in todo if i.run_id == run_id], run_id)
-                if todo:
-                    self._insert("ingested_shards", pl.DataFrame(
-                        [{"shard_id": i.shard_id, "run_id": i.run_id,
-                          "engine_name": i.engine_name, "variant": i.variant,
-                          "shard_rows": i.rows} for i in todo]))
-        finally:
-            self.con.execute("reset preserve_insertion_order")
+        # Rows keep the shards' order (DuckDB's default, preserve_insertion_order): every engine
+        # config stores the pairs in the order it was given them, so the suite lines engines and
+        # baselines up without a join (issue 31: a parallel load that reordered 10 M rows cost
+        # the suite a hash join per engine and per baseline).
+        with self.transaction(runs=[info.run_id for info in todo]):
+            for fingerprint in {json.dumps(i.fingerprint, sort_keys=True) for i in todo}:
+                self._register_engine(Fingerprint(**json.loads(fingerprint)))
+            for run_id in sorted({info.run_id for info in todo}):
+                added += self._ingest_run([i for i in todo if i.run_id == run_id], run_id)
+            if todo:
+                self._insert("ingested_shards", pl.DataFrame(
+                    [{"shard_id": i.shard_id, "run_id": i.run_id,
+                      "engine_name": i.engine_name, "variant": i.variant,
+                      "shard_rows": i.rows} for i in todo]))
         shards.remove([info.path for info in found])
         return IngestReport(len(todo), added, len(found) - len(todo))
 
@@ -721,7 +722,11 @@ class Store:
                                   run_id=run_id).fetchall()[0][0]
         files = [str(i.path) for i in found if not i.legacy]
         if files:
-            added += self.execute("ingest_scores", files=files, run_id=run_id).fetchall()[0][0]
+            parts = sorted({f"{i.engine_name}/{i.variant}" for i in found if not i.legacy})
+            stored = bool(self.query("q_parts_stored", run_id=run_id, parts=parts)["stored"][0])
+            loaded = (self.execute("ingest_scores", files=files, run_id=run_id) if stored
+                      else self.execute("ingest_fresh_scores", files=files))
+            added += loaded.fetchall()[0][0]
             self.execute("ingest_token_samples", files=files, run_id=run_id)
         return added
 
@@ -804,15 +809,33 @@ class Store:
         engines = self.query("q_run_engine_status", run_id=run_id)
         sources = history_sources or {name: name for name in engines["engine_name"]}
         scores, keys = self.main_frames(run_id, engines["engine_name"].to_list())
+        self.release_cached_blocks()
         history = self.history_frames(run_id, sources, scores, keys)
+        self.release_cached_blocks()
         runs = [run_id, *history["baselines"]["baseline_run_id"].unique().to_list()]
-        return {
+        frames = {
             "scores": scores,
             "probes": self.probe_frames(run_id),
             "engines": engines,
             "token_samples": self.query("q_token_samples", runs=runs),
             **history,
         }
+        self.release_cached_blocks()
+        return frames
+
+    def release_cached_blocks(self) -> None:
+        """Give back the table blocks DuckDB keeps cached after a read (its buffer pool keeps
+        what it read until memory_limit: 2.4 GiB after the suite's reads of 10 M pairs x 4,
+        none of them read again; issue 31): the limit is lowered for a moment, then restored.
+        Best effort: blocks still in use stay."""
+        limit = self.__dict__.setdefault("_memory_limit", self.con.execute(
+            "select current_setting('memory_limit')").fetchone()[0])  # once: it reads rounded
+        try:
+            self.con.execute("set memory_limit = '64MB'")
+        except duckdb.Error:  # more is pinned than that: what could be evicted was
+            pass
+        finally:
+            self.con.execute(f"set memory_limit = '{limit}'")
 
     def main_frames(self, run_id: str, names: list[str]
                     ) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
@@ -825,16 +848,16 @@ class Store:
         other's; pair ids are read only where two of them share a key. A scored pair missing
         from sample_pairs is dropped, as v_run_scores drops it. Also returns each engine's pair
         keys, in its rows' order (what its history is lined up with)."""
-        stored = self.query("q_suite_pairs", run_id=run_id,
-                            scored=self.run_pairs_count(run_id) == 0)
+        scored = self.run_pairs_count(run_id) == 0
+        pairs = self.query("q_suite_pairs", run_id=run_id, scored=scored)
         category, at_of = pl.Categorical, {at: name for at, name in enumerate(names, start=1)}
-        frames, keys, by_ids, pairs = {}, {}, [], stored
+        frames, keys, by_ids = {}, {}, []
 
         def take(at: int, scores: pl.DataFrame) -> None:
             nonlocal pairs
             name = at_of[at]
             if not frames and not by_ids:  # the first engine config's order is the order
-                pairs = first_order(scores["pair_key"], stored)
+                pairs = first_order(scores["pair_key"], pairs)
             lined = lined_up(pairs["pair_key"], scores.drop("engine_at"))
             if lined is None:  # keys do not tell the pairs apart: by pair id, once read
                 by_ids.append(name)
@@ -848,8 +871,9 @@ class Store:
             for (at,), scores in self.streamed_parts("q_suite_scores", ["engine_at"],
                                                      run_id=run_id, engines=names):
                 take(at, scores)
-        except PartsInterleaved:  # engine configs' rows interleaved: read whole
-            frames, keys, by_ids, pairs = {}, {}, [], stored
+        except PartsInterleaved:  # engine configs' rows interleaved: read whole, from the start
+            frames, keys, by_ids = {}, {}, []
+            pairs = self.query("q_suite_pairs", run_id=run_id, scored=scored)
             for (at,), scores in stored_parts(self.query(
                     "q_suite_scores", run_id=run_id, engines=names), ["engine_at"]).items():
                 take(at, scores)

@@ -4,7 +4,7 @@
 -- token_samples (ingest_token_samples.sql).
 insert into scores by name
 with incoming as (
-    select * exclude (sample_ids, sample_tokens)
+    select * exclude (sample_ids, sample_tokens), file_index, file_row_number
     from read_parquet($files)
 ),
 stored as (
@@ -12,6 +12,10 @@ stored as (
     from scores
     where run_id = $run_id
 )
-select incoming.*
+select incoming.* exclude (file_index, file_row_number)
 from incoming
 anti join stored using (run_id, engine_name, variant, pair_id)
+-- in the shards' order (the order the engine config was given the pairs): a parallel anti join
+-- returns rows in any order, and the suite lines engines and baselines up without a join only
+-- where they are stored alike (issue 31: 10 M reordered rows cost a hash join per engine)
+order by file_index, file_row_number

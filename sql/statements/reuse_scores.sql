@@ -3,9 +3,9 @@
 -- $engine_name; pairs it already holds are kept. reused_from_run names the run that scored it.
 insert into scores by name
 with candidates as (
-    select s.*
+    select s.*, w.at as wanted_at
     from scores as s
-    semi join wanted using (pair_id)
+    join wanted as w using (pair_id)
     where s.engine_id = $engine_id and s.variant = $variant and s.run_id <> $run_id
     qualify row_number() over (partition by s.pair_id order by s.scored_at desc, s.run_id) = 1
 ),
@@ -19,3 +19,7 @@ select $run_id as run_id, $engine_name as engine_name, engine_id, pair_id, varia
        coalesce(reused_from_run, run_id) as reused_from_run
 from candidates
 anti join present using (pair_id)
+-- in the wanted pairs' order (the order the engine config was given them), as a scored shard
+-- is stored: the suite lines engines and baselines up without a join where they are stored
+-- alike (issue 31)
+order by wanted_at

@@ -468,6 +468,32 @@ def test_suite_frames_keep_every_scored_pair_whoever_scored_first(
     assert sorted(got.iter_rows()) == sorted(expected.iter_rows())
 
 
+def test_scores_are_stored_in_the_order_the_engine_was_given_the_pairs(
+        store: Store, pairs: pl.DataFrame) -> None:
+    """A shard's rows are stored as it holds them, whether its engine config is new to the run
+    (loaded as they are) or resumed (an anti join keeps what is stored), and a reused score
+    takes the place of its pair in the order asked for: the suite lines engines up without a
+    join where they are stored alike (issue 31)."""
+    store.add_pairs(pairs)
+    ids = pairs["pair_id"].to_list()[::-1]
+    run_id = store.start_run("f", {}, pair_ids=ids)
+    write(store, run_id, "fresh", fingerprint(), ids, batch([0.1, 0.2, 0.3], [0, 0, 0], (0.1,)))
+    write(store, run_id, "resumed", fingerprint(), ids[1:2], batch([0.2], [0], (0.1,)))
+    write(store, run_id, "resumed", fingerprint(), [ids[2], ids[0]],
+          batch([0.3, 0.1], [0, 0], (0.1,)))
+
+    def stored(run: str, engine: str) -> list[str]:
+        return store.sql("select pair_id from scores where run_id = $r and engine_name = $e",
+                         r=run, e=engine)["pair_id"].to_list()
+
+    assert stored(run_id, "fresh") == ids
+    assert stored(run_id, "resumed") == [ids[1], ids[2], ids[0]]
+    later = store.start_run("f", {}, pair_ids=ids[::-1])
+    fp = fingerprint()
+    assert store.reuse_pairs(later, "fresh", fp.engine_id, "main", ids[::-1]) == 3
+    assert stored(later, "fresh") == ids[::-1]
+
+
 # --------------------------------------------------------------------------- read-only
 
 
