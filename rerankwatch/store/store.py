@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import glob
 import hashlib
@@ -123,6 +124,13 @@ def stored_parts(found: pl.DataFrame, by: list[str]) -> dict[tuple, pl.DataFrame
     if len({key for key, _ in runs}) == len(runs):
         return dict(runs)
     return found.partition_by(by, as_dict=True, maintain_order=True)
+
+
+def trim_heap() -> None:
+    """Hand the C heap's free pages back to the system (glibc's malloc_trim), where there is
+    one: the Arrow batches a large read went through leave them behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class PartsInterleaved(Exception):
@@ -836,6 +844,7 @@ class Store:
             pass
         finally:
             self.con.execute(f"set memory_limit = '{limit}'")
+        trim_heap()
 
     def main_frames(self, run_id: str, names: list[str]
                     ) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
