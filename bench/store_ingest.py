@@ -58,6 +58,11 @@ def score_rows(n: int, run_id: str = "20250101T000000-bench") -> pa.Table:
         "scored_at": pa.array(np.full(n, 1_735_689_600_000_000, dtype=np.int64)).cast(
             pa.timestamp("us", tz="UTC")),
         "tokens": pa.array(rng.integers(8, 512, n, dtype=np.int32)),  # recorded when scored
+        "input_tokens": pa.array(rng.integers(8, 512, n, dtype=np.int32)),
+        "token_hash": pa.array(rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)),
+        # token samples: none kept for these rows
+        "sample_ids": pa.nulls(n, pa.list_(pa.int32())),
+        "sample_tokens": pa.nulls(n, pa.list_(pa.string())),
     }, schema=shards.SCHEMA)
 
 
