@@ -19,8 +19,8 @@ from rerankwatch.engines import ENGINES, build_engine, engine_class
 from rerankwatch.engines.base import BatchedEngine
 from rerankwatch.engines.faults import INCIDENTS, MINILM, TINY_LLM
 from rerankwatch.engines.flag_reranker import ENVIRONMENT_REQUIREMENTS as FLAG_REQUIREMENTS
-from tests.configs import VLLM_REQUIREMENTS, VLLM_UNINSTALL
-from tests.servers.rerank_app import serve
+from tests.support.configs import VLLM_REQUIREMENTS, VLLM_UNINSTALL
+from tests.support.rerank_app import serve
 
 # kinds that need another model than the fixture cross-encoder; a fault kind (or a control's
 # engine kind) on the model its replays declare

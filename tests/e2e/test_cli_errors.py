@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rerankwatch.store import Store
-from tests.configs import TINY_CE, UNTRAINED, run_config
+from tests.support.configs import TINY_CE, UNTRAINED, run_config
 
 COMMAND = Path(sys.executable).with_name("rerankwatch")  # the installed console script
 GHOST = "no-such-org/no-such-reranker"  # a hub id that cannot load offline

@@ -23,7 +23,7 @@ from rerankwatch.engines.environments import (
 )
 from rerankwatch.flows.nightly import nightly
 from rerankwatch.store import Store
-from tests.configs import MINILM, ST5_REQUIREMENTS, environments_toml
+from tests.support.configs import MINILM, ST5_REQUIREMENTS, environments_toml
 
 pytestmark = pytest.mark.slow
 ST5 = EnvironmentConfig(name="st-5", requirements=ST5_REQUIREMENTS)

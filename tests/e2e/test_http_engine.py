@@ -19,8 +19,8 @@ from rerankwatch.core.models import resolve_model
 from rerankwatch.engines.http_rerank import HttpRerankEngine, HttpRerankError
 from rerankwatch.flows.nightly import nightly
 from rerankwatch.store import Store
-from tests.configs import TINY_CE, UNTRAINED
-from tests.servers.rerank_app import free_port, serve
+from tests.support.configs import TINY_CE, UNTRAINED
+from tests.support.rerank_app import free_port, serve
 
 pytestmark = pytest.mark.server
 KEY_ENV = "RERANKWATCH_TEST_HTTP_KEY"

@@ -13,8 +13,8 @@ from rerankwatch.checks.suites import SUITES
 from rerankwatch.cli import app as cli
 from rerankwatch.core.models import resolve_model
 from rerankwatch.store import Store
-from tests.configs import TINY_CE, UNTRAINED
-from tests.servers.rerank_app import serve
+from tests.support.configs import TINY_CE, UNTRAINED
+from tests.support.rerank_app import serve
 
 pytestmark = pytest.mark.server
 

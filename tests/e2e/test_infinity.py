@@ -18,8 +18,8 @@ from rerankwatch.checks.suites import run_suite
 from rerankwatch.core.config import EngineConfig, EnvironmentConfig
 from rerankwatch.core.models import resolve_model
 from rerankwatch.store import Store
-from tests.configs import INFINITY_REQUIREMENTS, MINILM
-from tests.suite_runs import golden_en, max_score_delta, score_run, suite_input
+from tests.support.configs import INFINITY_REQUIREMENTS, MINILM
+from tests.support.suite_runs import golden_en, max_score_delta, score_run, suite_input
 
 pytestmark = pytest.mark.slow
 INFINITY = EnvironmentConfig(name="infinity", requirements=INFINITY_REQUIREMENTS)
@@ -32,7 +32,7 @@ def infinity_server(demo_ce):
     """`infinity_emb v2` from its environment: the demo CE as `demo-ce`, MiniLM as
     `minilm`, float32 on the CPU, no telemetry, offline."""
     from rerankwatch.engines.environments import ensure_environment
-    from tests.servers.process import free_port, running_server
+    from tests.support.process import free_port, running_server
 
     python = ensure_environment(INFINITY)
     port = free_port()

@@ -21,7 +21,7 @@ from rerankwatch.pipeline.replay import REPLAYS, chosen_replays, run_replays
 from rerankwatch.pipeline.replay_nights import run_nights
 from rerankwatch.report.terminal import replay_rows
 from rerankwatch.store import Store
-from tests.configs import MINILM, TINY_CE, run_config
+from tests.support.configs import MINILM, TINY_CE, run_config
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from rerankwatch.core.records import BLOCKED
 from rerankwatch.flows.nightly import nightly
 from rerankwatch.flows.upgrade_gate import upgrade_gate
 from rerankwatch.tasks import channels as notify
-from tests.configs import TINY_CE, run_config
+from tests.support.configs import TINY_CE, run_config
 
 SECRET = "s3cr3t-token"
 

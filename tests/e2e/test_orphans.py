@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.configs import TINY_CE, UNTRAINED
+from tests.support.configs import TINY_CE, UNTRAINED
 
 SERVER_APP = "prefect.server.api.server:create_app"
 COMMAND = Path(sys.executable).with_name("rerankwatch")  # the installed console script

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rerankwatch.store import open_store
-from tests.configs import pooled_config
+from tests.support.configs import pooled_config
 
 
 def test_a_pooled_engine_without_its_deployment_fails_named_and_the_rest_scores(

@@ -22,7 +22,7 @@ from rerankwatch.flows.nightly import nightly
 from rerankwatch.pipeline.run import PLAIN, score_all
 from rerankwatch.pipeline.scoring import SPOT_CHECK_PAIRS
 from rerankwatch.store import Store, shards
-from tests.configs import TINY_CE, UNTRAINED
+from tests.support.configs import TINY_CE, UNTRAINED
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = 45
@@ -329,7 +329,7 @@ def test_two_nightlies_on_one_lake_never_take_each_others_shards(tmp_path: Path,
     """Each run ingests its own shards only: two runs that score into the lake's one local
     shard folder at once never fail an engine (once 1 in 3 tries: "No files found that
     match …/shards/eA.main.<uuid>.parquet" in engine eB)."""
-    from tests.concurrent_runs import race, two_configs
+    from tests.support.concurrent_runs import race, two_configs
 
     lake = f"ducklake:sqlite:{tmp_path / 'lake' / 'catalog.sqlite'}"
     configs = two_configs(lake, golden_dir / "golden_en.jsonl", tmp_path)

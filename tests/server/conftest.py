@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from tests.servers.prefect_server import SERVER_START_S, Server, free_port, log_tail, stop, wait_for
-from tests.servers.stores import moto_s3, postgres
+from tests.support.prefect_server import SERVER_START_S, Server, free_port, log_tail, stop, wait_for
+from tests.support.stores import moto_s3, postgres
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from rerankwatch.core.records import BLOCKED, PASS
-from tests.servers.prefect_server import free_port, log_tail, run, stop, wait_for
+from tests.support.prefect_server import free_port, log_tail, run, stop, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -140,7 +140,7 @@ def test_deploy_adds_a_score_engine_deployment_per_pool_of_the_config(server, cl
                                                                      tmp_path):
     from prefect.client.schemas.actions import WorkPoolCreate
 
-    from tests.configs import pooled_config
+    from tests.support.configs import pooled_config
 
     template = json.loads((TEMPLATES / "docker-gpu.json").read_text())
     client.create_work_pool(WorkPoolCreate(name="gpu-docker", type="docker",

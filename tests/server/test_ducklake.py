@@ -20,8 +20,8 @@ from rerankwatch.core.records import BLOCKED
 from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import open_store
 from rerankwatch.store.store import PAIR_COLUMNS
-from tests.configs import MINILM, TINY_CE, run_config
-from tests.servers.stores import BUCKET, postgres_binaries
+from tests.support.configs import MINILM, TINY_CE, run_config
+from tests.support.stores import BUCKET, postgres_binaries
 
 # CI installs PostgreSQL and sets RERANKWATCH_REQUIRE_POSTGRES: there, a missing server fails
 pytestmark = pytest.mark.skipif(
@@ -290,7 +290,7 @@ def test_the_sandboxed_postgres_lake_refuses_every_other_reader(catalog: str,
 def test_two_nightlies_on_one_postgres_lake_never_take_each_others_shards(
         catalog: str, tmp_path: Path, golden_dir: Path) -> None:
     """As tests/e2e/test_reliability.py on a SQLite lake: each run ingests its own shards."""
-    from tests.concurrent_runs import race, two_configs
+    from tests.support.concurrent_runs import race, two_configs
 
     lake = fresh_lake(catalog, "two_nightlies")
     configs = two_configs(lake, golden_dir / "golden_en.jsonl", tmp_path,

@@ -27,9 +27,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.configs import MINILM, ST5_REQUIREMENTS
-from tests.servers.prefect_server import log_tail, run, stop, wait_for
-from tests.servers.stores import moto_s3
+from tests.support.configs import MINILM, ST5_REQUIREMENTS
+from tests.support.prefect_server import log_tail, run, stop, wait_for
+from tests.support.stores import moto_s3
 
 pytestmark = pytest.mark.server
 

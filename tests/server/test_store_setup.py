@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rerankwatch.cli import app
 from tests.server.test_ducklake import fresh_lake
-from tests.servers.stores import postgres_binaries
+from tests.support.stores import postgres_binaries
 
 pytestmark = [pytest.mark.server, pytest.mark.skipif(
     postgres_binaries() is not None and not os.environ.get("RERANKWATCH_REQUIRE_POSTGRES"),

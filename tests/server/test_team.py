@@ -29,11 +29,11 @@ from pathlib import Path
 import pytest
 from junitparser import Error, Failure, JUnitXml
 
-from tests.configs import TINY_CE, UNTRAINED
 from tests.server.test_deployments import quiet_timezone
 from tests.server.test_ducklake import fresh_lake
-from tests.servers.prefect_server import free_port, log_tail, run, stop, wait_for
-from tests.servers.stores import moto_s3, postgres, postgres_binaries
+from tests.support.configs import TINY_CE, UNTRAINED
+from tests.support.prefect_server import free_port, log_tail, run, stop, wait_for
+from tests.support.stores import moto_s3, postgres, postgres_binaries
 
 pytestmark = [pytest.mark.server, pytest.mark.skipif(
     postgres_binaries() is not None and not os.environ.get("RERANKWATCH_REQUIRE_POSTGRES"),

@@ -14,8 +14,8 @@ from rerankwatch.core.home import HOME_ENV
 from rerankwatch.core.store_spec import local_dir
 from rerankwatch.report.stored import store_report
 from rerankwatch.store.copy import copy_store
-from tests.servers.prefect_server import free_port
-from tests.servers.stores import BUCKET, moto_s3
+from tests.support.prefect_server import free_port
+from tests.support.stores import BUCKET, moto_s3
 from tests.unit.test_sql_views import NEW, db_path  # noqa: F401 - two hand-made runs
 
 pytestmark = pytest.mark.server

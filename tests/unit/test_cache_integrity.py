@@ -24,7 +24,7 @@ from rerankwatch.engines.base import files_sha256, local_model_dir, model_revisi
 from rerankwatch.pipeline import run as sequence
 from rerankwatch.pipeline.scoring import SPOT_CHECK_PAIRS
 from rerankwatch.store import Store
-from tests.suite_runs import run_config, score_run, suite_input
+from tests.support.suite_runs import run_config, score_run, suite_input
 
 
 @pytest.fixture()
@@ -65,7 +65,7 @@ def whole_batches(store: Store, run_id: str, pair_ids: set[str]) -> set[str]:
 
 def test_a_changed_tokenizer_is_a_new_engine_and_is_scored_afresh(tmp_path, minilm_copy,
                                                                    golden_dir):
-    from tests.suite_runs import golden_en
+    from tests.support.suite_runs import golden_en
 
     pairs = golden_en(golden_dir)
     engine = EngineConfig(name="bi", kind="st-bi", model=str(minilm_copy))
@@ -110,7 +110,7 @@ def test_a_hub_model_records_its_resolved_revision(tmp_path, minilm_path, monkey
 
 def test_the_spot_check_passes_honest_copies_and_blocks_lying_ones(tmp_path, minilm_copy,
                                                                    golden_dir):
-    from tests.suite_runs import golden_en
+    from tests.support.suite_runs import golden_en
 
     pairs = golden_en(golden_dir)
     engine = EngineConfig(name="bi", kind="st-bi", model=str(minilm_copy))
@@ -303,7 +303,7 @@ def test_the_spot_check_catches_a_changed_file_the_hash_leaves_out(tmp_path, min
     files not hashed): the run after the tokenizer changed copies every score, and only the
     spot check sees that the copies no longer reproduce."""
     from rerankwatch.engines import base
-    from tests.suite_runs import golden_en
+    from tests.support.suite_runs import golden_en
 
     monkeypatch.setattr(base, "NOT_SHAPING", re.compile(
         base.NOT_SHAPING.pattern + r"|(^|/)tokenizer[^/]*$", re.IGNORECASE))
@@ -331,7 +331,7 @@ def test_batch_dependent_copies_reproduce_when_rescored_batch_by_batch(tmp_path,
     """onnx int8 (dynamic quantization: activations scaled per batch) moves a score by up to
     0.25 in other company; the spot check re-scores whole batches as they were scored, so
     honest copies reproduce exactly instead of blocking every night."""
-    from tests.suite_runs import golden_en
+    from tests.support.suite_runs import golden_en
 
     pairs = golden_en(golden_dir)
     engine = EngineConfig(name="q8", kind="onnx", model=str(tiny_copy), precision="int8",

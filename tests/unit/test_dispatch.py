@@ -16,7 +16,7 @@ from rerankwatch.pipeline import dispatch, scoring
 from rerankwatch.pipeline.config import load_config
 from rerankwatch.store import open_store, shards
 from rerankwatch.store.shared import SharedRun
-from tests.configs import MINILM, pooled_config
+from tests.support.configs import MINILM, pooled_config
 
 
 @pytest.mark.parametrize(("url", "message"), [

@@ -19,7 +19,7 @@ from rerankwatch.core.records import Fingerprint
 from rerankwatch.engines import build_engine
 from rerankwatch.engines.flag_reranker import ENVIRONMENT_REQUIREMENTS
 from rerankwatch.store import Store
-from tests.suite_runs import golden_en, score_run, suite_input
+from tests.support.suite_runs import golden_en, score_run, suite_input
 
 FLAG_ENV = EnvironmentConfig(name="flag", requirements=list(ENVIRONMENT_REQUIREMENTS))
 LONG_DOCS = {"en-q08-d1", "en-q09-d1", "en-q22-d1"}  # the golden set's `long` documents

@@ -1,5 +1,5 @@
 """Response integrity of the http-rerank engine, against a real rerank server that replays
-public incidents (tests/servers/rerank_app.py fault modes): every wrong result list is an
+public incidents (tests/support/rerank_app.py fault modes): every wrong result list is an
 HttpRerankError naming the server, the batch, the request and what was wrong, never a short,
 repeated or reordered score column; the controls (results sorted by score, empty and repeated
 documents answered) pass and are mapped by index."""
@@ -17,7 +17,7 @@ from rerankwatch.core.config import EngineConfig
 from rerankwatch.engines.http_rerank import HttpRerankEngine, HttpRerankError, result_problems
 from rerankwatch.engines.http_schemas import SCHEMAS
 from rerankwatch.engines.st_cross import StCrossEngine
-from tests.servers.rerank_app import serve
+from tests.support.rerank_app import serve
 
 pytestmark = pytest.mark.server
 

@@ -1,4 +1,4 @@
-"""The http-rerank engine against a real rerank server (tests/servers/rerank_app.py): every
+"""The http-rerank engine against a real rerank server (tests/support/rerank_app.py): every
 schema agrees with the in-process engines, batches respect the server's limit, the API key is
 sent and never shown, and every fault is retried a bounded number of times, then fails (wrong
 result lists: tests/unit/test_http_integrity.py)."""
@@ -17,7 +17,7 @@ from rerankwatch.engines.http_schemas import SCHEMAS
 from rerankwatch.engines.st_bi import StBiEngine
 from rerankwatch.engines.st_cross import StCrossEngine
 from rerankwatch.pipeline import load_config
-from tests.servers.rerank_app import free_port, serve
+from tests.support.rerank_app import free_port, serve
 
 pytestmark = pytest.mark.server
 

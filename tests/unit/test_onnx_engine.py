@@ -16,7 +16,7 @@ from rerankwatch.core.errors import PrecisionUnsupportedError
 from rerankwatch.core.models import cache_dir
 from rerankwatch.engines import build_engine
 from rerankwatch.store import Store
-from tests.suite_runs import golden_en, score_run, suite_input
+from tests.support.suite_runs import golden_en, score_run, suite_input
 
 UNTRAINED = {"monotonic_relevance": {"blocking": False}, "irrelevant_ceiling": {"blocking": False}}
 

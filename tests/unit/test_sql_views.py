@@ -19,7 +19,7 @@ from rerankwatch.cli import app
 from rerankwatch.core.records import Fingerprint, ScoreBatch, SuiteReport
 from rerankwatch.samples.loader import load_sample_set
 from rerankwatch.store import Store
-from tests.suite_runs import write_batches
+from tests.support.suite_runs import write_batches
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 # the module, not the command function `rerankwatch.cli` re-exports under the same name

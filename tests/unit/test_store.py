@@ -34,7 +34,7 @@ from rerankwatch.store import (
     shards,
 )
 from rerankwatch.store.store import lock_holder, view_order
-from tests.suite_runs import write_batches
+from tests.support.suite_runs import write_batches
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 CORE_TABLES = {"sample_pairs", "engines", "runs", "run_engines", "scores", "check_results"}

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from rerankwatch.cli import app
 from rerankwatch.core.home import DB_ENV, db_or_default, default_db, default_replay_db
 from rerankwatch.store import open_store
-from tests.configs import MINILM, run_config
-from tests.servers.prefect_server import free_port
+from tests.support.configs import MINILM, run_config
+from tests.support.prefect_server import free_port
 
 
 def cli(*args: str):

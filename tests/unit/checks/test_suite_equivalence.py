@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXPECTED = Path(__file__).parent / "data" / "suite_equivalence.json"
 PAIRS = 3000
 

@@ -15,8 +15,8 @@ from rerankwatch.core.records import FAILED, PASSED, SKIPPED
 from rerankwatch.engines import build_engine
 from rerankwatch.pipeline.long_probes import LONG_VARIANTS, long_probe
 from rerankwatch.store import Store
-from tests.configs import TINY_LLM
-from tests.suite_runs import golden_en, score_run, suite_input
+from tests.support.configs import TINY_LLM
+from tests.support.suite_runs import golden_en, score_run, suite_input
 
 
 @pytest.fixture(scope="module")

@@ -240,7 +240,7 @@ def test_a_single_engine_is_scaled_against_its_accepted_history(tmp_path):
 def test_an_engine_name_reused_for_another_model_starts_its_own_history(tmp_path):
     """Two configs sharing a store (the embedded default and the demo cross-encoder's both name
     an engine 'vllm-fp32'): the second model is not held to the first one's scores."""
-    from tests.configs import MINILM
+    from tests.support.configs import MINILM
 
     db = tmp_path / "shared.duckdb"
     _, first = night(db, [("ce", "st-cross", {}), ("shared", "hf-seqcls", {})])

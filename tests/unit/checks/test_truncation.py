@@ -17,7 +17,7 @@ from rerankwatch.core.config import EngineConfig
 from rerankwatch.engines import build_engine
 from rerankwatch.pipeline.scoring import token_counts
 from rerankwatch.store import Store
-from tests.suite_runs import golden_en, score_run, suite_input
+from tests.support.suite_runs import golden_en, score_run, suite_input
 
 MINILM = "embedded:all-MiniLM-L6-v2"
 LONG_DOCS = {"en-q08-d1", "en-q09-d1", "en-q22-d1"}  # the golden set's `long` documents

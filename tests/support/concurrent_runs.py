@@ -12,7 +12,7 @@ from rerankwatch.pipeline import scoring
 from rerankwatch.pipeline.config import load_config
 from rerankwatch.pipeline.run import PLAIN, score_all
 from rerankwatch.store import open_store
-from tests.configs import TINY_CE, UNTRAINED
+from tests.support.configs import TINY_CE, UNTRAINED
 
 PAIRS = 15  # of the golden set: 3 chunks of 5 per engine, and the probes
 

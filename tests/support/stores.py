@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.prefect_server import free_port, log_tail, stop, wait_for
+from tests.support.prefect_server import free_port, log_tail, stop, wait_for
 
 BUCKET = "rerankwatch-test"
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

@@ -12,8 +12,8 @@ from rerankwatch.core.config import EngineConfig
 from rerankwatch.core.records import FAILED, PASSED
 from rerankwatch.pipeline.batch_probes import BATCH_PROBE_PAIRS, batch_probe
 from rerankwatch.store import Store
-from tests.configs import MINILM, TINY_CE
-from tests.suite_runs import golden_en, score_run, suite_input
+from tests.support.configs import MINILM, TINY_CE
+from tests.support.suite_runs import golden_en, score_run, suite_input
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from rerankwatch.checks.history_baseline import HistoryBaseline
 from rerankwatch.core.config import EngineConfig
 from rerankwatch.core.records import FAILED, PASSED
 from rerankwatch.store import Store
-from tests.configs import MINILM, TINY_CE
-from tests.suite_runs import golden_en, score_run, suite_input
+from tests.support.configs import MINILM, TINY_CE
+from tests.support.suite_runs import golden_en, score_run, suite_input
 
 # the |Δ score| two calls can differ by when each moves the logit by one ulp, at the steepest
 # point of the sigmoid (the figures PrecisionTolerances documents)

@@ -22,7 +22,7 @@ from rerankwatch.engines import engine_class
 from rerankwatch.pipeline import run as sequence
 from rerankwatch.pipeline.replay import TINY_CE, TINY_LLM, UNTRAINED
 from rerankwatch.store import Store
-from tests.suite_runs import golden_en, score_run, suite_input
+from tests.support.suite_runs import golden_en, score_run, suite_input
 
 PAIRS = [("what is the capital of france", "Paris is the capital of France. " * (i % 4 + 1))
          for i in range(9)]

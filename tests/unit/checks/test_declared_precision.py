@@ -11,8 +11,8 @@ from rerankwatch.checks.declared_precision import DeclaredPrecision
 from rerankwatch.core.config import EngineConfig
 from rerankwatch.core.records import FAILED, PASSED, SKIPPED
 from rerankwatch.store import Store
-from tests.configs import MINILM, TINY_CE
-from tests.suite_runs import golden_en, score_run, suite_input
+from tests.support.configs import MINILM, TINY_CE
+from tests.support.suite_runs import golden_en, score_run, suite_input
 
 
 @pytest.fixture(scope="module")

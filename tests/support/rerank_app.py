@@ -57,7 +57,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from tests.servers.process import free_port, running_server
+from tests.support.process import free_port, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS_ENV = "RERANK_APP_MODELS"
@@ -297,7 +297,7 @@ class RerankApp:
 def serve(models: dict[str, tuple[str, str]], startup_s: float = 180) -> Iterator[RerankApp]:
     """Run the app on 127.0.0.1:<free port> until the block exits; fails with its log."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "tests.servers.rerank_app:app", "--host",
+    command = [sys.executable, "-m", "uvicorn", "tests.support.rerank_app:app", "--host",
                "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     env = {**os.environ, MODELS_ENV: json.dumps(models), "HF_HUB_OFFLINE": "1"}
     with running_server(command, port, startup_s, "rerank app", env=env, cwd=ROOT) as url:
