@@ -75,7 +75,7 @@ class PrecisionTolerances(CheckParams):
     vLLM #27433) move a logit by about one unit in the last place (ulp) of the model's
     precision between two calls. Through a sigmoid, ±1 ulp of logit on each of two calls moves
     a score by at most (measured over logits in [-20, 20], steepest near |logit| = 2):
-    bfloat16 3.2e-3, float16 4.1e-4, float32 5.0e-8 (``tests/unit/test_noise_model.py``
+    bfloat16 3.2e-3, float16 4.1e-4, float32 5.0e-8 (``tests/unit/checks/test_noise_model.py``
     recomputes them). An engine that declares no precision (``UNDECLARED_PRECISION``) gets the
     loosest float tolerance. Tighten a field for a deterministic setup (CPU, or vLLM's
     batch-invariant mode ``VLLM_BATCH_INVARIANT=1``): docs/checks.md, "Noise and precision"."""

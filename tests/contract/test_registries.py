@@ -124,7 +124,7 @@ def test_a_detail_renders_its_summary_and_rows_and_refuses_undeclared_keys() -> 
 # the subjects a check names in its source (row(self, params, engine, "<subject>", ...)) and
 # those the nightly suite wrote over the suite-equivalence store: what ``measures`` must cover
 SUBJECT_LITERAL = re.compile(r"\b(?:row|judged)\(self, \w+, [^,]+, \"([^\"]+)\"")
-SUITE_ROWS = Path(__file__).parents[1] / "unit" / "data" / "suite_equivalence.json"
+SUITE_ROWS = Path(__file__).parents[1] / "unit" / "checks" / "data" / "suite_equivalence.json"
 
 
 def subjects_of(name: str) -> set[str]:
