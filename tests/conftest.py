@@ -44,3 +44,43 @@ def minilm_path() -> str:
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
     return ROOT / "samples"
+
+
+# What a test starts on 127.0.0.1, read from the fixtures it uses (directly or through other
+# fixtures): each fixture that starts a server is named here with its marker, and a test that
+# uses one carries that marker and `server` (`-m "not server"` runs without any). A test that
+# starts a server in its own body carries the marker by hand. The session's Prefect test
+# harness (tests/e2e/conftest.py) is not a server of a test's own.
+STARTS = {
+    "tests/server/conftest.py::server": "prefect",
+    "tests/server/conftest.py::s3": "s3",
+    "tests/server/conftest.py::catalog": "postgres",
+    "tests/server/test_fanout.py::s3": "s3",
+    "tests/server/test_team_reports.py::s3": "s3",
+    "tests/server/test_deployments.py::quickstart": "prefect",
+    "tests/unit/test_http_rerank.py::server": "http",
+    "tests/unit/test_http_integrity.py::server": "http",
+    "tests/e2e/test_http_engine.py::server": "http",
+    "tests/e2e/test_http_integrity_run.py::server": "http",
+    "tests/e2e/test_notify.py::receiver": "http",
+    "tests/e2e/test_infinity.py::infinity_server": "http",
+    "tests/e2e/test_vllm.py::vllm_server": "http",
+}
+SERVER_MARKERS = frozenset(STARTS.values())
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        names = info.names_closure if info is not None else []
+        for name in names:
+            for fixturedef in info.name2fixturedefs.get(name, ()):
+                func = getattr(fixturedef, "func", None)
+                code = getattr(func, "__code__", None)
+                if code is None or not code.co_filename.startswith(str(ROOT)):
+                    continue
+                where = f"{Path(code.co_filename).relative_to(ROOT).as_posix()}::{func.__name__}"
+                if where in STARTS:
+                    item.add_marker(STARTS[where])
+        if any(item.get_closest_marker(m) for m in SERVER_MARKERS):
+            item.add_marker("server")

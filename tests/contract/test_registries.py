@@ -36,8 +36,10 @@ ISOLATED = {"flag-reranker": EnvironmentConfig(name="flag", requirements=list(FL
 REMOTE = {"http-rerank", "http-embed"}  # scored through a real server on loopback: no weights
 
 
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.slow) if k in ISOLATED
-                                  else k for k in sorted(ENGINES)])
+@pytest.mark.parametrize("kind", [
+    pytest.param(k, marks=pytest.mark.slow) if k in ISOLATED
+    else pytest.param(k, marks=pytest.mark.http) if k in REMOTE  # serves it on loopback
+    else k for k in sorted(ENGINES)])
 def test_engine_scores_pairs_in_order_with_a_fingerprint(kind, tiny_cross_encoder):
     cls = engine_class(kind)
     assert issubclass(cls, BatchedEngine)

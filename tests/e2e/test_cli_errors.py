@@ -121,7 +121,7 @@ def test_resume_of_an_unknown_run_is_one_error_line(env, tmp_path):
     assert "RunNotResumable" in output(debug)
 
 
-@pytest.mark.server
+@pytest.mark.prefect  # the CLI's nightly starts its own ephemeral Prefect server
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
 def test_an_engine_that_cannot_load_is_error_with_one_verdict_line(
         env, tmp_path, golden_dir, debug):

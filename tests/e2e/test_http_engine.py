@@ -22,7 +22,6 @@ from rerankwatch.store import Store
 from tests.support.configs import TINY_CE, UNTRAINED
 from tests.support.rerank_app import free_port, serve
 
-pytestmark = pytest.mark.server
 KEY_ENV = "RERANKWATCH_TEST_HTTP_KEY"
 VERBOSE_LOGGERS = ("rerankwatch", "httpx", "httpcore", "prefect")
 HTTP_ENGINE = """

@@ -16,8 +16,6 @@ from rerankwatch.store import Store
 from tests.support.configs import TINY_CE, UNTRAINED
 from tests.support.rerank_app import serve
 
-pytestmark = pytest.mark.server
-
 
 @pytest.fixture(scope="module")
 def server():

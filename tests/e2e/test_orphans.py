@@ -88,7 +88,7 @@ def big_set(path: Path, golden: Path, n: int) -> Path:
     return path
 
 
-@pytest.mark.server
+@pytest.mark.prefect  # the CLI's own ephemeral Prefect server
 def test_sigkilled_score_leaves_no_prefect_server_behind(tmp_path, golden_dir):
     sets = big_set(tmp_path / "big.jsonl", golden_dir / "golden_en.jsonl", 20000)
     config = tmp_path / "run.toml"

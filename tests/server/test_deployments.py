@@ -30,8 +30,6 @@ import yaml
 from rerankwatch.core.records import BLOCKED, PASS
 from tests.support.prefect_server import free_port, log_tail, run, stop, wait_for
 
-pytestmark = pytest.mark.server
-
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT_FILE = ROOT / "deploy" / "prefect.yaml"
 TEMPLATES = ROOT / "deploy" / "gpu-job-templates"

@@ -263,7 +263,6 @@ print(json.dumps({"queries": queries, "errors": errors, "slowest_s": slowest}))
 '''
 
 
-@pytest.mark.server
 def test_the_sandboxed_postgres_lake_refuses_every_other_reader(catalog: str,
                                                                  tmp_path: Path) -> None:
     """The same refusals as on a SQLite lake (tests/unit/test_lake.py), here with the
@@ -286,7 +285,6 @@ def test_the_sandboxed_postgres_lake_refuses_every_other_reader(catalog: str,
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.server
 def test_two_nightlies_on_one_postgres_lake_never_take_each_others_shards(
         catalog: str, tmp_path: Path, golden_dir: Path) -> None:
     """As tests/e2e/test_reliability.py on a SQLite lake: each run ingests its own shards."""

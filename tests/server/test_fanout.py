@@ -31,8 +31,6 @@ from tests.support.configs import MINILM, ST5_REQUIREMENTS
 from tests.support.prefect_server import log_tail, run, stop, wait_for
 from tests.support.stores import moto_s3
 
-pytestmark = pytest.mark.server
-
 RW = str(Path(sys.executable).parent / "rerankwatch")
 BUCKET = "rerankwatch-test"
 NIGHTLY_S = 600  # the first use of the st-5 environment may build it (cached afterwards)

@@ -13,7 +13,7 @@ from rerankwatch.cli import app
 from tests.server.test_ducklake import fresh_lake
 from tests.support.stores import postgres_binaries
 
-pytestmark = [pytest.mark.server, pytest.mark.skipif(
+pytestmark = [pytest.mark.skipif(
     postgres_binaries() is not None and not os.environ.get("RERANKWATCH_REQUIRE_POSTGRES"),
     reason=postgres_binaries() or "")]
 

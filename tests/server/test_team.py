@@ -35,7 +35,7 @@ from tests.support.configs import TINY_CE, UNTRAINED
 from tests.support.prefect_server import free_port, log_tail, run, stop, wait_for
 from tests.support.stores import moto_s3, postgres, postgres_binaries
 
-pytestmark = [pytest.mark.server, pytest.mark.skipif(
+pytestmark = [pytest.mark.skipif(
     postgres_binaries() is not None and not os.environ.get("RERANKWATCH_REQUIRE_POSTGRES"),
     reason=postgres_binaries() or "")]
 

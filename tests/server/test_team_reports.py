@@ -18,8 +18,6 @@ from tests.support.prefect_server import free_port
 from tests.support.stores import BUCKET, moto_s3
 from tests.unit.test_sql_views import NEW, db_path  # noqa: F401 - two hand-made runs
 
-pytestmark = pytest.mark.server
-
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):

@@ -19,8 +19,6 @@ from rerankwatch.engines.http_schemas import SCHEMAS
 from rerankwatch.engines.st_cross import StCrossEngine
 from tests.support.rerank_app import serve
 
-pytestmark = pytest.mark.server
-
 QUERY = "capital of France"
 # one request: an empty (whitespace-only) document and a repeated one among distinct ones
 EDGE_PAIRS = [(QUERY, "Paris is the capital of France."),

@@ -19,8 +19,6 @@ from rerankwatch.engines.st_cross import StCrossEngine
 from rerankwatch.pipeline import load_config
 from tests.support.rerank_app import free_port, serve
 
-pytestmark = pytest.mark.server
-
 # three queries, interleaved, documents of different lengths: grouping and reordering matter
 PAIRS = [
     ("How do I sell my shirt?", "List your shirt on our marketplace with photos and a price."),
