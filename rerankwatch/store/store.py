@@ -126,6 +126,13 @@ def stored_parts(found: pl.DataFrame, by: list[str]) -> dict[tuple, pl.DataFrame
     return found.partition_by(by, as_dict=True, maintain_order=True)
 
 
+@functools.cache
+def default_memory_limit() -> str:
+    """DuckDB's default memory_limit on this machine, as current_setting prints it."""
+    with duckdb.connect() as con:
+        return con.execute("select current_setting('memory_limit')").fetchone()[0]
+
+
 def trim_heap() -> None:
     """Hand the C heap's free pages back to the system (glibc's malloc_trim), where there is
     one: the Arrow batches a large read went through leave them behind."""
@@ -835,15 +842,18 @@ class Store:
         """Give back the table blocks DuckDB keeps cached after a read (its buffer pool keeps
         what it read until memory_limit: 2.4 GiB after the suite's reads of 10 M pairs x 4,
         none of them read again; issue 31): the limit is lowered for a moment, then restored.
-        Best effort: blocks still in use stay."""
-        limit = self.__dict__.setdefault("_memory_limit", self.con.execute(
-            "select current_setting('memory_limit')").fetchone()[0])  # once: it reads rounded
+        Best effort: blocks still in use stay; a store whose configuration is locked (a
+        sandboxed one) or whose limit was set by hand (DuckDB reads it back rounded, so it
+        could not be restored exactly) keeps its blocks."""
+        if self.con.execute("select current_setting('memory_limit')").fetchone()[0] != \
+                default_memory_limit():
+            return
         try:
             self.con.execute("set memory_limit = '64MB'")
-        except duckdb.Error:  # more is pinned than that: what could be evicted was
+        except duckdb.Error:  # locked, or more is pinned than that (what could go, went)
             pass
-        finally:
-            self.con.execute(f"set memory_limit = '{limit}'")
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("reset memory_limit")
         trim_heap()
 
     def main_frames(self, run_id: str, names: list[str]

@@ -494,6 +494,32 @@ def test_scores_are_stored_in_the_order_the_engine_was_given_the_pairs(
     assert stored(later, "fresh") == ids[::-1]
 
 
+def test_releasing_cached_blocks_keeps_the_limit_and_spares_a_locked_store(
+        db_path: Path, pairs: pl.DataFrame) -> None:
+    """After the suite's reads the store gives DuckDB's cached blocks back and restores the
+    memory limit it had (a user's setting included); a sandboxed store, whose configuration is
+    locked, keeps its blocks and reads on."""
+    def limit(store: Store) -> str:
+        return store.con.execute("select current_setting('memory_limit')").fetchone()[0]
+
+    with Store(db_path) as store:
+        store.add_pairs(pairs)
+        before = limit(store)  # DuckDB's default
+        store.sql("select * from sample_pairs")
+        store.release_cached_blocks()
+        store.release_cached_blocks()
+        assert limit(store) == before
+        store.con.execute("set memory_limit = '3GB'")
+        mine = limit(store)
+        store.release_cached_blocks()
+        assert limit(store) == mine
+    with open_store(db_path, mode="sandboxed") as locked:
+        before = limit(locked)
+        locked.release_cached_blocks()
+        assert limit(locked) == before
+        assert locked.sql("select count(*) as n from sample_pairs")["n"][0] == pairs.height
+
+
 # --------------------------------------------------------------------------- read-only
 
 
