@@ -585,8 +585,8 @@ class Store:
 
     @contextlib.contextmanager
     def _wanted(self, pair_ids: Sequence[str] | pl.Series) -> Iterator[None]:
-        """The pair ids as the relation ``wanted`` that the reuse SQL semi-joins, each with its
-        position (``at``)."""
+        """The pair ids as the relation ``wanted`` that the reuse SQL joins, each with its
+        position (``at``: reused scores are stored in that order)."""
         ids = (pair_ids.cast(pl.String).to_arrow() if isinstance(pair_ids, pl.Series)
                else pa.array(list(pair_ids), pa.string()))
         self.con.register("wanted", pa.table({"pair_id": ids,
@@ -841,7 +841,8 @@ class Store:
     def release_cached_blocks(self) -> None:
         """Give back the table blocks DuckDB keeps cached after a read (its buffer pool keeps
         what it read until memory_limit: 2.4 GiB after the suite's reads of 10 M pairs x 4,
-        none of them read again; issue 31): the limit is lowered for a moment, then restored.
+        none of them read again; issue 31): the limit is lowered for a moment, then reset to
+        DuckDB's default.
         Best effort: blocks still in use stay; a store whose configuration is locked (a
         sandboxed one) or whose limit was set by hand (DuckDB reads it back rounded, so it
         could not be restored exactly) keeps its blocks."""
