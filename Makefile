@@ -32,8 +32,12 @@ DEMO_BUDGET ?= full
 demo-model: venv
 	$(BIN)/rerankwatch build-demo-model --budget $(DEMO_BUDGET)
 
+# TEST_WORKERS pytest-xdist workers (default 2: CI's 2 cores; 0 runs in this process). A test
+# file stays on one worker (--dist loadfile), so its module fixtures are built once; each worker
+# has its own Prefect home and test harness (tests/conftest.py)
+TEST_WORKERS ?= 2
 test: venv
-	$(BIN)/python -m pytest -m "not gpu"
+	$(BIN)/python -m pytest -m "not gpu" -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 # ruff, then the import-linter contracts of pyproject.toml (layers, forbidden imports, no
 # cycles); rerankwatch/<folder> links to each top-level folder, so the checkout's rerankwatch/

@@ -64,6 +64,7 @@ class ArgumentOrder:
         "*": AT_MOST,
     }
     figure: ClassVar[str | None] = "order-{engine}"
+    probes: ClassVar[dict[str, str]] = {}
 
     def _swapped(self, data: SuiteInput, engine: str) -> pl.DataFrame:
         return data.probes.filter((pl.col("engine_name") == engine)

@@ -329,7 +329,10 @@ class Check(Protocol):
     - ``bounds``: per subject, which side of its threshold the observed value must stay on
       (AT_MOST, AT_LEAST or EXACTLY); "*" is every subject not named, so every check has one;
     - ``figure``: the id of the report figure its results are read on, ``{engine}`` filled in
-      with the result's engine for a figure per engine (None: no figure shows them)."""
+      with the result's engine for a figure per engine (None: no figure shows them);
+    - ``probes``: the probe variants it judges (re-scored pairs: reload, single, …), each with
+      the subject of its result rows that judges it ({}: none); the probes figure labels each
+      variant with its check and draws that result's threshold."""
 
     name: ClassVar[str]
     Params: ClassVar[type[CheckParams]]
@@ -338,6 +341,7 @@ class Check(Protocol):
     measures: ClassVar[dict[str, str]]
     bounds: ClassVar[dict[str, str]]
     figure: ClassVar[str | None]
+    probes: ClassVar[dict[str, str]]
 
     def run(self, data: SuiteInput, params: CheckParams, judge: Judge) -> list[CheckResult]: ...
 

@@ -78,6 +78,7 @@ class BatchInvariance:
     }
     bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
     figure: ClassVar[str | None] = "probes-{engine}"
+    probes: ClassVar[dict[str, str]] = {variant: variant for variant in VARIANTS}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

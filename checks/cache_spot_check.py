@@ -74,6 +74,7 @@ class CacheSpotCheck:
     }
     bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
     figure: ClassVar[str | None] = "probes-{engine}"
+    probes: ClassVar[dict[str, str]] = {"spot": "copied_scores"}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -70,6 +70,7 @@ class Determinism:
     }
     bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
     figure: ClassVar[str | None] = "probes-{engine}"
+    probes: ClassVar[dict[str, str]] = {"reload": "reload"}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -148,6 +148,7 @@ class EngineAgreement:
         "*": AT_MOST,
     }
     figure: ClassVar[str | None] = "scatter-{engine}"
+    probes: ClassVar[dict[str, str]] = {}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -52,6 +52,7 @@ class Finite:
         "*": AT_MOST,
     }
     figure: ClassVar[str | None] = None
+    probes: ClassVar[dict[str, str]] = {}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

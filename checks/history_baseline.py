@@ -113,6 +113,7 @@ class HistoryBaseline:
     }
     bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
     figure: ClassVar[str | None] = "trend"
+    probes: ClassVar[dict[str, str]] = {}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

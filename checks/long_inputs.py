@@ -119,6 +119,7 @@ class LongInputs:
         "*": AT_MOST,
     }
     figure: ClassVar[str | None] = None
+    probes: ClassVar[dict[str, str]] = {}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

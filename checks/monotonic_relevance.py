@@ -51,6 +51,7 @@ class MonotonicRelevance:
     }
     bounds: ClassVar[dict[str, str]] = {"*": AT_LEAST}  # the smallest step down a ladder
     figure: ClassVar[str | None] = "ladders"
+    probes: ClassVar[dict[str, str]] = {}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

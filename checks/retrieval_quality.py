@@ -161,6 +161,7 @@ class RetrievalQuality:
     }
     bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
     figure: ClassVar[str | None] = "quality"
+    probes: ClassVar[dict[str, str]] = {}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

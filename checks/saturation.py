@@ -71,6 +71,7 @@ class Saturation:
     }
     bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
     figure: ClassVar[str | None] = "distribution"
+    probes: ClassVar[dict[str, str]] = {}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

@@ -65,6 +65,7 @@ class Truncation:
     }
     bounds: ClassVar[dict[str, str]] = {"*": AT_MOST}
     figure: ClassVar[str | None] = "truncation-{engine}"
+    probes: ClassVar[dict[str, str]] = {}
 
     def run(self, data: SuiteInput, params: Params, judge: Judge) -> list[CheckResult]:
         results = []

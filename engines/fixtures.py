@@ -7,7 +7,10 @@ The model aliases of ``rerankwatch.core.models`` point here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+
+import filelock
 
 from rerankwatch.core.errors import RerankwatchError
 from rerankwatch.core.models import cache_dir
@@ -53,13 +56,22 @@ def build_tiny_cross_encoder(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
-def tiny_cross_encoder_path() -> str:
-    """Folder of ``fixture:tiny-cross-encoder``, built once into the cache."""
-    folder = cache_dir() / "fixtures" / f"tiny-cross-encoder-v{FIXTURE_VERSION}"
+def built_once(folder: Path, build: Callable[[Path], Path]) -> str:
+    """``folder``, built by ``build(folder)`` unless it is there; one process builds it while
+    any other that needs it waits (a lock file beside it): parallel test workers, or two
+    commands on a fresh machine."""
     if not folder.is_dir():
         folder.parent.mkdir(parents=True, exist_ok=True)
-        build_tiny_cross_encoder(folder)
+        with filelock.FileLock(folder.with_name(folder.name + ".lock")):
+            if not folder.is_dir():
+                build(folder)
     return str(folder)
+
+
+def tiny_cross_encoder_path() -> str:
+    """Folder of ``fixture:tiny-cross-encoder``, built once into the cache."""
+    return built_once(cache_dir() / "fixtures" / f"tiny-cross-encoder-v{FIXTURE_VERSION}",
+                      build_tiny_cross_encoder)
 
 
 def demo_cache_root() -> Path:
@@ -172,8 +184,5 @@ def build_tiny_llm_reranker(folder: str | Path, seed: int = 0) -> Path:
 
 def tiny_llm_reranker_path() -> str:
     """Folder of ``fixture:tiny-llm-reranker``, built once into the cache."""
-    folder = cache_dir() / "fixtures" / f"tiny-llm-reranker-v{TINY_LLM_VERSION}"
-    if not folder.is_dir():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        build_tiny_llm_reranker(folder)
-    return str(folder)
+    return built_once(cache_dir() / "fixtures" / f"tiny-llm-reranker-v{TINY_LLM_VERSION}",
+                      build_tiny_llm_reranker)

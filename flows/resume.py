@@ -27,6 +27,6 @@ def resume(run_id: str, db: str | None = None, force: bool = False):
     if suite is None:
         if failures:
             raise EngineFailed(f"run {run_id}: engine(s) failed: {', '.join(failures)}")
-        return {"run_id": run_id, "verdict": None}
+        return run_id  # a score-matrix run: scored, not judged (as score-matrix returns)
     report = run_checks(session, suite)
     return verdict_state(publish(session, report, "resume"))

@@ -11,7 +11,7 @@ from prefect.states import Completed, Failed, State
 
 from rerankwatch.core.config import RunConfig
 from rerankwatch.core.errors import VerdictFailed
-from rerankwatch.core.records import PASS, SuiteReport
+from rerankwatch.core.records import SuiteReport, Verdict
 from rerankwatch.pipeline import judging
 from rerankwatch.pipeline.session import RunSession
 from rerankwatch.report import ci, stored as reports, terminal as views
@@ -52,29 +52,29 @@ class _VerdictIsNoCrash(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], VerdictFailed))
 
 
-def verdict_state(result: dict) -> State:
-    """A flow's end from its verdict: PASS completes; BLOCKED and ERROR end Failed with the
-    verdict line as the state's message (what `prefect deployment run --watch`, the UI and
-    the hooks show) and a VerdictFailed holding the result as its data. No exception is raised
-    in the flow, and the engine's report of the state it re-raises in a worker's process is
-    dropped: no traceback in the worker's log (a crash keeps its own)."""
-    if result["verdict"] == PASS:
-        return Completed(message=result["verdict_line"], data=result)
+def verdict_state(verdict: Verdict) -> State:
+    """A flow's end from its verdict: PASS completes with the verdict as its result; BLOCKED
+    and ERROR end Failed with the verdict line as the state's message (what `prefect
+    deployment run --watch`, the UI and the hooks show) and a VerdictFailed holding the
+    verdict as its data. No exception is raised in the flow, and the engine's report of the
+    state it re-raises in a worker's process is dropped: no traceback in the worker's log (a
+    crash keeps its own)."""
+    if verdict.passed:
+        return Completed(message=verdict.line, data=verdict)
     for name in VERDICT_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _VerdictIsNoCrash) for f in logger.filters):
             logger.addFilter(_VerdictIsNoCrash())
-    return Failed(message=result["verdict_line"], data=VerdictFailed(result))
+    return Failed(message=verdict.line, data=VerdictFailed(verdict))
 
 
 @task(cache_policy=NO_CACHE)
-def publish(session: RunSession, suite_report: SuiteReport, command: str) -> dict:
+def publish(session: RunSession, suite_report: SuiteReport, command: str) -> Verdict:
     """Write the run's HTML report where the team reads it (report/stored.py), then the
     ``<suite>-verdict`` and ``<suite>-report`` markdown artifacts (verdict, what was compared,
     each reason in words, where the report is), the ``<suite>-verdict-json`` artifact (the
     verdict as data, the ``--json`` schema) and, where the report is served over http(s), a
-    ``<suite>-report-link``. Returns the flow's result: run id, verdict, verdict line, exit
-    code, reasons and where the report is."""
+    ``<suite>-report-link``. Returns the run's Verdict: what the flow ends with."""
     config, run_id, suite = session.config, suite_report.run_id, suite_report.suite
     candidate = candidate_name(config) if suite == "gate" else None
     stored = reports.store_report(session.db, run_id)
@@ -94,7 +94,8 @@ def publish(session: RunSession, suite_report: SuiteReport, command: str) -> dic
         key=verdict_artifact_key(suite), description=f"{suite} verdict of run {run_id} as data "
         f"({ci.SCHEMA})", markdown=ci.payload_markdown(payload))
     (run,) = payload["runs"]
-    return {"run_id": run_id, "verdict": suite_report.verdict,
-            "verdict_line": report_verdict_line(suite_report, candidate),
-            "exit_code": suite_report.exit_code, "reasons": run["reasons"],
-            "report": where, "report_url": url, "failing_checks": suite_report.failing_checks}
+    return Verdict(run_id=run_id, suite=suite, outcome=suite_report.verdict,
+                   line=report_verdict_line(suite_report, candidate),
+                   reasons=tuple(run["reasons"]),
+                   failing_checks=tuple(suite_report.failing_checks), report=where,
+                   report_url=url)

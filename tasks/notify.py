@@ -8,7 +8,7 @@ from prefect.logging.loggers import flow_run_logger
 from prefect.settings import get_current_settings
 
 from rerankwatch.core.errors import VerdictFailed
-from rerankwatch.core.records import BLOCKED, ERROR_VERDICT
+from rerankwatch.core.records import BLOCKED, ERROR_VERDICT, Verdict
 from rerankwatch.tasks import channels as notify
 
 MAX_PARAMETERS_CHARS = 500
@@ -16,16 +16,16 @@ MAX_REASONS = 3
 HISTORY_CHECK = "history_baseline"
 
 
-def verdict_result(state) -> dict | None:
+def verdict_result(state) -> Verdict | None:
     """The verdict a flow ended with (tasks.checking.verdict_state's data), else None (a crash,
-    an error before judging)."""
+    an error before judging, a flow that judges nothing)."""
     try:
         result = state.result(raise_on_failure=False)
     except Exception:  # a result that cannot be read back: say the state's message instead
         return None
     if isinstance(result, VerdictFailed):
-        return result.result
-    return result if isinstance(result, dict) and result.get("verdict") else None
+        return result.verdict
+    return result if isinstance(result, Verdict) else None
 
 
 def notify_failure(flow, flow_run, state) -> None:
@@ -35,28 +35,27 @@ def notify_failure(flow, flow_run, state) -> None:
     if notify.configured_channel() is None:
         logger.debug("no failure notification configured")
         return
-    result = verdict_result(state)
-    verdict = result["verdict"] if result else "failed"
-    if notify.send(f"rerankwatch: {flow.name} {verdict}",
-                   failure_markdown(flow, flow_run, state, result)):
+    verdict = verdict_result(state)
+    outcome = verdict.outcome if verdict else "failed"
+    if notify.send(f"rerankwatch: {flow.name} {outcome}",
+                   failure_markdown(flow, flow_run, state, verdict)):
         logger.info("failure notification sent")
     else:
         logger.warning("failure notification could not be sent (see the rerankwatch.notify "
                        "log)")
 
 
-def next_step(result: dict) -> str | None:
+def next_step(verdict: Verdict) -> str | None:
     """What to do about a verdict, where there is one thing to do."""
-    run_id = result["run_id"]
-    if result["verdict"] == BLOCKED and result.get("failing_checks") == [HISTORY_CHECK]:
-        return (f"if the change is intended: `rerankwatch baseline accept {run_id} --reason "
-                f"\"…\"`")
-    if result["verdict"] == ERROR_VERDICT:
-        return f"fix what could not score, then `rerankwatch resume {run_id}`"
+    if verdict.outcome == BLOCKED and verdict.failing_checks == (HISTORY_CHECK,):
+        return (f"if the change is intended: `rerankwatch baseline accept {verdict.run_id} "
+                f"--reason \"…\"`")
+    if verdict.outcome == ERROR_VERDICT:
+        return f"fix what could not score, then `rerankwatch resume {verdict.run_id}`"
     return None
 
 
-def failure_markdown(flow, flow_run, state, result: dict | None = None) -> str:
+def failure_markdown(flow, flow_run, state, verdict: Verdict | None = None) -> str:
     """The notification body: the verdict line, its first reasons in words, the report, the
     next step; then flow, run and parameters."""
     parameters = json.dumps(flow_run.parameters or {}, default=str, sort_keys=True)
@@ -64,15 +63,15 @@ def failure_markdown(flow, flow_run, state, result: dict | None = None) -> str:
         parameters = parameters[:MAX_PARAMETERS_CHARS] + "…"
     lines = [f"**{flow.name}** run `{flow_run.name}` ended **{state.name}**.", "",
              str(state.message or "(no state message)"), ""]
-    if result:
-        reasons = result.get("reasons") or []
+    if verdict:
+        reasons = verdict.reasons
         lines += [f"- {reason}" for reason in reasons[:MAX_REASONS]]
         if len(reasons) > MAX_REASONS:
             lines.append(f"- … and {len(reasons) - MAX_REASONS} more in the report")
-        report = result.get("report_url") or result.get("report")
+        report = verdict.report_url or verdict.report
         if report:
             lines += ["", f"report: {report}"]
-        if step := next_step(result):
+        if step := next_step(verdict):
             lines += ["", f"next step: {step}"]
         lines.append("")
     lines += [f"- flow run id: `{flow_run.id}`", f"- parameters: `{parameters}`"]

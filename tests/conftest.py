@@ -8,6 +8,11 @@ import tempfile
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+# each pytest-xdist worker (`make test`) has a Prefect home of its own: the temporary servers the
+# CLI starts keep their database there
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    os.environ["PREFECT_HOME"] = str(Path(__file__).parent.parent / f".prefect-test-{_WORKER}")
 os.environ.setdefault("PREFECT_HOME", str(Path(__file__).parent.parent / ".prefect-test"))
 os.environ.setdefault("RERANKWATCH_CACHE", str(Path(__file__).parent.parent / ".cache"))
 # the default store, reports and shards (no db given) go to a folder of this test session, never

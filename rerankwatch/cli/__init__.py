@@ -120,8 +120,8 @@ def _finish(state, what: str) -> str:
     from rerankwatch.core.records import EXIT_CODES, PASS
     from rerankwatch.tasks.notify import verdict_result
 
-    if (result := verdict_result(state)) is not None:
-        return result["verdict"]
+    if (verdict := verdict_result(state)) is not None:
+        return verdict.outcome
     if state.is_completed():
         return PASS
     error = EXIT_CODES[ERROR_VERDICT]
@@ -221,7 +221,7 @@ def _close(command: str, code: int, flows: list, junit: Path | None,
     from rerankwatch.tasks.notify import verdict_result
 
     runs = [FlowRun(Path(db), str(state.state_details.flow_run_id or "") or None,
-                    _state_error(state), (verdict_result(state) or {}).get("run_id"))
+                    _state_error(state), getattr(verdict_result(state), "run_id", None))
             for db, state in flows]
     refused = None if flows or code == 0 else (error or errors.last_error or f"exit {code}")
     if not runs and junit is None and json_file is None:

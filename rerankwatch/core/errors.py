@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rerankwatch.core.records import Verdict
+
 
 class RerankwatchError(Exception):
     """Base class: every error the CLI reports without a traceback."""
@@ -52,11 +57,11 @@ class QueryRefused(RerankwatchError):
 
 class VerdictFailed(RerankwatchError):
     """A run judged BLOCKED or ERROR: the data of its flow's Failed state (a verdict reached,
-    not a crash). ``result`` is what the flow returns (run id, verdict, verdict line, …)."""
+    not a crash). ``verdict``: the run's ``core.records.Verdict``."""
 
-    def __init__(self, result: dict):
-        super().__init__(result["verdict_line"])
-        self.result = result
+    def __init__(self, verdict: Verdict):
+        super().__init__(verdict.line)
+        self.verdict = verdict
 
 
 class QueryTimedOut(RerankwatchError):

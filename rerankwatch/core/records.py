@@ -30,7 +30,8 @@ STATUSES = (PASSED, FAILED, ERROR, NOT_JUDGED, SKIPPED)
 # or all is well (PASS). BLOCKED wins over ERROR: a regression seen on the engines that did
 # score is a regression. Each verdict has its exit code; 2 is bad input or config.
 PASS, BLOCKED, ERROR_VERDICT = "PASS", "BLOCKED", "ERROR"
-VERDICTS = (PASS, BLOCKED, ERROR_VERDICT)
+Outcome = Literal["PASS", "BLOCKED", "ERROR"]
+VERDICTS: tuple[Outcome, ...] = (PASS, BLOCKED, ERROR_VERDICT)
 EXIT_CODES = {PASS: 0, BLOCKED: 1, ERROR_VERDICT: 3}
 EXIT_BAD_INPUT = 2
 
@@ -216,3 +217,40 @@ class SuiteReport:
     @property
     def failing_checks(self) -> list[str]:
         return sorted({r.check for r in self.failing})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judged run's verdict as data, built once when the run is published
+    (tasks/checking.publish): the flow returns it and ends its state from it (PASS completes;
+    BLOCKED and ERROR end Failed, the state's data a ``VerdictFailed`` holding it), and the
+    failure hooks, the CLI's exit code and the Prefect artifacts read it. The HTML, JUnit and
+    JSON reports are views of the same verdict as stored (its ``verdicts`` row and check
+    results), so every view says one label per state: PASS, BLOCKED or ERROR.
+
+    ``line``: the verdict in one line (``BLOCKED: candidate … (run …)``); ``reasons``: its
+    findings, one sentence each; ``report`` / ``report_url``: where its HTML report is."""
+
+    run_id: str
+    suite: str
+    outcome: Outcome
+    line: str
+    reasons: tuple[str, ...] = ()
+    failing_checks: tuple[str, ...] = ()
+    report: str | None = None
+    report_url: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.outcome]
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict in the ``--json`` report's words (``verdict``, ``verdict_line``, …)."""
+        return {"run_id": self.run_id, "suite": self.suite, "verdict": self.outcome,
+                "verdict_line": self.line, "exit_code": self.exit_code,
+                "reasons": list(self.reasons), "failing_checks": list(self.failing_checks),
+                "report": self.report, "report_url": self.report_url}

@@ -15,19 +15,23 @@ from itertools import combinations
 
 import polars as pl
 
-from rerankwatch.checks import check_class
+from rerankwatch.checks import CHECKS, check_class
 from rerankwatch.core.errors import UnknownNameError
 
 MAX_LADDERS = 12
 COINCIDE = 1e-6  # two engines' ladder series closer than this are drawn as one
 COLOURS = {"irrelevant": "#d62728", "relevant": "#2ca02c", "other": "#1f77b4"}
 PROBE_VARIANTS = ("reload", "single", "shuffled", "mixed", "spot")  # "repeat": reload's base
-PROBE_CHECKS = {"reload": "determinism", "single": "batch_invariance",
-                "shuffled": "batch_invariance", "mixed": "batch_invariance",
-                "spot": "cache_spot_check"}
 # the figures a check's ``figure`` may name ({engine}: one per engine; html.figures draws them)
 FIGURES = ("scatter-{engine}", "order-{engine}", "probes-{engine}", "truncation-{engine}",
            "distribution", "ladders", "trend", "quality")
+
+
+def probe_judges() -> dict[str, tuple[str, str]]:
+    """{probe variant: (check, subject)}: which check's result judges each probe, as the checks
+    declare it (``probes``)."""
+    return {variant: (name, subject) for name in CHECKS
+            for variant, subject in check_class(name).probes.items()}
 
 
 def figure_id(check: str, engine: str | None) -> str | None:
@@ -177,22 +181,23 @@ def probes_figure(scores: pl.DataFrame, probes: pl.DataFrame, checks: pl.DataFra
                                  .then(pl.col("repeat")).otherwise(pl.col("main"))).abs())
             .drop_nulls("delta"))
     variants = [v for v in PROBE_VARIANTS if v in set(mine["variant"])]
+    judges = probe_judges()
     figure, (ax,) = new_figure(1, 6, 4)
     floor, tolerance_shown = 1e-9, False
     for x, variant in enumerate(variants):
         deltas = mine.filter(pl.col("variant") == variant)["delta"].clip(floor, None)
         ax.scatter([x] * len(deltas), deltas, s=14, alpha=0.6, color=COLOURS["other"],
                    label="pair" if x == 0 else None)
-        check = PROBE_CHECKS.get(variant)
+        check, subject = judges.get(variant, (None, None))
         limit = checks.filter((pl.col("check_name") == check) & (pl.col("engine_name") == engine)
-                              & (pl.col("subject") == variant))["threshold"].drop_nulls()
+                              & (pl.col("subject") == subject))["threshold"].drop_nulls()
         if limit.len():
             ax.hlines(limit[0], x - 0.35, x + 0.35, color="#c62828", lw=2,
                       label=None if tolerance_shown else "tolerance of its check")
             tolerance_shown = True
     ax.set_yscale("log")
-    ax.set_xticks(range(len(variants)), [f"{v}\n({PROBE_CHECKS[v]})" if v in PROBE_CHECKS
-                                         else v for v in variants], fontsize=7)
+    ax.set_xticks(range(len(variants)), [f"{v}\n({judges[v][0]})" if v in judges else v
+                                         for v in variants], fontsize=7)
     ax.set(ylabel="|probe score − main score| (reload: − repeat)",
            title=f"{engine}: re-scored pairs", xlim=(-0.6, max(len(variants), 1) - 0.4))
     if variants:

@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from rerankwatch.core.controls import visible
 from rerankwatch.core.errors import RerankwatchError
-from rerankwatch.core.records import NOT_JUDGED, STATUSES
+from rerankwatch.core.records import ERROR_VERDICT, NOT_JUDGED, STATUSES
 from rerankwatch.report.details import explain
 from rerankwatch.report.figures import (
     distribution_figure,
@@ -203,7 +203,7 @@ def render_html(data: ReportData) -> str:
     run in one line, its details collapsed) and the per-query outcomes (queries improved,
     degraded, unchanged per engine and metric), then checks, figures and details
     (templates/report.html.j2)."""
-    verdict = data.verdicts["verdict"][0] if data.verdicts.height else "ERROR"
+    verdict = data.verdicts["verdict"][0] if data.verdicts.height else ERROR_VERDICT
     found = findings(data.checks)
     unscored = data.engines.filter(pl.col("status") != "succeeded")
     links = {f: figure_id(f.check, f.engine) for f in found}

@@ -141,17 +141,33 @@ def test_every_check_declares_its_presentation(name: str) -> None:
     table of its own): what each subject measures, which side of its threshold it must stay
     on, and the figure it is read on."""
     from rerankwatch.checks.base import BOUNDS
-    from rerankwatch.report.figures import FIGURES
+    from rerankwatch.report.figures import FIGURES, PROBE_VARIANTS
 
     cls = check_class(name)
-    for declared in ("measures", "bounds", "figure"):
+    for declared in ("measures", "bounds", "figure", "probes"):
         assert declared in vars(cls), f"{name} does not declare {declared}"
     assert cls.measures and all(isinstance(v, str) and v for v in cls.measures.values())
     assert "*" in cls.bounds, f"{name}: bounds must say '*' (every subject not named)"
     assert set(cls.bounds.values()) <= set(BOUNDS)
     assert set(cls.bounds) - {"*"} <= set(cls.measures), "a bound on an unmeasured subject"
     assert cls.figure is None or cls.figure in FIGURES, f"{name}: unknown figure {cls.figure}"
+    assert set(cls.probes) <= set(PROBE_VARIANTS), f"{name}: judges an unknown probe"
+    assert not cls.probes or cls.figure == "probes-{engine}", f"{name}: probes off their figure"
     subjects = subjects_of(name)
     assert subjects, f"{name}: no subject found in its source or the suite's rows"
     unmeasured = set() if "*" in cls.measures else subjects - set(cls.measures)
     assert not unmeasured, f"{name}: measures does not say what {unmeasured} measure"
+    assert set(cls.probes.values()) <= subjects, f"{name}: a probe judged by no subject"
+
+
+def test_every_probe_the_report_draws_is_judged_by_one_check() -> None:
+    """The probes figure labels each re-scored variant with the check that judges it and draws
+    that result's threshold, from the checks' own ``probes`` declarations."""
+    from rerankwatch.report.figures import PROBE_VARIANTS, probe_judges
+
+    assert probe_judges() == {"reload": ("determinism", "reload"),
+                              "single": ("batch_invariance", "single"),
+                              "shuffled": ("batch_invariance", "shuffled"),
+                              "mixed": ("batch_invariance", "mixed"),
+                              "spot": ("cache_spot_check", "copied_scores")}
+    assert set(probe_judges()) == set(PROBE_VARIANTS)

@@ -72,21 +72,21 @@ environment = "st-5"
 
 def test_two_versions_score_side_by_side_and_agree(versions_run):
     result, store = versions_run
-    assert result["verdict"] == "PASS"
+    assert result.outcome == "PASS"
     scores = store.sql("select engine_name, pair_id, score from scores where run_id = $r "
-                       "and variant = 'main'", r=result["run_id"]).pivot(
+                       "and variant = 'main'", r=result.run_id).pivot(
         on="engine_name", index="pair_id", values="score")
     assert scores.height == 45
     assert np.abs(scores["st-bi-6"].to_numpy() - scores["st-bi-5"].to_numpy()).max() < 1e-4
     agreement = store.sql("select status from check_results where run_id = $r and check_name = "
-                          "'engine_agreement' and engine_name = 'st-bi-5'", r=result["run_id"])
+                          "'engine_agreement' and engine_name = 'st-bi-5'", r=result.run_id)
     assert set(agreement["status"]) == {"passed"}
 
 
 def test_fingerprints_record_the_versions_installed_in_each_venv(versions_run):
     result, store = versions_run
     rows = store.sql("select e.fingerprint from run_engines r join engines e using (engine_id) "
-                     "where r.run_id = $r order by r.engine_name", r=result["run_id"])
+                     "where r.run_id = $r order by r.engine_name", r=result.run_id)
     five, six = (json.loads(f) for f in rows["fingerprint"])
     assert five["versions"]["sentence-transformers"].startswith("5.1.")
     assert five["versions"]["transformers"].startswith("4.57.")

@@ -224,7 +224,7 @@ def test_clean_nightly_on_the_embedded_default_passes(tmp_path, golden_dir):
     state, store = run_nightly(tmp_path, golden_dir)
     with store:
         assert state.is_completed(), state.message
-        assert state.result()["verdict"] == "PASS"
+        assert state.result().outcome == "PASS"
         results = store.sql("select check_name, status, count(*) as n from check_results "
                             "group by all")
         statuses = set(results["status"])
@@ -245,9 +245,9 @@ def test_clean_nightly_on_the_embedded_default_passes(tmp_path, golden_dir):
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=["nightly-verdict"])))
-    assert any("**PASS**" in str(a.data) and state.result()["run_id"] in str(a.data)
+    assert any("**PASS**" in str(a.data) and state.result().run_id in str(a.data)
                for a in artifacts)
-    report = Path(state.result()["report"])
+    report = Path(state.result().report)
     assert report.is_file() and 'class="verdict PASS"' in report.read_text()
 
 

@@ -83,7 +83,7 @@ def test_blocked_nightly_posts_to_the_webhook(blocked_config, receiver, no_chann
     monkeypatch.setenv(notify.WEBHOOK_ENV, f"{receiver.url}/hooks/nightly?token={SECRET}")
     with caplog.at_level(logging.DEBUG):
         state = nightly(str(blocked_config), return_state=True)
-    assert state.is_failed() and state.result(raise_on_failure=False).result["verdict"] == BLOCKED
+    assert state.is_failed() and state.result(raise_on_failure=False).verdict.outcome == BLOCKED
     assert len(receiver.requests) == 1
     request = receiver.requests[0]
     assert request["method"] == "POST" and request["path"].startswith("/hooks/nightly")
@@ -110,7 +110,7 @@ def test_blocked_gate_notifies_through_a_saved_block(blocked_config, receiver, n
     with caplog.at_level(logging.DEBUG):
         state = upgrade_gate("tiny-ce", "tiny-ce-swapped", str(blocked_config),
                              return_state=True)
-    assert state.is_failed() and state.result(raise_on_failure=False).result["verdict"] == BLOCKED
+    assert state.is_failed() and state.result(raise_on_failure=False).verdict.outcome == BLOCKED
     assert [r["path"] for r in receiver.requests] == [f"/hooks/block?token={SECRET}"]
     assert SECRET not in caplog.text  # httpx logs request URLs at INFO
     payload = json.loads(receiver.requests[0]["body"])
@@ -123,7 +123,7 @@ def test_nothing_configured_sends_nothing_and_the_flow_fails_only_for_its_verdic
         blocked_config, receiver, no_channel, caplog):
     with caplog.at_level(logging.INFO):
         state = nightly(str(blocked_config), return_state=True)
-    assert state.is_failed() and state.result(raise_on_failure=False).result["verdict"] == BLOCKED
+    assert state.is_failed() and state.result(raise_on_failure=False).verdict.outcome == BLOCKED
     assert receiver.requests == []
     assert "Hook 'notify_failure' finished running successfully" in caplog.text
     assert "error was encountered while running hook" not in caplog.text

@@ -9,19 +9,21 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.states import Failed
 
 from rerankwatch.core.errors import VerdictFailed
+from rerankwatch.core.records import Verdict
 from rerankwatch.flows.nightly import nightly
 from rerankwatch.tasks.notify import failure_markdown, verdict_result
 
 
-def result(verdict: str, failing: list[str], reasons: list[str]) -> dict:
-    return {"run_id": "r1", "verdict": verdict, "verdict_line": f"{verdict}: … (run r1)",
-            "exit_code": 1, "reasons": reasons, "failing_checks": failing,
-            "report": "s3://lake/reports/r1.html", "report_url": "https://r.example/r1.html"}
+def result(outcome: str, failing: list[str], reasons: list[str]) -> Verdict:
+    return Verdict(run_id="r1", suite="nightly", outcome=outcome,
+                   line=f"{outcome}: … (run r1)", reasons=tuple(reasons),
+                   failing_checks=tuple(failing), report="s3://lake/reports/r1.html",
+                   report_url="https://r.example/r1.html")
 
 
-def body(data: dict) -> str:
-    state = Failed(message=data["verdict_line"], data=VerdictFailed(data))
-    assert verdict_result(state) == data  # the hook reads the verdict back from the state
+def body(verdict: Verdict) -> str:
+    state = Failed(message=verdict.line, data=VerdictFailed(verdict))
+    assert verdict_result(state) == verdict  # the hook reads the verdict back from the state
     run = FlowRun(name="calm-otter", flow_id=uuid.uuid4(), parameters={"db": "x"})
     return failure_markdown(nightly, run, state, verdict_result(state))
 
