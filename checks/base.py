@@ -110,7 +110,9 @@ class SuiteInput:
     run_id: str
     reference: str
     scores: pl.DataFrame  # v_run_scores: the main scores with the pair columns checks read
-    probes: pl.DataFrame  # v_probe_scores: reload / swapped re-scores
+    # v_probe_scores' re-scores of the run (repeat, reload, swapped, batch variants, spot):
+    # engine_name, pair_id, variant, logit, score, copied_from
+    probes: pl.DataFrame
     engines: pl.DataFrame  # v_run_engine_status: one row per engine config in the run
     # q_history_baselines: per engine, the accepted runs it is held to ("last", "pinned")
     baselines: pl.DataFrame | None = None

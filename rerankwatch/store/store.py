@@ -915,9 +915,10 @@ class Store:
         return int(self.query("q_run_pairs_count", run_id=run_id)["pairs"][0])
 
     def probe_frames(self, run_id: str) -> pl.DataFrame:
-        """A run's probe scores, the rows and columns of q_probe_scores: a spot re-score names
-        the run its copied main score came from (``copied_from``), looked up only when the
-        run has spot re-scores."""
+        """A run's probe scores, q_probe_scores' rows with the columns checks read
+        (engine_name, pair_id, variant, logit, score, copied_from): a spot re-score names the
+        run its copied main score came from (``copied_from``), looked up only when the run has
+        spot re-scores."""
         probes = self.query("q_suite_probes", run_id=run_id)
         if not (probes["variant"] == "spot").any():
             return probes
