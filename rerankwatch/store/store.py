@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import polars.selectors as cs
 import pyarrow as pa
 import tenacity
 
@@ -179,6 +180,14 @@ def first_order(keys: pl.Series, pairs: pl.DataFrame) -> pl.DataFrame:
     if first.height == pairs.height:
         return first
     return pl.concat([first, pairs.filter(~pl.col("pair_key").is_in(first["pair_key"].implode()))])
+
+
+def numbers_in_one_chunk(pairs: pl.DataFrame) -> pl.DataFrame:
+    """``pairs`` with its numeric and boolean columns (label, ladder_rank, ...) in one chunk
+    each: a check that reads one as a numpy array then gets a view, not a copy per engine
+    config (three copies of 10 M labels stayed in SuiteInput's cache, issue 31)."""
+    return pairs.with_columns(pairs[c].rechunk()
+                              for c in pairs.select(cs.numeric() | cs.boolean()).columns)
 
 
 def beside_pairs(scores: pl.DataFrame, pairs: pl.DataFrame, name: str,
@@ -869,7 +878,7 @@ class Store:
         from sample_pairs is dropped, as v_run_scores drops it. Also returns each engine's pair
         keys, in its rows' order (what its history is lined up with)."""
         scored = self.run_pairs_count(run_id) == 0
-        pairs = self.query("q_suite_pairs", run_id=run_id, scored=scored)
+        pairs = numbers_in_one_chunk(self.query("q_suite_pairs", run_id=run_id, scored=scored))
         category, at_of = pl.Categorical, {at: name for at, name in enumerate(names, start=1)}
         frames, keys, by_ids = {}, {}, []
 
@@ -893,7 +902,8 @@ class Store:
                 take(at, scores)
         except PartsInterleaved:  # engine configs' rows interleaved: read whole, from the start
             frames, keys, by_ids = {}, {}, []
-            pairs = self.query("q_suite_pairs", run_id=run_id, scored=scored)
+            pairs = numbers_in_one_chunk(self.query("q_suite_pairs", run_id=run_id,
+                                                    scored=scored))
             for (at,), scores in stored_parts(self.query(
                     "q_suite_scores", run_id=run_id, engines=names), ["engine_at"]).items():
                 take(at, scores)
