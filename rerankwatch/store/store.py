@@ -190,6 +190,17 @@ def numbers_in_one_chunk(pairs: pl.DataFrame) -> pl.DataFrame:
                               for c in pairs.select(cs.numeric() | cs.boolean()).columns)
 
 
+def nulls_unstored(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with each column that holds only nulls as a constant null column of its
+    dtype, which holds no buffer (an engine config that records no token ids had 16 bytes of
+    nulls per score and 12 per history row for tokens, input_tokens and token_hash: 1 GiB at
+    10 M pairs x 4, issue 31)."""
+    if not frame.height:
+        return frame
+    empty = [c for c, n in frame.null_count().row(0, named=True).items() if n == frame.height]
+    return frame.with_columns(pl.lit(None, frame.schema[c]).alias(c) for c in empty)
+
+
 def beside_pairs(scores: pl.DataFrame, pairs: pl.DataFrame, name: str,
                  names: pl.Categorical | pl.DataType) -> pl.DataFrame:
     """One engine config's main scores (q_suite_scores' columns, pair_key first) with the pair
@@ -893,7 +904,7 @@ class Store:
                 return
             scores, scored = lined
             mine = pairs if scored.all() else pairs.filter(scored)  # the pairs it scored
-            frames[name] = beside_pairs(scores.rechunk(), mine, name, category)
+            frames[name] = beside_pairs(nulls_unstored(scores.rechunk()), mine, name, category)
             keys[name] = mine["pair_key"]
 
         try:
@@ -970,7 +981,8 @@ class Store:
                 return
             part, scored = lined  # tonight's pairs, in tonight's order: tonight's pair ids
             ids = mine[held[0]]["pair_id"]
-            lean[(run, source)] = part.drop("run_at", "source_at", "pair_key").rechunk() \
+            lean[(run, source)] = nulls_unstored(part.drop("run_at", "source_at", "pair_key")
+                                                 .rechunk()) \
                 .with_columns((ids if scored.all() else ids.filter(scored)).alias("pair_id"))
 
         params = {"runs": runs, "sources": names_of}
