@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import polars.selectors as cs
 import pyarrow as pa
 import tenacity
 
@@ -179,6 +180,25 @@ def first_order(keys: pl.Series, pairs: pl.DataFrame) -> pl.DataFrame:
     if first.height == pairs.height:
         return first
     return pl.concat([first, pairs.filter(~pl.col("pair_key").is_in(first["pair_key"].implode()))])
+
+
+def numbers_in_one_chunk(pairs: pl.DataFrame) -> pl.DataFrame:
+    """``pairs`` with its numeric and boolean columns (label, ladder_rank, ...) in one chunk
+    each: a check that reads one as a numpy array then gets a view, not a copy per engine
+    config (three copies of 10 M labels stayed in SuiteInput's cache, issue 31)."""
+    return pairs.with_columns(pairs[c].rechunk()
+                              for c in pairs.select(cs.numeric() | cs.boolean()).columns)
+
+
+def nulls_unstored(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with each column that holds only nulls as a constant null column of its
+    dtype, which holds no buffer (an engine config that records no token ids had 16 bytes of
+    nulls per score and 12 per history row for tokens, input_tokens and token_hash: 1 GiB at
+    10 M pairs x 4, issue 31)."""
+    if not frame.height:
+        return frame
+    empty = [c for c, n in frame.null_count().row(0, named=True).items() if n == frame.height]
+    return frame.with_columns(pl.lit(None, frame.schema[c]).alias(c) for c in empty)
 
 
 def beside_pairs(scores: pl.DataFrame, pairs: pl.DataFrame, name: str,
@@ -869,7 +889,7 @@ class Store:
         from sample_pairs is dropped, as v_run_scores drops it. Also returns each engine's pair
         keys, in its rows' order (what its history is lined up with)."""
         scored = self.run_pairs_count(run_id) == 0
-        pairs = self.query("q_suite_pairs", run_id=run_id, scored=scored)
+        pairs = numbers_in_one_chunk(self.query("q_suite_pairs", run_id=run_id, scored=scored))
         category, at_of = pl.Categorical, {at: name for at, name in enumerate(names, start=1)}
         frames, keys, by_ids = {}, {}, []
 
@@ -884,7 +904,7 @@ class Store:
                 return
             scores, scored = lined
             mine = pairs if scored.all() else pairs.filter(scored)  # the pairs it scored
-            frames[name] = beside_pairs(scores.rechunk(), mine, name, category)
+            frames[name] = beside_pairs(nulls_unstored(scores.rechunk()), mine, name, category)
             keys[name] = mine["pair_key"]
 
         try:
@@ -893,7 +913,8 @@ class Store:
                 take(at, scores)
         except PartsInterleaved:  # engine configs' rows interleaved: read whole, from the start
             frames, keys, by_ids = {}, {}, []
-            pairs = self.query("q_suite_pairs", run_id=run_id, scored=scored)
+            pairs = numbers_in_one_chunk(self.query("q_suite_pairs", run_id=run_id,
+                                                    scored=scored))
             for (at,), scores in stored_parts(self.query(
                     "q_suite_scores", run_id=run_id, engines=names), ["engine_at"]).items():
                 take(at, scores)
@@ -915,9 +936,10 @@ class Store:
         return int(self.query("q_run_pairs_count", run_id=run_id)["pairs"][0])
 
     def probe_frames(self, run_id: str) -> pl.DataFrame:
-        """A run's probe scores, the rows and columns of q_probe_scores: a spot re-score names
-        the run its copied main score came from (``copied_from``), looked up only when the
-        run has spot re-scores."""
+        """A run's probe scores, q_probe_scores' rows with the columns checks read
+        (engine_name, pair_id, variant, logit, score, copied_from): a spot re-score names the
+        run its copied main score came from (``copied_from``), looked up only when the run has
+        spot re-scores."""
         probes = self.query("q_suite_probes", run_id=run_id)
         if not (probes["variant"] == "spot").any():
             return probes
@@ -959,7 +981,8 @@ class Store:
                 return
             part, scored = lined  # tonight's pairs, in tonight's order: tonight's pair ids
             ids = mine[held[0]]["pair_id"]
-            lean[(run, source)] = part.drop("run_at", "source_at", "pair_key").rechunk() \
+            lean[(run, source)] = nulls_unstored(part.drop("run_at", "source_at", "pair_key")
+                                                 .rechunk()) \
                 .with_columns((ids if scored.all() else ids.filter(scored)).alias("pair_id"))
 
         params = {"runs": runs, "sources": names_of}

@@ -33,7 +33,7 @@ from rerankwatch.store import (
     reader_wait_s,
     shards,
 )
-from rerankwatch.store.store import lock_holder, view_order
+from rerankwatch.store.store import lock_holder, nulls_unstored, view_order
 from tests.support.suite_runs import write_batches
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -466,6 +466,18 @@ def test_suite_frames_keep_every_scored_pair_whoever_scored_first(
     got = frame.select(pl.col("engine_name").cast(pl.String), "pair_id", "score", "label")
     assert got.height == expected.height == (5 if interleaved else 4)
     assert sorted(got.iter_rows()) == sorted(expected.iter_rows())
+
+
+def test_all_null_columns_keep_their_dtype_and_rows() -> None:
+    """A column of nulls only (no token ids recorded) becomes a constant null of its dtype:
+    the frame reads the same; a column with one value stays as it is."""
+    frame = pl.DataFrame({"score": [0.1, 0.2, 0.3], "token_hash": [None, None, None],
+                          "tokens": [None, 4, None]},
+                         schema={"score": pl.Float64, "token_hash": pl.UInt64,
+                                 "tokens": pl.Int32})
+    kept = nulls_unstored(frame)
+    assert kept.schema == frame.schema and kept.equals(frame)
+    assert kept.slice(1).equals(frame.slice(1)) and nulls_unstored(frame.clear()).is_empty()
 
 
 def test_scores_are_stored_in_the_order_the_engine_was_given_the_pairs(

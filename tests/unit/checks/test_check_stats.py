@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from scipy.stats import kendalltau
 
-from rerankwatch.checks.base import query_blocks
+from rerankwatch.checks.base import QueryLayout, query_blocks
 from rerankwatch.checks.engine_agreement import kendall_tau_b, topk_overlap
 from rerankwatch.checks.retrieval_quality import Params, metric_values, per_query_metrics
 
@@ -19,6 +19,24 @@ def test_query_blocks_stack_queries_by_size_in_frame_order() -> None:
               for keys, block in query_blocks(frame, ["score"])}
     assert blocks == {"c": [[4.0]], "b": [[2.0, 5.0]], "a": [[1.0, 3.0, 6.0]]}
     assert query_blocks(frame.clear(), ["score"]) == []
+
+
+@pytest.mark.parametrize("queries", [
+    [],  # no rows
+    [("s", "a", 3)],
+    [("s", "a", 2), ("s", "b", 2), ("t", "a", 1)],  # already by size: in place, no gather
+    [("s", "a", 3), ("s", "b", 1), ("t", "a", 2), (None, "a", 2), ("s", None, 1)],
+    [("s", "a", 1), ("s", "b", 2), ("s", "a", 1)],  # a query split over two runs: grouped
+])
+def test_query_layout_from_runs_is_the_grouped_layout(queries: list) -> None:
+    frame = pl.DataFrame([(s, q) for s, q, size in queries for _ in range(size)],
+                         schema={"set_id": pl.String, "query_id": pl.String}, orient="row")
+    frame = pl.concat([frame.slice(0, 1), frame.slice(1)], rechunk=False)  # chunked as read
+    grouped, layout = QueryLayout._grouped(frame), QueryLayout.of(frame)
+    assert layout.keys.equals(grouped.keys) and layout.in_place == grouped.in_place
+    for got, expected in [(layout.rows, grouped.rows), (layout.sizes, grouped.sizes)]:
+        assert got.dtype == expected.dtype and got.tolist() == expected.tolist()
+    assert (QueryLayout._of_runs(frame) is None) == (queries[-1:] == [("s", "a", 1)])
 
 
 @pytest.mark.parametrize("k", [2, 3, 7, 40])
