@@ -13,6 +13,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 if _WORKER:
     os.environ["PREFECT_HOME"] = str(Path(__file__).parent.parent / f".prefect-test-{_WORKER}")
+    # and its share of the cores for torch's threads (and the commands it starts): two workers'
+    # thread pools on 2 cores, each as wide as the machine, spin against each other
+    _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 os.environ.setdefault("PREFECT_HOME", str(Path(__file__).parent.parent / ".prefect-test"))
 os.environ.setdefault("RERANKWATCH_CACHE", str(Path(__file__).parent.parent / ".cache"))
 # the default store, reports and shards (no db given) go to a folder of this test session, never
