@@ -247,10 +247,3 @@ class Verdict:
     @property
     def passed(self) -> bool:
         return self.outcome == PASS
-
-    def to_dict(self) -> dict[str, Any]:
-        """The verdict in the ``--json`` report's words (``verdict``, ``verdict_line``, …)."""
-        return {"run_id": self.run_id, "suite": self.suite, "verdict": self.outcome,
-                "verdict_line": self.line, "exit_code": self.exit_code,
-                "reasons": list(self.reasons), "failing_checks": list(self.failing_checks),
-                "report": self.report, "report_url": self.report_url}
