@@ -889,7 +889,12 @@ class Store:
         from sample_pairs is dropped, as v_run_scores drops it. Also returns each engine's pair
         keys, in its rows' order (what its history is lined up with)."""
         scored = self.run_pairs_count(run_id) == 0
-        pairs = numbers_in_one_chunk(self.query("q_suite_pairs", run_id=run_id, scored=scored))
+
+        def read_pairs() -> pl.DataFrame:
+            return numbers_in_one_chunk(self.query("q_suite_pairs", run_id=run_id,
+                                                   scored=scored))
+
+        pairs = read_pairs()
         category, at_of = pl.Categorical, {at: name for at, name in enumerate(names, start=1)}
         frames, keys, by_ids = {}, {}, []
 
@@ -913,8 +918,7 @@ class Store:
                 take(at, scores)
         except PartsInterleaved:  # engine configs' rows interleaved: read whole, from the start
             frames, keys, by_ids = {}, {}, []
-            pairs = numbers_in_one_chunk(self.query("q_suite_pairs", run_id=run_id,
-                                                    scored=scored))
+            pairs = read_pairs()
             for (at,), scores in stored_parts(self.query(
                     "q_suite_scores", run_id=run_id, engines=names), ["engine_at"]).items():
                 take(at, scores)
